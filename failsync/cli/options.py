@@ -1,0 +1,107 @@
+"""Global options accepted before or after the command name (SPEC §5).
+
+``@global_options`` goes on the group and on every command; both write into one
+``Settings`` object on the click context, so ``failsync -v render`` and
+``failsync render -v`` mean the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Settings:
+    """What the global options resolved to."""
+
+    kubeconfig: str | None = None
+    contexts: tuple[str, ...] = ()
+    verbose: int = 0
+    log_format: str = "text"
+    templates: Path | None = None
+
+    @property
+    def context(self) -> str | None:
+        """The one context for commands that talk to a single cluster."""
+        return self.contexts[0] if self.contexts else None
+
+    def kubeconfig_path(self) -> str | None:
+        """``--kubeconfig``, else ``$KUBECONFIG``, else ``~/.kube/config`` if it exists, else None (in-cluster)."""
+        if self.kubeconfig:
+            return self.kubeconfig
+        if os.environ.get("KUBECONFIG"):
+            return os.environ["KUBECONFIG"]
+        default = Path.home() / ".kube" / "config"
+        return str(default) if default.exists() else None
+
+
+def settings(ctx: click.Context | None = None) -> Settings:
+    """The Settings of this invocation (created on first use)."""
+    ctx = ctx or click.get_current_context()
+    root = ctx.find_root()
+    if not isinstance(root.obj, Settings):
+        root.obj = Settings()
+    return root.obj
+
+
+def _store(attribute: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+        target = settings(ctx)
+        if attribute == "contexts":
+            if value:
+                target.contexts = tuple(target.contexts) + tuple(value)
+        elif attribute == "verbose":
+            target.verbose += value
+            _configure_logging(target)
+        elif attribute == "log_format":
+            if value is not None:
+                target.log_format = value
+                _configure_logging(target)
+        elif value is not None:
+            setattr(target, attribute, Path(value) if attribute == "templates" else value)
+        return value
+
+    return callback
+
+
+def _configure_logging(target: Settings) -> None:
+    level = logging.WARNING - 10 * min(target.verbose, 2)
+    handler = logging.StreamHandler()
+    if target.log_format == "json":
+        from failsync.observability import JsonFormatter
+
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("failsync")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def global_options(function: F) -> F:
+    """Add --kubeconfig, --context, -v, --log-format and --templates to a group or command."""
+    decorators = [
+        click.option("--kubeconfig", type=click.Path(dir_okay=False), expose_value=False,
+                     callback=_store("kubeconfig"),
+                     help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)."),
+        click.option("--context", "contexts", multiple=True, expose_value=False,
+                     callback=_store("contexts"), help="Kubeconfig context to use."),
+        click.option("-v", "--verbose", count=True, expose_value=False, callback=_store("verbose"),
+                     help="More logging (-v info, -vv debug)."),
+        click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+                     expose_value=False, callback=_store("log_format"), help="Log line format."),
+        click.option("--templates", type=click.Path(file_okay=False, exists=True), expose_value=False,
+                     callback=_store("templates"),
+                     help="Directory whose templates override the built-in ones, by file name."),
+    ]
+    for decorator in reversed(decorators):
+        function = decorator(function)
+    return function

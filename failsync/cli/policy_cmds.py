@@ -1,0 +1,3 @@
+"""Placeholder: commands of this family are not written yet."""
+
+COMMANDS: list = []

@@ -1,0 +1,136 @@
+"""The values every other module speaks in: Policy, Backend, Target, Decision.
+
+Frozen dataclasses with no behaviour beyond derived properties; parsing lives in
+``policies``, the decision in ``weights``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from failsync.errors import Location
+
+API_GROUP = "failsync.io"
+POLICY_API_VERSION = "failsync.io/v1alpha1"
+POLICY_KIND = "FailoverPolicy"
+
+#: Marks on every object failsync owns (SPEC §3).
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY_VALUE = "failsync"
+POLICY_ANNOTATION = "failsync.io/policy"
+#: The Linkerd failover extension's conventions, honoured on rendered objects and read in drop-in mode.
+LINKERD_PRIMARY_ANNOTATION = "failover.linkerd.io/primary-service"
+LINKERD_CONTROLLED_BY_LABEL = "failover.linkerd.io/controlled-by"
+DEFAULT_ADOPT_SELECTOR = "failover.linkerd.io/controlled-by=linkerd-failover"
+
+DEFAULT_TARGET_KIND = "TrafficSplit"
+DEFAULT_TARGET_API_VERSION = "split.smi-spec.io/v1alpha2"
+
+
+class HealthSource(str, enum.Enum):
+    """Where ready endpoint counts come from."""
+
+    AUTO = "auto"
+    ENDPOINTSLICES = "endpointslices"
+    ENDPOINTS = "endpoints"
+
+
+class WhenAllDown(str, enum.Enum):
+    """What to do when no backend is healthy (SPEC §4.4)."""
+
+    KEEP = "keep"
+    PRIMARY = "primary"
+    ZERO = "zero"
+
+
+class Origin(str, enum.Enum):
+    """Where a policy came from: a policy file, or an adopted hand-written TrafficSplit."""
+
+    FILE = "file"
+    ADOPTED = "adopted"
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One service that can carry traffic, with its priority tier (lower is preferred)."""
+
+    service: str
+    priority: int = 1
+
+
+@dataclass(frozen=True)
+class Target:
+    """The kind and apiVersion of the object a policy renders to."""
+
+    kind: str = DEFAULT_TARGET_KIND
+    api_version: str = DEFAULT_TARGET_API_VERSION
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A validated FailoverPolicy (or an adopted TrafficSplit seen as one)."""
+
+    name: str
+    namespace: str
+    service: str
+    primary: str
+    fallbacks: tuple[Backend, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False, compare=True)
+    min_ready: int = 1
+    health_source: HealthSource = HealthSource.AUTO
+    hold_seconds: float = 0
+    when_all_down: WhenAllDown = WhenAllDown.KEEP
+    target: Target = Target()
+    origin: Origin = Origin.FILE
+    location: Location | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> str:
+        """``namespace/name``: the value of the failsync.io/policy annotation."""
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def backends(self) -> tuple[Backend, ...]:
+        """The primary (tier 0) then the fallbacks in declared order."""
+        return (Backend(self.primary, priority=0), *self.fallbacks)
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        """Backend service names, primary first: the order of backends in the rendered object."""
+        return tuple(b.service for b in self.backends)
+
+
+class Rule(str, enum.Enum):
+    """Which rule of SPEC §4 produced a decision."""
+
+    PRIMARY_HEALTHY = "primary-healthy"
+    FAILBACK_HELD = "failback-held"
+    FAILED_OVER = "failed-over"
+    ALL_DOWN_KEEP = "all-down-keep"
+    ALL_DOWN_PRIMARY = "all-down-primary"
+    ALL_DOWN_ZERO = "all-down-zero"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The weights every backend should carry, and why.
+
+    ``weights`` maps each backend service (primary first, declared order) to its
+    weight. ``primary_healthy_since`` is the state to carry into the next
+    decision (the time the primary was first seen healthy in its current run, or
+    None while it is unhealthy); it drives ``holdSeconds``.
+    """
+
+    weights: Mapping[str, int]
+    rule: Rule
+    healthy: tuple[str, ...]
+    ready: Mapping[str, int]
+    reason: str
+    primary_healthy_since: float | None = None
+
+    @property
+    def active(self) -> tuple[str, ...]:
+        """Backends with a non-zero weight."""
+        return tuple(s for s, w in self.weights.items() if w > 0)
