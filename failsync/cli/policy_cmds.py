@@ -1,3 +1,107 @@
-"""Placeholder: commands of this family are not written yet."""
+"""``failsync validate`` and ``failsync render``: policy files in, errors or objects out.
 
-COMMANDS: list = []
+Thin: loading is ``failsync.loading.load_policies``, rendering ``failsync.core.rendering``;
+this module only formats. Errors go to stderr, one line each (``file:line: key: message``);
+rendered objects go to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable, Sequence
+
+import click
+import yaml
+
+from failsync.cli.options import global_options, settings
+from failsync.core.policies import PolicySet
+from failsync.core.rendering import Renderer
+from failsync.errors import PolicyError, TemplateError
+from failsync.loading import load_policies
+
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+DEFAULT_POLICY_PATH = "./policies"
+
+_paths_argument = click.argument("paths", nargs=-1, type=click.Path())
+
+
+def _load(paths: Sequence[str]) -> PolicySet:
+    return load_policies(list(paths) or [DEFAULT_POLICY_PATH])
+
+
+def _report_errors(errors: Iterable[PolicyError]) -> None:
+    for error in errors:
+        click.echo(str(error), err=True)
+
+
+def summary(policy_set: PolicySet) -> str:
+    """``N policies valid, M errors in K files``."""
+    valid = len(policy_set.policies)
+    errors = len(policy_set.errors)
+    files = len(policy_set.files_with_errors)
+    return (f"{valid} {'policy' if valid == 1 else 'policies'} valid, "
+            f"{errors} {'error' if errors == 1 else 'errors'} in {files} {'file' if files == 1 else 'files'}")
+
+
+@click.command("validate")
+@_paths_argument
+@global_options
+def validate(paths: tuple[str, ...]) -> None:
+    """Parse and validate policy files; print every error and a summary.
+
+    PATHS are policy files or directories (searched recursively for *.yaml and
+    *.yml); the default is ./policies. Exit code 0 when everything is valid,
+    1 otherwise. Each error is one line: file:line: key: message.
+
+    \b
+    Example:
+      failsync validate policies/
+      failsync validate policies/emojivoto/web-svc-failover.yaml
+    """
+    policy_set = _load(paths)
+    _report_errors(policy_set.errors)
+    click.echo(summary(policy_set))
+    if not policy_set.ok:
+        click.get_current_context().exit(1)
+
+
+@click.command("render")
+@_paths_argument
+@click.option("-o", "--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True,
+              help="yaml: one document per object; json: a v1 List.")
+@global_options
+def render(paths: tuple[str, ...], output: str) -> None:
+    """Print the objects the policies render to, with initial weights (primary 1).
+
+    Nothing is printed on stdout unless every policy is valid and renders: a
+    partial output piped into kubectl would look complete. Errors go to stderr and
+    the exit code is 1.
+
+    \b
+    Example:
+      failsync render policies/
+      failsync render policies/ -o json | jq '.items[].spec'
+      failsync --templates my-templates/ render policies/
+    """
+    policy_set = _load(paths)
+    renderer = Renderer(settings().templates)
+    objects = []
+    failures: list[PolicyError] = list(policy_set.errors)
+    for policy in policy_set.policies:
+        try:
+            objects.append(renderer.render(policy))
+        except TemplateError as error:
+            failures.append(PolicyError(str(error), policy.location))
+    if failures:
+        _report_errors(failures)
+        click.echo(f"nothing rendered: {len(failures)} {'error' if len(failures) == 1 else 'errors'}",
+                   err=True)
+        click.get_current_context().exit(1)
+    if output == "json":
+        click.echo(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2))
+    elif objects:
+        click.echo(yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False, explicit_start=True,
+                                 default_flow_style=False), nl=False)
+
+
+COMMANDS: list[click.Command] = [validate, render]

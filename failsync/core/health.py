@@ -1,0 +1,70 @@
+"""Ready endpoint counts from Endpoints and EndpointSlice objects (SPEC §4.1).
+
+Owns: what "ready" means for a backend service. Takes plain dicts shaped like the
+Kubernetes API returns them; never talks to a cluster and never decides weights.
+
+Counting rules:
+- Endpoints: the distinct IPs in ``subsets[].addresses``; ``notReadyAddresses`` never count.
+- EndpointSlices: endpoints whose ``conditions.ready`` is not false (absent/nil counts as
+  ready, as the Kubernetes API documents), de-duplicated by address because the API
+  allows the same endpoint to appear in several slices during updates. Dual-stack
+  services have one family of slices per ``addressType`` listing the same pods, so
+  the count is the largest family, never the sum of families.
+- A missing object (None, no slices) means zero ready endpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+
+
+def ready_from_endpoints(endpoints: Mapping[str, Any] | None) -> int:
+    """Ready endpoints of one v1 Endpoints object: distinct ``subsets[].addresses[].ip``."""
+    if not endpoints:
+        return 0
+    ready: set[object] = set()
+    for subset in endpoints.get("subsets") or ():
+        for index, address in enumerate((subset or {}).get("addresses") or ()):
+            # An address without an IP is malformed but still an address the API reported.
+            ready.add((address or {}).get("ip") or (id(subset), index))
+    return len(ready)
+
+
+def ready_from_slices(slices: Iterable[Mapping[str, Any]]) -> int:
+    """Ready endpoints over the EndpointSlices of one service (conditions.ready not false)."""
+    by_family: dict[str, set[object]] = {}
+    for item in slices:
+        family = by_family.setdefault(str(item.get("addressType") or "IPv4"), set())
+        for index, endpoint in enumerate(item.get("endpoints") or ()):
+            endpoint = endpoint or {}
+            if (endpoint.get("conditions") or {}).get("ready") is False:
+                continue
+            addresses = tuple(endpoint.get("addresses") or ())
+            family.add(addresses or (id(item), index))
+    return max((len(found) for found in by_family.values()), default=0)
+
+
+def ready_by_service(*, endpoints: Iterable[Mapping[str, Any]] = (),
+                     slices: Iterable[Mapping[str, Any]] = ()) -> dict[tuple[str, str], int]:
+    """Ready counts keyed by (namespace, service name).
+
+    Endpoints are keyed by their own name; slices are grouped by the
+    ``kubernetes.io/service-name`` label (slices without it are ignored). When a
+    service has both, its slices win, as ``health.source: auto`` prefers them.
+    """
+    counts: dict[tuple[str, str], int] = {}
+    for item in endpoints:
+        metadata = item.get("metadata") or {}
+        if metadata.get("name"):
+            counts[(metadata.get("namespace") or "default", metadata["name"])] = ready_from_endpoints(item)
+    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for item in slices:
+        metadata = item.get("metadata") or {}
+        service = (metadata.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        if service:
+            grouped.setdefault((metadata.get("namespace") or "default", service), []).append(item)
+    for key, group in grouped.items():
+        counts[key] = ready_from_slices(group)
+    return counts

@@ -1,0 +1,193 @@
+"""Rendering: a Policy and its weights -> the one Kubernetes object it stands for.
+
+Owns: the Jinja2 environment (sandboxed, StrictUndefined), template lookup (built-in
+templates shipped as ``failsync.templates``, optionally overridden by file name from a
+directory), YAML-safe emission of every value, and the check that the output is
+exactly one object of the expected kind and apiVersion. Never touches a cluster and
+never decides weights.
+
+Safety: every ``{{ expression }}`` passes through ``emit`` (the environment's
+``finalize``), which writes strings as double-quoted scalars with every special
+character escaped and numbers as plain numbers, so no policy value can add, remove
+or rename a key, whatever template is used.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import jinja2
+import yaml
+from jinja2.sandbox import SandboxedEnvironment
+
+from failsync.core.model import (
+    LINKERD_PRIMARY_ANNOTATION,
+    MANAGED_BY_LABEL,
+    MANAGED_BY_VALUE,
+    POLICY_ANNOTATION,
+    Policy,
+    Target,
+)
+from failsync.errors import TemplateError
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_TEMPLATE_PACKAGE = "failsync.templates"
+
+# Characters json.dumps leaves as they are but YAML would reject or fold: C1 controls
+# and DEL (not printable in YAML), line/paragraph separators and NEL (line breaks
+# in YAML 1.1), BOM, non-characters and lone surrogates.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+class Emitted(str):
+    """Text already emitted as YAML; ``emit`` passes it through unchanged."""
+
+    __slots__ = ()
+
+
+def _escape_unsafe(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def emit(value: Any) -> Emitted:
+    """``value`` as a YAML flow scalar/collection that parses back to exactly ``value``."""
+    if isinstance(value, Emitted):
+        return value
+    if isinstance(value, str):
+        text = json.dumps(value, ensure_ascii=False)
+    elif value is None or isinstance(value, (bool, int)):
+        text = json.dumps(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise TemplateError(f"cannot render the number {value!r}")
+        text = repr(value)
+    elif isinstance(value, (Mapping, list, tuple)):
+        text = json.dumps(value, ensure_ascii=False, default=_not_serialisable)
+    else:
+        raise TemplateError(f"cannot render a value of type {type(value).__name__}")
+    if _YAML_UNSAFE.search(text):
+        text = _YAML_UNSAFE.sub(_escape_unsafe, text)
+    return Emitted(text)
+
+
+def _not_serialisable(value: Any) -> Any:
+    raise TemplateError(f"cannot render a value of type {type(value).__name__}")
+
+
+def template_name(target: Target) -> str:
+    """File name of the template for a target, e.g. ``trafficsplit-v1alpha2.yaml.j2``."""
+    version = target.api_version.rpartition("/")[2]
+    return f"{target.kind.lower()}-{version}.yaml.j2"
+
+
+def _builtin_source(name: str) -> str | None:
+    resource = resources.files(_TEMPLATE_PACKAGE).joinpath(name)
+    try:
+        return resource.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+class Renderer:
+    """Renders policies to objects; templates are compiled once and reused.
+
+    ``overrides``: a directory whose files replace built-in templates of the same name.
+    """
+
+    def __init__(self, overrides: Path | None = None) -> None:
+        self.overrides = Path(overrides) if overrides is not None else None
+        loaders: list[jinja2.BaseLoader] = []
+        if self.overrides is not None:
+            loaders.append(jinja2.FileSystemLoader(str(self.overrides)))
+        loaders.append(jinja2.FunctionLoader(_builtin_source))
+        self._environment = SandboxedEnvironment(
+            loader=jinja2.ChoiceLoader(loaders),
+            undefined=jinja2.StrictUndefined,
+            finalize=emit,
+            autoescape=False,
+            auto_reload=False,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self._environment.filters["yaml"] = emit
+        self._templates: dict[str, jinja2.Template] = {}
+
+    def _template(self, target: Target) -> jinja2.Template:
+        name = template_name(target)
+        template = self._templates.get(name)
+        if template is None:
+            try:
+                template = self._environment.get_template(name)
+            except jinja2.TemplateNotFound:
+                where = f"{self.overrides} or the built-in templates" if self.overrides else "the built-in templates"
+                raise TemplateError(
+                    f"no template {name} for {target.kind} {target.api_version} in {where}") from None
+            except jinja2.TemplateSyntaxError as error:
+                raise TemplateError(f"template {name}, line {error.lineno}: {error.message}") from None
+            self._templates[name] = template
+        return template
+
+    def render(self, policy: Policy, weights: Mapping[str, int] | None = None) -> dict:
+        """The object ``policy`` renders to with ``weights`` (None: primary 1, others 0)."""
+        template = self._template(policy.target)
+        try:
+            text = template.render(context(policy, weights))
+        except TemplateError:
+            raise
+        except jinja2.TemplateError as error:
+            raise TemplateError(f"template {template.name} failed for policy {policy.key}: {error}") from None
+        return check_rendered(text, policy, template.name or template_name(policy.target))
+
+
+def context(policy: Policy, weights: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The variables templates see (documented in docs/policy-format.md)."""
+    services = policy.services
+    if weights is None:
+        backends = [{"service": s, "weight": int(i == 0)} for i, s in enumerate(services)]
+    else:
+        backends = []
+        for service in services:
+            weight = weights.get(service, 0)
+            if isinstance(weight, bool) or not isinstance(weight, int) or weight < 0:
+                raise ValueError(f"weight of {service} must be a non-negative integer, got {weight!r}")
+            backends.append({"service": service, "weight": weight})
+    labels = dict(policy.labels)
+    labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
+    return {
+        "name": policy.name,
+        "namespace": policy.namespace,
+        "labels": labels,
+        "annotations": {POLICY_ANNOTATION: policy.key, LINKERD_PRIMARY_ANNOTATION: policy.primary},
+        "service": policy.service,
+        "primary": policy.primary,
+        "backends": backends,
+        "kind": policy.target.kind,
+        "api_version": policy.target.api_version,
+    }
+
+
+def check_rendered(text: str, policy: Policy, template: str) -> dict:
+    """Parse rendered text back; it must be one mapping of the policy's kind, apiVersion and name."""
+    try:
+        obj = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as error:
+        summary = str(error).replace("\n", " ")
+        raise TemplateError(f"template {template} produced invalid YAML for policy {policy.key}: "
+                            f"{summary}") from None
+    if not isinstance(obj, dict):
+        raise TemplateError(f"template {template} produced a {type(obj).__name__} for policy "
+                            f"{policy.key}; expected one {policy.target.kind} mapping")
+    expected = (policy.target.api_version, policy.target.kind, policy.name, policy.namespace)
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    found = (obj.get("apiVersion"), obj.get("kind"), metadata.get("name"), metadata.get("namespace"))
+    if found != expected:
+        raise TemplateError(
+            f"template {template} produced {found[1]} {found[0]} {found[3]}/{found[2]} for policy "
+            f"{policy.key}; expected {expected[1]} {expected[0]} {expected[3]}/{expected[2]}")
+    return obj

@@ -1,0 +1,65 @@
+"""Reading policy files from disk: paths -> one PolicySet.
+
+Owns: expanding files and directories (recursively, ``*.yaml``/``*.yml``, sorted,
+hidden files and directories skipped) and turning unreadable paths into errors.
+Parsing and validation belong to ``failsync.core.policies``; this module only reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from failsync.core.policies import PolicySet, merge_policy_sets, parse_policies
+from failsync.errors import Location, PolicyError
+
+POLICY_SUFFIXES = (".yaml", ".yml")
+
+
+def policy_files(directory: Path) -> list[Path]:
+    """The policy files under ``directory``, recursively, in a stable (sorted) order."""
+    found = []
+    for path in directory.rglob("*"):
+        relative = path.relative_to(directory)
+        if path.suffix in POLICY_SUFFIXES and path.is_file() and not any(
+                part.startswith(".") for part in relative.parts):
+            found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(directory).parts)
+
+
+def load_policies(paths: Sequence[str | Path], *, allow_missing: bool = False) -> PolicySet:
+    """Parse every policy file named by ``paths`` (files or directories).
+
+    A missing path, or a directory without policy files, is an error in the set
+    unless ``allow_missing`` (drop-in mode, where policy files are optional).
+    """
+    return merge_policy_sets(_load(paths, allow_missing))
+
+
+def _load(paths: Sequence[str | Path], allow_missing: bool) -> Iterator[PolicySet]:
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            files = policy_files(path)
+            if not files and not allow_missing:
+                yield _error(str(given), "no policy files found; expected *.yaml or *.yml files in this directory")
+            for file in files:
+                yield _load_file(file)
+        elif path.exists():
+            yield _load_file(path)
+        elif not allow_missing:
+            yield _error(str(given), "no such file or directory; expected a policy file or a directory of them")
+
+
+def _load_file(path: Path) -> PolicySet:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        return _error(str(path), f"not UTF-8 text ({error.reason} at byte {error.start}); expected a YAML file")
+    except OSError as error:
+        return _error(str(path), f"cannot read: {error.strerror or error}")
+    return parse_policies(text, str(path))
+
+
+def _error(file: str, message: str) -> PolicySet:
+    return PolicySet(errors=(PolicyError(message, Location(file)),))
