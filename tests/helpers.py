@@ -1,0 +1,86 @@
+"""Small test helpers shared by every test package: polling with a deadline, and
+reading a blocking line stream (a watch, a `kubectl -w` process) with a deadline.
+
+Never sleeps waiting for something to happen: every wait is a poll that ends at a
+deadline with a clear AssertionError.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_END = object()
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 5, interval: float = 0.02,
+             message: str = "") -> T:
+    """Call `predicate` until it returns something truthy and return that; fail at `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            what = message or getattr(predicate, "__name__", "condition")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
+        time.sleep(interval)  # poll interval, not a wait for an event
+
+
+class LineStream:
+    """Consumes a blocking iterable of lines in a daemon thread; tests take lines with deadlines."""
+
+    def __init__(self, lines: Iterable[str | bytes]) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self.seen: list[str] = []
+        self.ended = False
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._pump, args=(lines,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, lines: Iterable[str | bytes]) -> None:
+        try:
+            for line in lines:
+                self._queue.put(line.decode() if isinstance(line, bytes) else line)
+        except BaseException as exc:  # a closed socket ends the stream; keep why
+            self.error = exc
+        finally:
+            self._queue.put(_END)
+
+    def next(self, timeout: float = 5) -> str | None:
+        """The next line, or None when the stream has ended; fail if nothing comes within `timeout`."""
+        if self.ended:
+            return None
+        try:
+            item = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no line within {timeout}s; lines so far: {self.seen!r}") from None
+        if item is _END:
+            self.ended = True
+            return None
+        self.seen.append(item)
+        return item
+
+    def until(self, predicate: Callable[[str], bool], timeout: float = 5) -> str:
+        """Skip lines until one satisfies `predicate` and return it; fail at the deadline or at the end."""
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.next(timeout=max(0.0, deadline - time.monotonic()))
+            if line is None:
+                raise AssertionError(f"stream ended before a matching line; lines: {self.seen!r}")
+            if predicate(line):
+                return line
+
+    def wait_end(self, timeout: float = 5) -> list[str]:
+        """Read until the stream ends (within `timeout`) and return the lines read on the way."""
+        deadline = time.monotonic() + timeout
+        rest: list[str] = []
+        while True:
+            line = self.next(timeout=max(0.0, deadline - time.monotonic()))
+            if line is None:
+                return rest
+            rest.append(line)
