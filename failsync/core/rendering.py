@@ -79,6 +79,11 @@ def _not_serialisable(value: Any) -> Any:
     raise TemplateError(f"cannot render a value of type {type(value).__name__}")
 
 
+def quantity_weights(backends: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Backends with weights as Kubernetes quantities (strings), as TrafficSplit v1alpha1 spells them."""
+    return [{**backend, "weight": str(backend["weight"])} for backend in backends]
+
+
 def template_name(target: Target) -> str:
     """File name of the template for a target, e.g. ``trafficsplit-v1alpha2.yaml.j2``."""
     version = target.api_version.rpartition("/")[2]
@@ -116,6 +121,7 @@ class Renderer:
             keep_trailing_newline=True,
         )
         self._environment.filters["yaml"] = emit
+        self._environment.filters["quantity_weights"] = quantity_weights
         self._templates: dict[str, jinja2.Template] = {}
 
     def _template(self, target: Target) -> jinja2.Template:
@@ -175,11 +181,23 @@ def context(policy: Policy, weights: Mapping[str, int] | None = None) -> dict[st
 def check_rendered(text: str, policy: Policy, template: str) -> dict:
     """Parse rendered text back; it must be one mapping of the policy's kind, apiVersion and name."""
     try:
-        obj = yaml.load(text, Loader=_Loader)
+        # Built-in templates write JSON (a subset of YAML) because json parses it ~10x faster.
+        obj = json.loads(text)
+    except ValueError:
+        obj = _load_yaml(text, policy, template)
+    return _checked(obj, policy, template)
+
+
+def _load_yaml(text: str, policy: Policy, template: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as error:
         summary = str(error).replace("\n", " ")
         raise TemplateError(f"template {template} produced invalid YAML for policy {policy.key}: "
                             f"{summary}") from None
+
+
+def _checked(obj: Any, policy: Policy, template: str) -> dict:
     if not isinstance(obj, dict):
         raise TemplateError(f"template {template} produced a {type(obj).__name__} for policy "
                             f"{policy.key}; expected one {policy.target.kind} mapping")
