@@ -1,0 +1,162 @@
+"""What differs between a live object and the desired one, limited to what
+failsync owns, as a guarded JSON Patch and a unified YAML diff.
+
+Owns: the owned-field rule of SPEC §3 and the shape of every write.
+- ``Ownership.FULL`` (objects failsync rendered): ``spec``; the labels the desired
+  object carries plus ``app.kubernetes.io/managed-by``; the annotations the desired
+  object carries, every ``failsync.io/*`` annotation, and
+  ``failover.linkerd.io/primary-service``.
+- ``Ownership.WEIGHTS`` (adopted hand-written TrafficSplits): only
+  ``spec.backends[].weight``.
+Everything else (other labels and annotations, ``status``, server-set metadata) is
+left out of both sides, so it can never show up as drift or be written.
+The patch is made with ``jsonpatch`` between the two owned views and led by a
+``test`` op on ``/metadata/resourceVersion``, so a concurrent writer makes the
+server answer 422 instead of being overwritten.
+
+Never does: I/O, deciding weights, rendering.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import enum
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import jsonpatch
+import yaml
+
+from failsync.core.model import API_GROUP, LINKERD_PRIMARY_ANNOTATION, MANAGED_BY_LABEL
+
+FAILSYNC_ANNOTATION_PREFIX = f"{API_GROUP}/"
+
+
+class Ownership(str, enum.Enum):
+    """How much of an object failsync owns."""
+
+    FULL = "full"
+    WEIGHTS = "weights"
+
+
+class Action(str, enum.Enum):
+    """What a write of a Change would be."""
+
+    CREATE = "create"
+    PATCH = "patch"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class Change:
+    """The owned views of live (None when missing) and desired, and the guarded patch between them."""
+
+    name: str
+    live: dict[str, Any] | None
+    desired: dict[str, Any]
+    patch: tuple[dict[str, Any], ...]
+
+    @property
+    def action(self) -> Action:
+        if self.live is None:
+            return Action.CREATE
+        return Action.PATCH if self.patch else Action.NONE
+
+    @property
+    def in_sync(self) -> bool:
+        return self.action is Action.NONE
+
+    def text(self) -> str:
+        """A unified diff of the two owned views as YAML; empty when in sync."""
+        if self.in_sync:
+            return ""
+        before = _yaml(self.live) if self.live is not None else ""
+        lines = difflib.unified_diff(before.splitlines(keepends=True), _yaml(self.desired).splitlines(keepends=True),
+                                     fromfile=f"live/{self.name}", tofile=f"desired/{self.name}")
+        return "".join(lines)
+
+
+def _yaml(view: Mapping[str, Any]) -> str:
+    return yaml.safe_dump(view, sort_keys=True, default_flow_style=False)
+
+
+def _clean(value: Any) -> Any:
+    """Drop None values recursively: an absent field and a null one mean the same to the API."""
+    if isinstance(value, Mapping):
+        return {key: _clean(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_clean(item) for item in value]
+    return value
+
+
+def _owned_keys(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> tuple[set[str], set[str]]:
+    desired_meta = desired.get("metadata") or {}
+    live_annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
+    labels = set(desired_meta.get("labels") or {}) | {MANAGED_BY_LABEL}
+    annotations = set(desired_meta.get("annotations") or {}) | {LINKERD_PRIMARY_ANNOTATION}
+    annotations |= {key for key in live_annotations if key.startswith(FAILSYNC_ANNOTATION_PREFIX)}
+    return labels, annotations
+
+
+def _subset(obj: Mapping[str, Any], field: str, keys: set[str], *, keep_empty: bool) -> dict[str, str] | None:
+    found = (obj.get("metadata") or {}).get(field)
+    if not isinstance(found, Mapping):
+        return {} if keep_empty else None
+    return {key: value for key, value in found.items() if key in keys}
+
+
+def _weights_spec(obj: Mapping[str, Any]) -> dict[str, Any]:
+    backends = (obj.get("spec") or {}).get("backends")
+    if not isinstance(backends, list):
+        return {}
+    return {"backends": [{"service": (b or {}).get("service"), "weight": (b or {}).get("weight")}
+                         for b in backends]}
+
+
+def owned_view(obj: Mapping[str, Any], *, desired: Mapping[str, Any], live: Mapping[str, Any] | None,
+               ownership: Ownership = Ownership.FULL) -> dict[str, Any]:
+    """The part of ``obj`` (the live or the desired object) that failsync owns, normalised.
+
+    The identity (apiVersion, kind, name, namespace) is taken from ``desired`` on
+    both sides so it is shown but never diffed. A label/annotation map appears in
+    the view when the live object has one, so patches add single keys to it and
+    never replace a map holding foreign keys.
+    """
+    meta = desired.get("metadata") or {}
+    view: dict[str, Any] = {"apiVersion": desired.get("apiVersion"), "kind": desired.get("kind"),
+                            "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")}}
+    if ownership is Ownership.WEIGHTS:
+        view["spec"] = _weights_spec(obj)
+        return _clean(view)
+    label_keys, annotation_keys = _owned_keys(desired, live)
+    live_meta = (live or {}).get("metadata") or {}
+    for field, keys in (("labels", label_keys), ("annotations", annotation_keys)):
+        live_has_map = isinstance(live_meta.get(field), Mapping)
+        found = _subset(obj, field, keys, keep_empty=live_has_map)
+        if found is not None and (found or live_has_map):
+            view["metadata"][field] = found
+    view["spec"] = copy.deepcopy(obj.get("spec")) if obj.get("spec") is not None else {}
+    return _clean(view)
+
+
+def guarded_patch(live: Mapping[str, Any], live_view: Mapping[str, Any],
+                  desired_view: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The JSON Patch from ``live_view`` to ``desired_view`` led by a resourceVersion test; () when equal."""
+    operations = jsonpatch.make_patch(dict(live_view), dict(desired_view)).patch
+    if not operations:
+        return ()
+    version = (live.get("metadata") or {}).get("resourceVersion")
+    return ({"op": "test", "path": "/metadata/resourceVersion", "value": version}, *operations)
+
+
+def diff(live: Mapping[str, Any] | None, desired: Mapping[str, Any], *,
+         ownership: Ownership = Ownership.FULL) -> Change:
+    """Compare the owned parts of ``live`` (None: missing) and ``desired``."""
+    meta = desired.get("metadata") or {}
+    name = f"{meta.get('namespace')}/{meta.get('name')}"
+    desired_view = owned_view(desired, desired=desired, live=live, ownership=ownership)
+    if live is None:
+        return Change(name, None, desired_view, ())
+    live_view = owned_view(live, desired=desired, live=live, ownership=ownership)
+    return Change(name, live_view, desired_view, guarded_patch(live, live_view, desired_view))

@@ -1,0 +1,279 @@
+"""A small Kubernetes client over pykube-ng: configuration (kubeconfig file and
+context, or the in-cluster service account), discovery, LIST/GET/WATCH and
+POST/JSON-PATCH/DELETE on the kinds of ``failsync.kube.resources``.
+
+Owns: URLs, HTTP, and converting every client failure into ``failsync.errors``
+(``raise ... from``). Never does: retries, decisions, rendering or diffing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+from urllib.parse import quote
+
+import pykube
+import requests
+import yaml
+
+from failsync.errors import ApiError, FailsyncError, Gone, NotFound
+from failsync.kube.errors import error_from_response, missing_crd, unreachable
+from failsync.kube.resources import (ENDPOINT_SLICES, SMI_GROUP, TRAFFIC_SPLITS, Resource)
+
+log = logging.getLogger(__name__)
+
+JSON_PATCH = "application/json-patch+json"
+DEFAULT_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class ObjectList:
+    """The items of one LIST and the resourceVersion the list was built at."""
+
+    items: tuple[dict[str, Any], ...]
+    resource_version: str | None = None
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """One event of a watch stream: ADDED, MODIFIED, DELETED or BOOKMARK, and the object."""
+
+    type: str
+    object: dict[str, Any]
+
+
+@dataclass
+class Discovery:
+    """What the server serves, from one GET of ``/apis``: group -> served versions and preferred one."""
+
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    preferred: dict[str, str] = field(default_factory=dict)
+
+    def serves(self, api_version: str) -> bool:
+        group, _, version = api_version.rpartition("/")
+        return not group or version in self.groups.get(group, ())
+
+
+def load_config(kubeconfig: str | Path | None, context: str | None = None) -> pykube.KubeConfig:
+    """The pykube configuration from a kubeconfig file and context, or in-cluster when ``kubeconfig`` is None."""
+    if kubeconfig is None:
+        try:
+            config = pykube.KubeConfig.from_service_account()
+        except (FileNotFoundError, KeyError) as error:
+            raise FailsyncError("no Kubernetes configuration: pass --kubeconfig, set $KUBECONFIG, create "
+                                "~/.kube/config, or run inside a cluster with a service account") from error
+        if context:
+            raise FailsyncError(f"--context {context} needs a kubeconfig file; none was found")
+        return config
+    path = Path(kubeconfig).expanduser()
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise FailsyncError(f"cannot read kubeconfig {path}: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise FailsyncError(f"kubeconfig {path} is not valid YAML: {error}") from error
+    if not isinstance(doc, dict) or not isinstance(doc.get("contexts"), list):
+        raise FailsyncError(f"kubeconfig {path} has no contexts")
+    names = [item.get("name") for item in doc["contexts"] if isinstance(item, dict)]
+    chosen = context or doc.get("current-context")
+    if not chosen:
+        raise FailsyncError(f"kubeconfig {path} has no current-context; pass --context "
+                            f"(available: {', '.join(map(str, names))})")
+    if chosen not in names:
+        raise FailsyncError(f"context {chosen!r} not found in kubeconfig {path} "
+                            f"(available: {', '.join(map(str, names))})")
+    config = pykube.KubeConfig(doc, current_context=chosen)
+    config.filepath = path
+    try:
+        config.cluster  # resolves the context's cluster entry now, so errors surface here
+    except (KeyError, pykube.exceptions.PyKubeError) as error:
+        raise FailsyncError(f"context {chosen!r} in kubeconfig {path} is incomplete: {error}") from error
+    return config
+
+
+class KubeClient:
+    """One API server: typed-by-Resource calls that return plain dicts and raise ApiError subclasses."""
+
+    def __init__(self, config: pykube.KubeConfig, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._api = pykube.HTTPClient(config, timeout=timeout)
+        self._timeout = timeout
+        self._discovery: Discovery | None = None
+        self.server: str = self._api.url.rstrip("/")
+        self.context: str | None = config.current_context
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: str | Path | None, context: str | None = None, *,
+                        timeout: float = DEFAULT_TIMEOUT) -> "KubeClient":
+        """A client for ``context`` of ``kubeconfig`` (None: the in-cluster service account)."""
+        return cls(load_config(kubeconfig, context), timeout=timeout)
+
+    # -- discovery -------------------------------------------------------------
+
+    def discovery(self) -> Discovery:
+        """The served API groups, read once per client (one GET /apis)."""
+        if self._discovery is None:
+            body = self._send("GET", "/apis", verb="get", resource=Resource("v1", "APIGroupList", "apis"))
+            found = Discovery()
+            for group in body.get("groups") or ():
+                versions = tuple(v.get("version") for v in group.get("versions") or () if v.get("version"))
+                found.groups[group.get("name", "")] = versions
+                preferred = (group.get("preferredVersion") or {}).get("version")
+                if preferred:
+                    found.preferred[group.get("name", "")] = preferred
+            self._discovery = found
+        return self._discovery
+
+    def serves_endpoint_slices(self) -> bool:
+        """Whether the server serves discovery.k8s.io/v1 EndpointSlices (discovered once)."""
+        return self.discovery().serves(ENDPOINT_SLICES.api_version)
+
+    def traffic_split_resource(self, api_version: str | None = None) -> Resource:
+        """The TrafficSplit Resource for ``api_version`` (default: v1alpha2 if served, else the preferred one).
+
+        Raises NotFound saying to install linkerd-smi when the CRD is not served.
+        """
+        served = self.discovery().groups.get(SMI_GROUP, ())
+        wanted = api_version or f"{SMI_GROUP}/v1alpha2"
+        if wanted.rpartition("/")[2] in served:
+            return TRAFFIC_SPLITS[wanted]
+        if api_version is None and served:
+            preferred = self.discovery().preferred.get(SMI_GROUP) or served[0]
+            return TRAFFIC_SPLITS.get(f"{SMI_GROUP}/{preferred}", TRAFFIC_SPLITS[wanted])
+        raise missing_crd(TRAFFIC_SPLITS.get(wanted, TRAFFIC_SPLITS[f"{SMI_GROUP}/v1alpha2"]), self.server)
+
+    # -- reads -----------------------------------------------------------------
+
+    def list(self, resource: Resource, *, namespace: str | None = None,
+             label_selector: str | None = None) -> ObjectList:
+        """One LIST of ``resource`` in ``namespace`` (None: every namespace); items carry kind/apiVersion."""
+        params = {"labelSelector": label_selector} if label_selector else None
+        body = self._send("GET", self._path(resource, namespace), verb="list", resource=resource,
+                          namespace=namespace, params=params)
+        items = tuple(self._typed(resource, item) for item in body.get("items") or () if isinstance(item, dict))
+        return ObjectList(items, (body.get("metadata") or {}).get("resourceVersion"))
+
+    def get(self, resource: Resource, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """One object, or None when it does not exist."""
+        try:
+            body = self._send("GET", self._path(resource, namespace, name), verb="get", resource=resource,
+                              namespace=namespace, name=name)
+        except NotFound:
+            return None
+        return self._typed(resource, body)
+
+    def watch(self, resource: Resource, *, namespace: str | None = None, resource_version: str | None = None,
+              label_selector: str | None = None, timeout_seconds: int | None = None,
+              bookmarks: bool = True) -> Iterator[WatchEvent]:
+        """Stream changes of ``resource``; raises Gone on a 410 (in the status code or an ERROR event)."""
+        params: dict[str, Any] = {"watch": "true"}
+        if resource_version is not None:
+            params["resourceVersion"] = resource_version
+        if label_selector:
+            params["labelSelector"] = label_selector
+        if timeout_seconds is not None:
+            params["timeoutSeconds"] = timeout_seconds
+        if bookmarks:
+            params["allowWatchBookmarks"] = "true"
+        read_timeout = None if timeout_seconds is None else timeout_seconds + self._timeout
+        response = self._raw("GET", self._path(resource, namespace), verb="watch", resource=resource,
+                             namespace=namespace, params=params, stream=True,
+                             timeout=(self._timeout, read_timeout))
+        try:
+            for line in response.iter_lines():
+                if not line:
+                    continue
+                event = json.loads(line)
+                if event.get("type") == "ERROR" or event.get("kind") == "Status":
+                    status = event.get("object", event)
+                    code = status.get("code")
+                    message = status.get("message", "watch failed")
+                    if code == 410:
+                        raise Gone(f"watch {resource.qualified}: {message}", status=410, reason="Expired")
+                    raise ApiError(f"watch {resource.qualified}: {message}", status=code,
+                                   reason=status.get("reason"))
+                yield WatchEvent(event.get("type", ""), self._typed(resource, event.get("object") or {}))
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
+            raise unreachable(error, self.server) from error
+        finally:
+            response.close()
+
+    # -- writes ----------------------------------------------------------------
+
+    def create(self, resource: Resource, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """POST ``obj`` into its namespace; returns the stored object."""
+        namespace = (obj.get("metadata") or {}).get("namespace") if resource.namespaced else None
+        body = self._send("POST", self._path(resource, namespace), verb="create", resource=resource,
+                          namespace=namespace, name=(obj.get("metadata") or {}).get("name"),
+                          json_body=dict(obj))
+        return self._typed(resource, body)
+
+    def patch(self, resource: Resource, namespace: str | None, name: str,
+              operations: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Send a JSON Patch; a 422 on a patch led by a resourceVersion ``test`` op raises Conflict."""
+        guarded = bool(operations) and operations[0].get("op") == "test" \
+            and operations[0].get("path") == "/metadata/resourceVersion"
+        body = self._send("PATCH", self._path(resource, namespace, name), verb="patch", resource=resource,
+                          namespace=namespace, name=name, json_body=list(operations),
+                          content_type=JSON_PATCH, guarded=guarded)
+        return self._typed(resource, body)
+
+    def delete(self, resource: Resource, namespace: str | None, name: str) -> bool:
+        """DELETE one object; False when it was already gone."""
+        try:
+            self._send("DELETE", self._path(resource, namespace, name), verb="delete", resource=resource,
+                       namespace=namespace, name=name)
+        except NotFound:
+            return False
+        return True
+
+    # -- transport -------------------------------------------------------------
+
+    @staticmethod
+    def _path(resource: Resource, namespace: str | None, name: str | None = None) -> str:
+        base = f"/api/{resource.api_version}" if not resource.group else f"/apis/{resource.api_version}"
+        if resource.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{resource.plural}"
+        return base + (f"/{quote(name, safe='')}" if name else "")
+
+    @staticmethod
+    def _typed(resource: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+        # Built-in list items come without kind/apiVersion; callers always want them.
+        obj.setdefault("apiVersion", resource.api_version)
+        obj.setdefault("kind", resource.kind)
+        return obj
+
+    def _raw(self, method: str, path: str, *, verb: str, resource: Resource, namespace: str | None = None,
+             name: str | None = None, params: Mapping[str, Any] | None = None, json_body: Any = None,
+             content_type: str | None = None, stream: bool = False, timeout: Any = None,
+             guarded: bool = False) -> requests.Response:
+        headers = {"Accept": "application/json"}
+        data = None
+        if json_body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+            data = json.dumps(json_body)
+        log.debug("%s %s", method, path)
+        try:
+            response = self._api.session.request(method, self._api.url.rstrip("/") + path, params=params,
+                                                 data=data, headers=headers, stream=stream,
+                                                 timeout=timeout or self._timeout)
+        except requests.exceptions.RequestException as error:
+            raise unreachable(error, self.server) from error
+        if response.status_code >= 400:
+            try:
+                raise error_from_response(response, verb=verb, resource=resource, namespace=namespace,
+                                          name=name, server=self.server, guarded=guarded)
+            finally:
+                response.close()
+        return response
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._raw(method, path, **kwargs)
+        try:
+            body = response.json() if response.content else {}
+        except ValueError as error:
+            raise ApiError(f"{method} {path} on {self.server}: the answer is not JSON") from error
+        return body if isinstance(body, dict) else {}

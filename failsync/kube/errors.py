@@ -1,0 +1,114 @@
+"""Turning HTTP answers and transport failures into ``failsync.errors`` classes,
+with messages a user can act on (which server, which verb on which resource,
+which RBAC rule is missing, which extension to install).
+
+Owns: the wording and classification of API errors. Never does: retries.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+
+from failsync.errors import (ApiError, Conflict, Forbidden, Gone, Invalid, NotFound, ServerError,
+                             Unauthorized, Unreachable)
+from failsync.kube.resources import SMI_GROUP, Resource
+
+INSTALL_SMI_HINT = ("install linkerd-smi (helm install linkerd-smi -n linkerd-smi --create-namespace "
+                    "linkerd-smi/linkerd-smi), which provides the TrafficSplit CRD")
+
+
+def _status_body(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except (ValueError, json.JSONDecodeError):
+        return {}
+    return body if isinstance(body, dict) and body.get("kind") == "Status" else {}
+
+
+def _retry_after(response: requests.Response, body: dict[str, Any]) -> float | None:
+    header = response.headers.get("Retry-After")
+    try:
+        if header is not None:
+            return float(header)
+    except ValueError:
+        pass
+    seconds = (body.get("details") or {}).get("retryAfterSeconds")
+    return float(seconds) if isinstance(seconds, (int, float)) else None
+
+
+def where(namespace: str | None) -> str:
+    """``in namespace "x"`` or ``cluster-wide`` for messages."""
+    return f'in namespace "{namespace}"' if namespace else "cluster-wide"
+
+
+def missing_crd(resource: Resource, server: str) -> NotFound:
+    """The error for a TrafficSplit kind the server does not serve."""
+    return NotFound(f"the API server at {server} does not serve {resource.kind} "
+                    f"{resource.api_version}: the TrafficSplit CRD is missing; {INSTALL_SMI_HINT}",
+                    status=404, reason="NotFound")
+
+
+def error_from_response(response: requests.Response, *, verb: str, resource: Resource,
+                        namespace: str | None, name: str | None, server: str,
+                        guarded: bool = False) -> ApiError:
+    """The ApiError for a non-2xx answer to ``verb`` on ``resource``.
+
+    ``guarded``: the request was a JSON Patch led by a resourceVersion ``test`` op,
+    so a 422 most likely means the object changed since it was read (Conflict).
+    """
+    body = _status_body(response)
+    status = response.status_code
+    reason = body.get("reason") or response.reason
+    detail = body.get("message") or response.text.strip()[:200] or response.reason
+    target = f"{resource.qualified}" + (f' "{name}"' if name else "")
+    if status == 401:
+        return Unauthorized(f"the API server at {server} rejected the credentials (401 Unauthorized) "
+                            f"when trying to {verb} {target}; check the token or certificate of the "
+                            f"kubeconfig context", status=status, reason=reason)
+    if status == 403:
+        scope = "Role (or ClusterRole)" if namespace else "ClusterRole"
+        rule = (f'apiGroups: ["{resource.group}"], resources: ["{resource.plural}"], '
+                f'verbs: ["{verb}"]')
+        return Forbidden(f"forbidden: cannot {verb} {target} {where(namespace)} on {server}; "
+                         f"grant the RBAC rule {{{rule}}} in a {scope} bound to this user "
+                         f"(server said: {detail})", status=status, reason=reason)
+    if status == 404:
+        if resource.group == SMI_GROUP and not body:
+            # A plain "404 page not found" (not a Status): the URL itself is unknown, so the CRD is missing.
+            return missing_crd(resource, server)
+        if name is None and body.get("details", {}).get("kind") == "namespaces":
+            return NotFound(f"namespace {namespace!r} does not exist on {server}", status=status, reason=reason)
+        return NotFound(f"{target} {where(namespace)} not found on {server}: {detail}",
+                        status=status, reason=reason)
+    if status == 409:
+        return Conflict(f"conflict on {target} {where(namespace)}: {detail}", status=status, reason=reason)
+    if status == 410:
+        return Gone(f"{verb} {target}: {detail}", status=status, reason=reason)
+    if status == 422:
+        if guarded:
+            return Conflict(f"{target} {where(namespace)} changed since it was read "
+                            f"(resourceVersion guard failed): {detail}", status=status, reason=reason)
+        return Invalid(f"the server rejected {target} {where(namespace)}: {detail}", status=status,
+                       reason=reason)
+    if status == 429 or status >= 500:
+        return ServerError(f"the API server at {server} answered {status} {reason} to {verb} {target}: "
+                           f"{detail}", status=status, reason=reason,
+                           retry_after=_retry_after(response, body))
+    return ApiError(f"{verb} {target} {where(namespace)} failed with {status} {reason}: {detail}",
+                    status=status, reason=reason)
+
+
+def unreachable(error: Exception, server: str) -> Unreachable:
+    """The error for a request that never got an HTTP answer."""
+    cause = type(error).__name__
+    if isinstance(error, requests.exceptions.SSLError):
+        cause = "TLS handshake failed"
+    elif isinstance(error, requests.exceptions.Timeout):
+        cause = "timed out"
+    elif isinstance(error, requests.exceptions.ConnectionError):
+        cause = "connection refused or host unknown"
+    return Unreachable(f"cannot reach the Kubernetes API server at {server} ({cause}); check "
+                       f"--kubeconfig/--context and that the cluster is running")

@@ -1,0 +1,223 @@
+"""Leader election with a coordination.k8s.io/v1 Lease, as client-go's leaderelection does it.
+
+Owns: acquiring a free or expired Lease, renewing it every retry period, stepping
+down when renewals fail for longer than the renew deadline (or another holder is
+seen), and releasing it on shutdown by clearing ``holderIdentity``. Every write
+carries the resourceVersion that was read (optimistic concurrency: a 409 means
+someone else won). Expiry is judged by the local time at which this replica last
+saw the record change, never by comparing clocks with other replicas.
+Never does: decide who writes TrafficSplits; the controller asks ``is_leader``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+from failsync.backoff import jittered
+from failsync.errors import ApiError, Conflict
+from failsync.kube.client import KubeClient
+from failsync.kube.resources import Resource
+
+log = logging.getLogger(__name__)
+
+LEASES = Resource("coordination.k8s.io/v1", "Lease", "leases")
+
+
+def default_identity() -> str:
+    """``$POD_NAME`` when set (in a cluster), else ``hostname_random``: unique across restarts."""
+    return os.environ.get("POD_NAME") or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+
+
+def micro_time(epoch: float) -> str:
+    """A Kubernetes MicroTime: RFC 3339 UTC with microseconds."""
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# ------------------------------------------------------------------ pure lease logic
+
+def is_free(spec: Mapping[str, Any] | None, *, identity: str, observed_at: float, now: float,
+            lease_duration: float) -> bool:
+    """Whether ``identity`` may take (or keep) the lease: none yet, no holder, its own,
+    or unchanged for longer than its duration since this replica first saw it so."""
+    if not spec or not spec.get("holderIdentity") or spec.get("holderIdentity") == identity:
+        return True
+    duration = spec.get("leaseDurationSeconds") or lease_duration
+    return now >= observed_at + duration
+
+
+def claimed(spec: Mapping[str, Any] | None, *, identity: str, lease_duration: float,
+            now: float) -> dict[str, Any]:
+    """The Lease spec after ``identity`` acquires or renews it at wall-clock ``now``."""
+    spec = dict(spec or {})
+    renewing = spec.get("holderIdentity") == identity
+    transitions = int(spec.get("leaseTransitions") or 0)
+    if not renewing and spec.get("holderIdentity"):
+        transitions += 1
+    return {
+        **spec,
+        "holderIdentity": identity,
+        "leaseDurationSeconds": max(1, int(round(lease_duration))),
+        "acquireTime": spec.get("acquireTime") if renewing and spec.get("acquireTime") else micro_time(now),
+        "renewTime": micro_time(now),
+        "leaseTransitions": transitions,
+    }
+
+
+def released(spec: Mapping[str, Any], *, now: float) -> dict[str, Any]:
+    """The Lease spec after its holder lets go: no holder, so a standby takes over at once."""
+    return {**spec, "holderIdentity": "", "leaseDurationSeconds": 1, "renewTime": micro_time(now)}
+
+
+# ------------------------------------------------------------------ the elector
+
+class LeaderElector:
+    """Runs leader election in a daemon thread; ``is_leader`` says whether to write.
+
+    ``on_started_leading`` / ``on_stopped_leading`` run on the elector's thread.
+    """
+
+    def __init__(self, client: KubeClient, *, name: str, namespace: str, identity: str | None = None,
+                 lease_duration: float = 15.0, renew_deadline: float = 10.0, retry_period: float = 2.0,
+                 on_started_leading: Callable[[], None] = lambda: None,
+                 on_stopped_leading: Callable[[], None] = lambda: None,
+                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
+        if not 0 < retry_period < renew_deadline < lease_duration:
+            raise ValueError("leader election needs 0 < retry period < renew deadline < lease duration")
+        self.client = client
+        self.name = name
+        self.namespace = namespace
+        self.identity = identity or default_identity()
+        self.lease_duration = lease_duration
+        self.renew_deadline = renew_deadline
+        self.retry_period = retry_period
+        self.on_started_leading = on_started_leading
+        self.on_stopped_leading = on_stopped_leading
+        self._clock = clock
+        self._monotonic = monotonic
+        self._leader = threading.Event()
+        self._stopping = threading.Event()
+        self._observed: tuple[Any, ...] | None = None
+        self._observed_at = 0.0
+        self._last_renewal = 0.0
+        self.holder: str | None = None
+        self._thread = threading.Thread(target=self.run, name="leader-election", daemon=True)
+
+    @property
+    def is_leader(self) -> bool:
+        """True while this replica holds the lease."""
+        return self._leader.is_set()
+
+    def wait_for_leadership(self, timeout: float | None = None) -> bool:
+        """Block until leading (or the timeout)."""
+        return self._leader.wait(timeout)
+
+    def start(self) -> "LeaderElector":
+        """Start electing in the background."""
+        self._thread.start()
+        return self
+
+    def stop(self, *, release: bool = True) -> None:
+        """Stop electing and, when leading, release the lease so a standby takes over at once."""
+        self._stopping.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(self.retry_period + 10)
+        if self.is_leader:
+            if release:
+                self.release()
+            self._step_down("shutting down")
+
+    def run(self) -> None:
+        """Acquire, then renew, until stopped."""
+        log.info("leader election: %s competing for lease %s/%s", self.identity, self.namespace, self.name)
+        while not self._stopping.is_set():
+            outcome = self.try_acquire_or_renew()
+            now = self._monotonic()
+            if outcome == "held":
+                self._last_renewal = now
+                if not self.is_leader:
+                    log.info("leader election: %s became the leader", self.identity)
+                    self._leader.set()
+                    self._call(self.on_started_leading)
+            elif self.is_leader and (outcome == "taken" or now - self._last_renewal > self.renew_deadline):
+                self._step_down("lease taken by " + str(self.holder) if outcome == "taken"
+                                else "could not renew within the renew deadline")
+            delay = self.retry_period if self.is_leader else jittered(self.retry_period)
+            self._stopping.wait(delay)
+
+    def _step_down(self, why: str) -> None:
+        if self.is_leader:
+            log.warning("leader election: %s stopped leading (%s)", self.identity, why)
+            self._leader.clear()
+            self._call(self.on_stopped_leading)
+
+    @staticmethod
+    def _call(callback: Callable[[], None]) -> None:
+        try:
+            callback()
+        except Exception:
+            log.exception("leader election callback failed")
+
+    def try_acquire_or_renew(self) -> str:
+        """One round: "held" (we hold it now), "taken" (another live holder) or "error"."""
+        try:
+            lease = self._get()
+            spec = (lease or {}).get("spec") or {}
+            self._observe(spec)
+            self.holder = spec.get("holderIdentity") or None
+            if not is_free(spec, identity=self.identity, observed_at=self._observed_at,
+                           now=self._monotonic(), lease_duration=self.lease_duration):
+                return "taken"
+            self._write(lease, claimed(spec, identity=self.identity, lease_duration=self.lease_duration,
+                                       now=self._clock()))
+            self.holder = self.identity
+            return "held"
+        except Conflict:
+            return "taken"  # another replica wrote first; re-read next round
+        except ApiError as error:
+            log.warning("leader election: %s", error)
+            return "error"
+        except Exception:  # a malformed lease must not end the election
+            log.exception("leader election round failed")
+            return "error"
+
+    def release(self) -> None:
+        """Clear holderIdentity if we still hold the lease (best effort)."""
+        try:
+            lease = self._get()
+            if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+                return
+            self._write(lease, released(lease.get("spec") or {}, now=self._clock()))
+            log.info("leader election: %s released lease %s/%s", self.identity, self.namespace, self.name)
+        except ApiError as error:
+            log.warning("leader election: could not release the lease: %s", error)
+
+    def _observe(self, spec: Mapping[str, Any]) -> None:
+        record = (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("leaseTransitions"))
+        if record != self._observed:
+            self._observed = record
+            self._observed_at = self._monotonic()
+
+    # -------------------------------------------------------------- HTTP
+
+    def _get(self) -> dict[str, Any] | None:
+        return self.client.get(LEASES, self.namespace, self.name)
+
+    def _write(self, lease: dict[str, Any] | None, spec: dict[str, Any]) -> None:
+        """Create the lease, or replace its spec guarded by the resourceVersion that was read."""
+        if lease is None:
+            self.client.create(LEASES, {"apiVersion": LEASES.api_version, "kind": LEASES.kind,
+                                        "metadata": {"name": self.name, "namespace": self.namespace},
+                                        "spec": spec})
+            return
+        version = (lease.get("metadata") or {}).get("resourceVersion")
+        self.client.patch(LEASES, self.namespace, self.name, [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": version},
+            {"op": "replace" if "spec" in lease else "add", "path": "/spec", "value": spec},
+        ])

@@ -1,0 +1,283 @@
+"""Watching one kind: LIST, then WATCH from the list's resourceVersion, feeding an
+in-memory cache and calling a handler for every change.
+
+Owns: the informer loop (list, watch with bookmarks, keep the last resourceVersion,
+re-list on 410 Gone and report a resync, reconnect with exponential backoff and
+jitter on connection errors, 5xx and 429 honouring Retry-After), the cache
+(``Store``, keyed ``namespace/name``, with an optional secondary index), and
+skipping malformed objects and events without ever crashing.
+Never does: decide, render or write anything; the handler does that elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from failsync.backoff import Backoff
+from failsync.errors import ApiError, Gone, ServerError, Unreachable
+from failsync.kube.client import KubeClient
+from failsync.kube.resources import Resource
+
+log = logging.getLogger(__name__)
+
+ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+
+
+def object_key(obj: Mapping[str, Any]) -> str:
+    """``namespace/name`` of an object (``name`` alone when cluster-scoped)."""
+    metadata = obj.get("metadata") or {}
+    namespace = metadata.get("namespace")
+    return f"{namespace}/{metadata['name']}" if namespace else metadata["name"]
+
+
+def is_well_formed(obj: object) -> bool:
+    """An object the cache can hold: a mapping whose metadata has a string name."""
+    if not isinstance(obj, Mapping):
+        return False
+    metadata = obj.get("metadata")
+    return isinstance(metadata, Mapping) and isinstance(metadata.get("name"), str) and bool(metadata["name"])
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to the cache: ``type`` ADDED, MODIFIED or DELETED, with the object before and after."""
+
+    type: str
+    key: str
+    old: Mapping[str, Any] | None
+    new: Mapping[str, Any] | None
+
+    @property
+    def object(self) -> Mapping[str, Any]:
+        """The object as it is now (or as it was last seen, when deleted)."""
+        return self.new if self.new is not None else self.old  # type: ignore[return-value]
+
+
+class Store:
+    """A thread-safe cache of one kind, keyed ``namespace/name``.
+
+    ``index`` (optional) maps an object to a secondary key (e.g. the service an
+    EndpointSlice belongs to), so ``by_index`` answers without a scan.
+    """
+
+    def __init__(self, index: Callable[[Mapping[str, Any]], Any] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._objects: dict[str, Mapping[str, Any]] = {}
+        self._index_fn = index
+        self._index: dict[Any, dict[str, Mapping[str, Any]]] = {}
+
+    def get(self, key: str) -> Mapping[str, Any] | None:
+        """The cached object, or None."""
+        return self._objects.get(key)
+
+    def values(self) -> list[Mapping[str, Any]]:
+        """A snapshot of every cached object."""
+        with self._lock:
+            return list(self._objects.values())
+
+    def keys(self) -> list[str]:
+        """A snapshot of every cached key."""
+        with self._lock:
+            return list(self._objects)
+
+    def by_index(self, value: Any) -> list[Mapping[str, Any]]:
+        """Objects whose secondary index key is ``value``."""
+        with self._lock:
+            return list(self._index.get(value, {}).values())
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def put(self, obj: Mapping[str, Any]) -> Change:
+        """Insert or replace; the Change says which."""
+        key = object_key(obj)
+        with self._lock:
+            old = self._objects.get(key)
+            self._objects[key] = obj
+            if self._index_fn is not None:
+                if old is not None:
+                    self._unindex(key, old)
+                self._index.setdefault(self._index_fn(obj), {})[key] = obj
+        return Change(ADDED if old is None else MODIFIED, key, old, obj)
+
+    def remove(self, key: str) -> Change | None:
+        """Delete by key; None when it was not cached."""
+        with self._lock:
+            old = self._objects.pop(key, None)
+            if old is not None and self._index_fn is not None:
+                self._unindex(key, old)
+        return None if old is None else Change(DELETED, key, old, None)
+
+    def _unindex(self, key: str, obj: Mapping[str, Any]) -> None:
+        value = self._index_fn(obj)  # type: ignore[misc]
+        bucket = self._index.get(value)
+        if bucket is not None:
+            bucket.pop(key, None)
+            if not bucket:
+                del self._index[value]
+
+    def replace(self, objects: list[Mapping[str, Any]]) -> list[Change]:
+        """Make the cache hold exactly ``objects`` (after a LIST); return what changed."""
+        changes: list[Change] = []
+        seen = set()
+        for obj in objects:
+            key = object_key(obj)
+            seen.add(key)
+            old = self._objects.get(key)
+            if old is None or _version(old) != _version(obj):
+                changes.append(self.put(obj))
+        for key in set(self.keys()) - seen:
+            change = self.remove(key)
+            if change:
+                changes.append(change)
+        return changes
+
+
+def _version(obj: Mapping[str, Any]) -> str | None:
+    return (obj.get("metadata") or {}).get("resourceVersion")
+
+
+def _slim(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Drop managedFields: failsync never reads them and they dominate the cache's memory."""
+    metadata = obj.get("metadata")
+    if isinstance(metadata, dict) and "managedFields" in metadata:
+        metadata = {k: v for k, v in metadata.items() if k != "managedFields"}
+        return {**obj, "metadata": metadata}
+    return obj
+
+
+class Watcher:
+    """LIST + WATCH one resource in a daemon thread, keeping ``store`` current.
+
+    ``on_change(change)`` runs on the watcher's thread for every change (keep it
+    fast: enqueue work); ``on_resync()`` after every (re-)list, so the caller can
+    reconcile everything once more. ``on_restart(reason)`` is told why a stream was
+    restarted: ``closed`` (the server ended it), ``expired`` (410 Gone: re-list),
+    ``connection``, ``server-error`` (5xx/429), ``client-error`` or ``malformed``.
+    """
+
+    def __init__(self, client: KubeClient, resource: Resource, *, store: Store | None = None,
+                 namespace: str | None = None, label_selector: str | None = None,
+                 on_change: Callable[[Change], None] = lambda change: None,
+                 on_resync: Callable[[], None] = lambda: None,
+                 on_restart: Callable[[str], None] = lambda reason: None,
+                 backoff: Backoff | None = None, watch_timeout: float = 120.0) -> None:
+        self.client = client
+        self.resource = resource
+        self.store = store if store is not None else Store()
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.on_change = on_change
+        self.on_resync = on_resync
+        self.on_restart = on_restart
+        self.backoff = backoff or Backoff(0.1, 5.0)
+        self.watch_timeout = watch_timeout
+        self.resource_version: str | None = None
+        self.synced = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self.run, name=f"watch-{resource.plural}", daemon=True)
+
+    @property
+    def name(self) -> str:
+        """What this watcher watches, for logs and metrics."""
+        return self.resource.qualified
+
+    def start(self) -> "Watcher":
+        """Start the list/watch loop in a daemon thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the loop. A stream blocked on the network ends at its next event or
+        timeout; the thread is a daemon, so it never holds the process up."""
+        self._stopping.set()
+
+    def run(self) -> None:
+        """List, then watch until stopped; never raises."""
+        while not self._stopping.is_set():
+            try:
+                if self.resource_version is None:
+                    self._relist()
+                self._watch()
+                self._restart("closed")
+            except Gone:
+                log.info("watch of %s expired at resourceVersion %s (410 Gone): re-listing",
+                         self.name, self.resource_version)
+                self.resource_version = None
+                self._restart("expired")
+            except Unreachable as error:
+                self._restart("connection", error)
+            except ServerError as error:
+                self._restart("server-error", error, retry_after=error.retry_after)
+            except ApiError as error:
+                temporary = error.status is not None and (error.status == 429 or error.status >= 500)
+                self._restart("server-error" if temporary else "client-error", error)
+            except ValueError as error:  # a watch line that is not JSON
+                self._restart("malformed", error)
+            except Exception as error:  # never let one bad answer end the loop
+                log.exception("watch of %s failed unexpectedly; retrying", self.name)
+                self._restart("client-error", error)
+
+    def _restart(self, reason: str, error: Exception | None = None, *, retry_after: float | None = None) -> None:
+        if self._stopping.is_set():
+            return
+        self.on_restart(reason)
+        delay = self.backoff.next_delay(retry_after)
+        level = logging.DEBUG if reason == "closed" else logging.WARNING
+        log.log(level, "watch of %s restarting (%s%s) in %.2fs", self.name, reason,
+                f": {error}" if error else "", delay)
+        self._stopping.wait(delay)
+
+    def _relist(self) -> None:
+        listed = self.client.list(self.resource, namespace=self.namespace, label_selector=self.label_selector)
+        items = []
+        for item in listed.items:
+            if is_well_formed(item):
+                items.append(_slim(item))
+            else:
+                log.warning("skipping a malformed %s in a list: %.200r", self.resource.kind, item)
+        changes = self.store.replace(items)
+        self.resource_version = listed.resource_version
+        for change in changes:
+            self._deliver(change)
+        self.synced.set()
+        self.backoff.reset()
+        log.debug("listed %d %s at resourceVersion %s", len(items), self.name, self.resource_version)
+        self.on_resync()
+
+    def _watch(self) -> None:
+        timeout = int(self.watch_timeout * (1 + random.random()))  # spread reconnects, as client-go does
+        events = self.client.watch(self.resource, namespace=self.namespace, label_selector=self.label_selector,
+                                   resource_version=self.resource_version, timeout_seconds=timeout)
+        for event in events:
+            if self._stopping.is_set():
+                return
+            self._handle(event.type, event.object)
+
+    def _handle(self, kind: str, obj: Any) -> None:
+        if kind == "BOOKMARK":
+            version = _version(obj) if isinstance(obj, Mapping) else None
+            if version:
+                self.resource_version = version
+            return
+        if kind not in (ADDED, MODIFIED, DELETED) or not is_well_formed(obj):
+            log.warning("skipping a malformed watch event of %s: %s %.200r", self.name, kind, obj)
+            return
+        obj = _slim(obj)
+        change = self.store.remove(object_key(obj)) if kind == DELETED else self.store.put(obj)
+        version = _version(obj)
+        if version:
+            self.resource_version = version
+        self.backoff.reset()
+        if change is not None:
+            self._deliver(change)
+
+    def _deliver(self, change: Change) -> None:
+        try:
+            self.on_change(change)
+        except Exception:
+            log.exception("handler for %s %s failed", self.name, change.key)

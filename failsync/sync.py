@@ -1,0 +1,402 @@
+"""One sync pass: read -> health -> decide -> render -> diff -> write, and a report.
+
+Owns: wiring the pure core (``health``, ``weights.decide``, ``rendering``,
+``diffing``, ``adoption``) to the cluster through ``failsync.kube``: one LIST per
+kind (per namespace, or cluster-wide), never a GET per policy; one write per
+changed object (a POST when it is missing, else a guarded JSON Patch); on a
+Conflict (409, or 422 from the resourceVersion guard) a re-read of that object
+and a new decision, with bounded, jittered retries; ``prune`` of owned orphans.
+Never does: parse policy files, print, or loop (the CLI and the controller do).
+
+State carried between one-shot runs lives on the owned objects themselves:
+``failsync.io/primary-healthy-since`` (RFC 3339; written only for policies with
+``holdSeconds`` > 0) feeds ``decide`` so the failback hold survives across runs,
+and ``failsync.io/last-change`` records when failsync last changed the weights.
+Adopted (hand-written) objects get neither: there failsync writes weights only.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping, Sequence
+
+from failsync.core import health
+from failsync.core.adoption import adopt, live_weights, parse_selector
+from failsync.core.diffing import Action, Change, Ownership, diff
+from failsync.core.model import (DEFAULT_ADOPT_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_ANNOTATION,
+                                 Decision, HealthSource, Origin, Policy, Rule)
+from failsync.core.rendering import Renderer
+from failsync.core.weights import decide
+from failsync.errors import ApiError, Conflict, FailsyncError, PolicyError
+from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, KubeClient, Resource
+
+log = logging.getLogger(__name__)
+
+HEALTHY_SINCE_ANNOTATION = "failsync.io/primary-healthy-since"
+LAST_CHANGE_ANNOTATION = "failsync.io/last-change"
+#: Above this many namespaces one cluster-wide LIST per kind replaces the per-namespace LISTs.
+NAMESPACE_LIST_LIMIT = 10
+MAX_ATTEMPTS = 5
+RETRY_BASE_SECONDS = 0.05
+
+
+class Outcome(str, enum.Enum):
+    """What happened to one object (in a dry run: what would happen)."""
+
+    CREATED = "created"
+    PATCHED = "patched"
+    UNCHANGED = "unchanged"
+    PRUNED = "pruned"
+    FAILED = "failed"
+
+
+class State(str, enum.Enum):
+    """Where a policy's traffic is, as ``status`` shows it."""
+
+    PRIMARY = "primary"
+    FAILED_OVER = "failed-over"
+    ALL_DOWN = "all-down"
+    DRIFTED = "drifted"
+
+
+@dataclass(frozen=True)
+class ObjectResult:
+    """The result for one object: outcome and message, and what the decision was based on."""
+
+    namespace: str
+    name: str
+    outcome: Outcome
+    message: str = ""
+    policy: Policy | None = None
+    decision: Decision | None = None
+    change: Change | None = None
+    live_weights: Mapping[str, int] | None = None
+    state: State | None = None
+    last_change: str | None = None
+    attempts: int = 1
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def changed(self) -> bool:
+        """Whether this object was (or in a dry run would be) written."""
+        return self.outcome in (Outcome.CREATED, Outcome.PATCHED, Outcome.PRUNED)
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """Every object's result, and errors not tied to one object (invalid policies, skipped prune)."""
+
+    results: tuple[ObjectResult, ...]
+    errors: tuple[FailsyncError, ...] = ()
+    dry_run: bool = False
+
+    @property
+    def failed(self) -> tuple[ObjectResult, ...]:
+        return tuple(r for r in self.results if r.outcome is Outcome.FAILED)
+
+    @property
+    def changed(self) -> tuple[ObjectResult, ...]:
+        return tuple(r for r in self.results if r.changed)
+
+    @property
+    def ok(self) -> bool:
+        """No object failed and no error was reported."""
+        return not self.failed and not self.errors
+
+
+@dataclass
+class Snapshot:
+    """What one pass read: live TrafficSplits by apiVersion and (namespace, name), and ready counts by source."""
+
+    traffic_splits: dict[str, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict)
+    ready: dict[HealthSource, dict[tuple[str, str], int]] = field(default_factory=dict)
+
+
+def format_time(seconds: float) -> str:
+    """RFC 3339 UTC with whole seconds, as Kubernetes writes timestamps."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: Any) -> float | None:
+    """Seconds since the epoch from an RFC 3339 timestamp; None when absent or malformed."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def is_owned(obj: Mapping[str, Any]) -> bool:
+    """Whether failsync owns ``obj``: label managed-by=failsync and a failsync.io/policy annotation."""
+    meta = obj.get("metadata") or {}
+    return ((meta.get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
+            and bool((meta.get("annotations") or {}).get(POLICY_ANNOTATION)))
+
+
+def resolve_source(policy: Policy, slices_served: bool) -> HealthSource:
+    """The concrete health source of a policy: ``auto`` prefers EndpointSlices when the cluster serves them."""
+    if policy.health_source is HealthSource.AUTO:
+        return HealthSource.ENDPOINTSLICES if slices_served else HealthSource.ENDPOINTS
+    return policy.health_source
+
+
+def state_of(decision: Decision | None, pending: bool) -> State | None:
+    """The status STATE: drifted while a change is pending, else where the decision puts traffic."""
+    if pending:
+        return State.DRIFTED
+    if decision is None:
+        return None
+    if decision.rule is Rule.PRIMARY_HEALTHY:
+        return State.PRIMARY
+    if decision.rule in (Rule.FAILED_OVER, Rule.FAILBACK_HELD):
+        return State.FAILED_OVER
+    return State.ALL_DOWN
+
+
+class SyncEngine:
+    """One cluster, one renderer; ``sync`` runs a pass. The loop reuses ``plan``/``reconcile``."""
+
+    def __init__(self, client: KubeClient, *, renderer: Renderer | None = None,
+                 clock: Callable[[], float] = time.time, max_attempts: int = MAX_ATTEMPTS) -> None:
+        self.client = client
+        self.renderer = renderer or Renderer()
+        self.clock = clock
+        self.max_attempts = max_attempts
+
+    # -- reading -----------------------------------------------------------------
+
+    def _scopes(self, namespaces: set[str], cluster_wide: bool) -> list[str | None]:
+        if cluster_wide or len(namespaces) > NAMESPACE_LIST_LIMIT:
+            return [None]
+        return sorted(namespaces)
+
+    def read_snapshot(self, policies: Sequence[Policy], *, adopt_version: str | None = None,
+                      cluster_wide: bool = False) -> Snapshot:
+        """LIST TrafficSplits (once per apiVersion in use) and the health kinds the policies need."""
+        snapshot = Snapshot()
+        scopes = self._scopes({p.namespace for p in policies}, cluster_wide)
+        versions = {p.target.api_version for p in policies if p.target.kind == "TrafficSplit"}
+        if adopt_version:
+            versions.add(adopt_version)
+        for version in sorted(versions):
+            resource = self.client.traffic_split_resource(version)
+            found = snapshot.traffic_splits.setdefault(version, {})
+            for scope in scopes:
+                for item in self.client.list(resource, namespace=scope).items:
+                    meta = item.get("metadata") or {}
+                    found[(meta.get("namespace") or scope or "default", meta.get("name", ""))] = item
+        self.read_health(policies, snapshot, scopes)
+        return snapshot
+
+    def read_health(self, policies: Sequence[Policy], snapshot: Snapshot, scopes: list[str | None]) -> None:
+        """LIST EndpointSlices and/or Endpoints, once per kind per scope, for the sources in use."""
+        if not policies:
+            return
+        served = self.client.serves_endpoint_slices()
+        sources = {resolve_source(p, served) for p in policies}
+        if HealthSource.ENDPOINTSLICES in sources and served:
+            slices = [item for scope in scopes for item in self.client.list(ENDPOINT_SLICES, namespace=scope).items]
+            snapshot.ready[HealthSource.ENDPOINTSLICES] = health.ready_by_service(slices=slices)
+        if HealthSource.ENDPOINTS in sources:
+            endpoints = [item for scope in scopes for item in self.client.list(ENDPOINTS, namespace=scope).items]
+            snapshot.ready[HealthSource.ENDPOINTS] = health.ready_by_service(endpoints=endpoints)
+
+    def adopted_policies(self, snapshot: Snapshot, version: str, selector: str,
+                         taken: set[tuple[str, str]]) -> tuple[list[Policy], list[ObjectResult]]:
+        """Hand-written TrafficSplits matching ``selector`` as policies; malformed ones as failed results."""
+        match = parse_selector(selector)
+        policies: list[Policy] = []
+        failures: list[ObjectResult] = []
+        for (namespace, name), obj in sorted(snapshot.traffic_splits.get(version, {}).items()):
+            labels = (obj.get("metadata") or {}).get("labels")
+            if (namespace, name) in taken or is_owned(obj) or not match.matches(labels):
+                continue
+            try:
+                policies.append(adopt(obj))
+            except PolicyError as error:
+                failures.append(ObjectResult(namespace, name, Outcome.FAILED,
+                                             f"cannot adopt: {error}; skipped"))
+        return policies, failures
+
+    # -- deciding ----------------------------------------------------------------
+
+    def plan(self, policy: Policy, live: Mapping[str, Any] | None,
+             ready: Mapping[str, int]) -> tuple[Decision, dict[str, Any], Change]:
+        """Decide the weights for ``policy`` given ``live`` and ready counts; render; diff. Pure but for the clock."""
+        now = self.clock()
+        previous = live_weights(live)
+        adopted = policy.origin is Origin.ADOPTED
+        annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
+        since = parse_time(annotations.get(HEALTHY_SINCE_ANNOTATION)) if not adopted else None
+        decision = decide(policy, ready, previous=previous, primary_healthy_since=since, now=now)
+        rendered = self.renderer.render(policy, decision.weights)
+        if adopted and live is not None:
+            desired = _with_weights(live, decision.weights, rendered)
+            return decision, desired, diff(live, desired, ownership=Ownership.WEIGHTS)
+        extra = rendered.setdefault("metadata", {}).setdefault("annotations", {})
+        if policy.hold_seconds > 0 and decision.primary_healthy_since is not None:
+            extra[HEALTHY_SINCE_ANNOTATION] = format_time(decision.primary_healthy_since)
+        if live is None or previous != dict(decision.weights):
+            extra[LAST_CHANGE_ANNOTATION] = format_time(now)
+        elif annotations.get(LAST_CHANGE_ANNOTATION):
+            extra[LAST_CHANGE_ANNOTATION] = annotations[LAST_CHANGE_ANNOTATION]
+        return decision, rendered, diff(live, rendered)
+
+    # -- writing -----------------------------------------------------------------
+
+    def reconcile(self, policy: Policy, live: dict[str, Any] | None, ready: Mapping[str, int], *,
+                  dry_run: bool = False) -> ObjectResult:
+        """Bring one object in line with ``policy``; on Conflict re-read it and decide again (bounded)."""
+        resource = self.client.traffic_split_resource(policy.target.api_version)
+        base = ObjectResult(policy.namespace, policy.name, Outcome.UNCHANGED, policy=policy)
+        for attempt in range(1, self.max_attempts + 1):
+            if live is not None and policy.origin is Origin.FILE and not is_owned(live):
+                return replace(base, outcome=Outcome.FAILED, attempts=attempt, message=(
+                    f"{live.get('kind', 'TrafficSplit')} {policy.key} exists and is not managed by failsync "
+                    f"(no {MANAGED_BY_LABEL}={MANAGED_BY_VALUE} label); left alone: rename the policy, "
+                    f"delete the object, or adopt it with --adopt"))
+            try:
+                decision, desired, change = self.plan(policy, live, ready)
+            except FailsyncError as error:
+                return replace(base, outcome=Outcome.FAILED, message=str(error), attempts=attempt)
+            result = replace(base, decision=decision, change=change, live_weights=live_weights(live),
+                             attempts=attempt, message=decision.reason)
+            written_last_change = ((desired.get("metadata") or {}).get("annotations") or {}).get(
+                LAST_CHANGE_ANNOTATION)
+            live_last_change = (((live or {}).get("metadata") or {}).get("annotations") or {}).get(
+                LAST_CHANGE_ANNOTATION)
+            if change.action is Action.NONE:
+                return replace(result, state=state_of(decision, False), last_change=live_last_change)
+            outcome = Outcome.CREATED if change.action is Action.CREATE else Outcome.PATCHED
+            if dry_run:
+                return replace(result, outcome=outcome, state=state_of(decision, True),
+                               last_change=live_last_change)
+            try:
+                if change.action is Action.CREATE:
+                    self.client.create(resource, desired)
+                else:
+                    self.client.patch(resource, policy.namespace, policy.name, change.patch)
+            except Conflict as error:
+                if attempt == self.max_attempts:
+                    return replace(result, outcome=Outcome.FAILED, message=(
+                        f"gave up after {attempt} attempts, the object kept changing: {error}"))
+                log.info("%s: %s; re-reading and deciding again (attempt %d)", policy.key, error, attempt)
+                time.sleep(random.uniform(0, RETRY_BASE_SECONDS * 2 ** attempt))
+                try:
+                    fresh = self.client.get(resource, policy.namespace, policy.name)
+                except ApiError as read_error:
+                    return replace(result, outcome=Outcome.FAILED, message=str(read_error))
+                if _same_version(fresh, live) and change.action is Action.PATCH:
+                    # The guard held, so the 422 was the server rejecting the patch itself.
+                    return replace(result, outcome=Outcome.FAILED, message=f"the server rejected the patch: {error}")
+                if fresh is None and policy.origin is Origin.ADOPTED:
+                    return replace(result, outcome=Outcome.FAILED, message="deleted while being synced; skipped")
+                live = fresh
+                continue
+            except ApiError as error:
+                return replace(result, outcome=Outcome.FAILED, message=str(error))
+            log.info("%s %s: %s", policy.key, outcome.value, decision.reason)
+            return replace(result, outcome=outcome, state=state_of(decision, False),
+                           last_change=written_last_change if policy.origin is Origin.FILE else None)
+        raise AssertionError("unreachable: the loop returns on its last attempt")  # pragma: no cover
+
+    def prune(self, snapshot: Snapshot, keep: set[tuple[str, str]], policy_keys: set[str], *,
+              dry_run: bool) -> list[ObjectResult]:
+        """Delete owned TrafficSplits whose policy is gone; never anything failsync does not own."""
+        results = []
+        seen: set[tuple[str, str]] = set()
+        for version, objects in sorted(snapshot.traffic_splits.items()):
+            for (namespace, name), obj in sorted(objects.items()):
+                if (namespace, name) in seen or (namespace, name) in keep or not is_owned(obj):
+                    continue
+                seen.add((namespace, name))
+                owner = obj["metadata"]["annotations"][POLICY_ANNOTATION]
+                if owner in policy_keys:
+                    continue
+                message = f"policy {owner} is gone"
+                if not dry_run:
+                    try:
+                        self.client.delete(self.client.traffic_split_resource(version), namespace, name)
+                    except ApiError as error:
+                        results.append(ObjectResult(namespace, name, Outcome.FAILED, str(error)))
+                        continue
+                results.append(ObjectResult(namespace, name, Outcome.PRUNED, message))
+        return results
+
+    def sync(self, policies: Sequence[Policy], *, policy_errors: Sequence[FailsyncError] = (),
+             adopt: bool = False, selector: str = DEFAULT_ADOPT_SELECTOR, prune: bool = False,
+             dry_run: bool = False) -> SyncReport:
+        """One pass over ``policies`` (plus adopted TrafficSplits with ``adopt``)."""
+        errors: list[FailsyncError] = list(policy_errors)
+        if adopt:
+            parse_selector(selector)  # a bad selector fails before any request
+        adopt_version = self.client.traffic_split_resource().api_version if adopt else None
+        file_policies = list(policies)
+        snapshot = self.read_snapshot(file_policies, adopt_version=adopt_version, cluster_wide=adopt or prune)
+        results: list[ObjectResult] = []
+        every = list(file_policies)
+        if adopt_version:
+            taken = {(p.namespace, p.name) for p in file_policies}
+            adopted, failures = self.adopted_policies(snapshot, adopt_version, selector, taken)
+            results.extend(failures)
+            served = self.client.serves_endpoint_slices()
+            missing = [p for p in adopted if resolve_source(p, served) not in snapshot.ready]
+            self.read_health(missing, snapshot, [None])
+            every.extend(adopted)
+        served = self.client.serves_endpoint_slices() if every else False
+        for policy in every:
+            source = resolve_source(policy, served)
+            if source is HealthSource.ENDPOINTSLICES and not served:
+                results.append(ObjectResult(policy.namespace, policy.name, Outcome.FAILED, (
+                    f"health.source is endpointslices but {self.client.server} does not serve "
+                    f"discovery.k8s.io/v1 EndpointSlices; use source: endpoints or auto"), policy=policy))
+                continue
+            counts = snapshot.ready.get(source, {})
+            ready = {service: counts.get((policy.namespace, service), 0) for service in policy.services}
+            live = snapshot.traffic_splits.get(policy.target.api_version, {}).get((policy.namespace, policy.name))
+            results.append(self.reconcile(policy, live, ready, dry_run=dry_run))
+        if prune:
+            if policy_errors:
+                errors.append(FailsyncError(f"prune skipped: {len(policy_errors)} policy error(s); fix them "
+                                            f"first so that no object is deleted for a policy that only "
+                                            f"failed to load"))
+            else:
+                keep = {(p.namespace, p.name) for p in every}
+                results.extend(self.prune(snapshot, keep, {p.key for p in every}, dry_run=dry_run))
+        results.sort(key=lambda r: (r.namespace, r.name))
+        return SyncReport(tuple(results), tuple(errors), dry_run)
+
+
+def _same_version(fresh: Mapping[str, Any] | None, live: Mapping[str, Any] | None) -> bool:
+    if fresh is None or live is None:
+        return False
+    return (fresh.get("metadata") or {}).get("resourceVersion") == (live.get("metadata") or {}).get(
+        "resourceVersion")
+
+
+def _with_weights(live: Mapping[str, Any], weights: Mapping[str, Any], rendered: Mapping[str, Any]) -> dict[str, Any]:
+    """``live`` with each backend's weight replaced, spelled as the rendered object spells it."""
+    spelled = {b.get("service"): b.get("weight") for b in (rendered.get("spec") or {}).get("backends") or ()}
+    desired = {**live, "spec": dict(live.get("spec") or {})}
+    desired["spec"]["backends"] = [
+        {**backend, "weight": spelled.get(backend.get("service"), weights.get(backend.get("service"), 0))}
+        for backend in (live.get("spec") or {}).get("backends") or ()]
+    return desired
+
+
+def sync_once(client: KubeClient, policies: Sequence[Policy], *, renderer: Renderer | None = None,
+              policy_errors: Sequence[FailsyncError] = (), adopt: bool = False,
+              selector: str = DEFAULT_ADOPT_SELECTOR, prune: bool = False, dry_run: bool = False) -> SyncReport:
+    """Run one sync pass against ``client`` and return the report (``dry_run``: decide and diff, write nothing)."""
+    engine = SyncEngine(client, renderer=renderer)
+    return engine.sync(policies, policy_errors=policy_errors, adopt=adopt, selector=selector, prune=prune,
+                       dry_run=dry_run)
