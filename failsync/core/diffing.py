@@ -77,8 +77,30 @@ class Change:
         return "".join(lines)
 
 
+class _FlowMapping(dict):  # type: ignore[type-arg]
+    """A list item of scalars, dumped on one line so a weight change is one changed line."""
+
+
+class _DiffDumper(yaml.SafeDumper):
+    pass
+
+
+_DiffDumper.add_representer(
+    _FlowMapping, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True))
+
+
+def _flow_list_items(value: Any, in_list: bool = False) -> Any:
+    if isinstance(value, Mapping):
+        items = {key: _flow_list_items(item) for key, item in value.items()}
+        flat = in_list and not any(isinstance(item, (Mapping, list)) for item in items.values())
+        return _FlowMapping(items) if flat else items
+    if isinstance(value, list):
+        return [_flow_list_items(item, in_list=True) for item in value]
+    return value
+
+
 def _yaml(view: Mapping[str, Any]) -> str:
-    return yaml.safe_dump(view, sort_keys=True, default_flow_style=False)
+    return yaml.dump(_flow_list_items(view), Dumper=_DiffDumper, sort_keys=True, default_flow_style=False)
 
 
 def _clean(value: Any) -> Any:
