@@ -84,19 +84,30 @@ def parse_policies(text: str, file: str) -> PolicySet:
                 continue
             document = _Document(file)
             data = document.convert(node, "")
+            if data is None:  # an empty document (only comments, or "---" twice)
+                continue
             policy = document.validate(data, node) if not document.errors else None
             errors.extend(document.errors)
             if policy is not None:
                 policies.append(policy)
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        problem = error.problem or error.context or "invalid YAML"
-        where = f" at column {column}" if column else ""
-        errors.append(PolicyError(f"YAML syntax error{where}: {problem}", Location(file, line)))
+        errors.append(_syntax_error(error, file))
     except yaml.YAMLError as error:
         errors.append(PolicyError(f"YAML syntax error: {error}", Location(file)))
     return _without_duplicates(policies, errors)
+
+
+def _syntax_error(error: yaml.MarkedYAMLError, file: str) -> PolicyError:
+    """``YAML syntax error at line L, column C: problem (while ... at line, column)``."""
+    mark = error.problem_mark or error.context_mark
+    problem = error.problem or error.context or "invalid YAML"
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    message = f"YAML syntax error{where}: {problem}"
+    if error.context and error.context_mark and error.problem:
+        context_mark = error.context_mark
+        message += (f" ({error.context} started at line {context_mark.line + 1}, "
+                    f"column {context_mark.column + 1})")
+    return PolicyError(message, Location(file, mark.line + 1 if mark else None))
 
 
 def merge_policy_sets(sets: Iterable[PolicySet]) -> PolicySet:
@@ -324,7 +335,8 @@ class _Document:
             fallbacks=fallbacks, labels=labels, min_ready=min_ready,  # type: ignore[arg-type]
             health_source=HealthSource(source), hold_seconds=hold_seconds,  # type: ignore[arg-type]
             when_all_down=WhenAllDown(when_all_down), target=target,  # type: ignore[arg-type]
-            location=Location(self.file, node.start_mark.line + 1),
+            # Anchored at the name: the line a reader looks at to tell policies apart.
+            location=Location(self.file, self._line_of("metadata.name") or node.start_mark.line + 1),
         )
 
     def fallbacks(self, spec: dict[str, Any], primary: str | None) -> tuple[Backend, ...]:
