@@ -89,6 +89,34 @@ class ObjectResult:
         """Whether this object was (or in a dry run would be) written."""
         return self.outcome in (Outcome.CREATED, Outcome.PATCHED, Outcome.PRUNED)
 
+    @property
+    def weight_changes(self) -> str:
+        """``web-svc 1->0, web-svc-east 0->1`` for the weights that change; empty when none do."""
+        if self.decision is None:
+            return ""
+        before = self.live_weights or {}
+        return ", ".join(f"{service} {before.get(service, '-')}->{weight}"
+                         for service, weight in self.decision.weights.items() if before.get(service) != weight)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``-o json`` of diff, sync and status)."""
+        decision = self.decision
+        return {
+            "namespace": self.namespace, "name": self.name, "outcome": self.outcome.value,
+            "message": self.message, "state": self.state.value if self.state else None,
+            "origin": self.policy.origin.value if self.policy else None,
+            "target": ({"kind": self.policy.target.kind, "apiVersion": self.policy.target.api_version}
+                       if self.policy else None),
+            "liveWeights": dict(self.live_weights) if self.live_weights is not None else None,
+            "desiredWeights": dict(decision.weights) if decision else None,
+            "ready": dict(decision.ready) if decision else None,
+            "healthy": list(decision.healthy) if decision else None,
+            "rule": decision.rule.value if decision else None,
+            "reason": decision.reason if decision else None,
+            "patch": list(self.change.patch) if self.change else None,
+            "lastChange": self.last_change, "attempts": self.attempts,
+        }
+
 
 @dataclass(frozen=True)
 class SyncReport:
@@ -110,6 +138,12 @@ class SyncReport:
     def ok(self) -> bool:
         """No object failed and no error was reported."""
         return not self.failed and not self.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready view of the whole report."""
+        return {"dryRun": self.dry_run, "inSync": not self.changed, "ok": self.ok,
+                "objects": [result.as_dict() for result in self.results],
+                "errors": [str(error) for error in self.errors]}
 
 
 @dataclass

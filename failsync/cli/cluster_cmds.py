@@ -1,3 +1,215 @@
-"""Placeholder: commands of this family are not written yet."""
+"""``failsync diff``, ``failsync sync`` and ``failsync status``: policies against a live cluster.
 
-COMMANDS: list = []
+Thin: loading is ``failsync.loading``, the pass is ``failsync.sync.sync_once``; this
+module picks the cluster from the global options, prints the report and maps it
+to an exit code (diff: 0 in sync, 1 changes pending, 2 error; sync: 0 ok, 2 any
+failure; status: 0).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Sequence
+
+import click
+
+from failsync.cli.options import global_options, settings
+from failsync.core.model import DEFAULT_ADOPT_SELECTOR
+from failsync.core.rendering import Renderer
+from failsync.kube import KubeClient
+from failsync.loading import load_policies
+from failsync.sync import ObjectResult, Outcome, SyncReport, sync_once
+
+DEFAULT_POLICY_PATH = "./policies"
+
+_paths_argument = click.argument("paths", nargs=-1, type=click.Path())
+
+
+def _adopt_options(function):  # type: ignore[no-untyped-def]
+    function = click.option("--selector", default=DEFAULT_ADOPT_SELECTOR, show_default=True,
+                            help="Label selector of the TrafficSplits --adopt treats as policies.")(function)
+    return click.option("--adopt", is_flag=True,
+                        help="Also treat hand-written TrafficSplits matching --selector as policies "
+                             "(drop-in for linkerd-failover); policy files become optional.")(function)
+
+
+def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, prune: bool = False,
+             dry_run: bool = False) -> SyncReport:
+    """Load the policies, connect to the cluster of the global options and run one pass."""
+    policy_set = load_policies(list(paths) or [DEFAULT_POLICY_PATH], allow_missing=adopt)
+    options = settings()
+    client = KubeClient.from_kubeconfig(options.kubeconfig_path(), options.context)
+    return sync_once(client, policy_set.policies, renderer=Renderer(options.templates),
+                     policy_errors=policy_set.errors, adopt=adopt, selector=selector, prune=prune,
+                     dry_run=dry_run)
+
+
+def _use_colour() -> bool:
+    return not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+
+
+def _colour_diff(text: str) -> str:
+    lines = []
+    for line in text.splitlines(keepends=True):
+        if line.startswith(("+++", "---")):
+            lines.append(click.style(line, bold=True))
+        elif line.startswith("+"):
+            lines.append(click.style(line, fg="green"))
+        elif line.startswith("-"):
+            lines.append(click.style(line, fg="red"))
+        elif line.startswith("@@"):
+            lines.append(click.style(line, fg="cyan"))
+        else:
+            lines.append(line)
+    return "".join(lines)
+
+
+def _report_problems(report: SyncReport) -> None:
+    for error in report.errors:
+        click.echo(f"error: {error}", err=True)
+    for result in report.failed:
+        click.echo(f"error: {result.key}: {result.message}", err=True)
+
+
+def _exit_for_failures(report: SyncReport) -> None:
+    if not report.ok:
+        names = ", ".join(result.key for result in report.failed)
+        parts = []
+        if report.failed:
+            parts.append(f"{len(report.failed)} object(s) failed: {names}")
+        if report.errors:
+            parts.append(f"{len(report.errors)} other error(s)")
+        click.echo(f"error: {'; '.join(parts)}", err=True)
+        click.get_current_context().exit(2)
+
+
+@click.command("diff")
+@_paths_argument
+@click.option("-o", "--output", type=click.Choice(["text", "json-patch", "json"]), default="text",
+              show_default=True,
+              help="text: a unified YAML diff per object; json-patch: the exact writes sync would send; "
+                   "json: the whole report.")
+@_adopt_options
+@global_options
+def diff_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str) -> None:
+    """Dry run against the live cluster: what sync would change, and nothing written.
+
+    Only what failsync owns is compared (spec and its own labels and annotations),
+    so server fields and other tools' labels never show up. Colour on a terminal
+    unless NO_COLOR is set. Exit code 0 in sync, 1 changes pending, 2 error.
+
+    \b
+    Example:
+      failsync --context west diff policies/
+      failsync diff --adopt -o json-patch
+    """
+    report = run_pass(paths, adopt=adopt, selector=selector, dry_run=True)
+    if output == "json":
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    elif output == "json-patch":
+        writes = []
+        for result in report.changed:
+            if result.change is None:
+                continue
+            if result.outcome is Outcome.CREATED:
+                writes.append({"namespace": result.namespace, "name": result.name, "action": "create",
+                               "object": result.change.desired})
+            else:
+                writes.append({"namespace": result.namespace, "name": result.name, "action": "patch",
+                               "contentType": "application/json-patch+json", "patch": list(result.change.patch)})
+        click.echo(json.dumps(writes, indent=2))
+    else:
+        colour = _use_colour()
+        for result in report.changed:
+            if result.change is not None:
+                text = result.change.text()
+                click.echo(_colour_diff(text) if colour else text, nl=False, color=colour)
+    _report_problems(report)
+    if not report.ok:
+        click.get_current_context().exit(2)
+    if report.changed:
+        click.get_current_context().exit(1)
+
+
+def result_line(result: ObjectResult, *, dry_run: bool) -> str:
+    """One line per object: ``namespace/name: patched (web-svc 1->0, web-svc-east 0->1)``."""
+    verbs = {Outcome.CREATED: "create", Outcome.PATCHED: "patch", Outcome.PRUNED: "prune"}
+    outcome = f"would {verbs[result.outcome]}" if dry_run and result.outcome in verbs else result.outcome.value
+    detail = result.weight_changes if result.outcome in (Outcome.CREATED, Outcome.PATCHED) else ""
+    line = f"{result.key}: {outcome}" + (f" ({detail})" if detail else "")
+    if result.outcome in (Outcome.FAILED, Outcome.PRUNED) and result.message:
+        line += f": {result.message}"
+    return line
+
+
+@click.command("sync")
+@_paths_argument
+@click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
+@click.option("--prune", is_flag=True,
+              help="Delete TrafficSplits failsync owns whose policy is gone (never anything else).")
+@_adopt_options
+@global_options
+def sync_command(paths: tuple[str, ...], dry_run: bool, prune: bool, adopt: bool, selector: str) -> None:
+    """Apply the policies once: create missing objects, patch drifted ones.
+
+    Writes are JSON Patches guarded by the object's resourceVersion; when another
+    writer got there first, failsync re-reads and decides again. One line per
+    object. Exit code 0 when every object is in sync, 2 when any failed (the
+    others stay applied).
+
+    \b
+    Example:
+      failsync --context west sync policies/
+      failsync sync --adopt --dry-run
+    """
+    report = run_pass(paths, adopt=adopt, selector=selector, prune=prune, dry_run=dry_run)
+    for result in report.results:
+        click.echo(result_line(result, dry_run=dry_run))
+    _report_problems(report)
+    _exit_for_failures(report)
+
+
+STATUS_COLUMNS = ("NAMESPACE", "NAME", "TARGET", "STATE", "ACTIVE", "READY", "LAST-CHANGE")
+
+
+def status_row(result: ObjectResult) -> tuple[str, ...]:
+    """The status table cells of one object."""
+    policy = result.policy
+    target = f"{policy.target.kind}/{policy.target.api_version.rpartition('/')[2]}" if policy else "-"
+    active = ",".join(s for s, w in (result.live_weights or {}).items() if w > 0) or "-"
+    ready = ",".join(f"{s}={n}" for s, n in result.decision.ready.items()) if result.decision else "-"
+    state = "error" if result.outcome is Outcome.FAILED else (result.state.value if result.state else "-")
+    return (result.namespace, result.name, target, state, active, ready, result.last_change or "-")
+
+
+@click.command("status")
+@_paths_argument
+@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@_adopt_options
+@global_options
+def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str) -> None:
+    """Per policy: where traffic goes, ready endpoints per backend, drift, last change.
+
+    STATE is primary, failed-over or all-down, or drifted when the live object
+    differs from what sync would write. ACTIVE lists the backends that carry
+    weight now. Reads only.
+
+    \b
+    Example:
+      failsync --context west status policies/
+      failsync status --adopt -o json
+    """
+    report = run_pass(paths, adopt=adopt, selector=selector, dry_run=True)
+    if output == "json":
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        rows = [STATUS_COLUMNS, *(status_row(result) for result in report.results)]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(STATUS_COLUMNS))]
+        for row in rows:
+            click.echo("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    _report_problems(report)
+
+
+COMMANDS: list[click.Command] = [diff_command, sync_command, status_command]
