@@ -1,0 +1,441 @@
+"""The loop behind ``failsync run``: watches feed caches, an index maps each change to
+the policies it touches, workers reconcile them one at a time per object.
+
+Owns: which kinds are watched (TrafficSplits, EndpointSlices or Endpoints,
+Services), the index service -> policies, the policy files and adopted
+TrafficSplits as the current policy set, periodic resync, leader election
+(only the leader writes; standbys keep their caches warm), Events and metrics
+after each write, and a graceful shutdown (the write in flight finishes, the
+lease is released).
+Never does: decide, render, diff or write by itself: every object goes through
+``SyncEngine.reconcile``, the same code ``failsync sync`` runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from failsync.backoff import Backoff
+from failsync.controller.policy_files import PolicyFiles
+from failsync.controller.queue import WorkQueue
+from failsync.core import health
+from failsync.core.adoption import parse_selector
+from failsync.core.model import DEFAULT_ADOPT_SELECTOR, HealthSource, Policy, Rule
+from failsync.core.rendering import Renderer
+from failsync.errors import ApiError, FailsyncError
+from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, SERVICES, KubeClient, Resource
+from failsync.kube.events import FAILED_BACK, FAILED_OVER, EventRecorder, transition
+from failsync.kube.instrument import count_requests
+from failsync.kube.lease import LeaderElector, default_identity
+from failsync.kube.watch import Change, Store, Watcher
+from failsync.observability import Metrics, ProbeServer
+from failsync.sync import Outcome, Snapshot, SyncEngine, resolve_source
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoopOptions:
+    """What ``failsync run`` was asked to do."""
+
+    paths: Sequence[str | Path] = ("policies",)
+    resync: float = 60.0
+    adopt: bool = False
+    selector: str = DEFAULT_ADOPT_SELECTOR
+    workers: int = 4
+    leader_elect: bool = False
+    lease_name: str = "failsync"
+    lease_namespace: str = "default"
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    identity: str = field(default_factory=default_identity)
+    metrics_port: int | None = None
+    metrics_host: str = "0.0.0.0"
+    policy_poll: float = 0.5
+    watch_timeout: float = 120.0
+    shutdown_grace: float = 30.0
+
+
+def _service_of_slice(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+    metadata = obj.get("metadata") or {}
+    service = (metadata.get("labels") or {}).get(health.SERVICE_NAME_LABEL)
+    return (metadata.get("namespace") or "default", service) if service else None
+
+
+def _own_name(obj: Mapping[str, Any]) -> tuple[str, str]:
+    metadata = obj.get("metadata") or {}
+    return metadata.get("namespace") or "default", metadata.get("name", "")
+
+
+class Controller:
+    """One cluster's loop. ``run()`` blocks until ``stop()``; tests may run it in a thread."""
+
+    def __init__(self, client: KubeClient, options: LoopOptions, *, renderer: Renderer | None = None,
+                 metrics: Metrics | None = None) -> None:
+        parse_selector(options.selector)  # a bad selector fails before anything starts
+        self.client = client
+        self.options = options
+        self.engine = SyncEngine(client, renderer=renderer)
+        self.metrics = metrics or Metrics()
+        self.queue = WorkQueue()
+        self.files = PolicyFiles(options.paths, allow_missing=options.adopt)
+        self.events = EventRecorder(client, instance=options.identity)
+        self.elector: LeaderElector | None = None
+        self.probes: ProbeServer | None = None
+        self._lock = threading.RLock()
+        self._file_policies: dict[str, Policy] = {}
+        self._adopted: dict[str, Policy] = {}
+        self._policies: dict[str, Policy] = {}
+        self._by_service: dict[tuple[str, str], set[str]] = {}
+        self._reported_errors: set[str] = set()
+        self._watchers: dict[Resource, Watcher] = {}
+        self._slices_served = False
+        self._adopt_version: str | None = None
+        self._stopping = threading.Event()
+        self._started = threading.Event()
+        self._threads: list[threading.Thread] = []
+        count_requests(client, lambda verb, code: self.metrics.api_requests.inc(verb=verb, code=code))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this replica may write (always, without leader election)."""
+        return self.elector is None or self.elector.is_leader
+
+    @property
+    def synced(self) -> bool:
+        """Whether every watch has listed once (the caches are usable)."""
+        return self._started.is_set() and all(w.synced.is_set() for w in list(self._watchers.values()))
+
+    def readiness(self) -> tuple[bool, str]:
+        """For /readyz: ready once the caches are synced; says leader or standby."""
+        role = "leader" if self.is_leader else "standby"
+        if not self.synced:
+            return False, f"not ready: caches not synced ({role})"
+        return True, f"ok: {role}"
+
+    @property
+    def policies(self) -> dict[str, Policy]:
+        """The policies currently managed, by ``namespace/name``."""
+        with self._lock:
+            return dict(self._policies)
+
+    @property
+    def policy_errors(self) -> tuple[FailsyncError, ...]:
+        """Errors of the policy files as last read (the last good versions stay in force)."""
+        return self.files.current.errors
+
+    def stop(self) -> None:
+        """Ask ``run()`` to shut down gracefully (safe from a signal handler)."""
+        self._stopping.set()
+
+    def run(self) -> None:
+        """Start everything, serve until ``stop()``, then shut down gracefully."""
+        try:
+            self._start()
+            self._stopping.wait()
+        finally:
+            self._shutdown()
+
+    def _start(self) -> None:
+        if self.options.metrics_port is not None:
+            self.probes = ProbeServer(self.metrics, ready=self.readiness, healthy=lambda: not self._stopping.is_set(),
+                                      host=self.options.metrics_host, port=self.options.metrics_port).start()
+            log.info("serving /metrics, /healthz and /readyz on %s:%d", self.options.metrics_host, self.probes.port)
+        if not self._discover():
+            return
+        self.files.poll()
+        self._reload_policy_files()
+        self._started.set()
+        self._ensure_watchers()
+        self._spawn(self._tick, "policy-files")
+        if self.options.leader_elect:
+            self.elector = LeaderElector(
+                self.client, name=self.options.lease_name, namespace=self.options.lease_namespace,
+                identity=self.options.identity, lease_duration=self.options.lease_duration,
+                renew_deadline=self.options.renew_deadline, retry_period=self.options.retry_period,
+                on_started_leading=self._on_started_leading, on_stopped_leading=self._on_stopped_leading)
+            self.elector.start()
+        else:
+            self.metrics.leader.set(1)
+        for index in range(self.options.workers):
+            self._spawn(self._work, f"reconcile-{index}")
+
+    def _discover(self) -> bool:
+        """Ask the server what it serves, retrying with backoff while it is unreachable."""
+        backoff = Backoff(0.2, 5.0)
+        while not self._stopping.is_set():
+            try:
+                self._slices_served = self.client.serves_endpoint_slices()
+                if self.options.adopt:
+                    self._adopt_version = self.client.traffic_split_resource().api_version
+                return True
+            except ApiError as error:
+                delay = backoff.next_delay(getattr(error, "retry_after", None))
+                log.warning("cannot start yet: %s; retrying in %.1fs", error, delay)
+                self._stopping.wait(delay)
+        return False
+
+    def _spawn(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _shutdown(self) -> None:
+        self._stopping.set()
+        self.queue.shutdown()
+        if not self.queue.wait_idle(self.options.shutdown_grace):
+            log.warning("shutdown: a reconcile was still running after %.0fs", self.options.shutdown_grace)
+        for watcher in self._watchers.values():
+            watcher.stop()
+        if self.elector is not None:
+            self.elector.stop(release=True)
+        if self.probes is not None:
+            self.probes.stop()
+        log.info("failsync stopped")
+
+    def _on_started_leading(self) -> None:
+        self.metrics.leader.set(1)
+        self._enqueue_all()
+
+    def _on_stopped_leading(self) -> None:
+        self.metrics.leader.set(0)
+
+    # ------------------------------------------------------------------ watches
+
+    def _needed_resources(self) -> list[Resource]:
+        with self._lock:
+            policies = list(self._policies.values())
+        versions = {p.target.api_version for p in policies if p.target.kind == "TrafficSplit"}
+        if self._adopt_version:
+            versions.add(self._adopt_version)
+        resources: list[Resource] = []
+        for version in sorted(versions):
+            try:
+                resources.append(self.client.traffic_split_resource(version))
+            except ApiError as error:
+                log.error("%s", error)
+        default = HealthSource.ENDPOINTSLICES if self._slices_served else HealthSource.ENDPOINTS
+        sources = {resolve_source(p, self._slices_served) for p in policies} or {default}
+        if HealthSource.ENDPOINTSLICES in sources and self._slices_served:
+            resources.append(ENDPOINT_SLICES)
+        if HealthSource.ENDPOINTS in sources:
+            resources.append(ENDPOINTS)
+        resources.append(SERVICES)
+        return resources
+
+    def _ensure_watchers(self) -> None:
+        """Start a watcher for every kind the current policies need (never stops one)."""
+        if not self._started.is_set():
+            return
+        for resource in self._needed_resources():
+            with self._lock:
+                if resource in self._watchers:
+                    continue
+                watcher = Watcher(
+                    self.client, resource, store=Store(_service_of_slice if resource == ENDPOINT_SLICES else None),
+                    on_change=lambda change, r=resource: self._on_change(r, change),
+                    on_resync=self._enqueue_all,
+                    on_restart=lambda reason, r=resource: self.metrics.watch_restarts.inc(
+                        resource=r.qualified, reason=reason),
+                    watch_timeout=self.options.watch_timeout)
+                self._watchers[resource] = watcher
+            watcher.start()
+
+    def store(self, resource: Resource) -> Store | None:
+        """The cache of a watched kind, or None when it is not watched."""
+        watcher = self._watchers.get(resource)
+        return watcher.store if watcher else None
+
+    def _on_change(self, resource: Resource, change: Change) -> None:
+        if resource.kind == "TrafficSplit":
+            key = change.key
+            if self._adopt_version == resource.api_version:
+                self._readopt(resource.api_version, key, change.new)
+            with self._lock:
+                known = key in self._policies
+            if known:
+                self.queue.add(key)
+            return
+        touched = set()
+        for obj in (change.old, change.new):
+            if obj is not None:
+                service = _service_of_slice(obj) if resource == ENDPOINT_SLICES else _own_name(obj)
+                if service:
+                    touched.add(service)
+        with self._lock:
+            keys = set().union(*(self._by_service.get(service, ()) for service in touched))
+        for key in keys:
+            self.queue.add(key)
+
+    # ------------------------------------------------------------------ policies
+
+    def _readopt(self, version: str, key: str, obj: Mapping[str, Any] | None) -> None:
+        """Keep ``_adopted`` in step with one hand-written TrafficSplit (drop-in mode)."""
+        adopted: Policy | None = None
+        if obj is not None:
+            namespace, name = _own_name(obj)
+            with self._lock:
+                taken = {(namespace, name)} if key in self._file_policies else set()
+            found, failures = self.engine.adopted_policies(
+                Snapshot(traffic_splits={version: {(namespace, name): dict(obj)}}), version,
+                self.options.selector, taken)
+            adopted = found[0] if found else None
+            for failure in failures:
+                self._report(f"{failure.key}: {failure.message}")
+        with self._lock:
+            if self._adopted.get(key) == adopted:
+                return
+            if adopted is None:
+                self._adopted.pop(key, None)
+            else:
+                self._adopted[key] = adopted
+        self._publish_policies()
+
+    def _reload_policy_files(self) -> None:
+        """Take the policy files as last polled."""
+        current = self.files.current
+        with self._lock:
+            self._file_policies = {p.key: p for p in current.policies}
+        for error in current.errors:
+            self._report(str(error))
+        self.metrics.policy_errors.set(len(current.errors))
+        self._publish_policies()
+
+    def _report(self, message: str) -> None:
+        """Log an error once per distinct message (the loop re-reads often)."""
+        if message not in self._reported_errors:
+            if len(self._reported_errors) > 10000:  # bounded memory under a storm of distinct errors
+                self._reported_errors.clear()
+            self._reported_errors.add(message)
+            log.error("%s", message)
+
+    def _publish_policies(self) -> None:
+        """Recompute the merged policy set and the index; enqueue what was added or changed."""
+        with self._lock:
+            merged = {**self._adopted, **self._file_policies}  # a policy file wins over an adopted object
+            previous, self._policies = self._policies, merged
+            index: dict[tuple[str, str], set[str]] = {}
+            for key, policy in merged.items():
+                for service in policy.services:
+                    index.setdefault((policy.namespace, service), set()).add(key)
+            self._by_service = index
+        self.metrics.policies.set(len(merged))
+        for key in previous.keys() - merged.keys():
+            policy = previous[key]
+            log.info("policy %s is no longer managed (its object is left as it is)", key)
+            self.metrics.forget_policy(policy.namespace, policy.name)
+            self.events.forget(policy.target.kind, key)
+        changed = [key for key, policy in merged.items() if previous.get(key) != policy]
+        if changed:
+            self._ensure_watchers()
+        for key in changed:
+            self.queue.add(key)
+
+    def _enqueue_all(self) -> None:
+        with self._lock:
+            keys = list(self._policies)
+        for key in keys:
+            self.queue.add(key)
+
+    def _tick(self) -> None:
+        """Poll the policy files; resync every ``resync`` seconds."""
+        next_resync = time.monotonic() + self.options.resync
+        while not self._stopping.wait(self.options.policy_poll):
+            try:
+                if self.files.poll():
+                    self._reload_policy_files()
+            except Exception:  # a file system hiccup must not end the loop
+                log.exception("reading the policy files failed; retrying")
+            if time.monotonic() >= next_resync:
+                next_resync = time.monotonic() + self.options.resync
+                log.debug("periodic resync of %d policies", len(self._policies))
+                self._enqueue_all()
+            self.metrics.queue_depth.set(len(self.queue))
+
+    # ------------------------------------------------------------------ reconcile
+
+    def _work(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            key, since = item
+            try:
+                self._reconcile(key, since)
+            except Exception:  # one broken object never stops the workers
+                log.exception("reconcile of %s failed", key)
+                self.metrics.reconciles.inc(result="error")
+                self.queue.retry(key)
+            finally:
+                self.queue.done(key)
+
+    def ready_counts(self, policy: Policy) -> dict[str, int]:
+        """Ready endpoints of each backend of ``policy``, from the caches."""
+        source = resolve_source(policy, self._slices_served)
+        counts = {}
+        for service in policy.services:
+            if source is HealthSource.ENDPOINTSLICES:
+                store = self.store(ENDPOINT_SLICES)
+                counts[service] = health.ready_from_slices(store.by_index((policy.namespace, service))) if store else 0
+            else:
+                store = self.store(ENDPOINTS)
+                counts[service] = health.ready_from_endpoints(
+                    store.get(f"{policy.namespace}/{service}") if store else None)
+        return counts
+
+    def _reconcile(self, key: str, since: float) -> None:
+        with self._lock:
+            policy = self._policies.get(key)
+        if policy is None or not self.is_leader:
+            return
+        store = self.store(self.client.traffic_split_resource(policy.target.api_version))
+        cached = store.get(key) if store else None
+        live = dict(cached) if cached is not None else None
+        ready = self.ready_counts(policy)
+        for service, count in ready.items():
+            self.metrics.ready_endpoints.set(count, namespace=policy.namespace, name=policy.name, backend=service)
+        started = time.monotonic()
+        result = self.engine.reconcile(policy, live, ready)
+        landed = time.monotonic()
+        self.metrics.reconciles.inc(result=result.outcome.value)
+        if result.outcome is Outcome.FAILED:
+            delay = self.queue.retry(key)
+            log.warning("%s: %s (retrying in %.1fs)", key, result.message, delay)
+            return
+        self.queue.forget(key)
+        decision = result.decision
+        if decision is None:
+            return
+        self.metrics.active_backends.set(len(decision.active), namespace=policy.namespace, name=policy.name)
+        if result.changed:
+            self.metrics.decision_to_write.observe(landed - started)
+            self._after_write(policy, live, result.live_weights, decision.weights, landed - since)
+        if decision.rule is Rule.FAILBACK_HELD and decision.primary_healthy_since is not None:
+            remaining = decision.primary_healthy_since + policy.hold_seconds - self.engine.clock()
+            self.queue.add_after(key, max(remaining, 0) + 0.05)
+
+    def _after_write(self, policy: Policy, live: Mapping[str, Any] | None, before: Mapping[str, int] | None,
+                     after: Mapping[str, int], reaction: float) -> None:
+        """Metrics, an Event and a log line when a write moved traffic."""
+        self.metrics.reaction.observe(reaction)
+        change = transition(policy.primary, before, after)
+        if change is None:
+            return
+        reason, message = change
+        counter = self.metrics.failovers if reason == FAILED_OVER else self.metrics.failbacks
+        counter.inc(namespace=policy.namespace, name=policy.name)
+        log.info("%s %s in %.1f ms (from the watch event to the write landing): %s", policy.key,
+                 "failed over" if reason == FAILED_OVER else "failed back" if reason == FAILED_BACK else reason,
+                 reaction * 1000, message, extra={"policy": policy.key, "reaction_ms": round(reaction * 1000, 1)})
+        involved = live or {"apiVersion": policy.target.api_version, "kind": policy.target.kind,
+                            "metadata": {"name": policy.name, "namespace": policy.namespace}}
+        if self.events.record(involved, reason, message):
+            self.metrics.events.inc(reason=reason)

@@ -1,0 +1,96 @@
+"""Policy files watched while the loop runs: added, changed and deleted files take effect.
+
+Owns: noticing changes (by polling each file's mtime and size, so no new
+dependency), re-parsing only the files that changed, and keeping the last good
+version of a policy whose file now has an error (the error is reported; the
+policy keeps being enforced as it was). Reading and parsing are
+``failsync.loading`` and ``failsync.core.policies``; this module only tracks files.
+Never does: talk to the cluster.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from failsync.core.model import Policy
+from failsync.core.policies import PolicySet, merge_policy_sets
+from failsync.errors import Location, PolicyError
+from failsync.loading import load_policies, policy_files
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _File:
+    stamp: tuple[int, int]          # (mtime_ns, size)
+    parsed: PolicySet               # the latest parse, errors included
+    kept: tuple[Policy, ...]        # what is enforced from this file: its good policies, old ones kept on error
+
+
+class PolicyFiles:
+    """The current policies of a set of paths; ``poll()`` picks up edits."""
+
+    def __init__(self, paths: Sequence[str | Path], *, allow_missing: bool = False) -> None:
+        self.paths = [Path(p) for p in paths]
+        self.allow_missing = allow_missing
+        self._files: dict[Path, _File] = {}
+        self._path_errors: tuple[PolicyError, ...] = ()
+        self.current = PolicySet()
+
+    def _listing(self) -> tuple[list[Path], list[PolicyError]]:
+        files: list[Path] = []
+        errors: list[PolicyError] = []
+        for path in self.paths:
+            if path.is_dir():
+                found = policy_files(path)
+                if not found and not self.allow_missing:
+                    errors.append(PolicyError("no policy files found; expected *.yaml or *.yml files in this "
+                                              "directory", Location(str(path))))
+                files.extend(found)
+            elif path.is_file():
+                files.append(path)
+            elif not self.allow_missing:
+                errors.append(PolicyError("no such file or directory; expected a policy file or a directory "
+                                          "of them", Location(str(path))))
+        return files, errors
+
+    def poll(self) -> bool:
+        """Re-read what changed on disk; True when the policies or their errors changed."""
+        files, path_errors = self._listing()
+        changed = tuple(path_errors) != self._path_errors
+        self._path_errors = tuple(path_errors)
+        for gone in set(self._files) - set(files):
+            log.info("policy file %s was removed: its policies are no longer managed", gone)
+            del self._files[gone]
+            changed = True
+        for file in files:
+            try:
+                stat = file.stat()
+            except OSError:
+                continue  # removed between listing and stat: the next poll sees it gone
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            previous = self._files.get(file)
+            if previous is not None and previous.stamp == stamp:
+                continue
+            parsed = load_policies([file])
+            self._files[file] = _File(stamp, parsed, self._kept(parsed, previous))
+            changed = True
+            if parsed.errors and previous is not None:
+                for error in parsed.errors:
+                    log.error("invalid edit of %s, the last good version of its policies stays in force: %s",
+                              file, error)
+        if changed:
+            merged = merge_policy_sets(PolicySet(f.kept, f.parsed.errors) for f in self._files.values())
+            self.current = PolicySet(merged.policies, (*self._path_errors, *merged.errors))
+        return changed
+
+    @staticmethod
+    def _kept(parsed: PolicySet, previous: _File | None) -> tuple[Policy, ...]:
+        """The file's good policies; on an error, also the previous version of every policy that did not parse."""
+        if not parsed.errors or previous is None:
+            return parsed.policies
+        fresh = {p.key for p in parsed.policies}
+        return (*parsed.policies, *(p for p in previous.kept if p.key not in fresh))
