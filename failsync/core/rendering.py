@@ -68,6 +68,9 @@ def emit(value: Any) -> Emitted:
         text = repr(value)
     elif isinstance(value, (Mapping, list, tuple)):
         text = json.dumps(value, ensure_ascii=False, default=_not_serialisable)
+    elif isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises UndefinedError naming the variable
+        raise TemplateError("undefined value")
     else:
         raise TemplateError(f"cannot render a value of type {type(value).__name__}")
     if _YAML_UNSAFE.search(text):
@@ -144,9 +147,7 @@ class Renderer:
         template = self._template(policy.target)
         try:
             text = template.render(context(policy, weights))
-        except TemplateError:
-            raise
-        except jinja2.TemplateError as error:
+        except (TemplateError, jinja2.TemplateError) as error:
             raise TemplateError(f"template {template.name} failed for policy {policy.key}: {error}") from None
         return check_rendered(text, policy, template.name or template_name(policy.target))
 
