@@ -1,0 +1,127 @@
+"""Pure parts of leader election, Events, the watch cache and request counting.
+
+Covers:
+- a lease is free when missing, without holder, our own, or unchanged for longer than its duration;
+- claiming sets holder, duration, renew time; a takeover counts a transition and sets acquireTime;
+  a renewal keeps acquireTime; release clears the holder;
+- the elector refuses inconsistent timings;
+- FailedOver / FailedBack are named from the weights before and after a write, with the backends
+  in the message, and nothing for a write that does not move traffic;
+- the cache replaces its content after a LIST and reports only what changed; its index follows updates;
+- request verbs are told apart (get/list/watch/create/patch/update/delete).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from failsync.kube.events import FAILED_BACK, FAILED_OVER, transition
+from failsync.kube.instrument import verb_of
+from failsync.kube.lease import LeaderElector, claimed, is_free, released
+from failsync.kube.watch import ADDED, DELETED, MODIFIED, Store, is_well_formed
+
+
+@pytest.mark.parametrize("spec, observed_at, now, free", [
+    (None, 0, 0, True),
+    ({"holderIdentity": ""}, 0, 0, True),
+    ({"holderIdentity": "me", "leaseDurationSeconds": 15}, 0, 1, True),
+    ({"holderIdentity": "other", "leaseDurationSeconds": 15}, 100, 114, False),
+    ({"holderIdentity": "other", "leaseDurationSeconds": 15}, 100, 115, True),
+    ({"holderIdentity": "other"}, 100, 109, False),  # no duration recorded: ours (10 s) applies
+], ids=["missing", "released", "ours", "held-by-other", "expired", "default-duration"])
+def test_lease_is_free_only_when_nobody_else_holds_it_live(spec, observed_at, now, free) -> None:
+    assert is_free(spec, identity="me", observed_at=observed_at, now=now, lease_duration=10) is free
+
+
+def test_taking_over_counts_a_transition_and_renewing_keeps_acquire_time() -> None:
+    taken = claimed({"holderIdentity": "other", "leaseTransitions": 2, "acquireTime": "old"},
+                    identity="me", lease_duration=15, now=0)
+    assert taken["holderIdentity"] == "me" and taken["leaseDurationSeconds"] == 15
+    assert taken["leaseTransitions"] == 3
+    assert taken["acquireTime"] == taken["renewTime"] == "1970-01-01T00:00:00.000000Z"
+    renewed = claimed(taken, identity="me", lease_duration=15, now=5)
+    assert renewed["acquireTime"] == taken["acquireTime"]
+    assert renewed["renewTime"] == "1970-01-01T00:00:05.000000Z"
+    assert renewed["leaseTransitions"] == 3
+    assert claimed(None, identity="me", lease_duration=15, now=0)["leaseTransitions"] == 0
+
+
+def test_release_clears_the_holder() -> None:
+    spec = released({"holderIdentity": "me", "leaseDurationSeconds": 15}, now=0)
+    assert spec["holderIdentity"] == ""
+    assert is_free(spec, identity="other", observed_at=0, now=0, lease_duration=15)
+
+
+def test_elector_refuses_inconsistent_timings() -> None:
+    with pytest.raises(ValueError):
+        LeaderElector(None, name="l", namespace="ns", lease_duration=5, renew_deadline=10,  # type: ignore[arg-type]
+                      retry_period=2)
+
+
+@pytest.mark.parametrize("before, after, expected", [
+    ({"web": 1, "east": 0}, {"web": 0, "east": 1}, FAILED_OVER),
+    (None, {"web": 0, "east": 1}, FAILED_OVER),
+    ({"web": 0, "east": 1, "central": 0}, {"web": 0, "east": 0, "central": 1}, FAILED_OVER),
+    ({"web": 0, "east": 1}, {"web": 1, "east": 0}, FAILED_BACK),
+    ({"web": 1, "east": 0}, {"web": 1, "east": 0}, None),
+    ({"web": 0, "east": 1}, {"web": 0, "east": 1}, None),
+    (None, {"web": 1, "east": 0}, None),
+    ({"web": 0, "east": 1}, {"web": 0, "east": 0}, None),
+], ids=["failover", "created-failed-over", "next-tier", "failback", "steady-primary", "steady-failed-over",
+        "created-on-primary", "all-down-zero"])
+def test_transition_names_failover_and_failback(before, after, expected) -> None:
+    found = transition("web", before, after)
+    assert (found[0] if found else None) == expected
+
+
+def test_transition_message_names_the_backends() -> None:
+    reason, message = transition("web", {"web": 1, "east": 0}, {"web": 0, "east": 1})
+    assert "web" in message and "east" in message
+    reason, message = transition("web", {"web": 0, "east": 1}, {"web": 1, "east": 0})
+    assert message.startswith("primary web is healthy again") and "east" in message
+
+
+def _obj(name: str, version: str, service: str = "s", namespace: str = "ns") -> dict:
+    return {"metadata": {"name": name, "namespace": namespace, "resourceVersion": version,
+                         "labels": {"svc": service}}}
+
+
+def test_store_replace_reports_only_what_changed_and_keeps_its_index() -> None:
+    store = Store(index=lambda o: o["metadata"]["labels"]["svc"])
+    store.replace([_obj("a", "1"), _obj("b", "1")])
+    changes = store.replace([_obj("a", "1"), _obj("b", "2", service="t"), _obj("c", "3")])
+    assert sorted((c.type, c.key) for c in changes) == [(ADDED, "ns/c"), (MODIFIED, "ns/b")]
+    assert [o["metadata"]["name"] for o in store.by_index("t")] == ["b"]
+    assert [o["metadata"]["name"] for o in store.by_index("s")] == ["a", "c"]
+    changes = store.replace([_obj("c", "3")])
+    assert sorted((c.type, c.key) for c in changes) == [(DELETED, "ns/a"), (DELETED, "ns/b")]
+    assert store.by_index("t") == [] and len(store) == 1
+
+
+@pytest.mark.parametrize("obj, ok", [
+    ({"metadata": {"name": "a"}}, True),
+    ({"metadata": {"name": ""}}, False),
+    ({"metadata": None}, False),
+    ({"metadata": {"name": 5}}, False),
+    ([], False),
+    (None, False),
+])
+def test_malformed_objects_are_recognised(obj, ok) -> None:
+    assert is_well_formed(obj) is ok
+
+
+@pytest.mark.parametrize("method, url, verb", [
+    ("GET", "http://h/api/v1/namespaces/ns/endpoints", "list"),
+    ("GET", "http://h/api/v1/endpoints?limit=5", "list"),
+    ("GET", "http://h/api/v1/namespaces/ns/endpoints/web", "get"),
+    ("GET", "http://h/apis/split.smi-spec.io/v1alpha2/trafficsplits?watch=true", "watch"),
+    ("GET", "http://h/apis/coordination.k8s.io/v1/namespaces/ns/leases/l", "get"),
+    ("GET", "http://h/api/v1/namespaces", "list"),
+    ("GET", "http://h/apis", "get"),
+    ("POST", "http://h/api/v1/namespaces/ns/events", "create"),
+    ("PATCH", "http://h/apis/x/v1/namespaces/ns/t/n", "patch"),
+    ("PUT", "http://h/apis/x/v1/namespaces/ns/t/n", "update"),
+    ("DELETE", "http://h/apis/x/v1/namespaces/ns/t/n", "delete"),
+])
+def test_request_verbs_are_told_apart(method, url, verb) -> None:
+    assert verb_of(method, url) == verb

@@ -1,0 +1,84 @@
+"""Policy files tracked while the loop runs.
+
+Covers:
+- the first poll loads every file; a poll with nothing changed reports no change;
+- an edited file takes effect; an added file adds its policies; a deleted file drops them;
+- an invalid edit keeps the last good version of the broken policy, reports the error, and
+  still applies the valid policies of the same file; fixing it clears the error;
+- a missing path is an error, except in drop-in mode (allow_missing).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from failsync.controller.policy_files import PolicyFiles
+
+POLICY = """\
+apiVersion: failsync.io/v1alpha1
+kind: FailoverPolicy
+metadata:
+  name: {name}
+  namespace: ns
+spec:
+  service: {primary}
+  fallbacks:
+    - service: backup
+"""
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
+    stat = path.stat()  # make the change visible even within one mtime tick
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+
+
+def _primaries(files: PolicyFiles) -> dict[str, str]:
+    return {p.key: p.primary for p in files.current.policies}
+
+
+def test_edits_additions_and_deletions_take_effect(tmp_path: Path) -> None:
+    first = tmp_path / "a.yaml"
+    _write(first, POLICY.format(name="one", primary="web"))
+    files = PolicyFiles([tmp_path])
+    assert files.poll() is True
+    assert _primaries(files) == {"ns/one": "web"}
+    assert files.poll() is False
+
+    _write(first, POLICY.format(name="one", primary="api"))
+    second = tmp_path / "sub" / "b.yml"
+    second.parent.mkdir()
+    _write(second, POLICY.format(name="two", primary="web"))
+    assert files.poll() is True
+    assert _primaries(files) == {"ns/one": "api", "ns/two": "web"}
+
+    second.unlink()
+    assert files.poll() is True
+    assert _primaries(files) == {"ns/one": "api"}
+
+
+def test_invalid_edit_keeps_the_last_good_version_and_reports(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    _write(path, POLICY.format(name="one", primary="web") + "---\n" + POLICY.format(name="two", primary="web"))
+    files = PolicyFiles([path])
+    files.poll()
+    broken = POLICY.format(name="one", primary="web").replace("service: web", "servce: web")
+    _write(path, broken + "---\n" + POLICY.format(name="two", primary="api"))
+    assert files.poll() is True
+    assert _primaries(files) == {"ns/one": "web", "ns/two": "api"}
+    assert files.current.errors and str(path) in str(files.current.errors[0])
+
+    _write(path, POLICY.format(name="one", primary="api"))
+    files.poll()
+    assert _primaries(files) == {"ns/one": "api"}
+    assert not files.current.errors
+
+
+def test_missing_path_is_an_error_except_in_drop_in_mode(tmp_path: Path) -> None:
+    strict = PolicyFiles([tmp_path / "nope"])
+    strict.poll()
+    assert "no such file" in str(strict.current.errors[0])
+    relaxed = PolicyFiles([tmp_path / "nope"], allow_missing=True)
+    relaxed.poll()
+    assert relaxed.current.errors == () and relaxed.current.policies == ()

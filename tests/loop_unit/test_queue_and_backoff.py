@@ -1,0 +1,119 @@
+"""The loop's work queue and backoff.
+
+Covers:
+- a key queued many times is handed out once; keys come out in order;
+- a key added while in flight is not handed to a second worker, and is handed out again after ``done``;
+- ``add_after`` holds a key until its delay passed (fake clock);
+- ``retry`` delays grow per key and ``forget`` resets them;
+- ``shutdown`` makes ``get`` return None; ``wait_idle`` waits for the key in flight;
+- the first-queued time is kept across duplicate adds (for reaction time);
+- backoff grows exponentially up to the maximum, jitter only shortens, Retry-After is honoured.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from failsync.backoff import Backoff, jittered
+from failsync.controller.queue import WorkQueue
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_duplicate_adds_are_handed_out_once_in_order() -> None:
+    queue = WorkQueue()
+    for key in ("a", "b", "a", "c", "b"):
+        queue.add(key)
+    assert len(queue) == 3
+    assert [queue.get(timeout=0)[0] for _ in range(3)] == ["a", "b", "c"]
+    assert queue.get(timeout=0) is None
+
+
+def test_key_added_while_in_flight_waits_for_done() -> None:
+    queue = WorkQueue()
+    queue.add("a")
+    key, _ = queue.get(timeout=0)
+    queue.add("a")
+    assert queue.get(timeout=0) is None, "the same key must not be processed twice at once"
+    queue.done(key)
+    assert queue.get(timeout=0)[0] == "a"
+
+
+def test_first_queued_time_survives_duplicate_adds() -> None:
+    clock = FakeClock()
+    queue = WorkQueue(clock=clock)
+    queue.add("a")
+    clock.now += 5
+    queue.add("a")
+    assert queue.get(timeout=0) == ("a", 100.0)
+
+
+def test_add_after_holds_the_key_until_its_delay_passed() -> None:
+    clock = FakeClock()
+    queue = WorkQueue(clock=clock)
+    queue.add_after("a", 2.0)
+    assert queue.get(timeout=0) is None
+    clock.now += 2.0
+    assert queue.get(timeout=0)[0] == "a"
+
+
+def test_retry_delays_grow_per_key_and_forget_resets_them() -> None:
+    queue = WorkQueue(backoff=lambda: Backoff(1.0, 100.0, jitter=0))
+    assert [queue.retry("a") for _ in range(3)] == [1.0, 2.0, 4.0]
+    assert queue.retry("b") == 1.0
+    queue.forget("a")
+    assert queue.retry("a") == 1.0
+
+
+def test_shutdown_wakes_waiting_workers_and_wait_idle_waits_for_the_key_in_flight() -> None:
+    queue = WorkQueue()
+    results: list[object] = []
+    worker = threading.Thread(target=lambda: results.append(queue.get()))
+    worker.start()
+    queue.shutdown()
+    worker.join(5)
+    assert results == [None]
+
+    queue = WorkQueue()
+    queue.add("a")
+    key, _ = queue.get(timeout=0)
+    assert queue.wait_idle(0.01) is False
+    queue.shutdown()
+    queue.add("b")
+    assert queue.get(timeout=0) is None
+    queue.done(key)
+    assert queue.wait_idle(1) is True
+
+
+def test_backoff_grows_exponentially_to_its_maximum() -> None:
+    backoff = Backoff(0.5, 4.0, jitter=0)
+    assert [backoff.next_delay() for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    backoff.reset()
+    assert backoff.next_delay() == 0.5
+
+
+@pytest.mark.parametrize("draw", [0.0, 0.5, 0.999])
+def test_backoff_jitter_only_shortens_the_delay(draw: float) -> None:
+    delay = Backoff(1.0, 10.0, jitter=0.5, rng=lambda: draw).next_delay()
+    assert 0.5 <= delay <= 1.0
+
+
+def test_backoff_honours_retry_after() -> None:
+    assert Backoff(0.1, 1.0).next_delay(retry_after=3.0) == 3.0
+
+
+def test_jittered_stretches_within_the_fraction() -> None:
+    assert jittered(10.0, 0.2, rng=lambda: 0.5) == pytest.approx(11.0)
+
+
+def test_backoff_rejects_nonsense_settings() -> None:
+    with pytest.raises(ValueError):
+        Backoff(0, 1)
