@@ -3,4 +3,116 @@
 Used by the test suite, the benchmarks and ``failsync demo``; pykube-ng and
 kubectl talk to it unchanged. It is its own world: it imports nothing of
 failsync above ``failsync.core`` (and needs none of it).
+
+Owns: ``Sandbox`` (several clusters in one process, one kubeconfig with a context per
+cluster, the cross-cluster service mirror). Modules: ``cluster`` (one server), ``server``
+(HTTP), ``reads``/``writes`` (API verbs), ``store`` (objects, revisions, watchers),
+``resources``/``kinds`` (what is served), ``selectors``, ``patches``, ``simulator``,
+``mirror``, ``faults``, ``auth``, ``discovery``, ``status``.
 """
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import yaml
+
+from failsync.sandbox.cluster import Cluster, RequestLog, RequestRecord
+from failsync.sandbox.mirror import Mirror
+
+__all__ = ["Cluster", "RequestLog", "RequestRecord", "Sandbox"]
+
+
+class Sandbox:
+    """Several sandbox clusters; a context manager that starts and stops them all."""
+
+    def __init__(self, clusters: Iterable[str] = ("sandbox",), kubeconfig: str | os.PathLike | None = None,
+                 tokens: Mapping[str, object] | None = None, readiness_delay: float = 0.0, history: int = 1000,
+                 *, port: int = 0) -> None:
+        names = list(clusters) if not isinstance(clusters, str) else [clusters]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"cluster names must be given and distinct, got {names}")
+        self.tokens = dict(tokens or {})
+        self.clusters: dict[str, Cluster] = {
+            name: Cluster(name, port=(port + index) if port else 0, tokens=self.tokens or None,
+                          readiness_delay=readiness_delay, history=history)
+            for index, name in enumerate(names)}
+        self._kubeconfig_path = Path(kubeconfig) if kubeconfig else None
+        self._tempdir: tempfile.TemporaryDirectory | None = None
+        self._mirrors: list[Mirror] = []
+        self.kubeconfig: Path | None = None
+
+    def __getitem__(self, name: str) -> Cluster:
+        return self.clusters[name]
+
+    def __iter__(self):
+        return iter(self.clusters.values())
+
+    def start(self) -> "Sandbox":
+        """Start every cluster and write the kubeconfig."""
+        try:
+            for cluster in self.clusters.values():
+                cluster.start()
+        except OSError:
+            self.stop()
+            raise
+        if self._kubeconfig_path is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="failsync-sandbox-")
+            self._kubeconfig_path = Path(self._tempdir.name) / "kubeconfig"
+        first_token = next(iter(self.tokens), None)
+        self.kubeconfig = self._write_kubeconfig(self._kubeconfig_path, first_token)
+        return self
+
+    def stop(self) -> None:
+        """Stop mirrors and clusters; remove the temporary kubeconfig."""
+        for mirror in self._mirrors:
+            mirror.stop()
+        for cluster in self.clusters.values():
+            cluster.stop()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+            self._tempdir = None
+
+    def __enter__(self) -> "Sandbox":
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def kubeconfig_text(self, token: str | None = None) -> str:
+        """The kubeconfig YAML: one context per cluster (named after it), current = the first."""
+        user = {"token": token} if token else {}
+        config = {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": c.name, "cluster": {"server": c.url}} for c in self.clusters.values()],
+            "users": [{"name": f"{c.name}-user", "user": dict(user)} for c in self.clusters.values()],
+            "contexts": [{"name": c.name, "context": {"cluster": c.name, "user": f"{c.name}-user",
+                                                      "namespace": "default"}} for c in self.clusters.values()],
+            "current-context": next(iter(self.clusters)),
+        }
+        return yaml.safe_dump(config, sort_keys=False)
+
+    def _write_kubeconfig(self, path: Path, token: str | None) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.kubeconfig_text(token))
+        os.chmod(path, 0o600)
+        return path
+
+    def kubeconfig_for(self, token: str) -> Path:
+        """Write (next to the main one) a kubeconfig whose users carry ``token``."""
+        if self._kubeconfig_path is None:
+            raise RuntimeError("start the sandbox first")
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in token)
+        return self._write_kubeconfig(self._kubeconfig_path.with_name(f"{self._kubeconfig_path.name}.{safe}"), token)
+
+    def mirror(self, source: tuple[str, str, str], target: tuple[str, str, str]) -> Mirror:
+        """Keep selector-less Service ``target`` (cluster, namespace, name) ready exactly while
+        Service ``source`` has ready endpoints, as Linkerd's service mirror does."""
+        mirror = Mirror(self.clusters[source[0]], source[1], source[2], self.clusters[target[0]], target[1],
+                        target[2])
+        self._mirrors.append(mirror)
+        mirror.start()
+        return mirror

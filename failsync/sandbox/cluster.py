@@ -1,0 +1,168 @@
+"""One sandbox cluster: a store, its simulator, its HTTP server on 127.0.0.1, its request
+log, fault knobs and direct (no-HTTP) object access for tests.
+
+Owns: the server's lifecycle (start, stop, outage = listening socket closed then re-bound
+on the same port with state kept) and the seed objects every cluster starts with
+(namespaces default, kube-system, kube-public, kube-node-lease; the CRDs of the custom
+kinds). Never does: request handling (``server``) or storage rules (``store``/``writes``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import Mapping
+
+from failsync.sandbox import discovery, reads, resources, writes
+from failsync.sandbox.auth import Authorizer
+from failsync.sandbox.faults import Faults
+from failsync.sandbox.server import RequestRecord, SandboxHTTPServer
+from failsync.sandbox.simulator import Simulator
+from failsync.sandbox.status import ApiError
+from failsync.sandbox.store import Store
+
+log = logging.getLogger(__name__)
+SEED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+class RequestLog(list):
+    """The requests a cluster served, oldest first (a list of ``RequestRecord``)."""
+
+    def verbs(self) -> list[str]:
+        """The verb of every logged request, in order."""
+        return [record.verb for record in self]
+
+
+class Cluster:
+    """One Kubernetes-compatible API server on its own port."""
+
+    def __init__(self, name: str, *, port: int = 0, tokens: Mapping[str, object] | None = None,
+                 readiness_delay: float = 0.0, history: int = 1000) -> None:
+        self.name = name
+        self.store = Store(history)
+        self.auth = Authorizer(tokens)
+        self.faults = Faults(self._drop_watches, self._outage)
+        self.requests: RequestLog = RequestLog()
+        self.bookmark_interval = 60.0
+        self.simulator = Simulator(self.store, readiness_delay)
+        self.store.hooks.append(self.simulator.on_change)
+        self._port = port
+        self._server: SandboxHTTPServer | None = None
+        self._lifecycle = threading.Lock()
+        self._stopped = True
+        self._seed()
+
+    def _seed(self) -> None:
+        namespaces = resources.lookup("", "v1", "namespaces")
+        for name in SEED_NAMESPACES:
+            writes.create(self.store, namespaces, None, {"metadata": {"name": name}})
+        for crd in discovery.custom_resource_definitions():
+            crd["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=writes.timestamp(), generation=1)
+            self.store.commit("apiextensions/customresourcedefinitions", "ADDED", crd)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        """The TCP port (known once started)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self._port}"
+
+    def _bind(self) -> None:
+        server = SandboxHTTPServer(("127.0.0.1", self._port), self)
+        self._port = server.server_address[1]
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                  name=f"sandbox-{self.name}", daemon=True)
+        thread.start()
+        self._server = server
+
+    def start(self) -> "Cluster":
+        """Listen on 127.0.0.1 (port 0 picks a free one) and serve in a daemon thread."""
+        with self._lifecycle:
+            if self._server is None:
+                self._stopped = False
+                self._bind()
+        return self
+
+    def _close(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            self.store.close_watches()
+            server.cut_connections()
+
+    def stop(self) -> None:
+        """Stop serving: close the socket, end watches, cut connections."""
+        with self._lifecycle:
+            self._stopped = True
+            self._close()
+
+    def _drop_watches(self) -> int:
+        return self.store.close_watches()
+
+    def _outage(self, seconds: float) -> None:
+        with self._lifecycle:
+            self._close()
+
+        def recover() -> None:
+            with self._lifecycle:
+                if not self._stopped and self._server is None:
+                    for _attempt in range(50):
+                        try:
+                            self._bind()
+                            return
+                        except OSError:  # the port may linger a moment
+                            time.sleep(0.05)
+                    log.error("sandbox %s: could not re-bind port %s after the outage", self.name, self._port)
+
+        timer = threading.Timer(seconds, recover)
+        timer.daemon = True
+        timer.start()
+
+    # --- direct access (no HTTP) ---------------------------------------------------------------
+    def apply(self, obj: dict) -> dict:
+        """Create or replace an object (its namespace is created when missing); returns the stored view."""
+        resource = resources.by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
+        metadata = dict(obj.get("metadata") or {})
+        namespace = (metadata.get("namespace") or "default") if resource.namespaced else None
+        with self.store.lock:
+            if namespace and self.store.get("core/namespaces", "", namespace) is None:
+                writes.create(self.store, resources.lookup("", "v1", "namespaces"), None,
+                              {"metadata": {"name": namespace}})
+            current = self.store.get(resource.store_key, namespace or "", metadata.get("name", ""))
+            if current is None:
+                metadata.pop("resourceVersion", None)
+                return writes.create(self.store, resource, namespace, dict(obj, metadata=metadata))
+            metadata["resourceVersion"] = current["metadata"]["resourceVersion"]
+            return writes.update(self.store, resource, namespace, metadata["name"], dict(obj, metadata=metadata))[1]
+
+    def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict | None:
+        """The object as served at ``api_version``, or None."""
+        resource = resources.by_kind(api_version, kind)
+        try:
+            return reads.get(self.store, resource, namespace or "", name)
+        except ApiError:
+            return None
+
+    def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> None:
+        """Delete an object if it exists."""
+        resource = resources.by_kind(api_version, kind)
+        try:
+            writes.delete(self.store, resource, namespace if resource.namespaced else None, name)
+        except ApiError as error:
+            if error.code != 404:
+                raise
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict]:
+        """Every object of a kind (in one namespace or all), as served at ``api_version``."""
+        resource = resources.by_kind(api_version, kind)
+        return [resources.to_view(resource, o) for o in self.store.snapshot(resource.store_key, namespace)[0]]
+
+
+__all__ = ["Cluster", "RequestLog", "RequestRecord"]

@@ -1,0 +1,355 @@
+"""The HTTP layer of one sandbox cluster: a threading HTTP/1.1 server, request routing,
+JSON and Status answers, chunked watch streams, the request log and the admin endpoint.
+
+Owns: bytes on the wire — content types, status lines, chunked framing, plain-text
+"404 page not found", Retry-After — and applying latency/error faults and auth before a
+request reaches the verbs in ``reads``/``writes``. Never does: storage rules.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from failsync.sandbox import discovery, reads, routing, writes
+from failsync.sandbox.resources import ResourceType, to_view
+from failsync.sandbox.status import ApiError, bad_request, invalid, method_not_allowed
+
+if TYPE_CHECKING:
+    from failsync.sandbox.cluster import Cluster
+
+log = logging.getLogger(__name__)
+_JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One served request; times are ``time.time()`` on the server clock."""
+
+    method: str
+    path: str
+    query: dict = field(hash=False)
+    status: int
+    started: float
+    finished: float
+    verb: str = ""
+
+    def as_dict(self) -> dict:
+        return {"method": self.method, "path": self.path, "query": self.query, "status": self.status,
+                "started": self.started, "finished": self.finished, "verb": self.verb}
+
+
+class SandboxHTTPServer(ThreadingHTTPServer):
+    """Daemon handler threads; remembers open connections so an outage can cut them."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], cluster: "Cluster") -> None:
+        self.cluster = cluster
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, Handler)
+
+    def cut_connections(self) -> None:
+        """Abruptly close every open client connection."""
+        with self.connections_lock:
+            connections = list(self.connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def _dry_run(query: dict[str, str], kind: str) -> bool:
+    value = query.get("dryRun")
+    if value is None or value == "":
+        return False
+    if value != "All":
+        raise invalid(kind, "meta.k8s.io", "", [{"reason": "FieldValueNotSupported", "field": "dryRun",
+                                                   "message": f'Unsupported value: "{value}": supported values: "All"'}])
+    return True
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One connection; each request is routed, faulted, authorised, answered and logged."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "failsync-sandbox"
+    server: SandboxHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s %s", self.address_string(), format % args)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = lambda self: self._handle()  # noqa: E731
+
+    # --- answering -----------------------------------------------------------------------------
+    def _send(self, code: int, body: bytes, content_type: str = _JSON, headers: dict[str, str] | None = None) -> None:
+        self.status_code = code
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-cache, private")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, code: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+        self._send(code, json.dumps(obj, separators=(",", ":")).encode(), headers=headers)
+
+    def _not_found_page(self) -> None:
+        self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
+
+    # --- dispatch ------------------------------------------------------------------------------
+    def _handle(self) -> None:
+        started = time.time()
+        self.status_code = 0
+        url = urlsplit(self.path)
+        query = {key: values[0] for key, values in parse_qs(url.query, keep_blank_values=True).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        route = routing.parse(url.path)
+        verb = routing.verb_of(self.command, route, query)
+        cluster = self.server.cluster
+        try:
+            if url.path.startswith("/_sandbox/"):
+                self._admin(url.path, body)
+                return
+            if cluster.faults.latency:
+                time.sleep(cluster.faults.latency)
+            token = cluster.auth.authenticate(self.headers.get("Authorization"))
+            failure = cluster.faults.failure_for(verb)
+            if failure is not None:
+                raise failure
+            cluster.auth.authorize(token, verb, route)
+            if route is None:
+                self._discovery(url.path)
+            else:
+                self._resource(route, verb, query, body)
+        except ApiError as error:
+            self._json(error.code, error.body(), error.headers)
+        except (ConnectionError, BrokenPipeError):
+            self.close_connection = True
+        except Exception as error:  # a bug must answer 500, not hang the client
+            log.exception("sandbox: unexpected error on %s %s", self.command, self.path)
+            self._json(500, ApiError(500, "InternalError", f"sandbox bug: {error}").body())
+        finally:
+            if not url.path.startswith("/_sandbox/"):
+                cluster.requests.append(RequestRecord(self.command, url.path, query, self.status_code, started,
+                                                      time.time(), verb))
+
+    def _admin(self, path: str, body: bytes) -> None:
+        cluster = self.server.cluster
+        if path == "/_sandbox/requests" and self.command == "GET":
+            self._json(200, [record.as_dict() for record in list(cluster.requests)])
+        elif path == "/_sandbox/faults" and self.command == "POST":
+            try:
+                settings = json.loads(body or b"{}")
+                outage = settings.pop("outage", None) if isinstance(settings, dict) else None
+                cluster.faults.configure(settings)
+            except (ValueError, TypeError, AttributeError) as error:
+                raise bad_request(f"invalid fault settings: {error}") from None
+            self._json(200, {"ok": True})
+            if outage:
+                self.close_connection = True
+                cluster.faults.outage(float(outage))
+        else:
+            self._not_found_page()
+
+    def _discovery(self, path: str) -> None:
+        if self.command != "GET":
+            raise method_not_allowed()
+        path = path.rstrip("/") or "/"
+        parts = [p for p in path.split("/") if p]
+        answer: Any = None
+        if path == "/version":
+            answer = discovery.VERSION
+        elif path == "/api":
+            answer = discovery.api_versions(self.server.cluster.url.removeprefix("http://"))
+        elif path == "/apis":
+            answer = discovery.api_group_list()
+        elif parts[:2] == ["api", "v1"] and len(parts) == 2:
+            answer = discovery.resource_list("", "v1")
+        elif parts[:1] == ["apis"] and len(parts) == 2:
+            answer = discovery.api_group(parts[1])
+        elif parts[:1] == ["apis"] and len(parts) == 3:
+            answer = discovery.resource_list(parts[1], parts[2])
+        elif path in ("/healthz", "/livez", "/readyz"):
+            self._send(200, b"ok", "text/plain; charset=utf-8")
+            return
+        if answer is None:
+            self._not_found_page()
+        else:
+            self._json(200, answer)
+
+    def _resource(self, route: routing.Route, verb: str, query: dict[str, str], body: bytes) -> None:
+        store = self.server.cluster.store
+        resource = route.resource
+        if verb == "watch":
+            self._watch(resource, route.namespace, query if not route.name else
+                        dict(query, fieldSelector=f"metadata.name={route.name}"))
+            return
+        if verb == "list":
+            reads.require_namespace(store, resource, route.namespace)
+            self._json(200, reads.list_objects(store, resource, route.namespace, query))
+            return
+        if verb == "get":
+            reads.require_namespace(store, resource, route.namespace)
+            obj = reads.get(store, resource, route.namespace or "", route.name or "")
+            self._json(200, reads.scale_of(store.get(resource.store_key, route.namespace or "", route.name or ""))
+                       if route.subresource == "scale" else obj)
+            return
+        if resource.namespaced and route.namespace is None and verb in ("create", "deletecollection"):
+            raise method_not_allowed()
+        if verb == "create":
+            code, obj = 201, writes.create(store, resource, route.namespace, self._decode(body),
+                                           dry_run=_dry_run(query, "CreateOptions"))
+        elif verb == "update":
+            code, obj = writes.update(store, resource, route.namespace, route.name or "", self._decode(body),
+                                      subresource=route.subresource, dry_run=_dry_run(query, "UpdateOptions"))
+        elif verb == "patch":
+            code, obj = writes.patch(store, resource, route.namespace, route.name or "",
+                                     self.headers.get("Content-Type") or "", body, subresource=route.subresource,
+                                     dry_run=_dry_run(query, "PatchOptions"), field_manager=query.get("fieldManager"))
+        elif verb == "delete":
+            options = self._decode(body) if body.strip() else {}
+            code, obj = 200, writes.delete(store, resource, route.namespace, route.name or "",
+                                           options if isinstance(options, dict) else {},
+                                           dry_run=_dry_run(query, "DeleteOptions") or
+                                           "All" in ((options or {}).get("dryRun") or []))
+        elif verb == "deletecollection":
+            code, obj = 200, writes.delete_collection(store, resource, route.namespace, query,
+                                                      dry_run=_dry_run(query, "DeleteOptions"))
+        else:
+            raise method_not_allowed()
+        if query.get("fieldValidation") not in (None, "", "Strict", "Warn", "Ignore"):
+            raise bad_request(f'fieldValidation must be Strict, Warn or Ignore, got "{query["fieldValidation"]}"')
+        self._json(code, obj)
+
+    def _decode(self, body: bytes) -> Any:
+        content_type = (self.headers.get("Content-Type") or _JSON).split(";")[0].strip()
+        if content_type not in (_JSON, "application/yaml", "*/*", ""):
+            raise ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - '
+                                                        f'accepted media types include: application/json, '
+                                                        f'application/yaml, application/vnd.kubernetes.protobuf')
+        try:
+            if content_type == "application/yaml":
+                import yaml
+
+                return yaml.safe_load(body.decode())
+            return json.loads(body or b"null")
+        except Exception as error:  # any decoder failure is the client's
+            raise bad_request(f"the body of the request could not be decoded: {error}") from None
+
+    # --- watch streams -------------------------------------------------------------------------
+    def _start_stream(self) -> None:
+        self.status_code = 200
+        self.send_response(200)
+        self.send_header("Content-Type", _JSON)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        self.wfile.flush()
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _watch(self, resource: ResourceType, namespace: str | None, query: dict[str, str]) -> None:
+        cluster = self.server.cluster
+        store = cluster.store
+        reads.require_namespace(store, resource, namespace)
+        try:
+            plan = reads.open_watch(store, resource, namespace, query)
+        except ApiError as error:
+            if error.code != 410:
+                raise
+            self._start_stream()
+            self._chunk(json.dumps({"type": "ERROR", "object": error.body()}, separators=(",", ":")).encode() + b"\n")
+            self._chunk(b"")
+            self.close_connection = True
+            return
+        self._start_stream()
+
+        def view(obj: dict) -> dict:
+            return to_view(resource, obj)
+
+        def bookmark(revision: int, initial_end: bool = False) -> bytes:
+            metadata: dict[str, Any] = {"resourceVersion": str(revision)}
+            if initial_end:
+                metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
+            return (json.dumps({"type": "BOOKMARK", "object": {"kind": resource.kind, "apiVersion":
+                                resource.api_version, "metadata": metadata}}, separators=(",", ":")) + "\n").encode()
+
+        watcher = plan.watcher
+        deadline = time.monotonic() + plan.timeout if plan.timeout is not None else None
+        next_bookmark = time.monotonic() + cluster.bookmark_interval
+        try:
+            first = b"".join(change.encode(event_type, resource, view) for event_type, change in plan.first)
+            if plan.initial_events_end:
+                first += bookmark(plan.revision, initial_end=True)
+            if first:
+                self._chunk(first)
+            while True:
+                now = time.monotonic()
+                wait = next_bookmark - now
+                if deadline is not None:
+                    wait = min(wait, deadline - now)
+                try:
+                    item = watcher.events.get(timeout=max(wait, 0))
+                except queue.Empty:
+                    now = time.monotonic()
+                    if deadline is not None and now >= deadline:
+                        revision = store.idle_revision(watcher)
+                        if plan.bookmarks and revision is not None:
+                            self._chunk(bookmark(revision))
+                        break
+                    next_bookmark = now + cluster.bookmark_interval
+                    revision = store.idle_revision(watcher)
+                    if plan.bookmarks and revision is not None:
+                        self._chunk(bookmark(revision))
+                    continue
+                if item is None:  # dropped by fault injection or shutdown: cut the connection
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                batch = [item]
+                while len(batch) < 256:
+                    try:
+                        batch.append(watcher.events.get_nowait())
+                    except queue.Empty:
+                        break
+                if None in batch:
+                    batch = batch[:batch.index(None)]
+                    watcher.events.put(None)
+                self._chunk(b"".join(change.encode(event_type, resource, view) for event_type, change in batch))
+            self._chunk(b"")
+        except OSError:
+            self.close_connection = True
+        finally:
+            store.unwatch(watcher)

@@ -1,0 +1,226 @@
+"""The workload simulator: what the Deployment, endpoints and endpointslice-mirroring
+controllers of a real cluster would do, run inside each commit of a cluster's store.
+
+Owns: Deployment status (replicas, readyReplicas, availableReplicas after a configurable
+readiness delay), the Endpoints and EndpointSlice of every Service with a selector (one
+ready address per ready replica of the matching Deployments, 10.x.y.z addresses), and the
+mirroring of owner-written Endpoints of selector-less Services into EndpointSlices.
+Never does: HTTP. All writes go through ``writes`` so metadata rules are shared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+
+from failsync.sandbox import resources, writes
+from failsync.sandbox.status import ApiError
+from failsync.sandbox.store import Change, Store
+
+log = logging.getLogger(__name__)
+
+DEPLOYMENTS, SERVICES, ENDPOINTS, SLICES = "apps/deployments", "core/services", "core/endpoints", \
+    "discovery/endpointslices"
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
+SLICE_CONTROLLER = "endpointslice-controller.k8s.io"
+MIRROR_CONTROLLER = "endpointslicemirroring-controller.k8s.io"
+_DEPLOYMENT = resources.lookup("apps", "v1", "deployments")
+_ENDPOINTS = resources.lookup("", "v1", "endpoints")
+_SLICE = resources.lookup("discovery.k8s.io", "v1", "endpointslices")
+
+
+def _digest(*parts: str) -> bytes:
+    return hashlib.sha1("/".join(parts).encode()).digest()
+
+
+def slice_name(service: str) -> str:
+    """The (stable) name of the EndpointSlice the simulator keeps for a Service."""
+    return f"{service}-{_digest('slice', service).hex()[:5]}"
+
+
+def _selects(selector: dict, labels: dict) -> bool:
+    return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
+
+
+class Simulator:
+    """Keeps derived objects of one store in step; ``on_change`` is a store hook."""
+
+    def __init__(self, store: Store, readiness_delay: float = 0.0) -> None:
+        self.store = store
+        self.readiness_delay = readiness_delay
+        self._ready: dict[tuple[str, str], int] = {}  # (namespace, deployment) -> ready replicas
+        self._timers: dict[tuple[str, str], threading.Timer] = {}
+
+    # --- the hook ----------------------------------------------------------------------------
+    def on_change(self, change: Change) -> None:
+        """React to one committed change (runs inside the store lock)."""
+        metadata = change.obj["metadata"]
+        namespace, name = metadata.get("namespace") or "", metadata["name"]
+        try:
+            if change.store_key == DEPLOYMENTS:
+                if change.type == "DELETED":
+                    self._ready.pop((namespace, name), None)
+                    self._cancel(namespace, name)
+                else:
+                    self._sync_deployment(change.obj)
+                    if change.old is not None and change.old.get("spec") == change.obj.get("spec") and \
+                            (change.old.get("status") or {}).get("readyReplicas") == \
+                            (change.obj.get("status") or {}).get("readyReplicas"):
+                        return
+                self._sync_namespace(namespace)
+            elif change.store_key == SERVICES:
+                if change.type == "DELETED":
+                    self._drop_service(namespace, name)
+                else:
+                    self._sync_service(change.obj)
+            elif change.store_key == ENDPOINTS:
+                service = self.store.get(SERVICES, namespace, name)
+                if service is not None and not (service.get("spec") or {}).get("selector"):
+                    self._mirror(service, None if change.type == "DELETED" else change.obj)
+        except ApiError as error:  # e.g. the namespace is being deleted under us
+            log.debug("simulator: %s", error.message)
+
+    # --- deployments -------------------------------------------------------------------------
+    def _cancel(self, namespace: str, name: str) -> None:
+        timer = self._timers.pop((namespace, name), None)
+        if timer is not None:
+            timer.cancel()
+
+    def _sync_deployment(self, deployment: dict) -> None:
+        namespace, name = deployment["metadata"]["namespace"], deployment["metadata"]["name"]
+        desired = (deployment.get("spec") or {}).get("replicas", 1)
+        ready = self._ready.get((namespace, name), 0)
+        if desired <= ready or self.readiness_delay <= 0:
+            self._ready[(namespace, name)] = desired
+            self._cancel(namespace, name)
+        elif (namespace, name) not in self._timers:
+            timer = threading.Timer(self.readiness_delay, self._become_ready, (namespace, name))
+            timer.daemon = True
+            self._timers[(namespace, name)] = timer
+            timer.start()
+        self._write_status(deployment, desired, self._ready.get((namespace, name), 0))
+
+    def _become_ready(self, namespace: str, name: str) -> None:
+        with self.store.lock:
+            self._timers.pop((namespace, name), None)
+            deployment = self.store.get(DEPLOYMENTS, namespace, name)
+            if deployment is None:
+                return
+            self._ready[(namespace, name)] = (deployment.get("spec") or {}).get("replicas", 1)
+            try:
+                self._sync_deployment(deployment)
+                self._sync_namespace(namespace)
+            except ApiError as error:
+                log.debug("simulator: %s", error.message)
+
+    def _write_status(self, deployment: dict, desired: int, ready: int) -> None:
+        status = {"observedGeneration": deployment["metadata"].get("generation", 1), "replicas": desired,
+                  "updatedReplicas": desired, "readyReplicas": ready, "availableReplicas": ready,
+                  "unavailableReplicas": max(desired - ready, 0)}
+        status = {key: value for key, value in status.items() if value}  # Go's omitempty
+        status["conditions"] = [{"type": "Available", "status": "True" if ready >= desired else "False",
+                                 "reason": "MinimumReplicasAvailable" if ready >= desired
+                                 else "MinimumReplicasUnavailable"}]
+        if deployment.get("status") == status:
+            return
+        metadata = deployment["metadata"]
+        writes.update(self.store, _DEPLOYMENT, metadata["namespace"], metadata["name"],
+                      dict(deployment, status=status), subresource="status")
+
+    # --- services ----------------------------------------------------------------------------
+    def _sync_namespace(self, namespace: str) -> None:
+        for service in self.store.all_of(SERVICES):
+            if service["metadata"].get("namespace") == namespace and (service.get("spec") or {}).get("selector"):
+                self._sync_service(service)
+
+    def _addresses(self, namespace: str, selector: dict) -> list[tuple[str, str]]:
+        """(ip, pod name) per ready replica of the Deployments the selector matches."""
+        found = []
+        for deployment in sorted(self.store.all_of(DEPLOYMENTS), key=lambda d: d["metadata"]["name"]):
+            metadata = deployment["metadata"]
+            labels = (((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels")
+            if metadata.get("namespace") != namespace or not _selects(selector, labels or {}):
+                continue
+            digest = _digest(namespace, metadata["name"])
+            for index in range(self._ready.get((namespace, metadata["name"]), 0)):
+                ip = f"10.{digest[0]}.{(digest[1] + index // 250) % 256}.{index % 250 + 1}"
+                found.append((ip, f"{metadata['name']}-{digest.hex()[:10]}-{index}"))
+        return found
+
+    def _sync_service(self, service: dict) -> None:
+        selector = (service.get("spec") or {}).get("selector")
+        if not selector:
+            endpoints = self.store.get(ENDPOINTS, service["metadata"]["namespace"], service["metadata"]["name"])
+            self._mirror(service, endpoints)
+            return
+        namespace, name = service["metadata"]["namespace"], service["metadata"]["name"]
+        addresses = self._addresses(namespace, selector)
+        ports = [{k: v for k, v in {"name": p.get("name"), "port": p.get("targetPort")
+                                    if isinstance(p.get("targetPort"), int) else p.get("port"),
+                                    "protocol": p.get("protocol", "TCP")}.items() if v is not None}
+                 for p in (service.get("spec") or {}).get("ports") or []]
+        labels = dict(service["metadata"].get("labels") or {})
+        subsets = [{"addresses": [{"ip": ip, "nodeName": "sandbox-node",
+                                   "targetRef": {"kind": "Pod", "namespace": namespace, "name": pod}}
+                                  for ip, pod in addresses], "ports": ports}] if addresses else []
+        self._put(_ENDPOINTS, {"apiVersion": "v1", "kind": "Endpoints",
+                               "metadata": {"name": name, "namespace": namespace,
+                                            **({"labels": labels} if labels else {})},
+                               **({"subsets": subsets} if subsets else {})})
+        endpoints = [{"addresses": [ip], "conditions": {"ready": True, "serving": True, "terminating": False},
+                      "nodeName": "sandbox-node", "targetRef": {"kind": "Pod", "namespace": namespace, "name": pod}}
+                     for ip, pod in addresses]
+        self._put_slice(service, SLICE_CONTROLLER, endpoints, ports)
+
+    def _mirror(self, service: dict, endpoints: dict | None) -> None:
+        """Selector-less Service: mirror owner-written Endpoints into one EndpointSlice."""
+        items, ports = [], []
+        for subset in (endpoints or {}).get("subsets") or []:
+            ports = [dict(p) for p in subset.get("ports") or []]
+            for ready, key in ((True, "addresses"), (False, "notReadyAddresses")):
+                for address in subset.get(key) or []:
+                    item = {"addresses": [address.get("ip")],
+                            "conditions": {"ready": ready, "serving": ready, "terminating": False}}
+                    for field in ("hostname", "nodeName", "targetRef"):
+                        if address.get(field):
+                            item[field] = address[field]
+                    items.append(item)
+        if endpoints is None:
+            self._delete(SLICES, service["metadata"]["namespace"], slice_name(service["metadata"]["name"]))
+            return
+        self._put_slice(service, MIRROR_CONTROLLER, items, ports)
+
+    def _put_slice(self, service: dict, controller: str, endpoints: list, ports: list) -> None:
+        namespace, name = service["metadata"]["namespace"], service["metadata"]["name"]
+        labels = {**(service["metadata"].get("labels") or {}), SERVICE_NAME_LABEL: name, MANAGED_BY_LABEL: controller}
+        owner = {"apiVersion": "v1", "kind": "Service", "name": name, "uid": service["metadata"]["uid"],
+                 "controller": True, "blockOwnerDeletion": True}
+        self._put(_SLICE, {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                           "metadata": {"name": slice_name(name), "namespace": namespace, "labels": labels,
+                                        "ownerReferences": [owner]},
+                           "addressType": "IPv4", "endpoints": endpoints, "ports": ports})
+
+    def _drop_service(self, namespace: str, name: str) -> None:
+        self._delete(SLICES, namespace, slice_name(name))
+        endpoints = self.store.get(ENDPOINTS, namespace, name)
+        if endpoints is not None:
+            self._delete(ENDPOINTS, namespace, name)
+
+    # --- writes through the API rules --------------------------------------------------------
+    def _put(self, resource, obj: dict) -> None:
+        metadata = obj["metadata"]
+        current = self.store.get(resource.store_key, metadata["namespace"], metadata["name"])
+        if current is None:
+            writes.create(self.store, resource, metadata["namespace"], obj)
+        else:
+            metadata = dict(current["metadata"], labels=metadata.get("labels"),
+                            **({"ownerReferences": metadata["ownerReferences"]} if "ownerReferences" in metadata
+                               else {}))
+            writes.update(self.store, resource, metadata["namespace"], metadata["name"], dict(obj, metadata=metadata))
+
+    def _delete(self, store_key: str, namespace: str, name: str) -> None:
+        if self.store.get(store_key, namespace, name) is not None:
+            resource = _SLICE if store_key == SLICES else _ENDPOINTS
+            writes.delete(self.store, resource, namespace, name)

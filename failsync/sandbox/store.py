@@ -1,0 +1,201 @@
+"""Object storage of one cluster: objects, the global resourceVersion counter, the bounded
+history of changes, and the watchers changes fan out to.
+
+Owns: atomic commits (assign the next resourceVersion, store, record in history, offer to
+watchers, run in-lock hooks such as the workload simulator), snapshots for LIST and the
+"too old" rule for WATCH and continue tokens. Never does: HTTP, validation, defaults or
+conversion between versions. Stored objects are never mutated in place: every commit
+stores a new dict, so readers may serialise a snapshot outside the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from failsync.sandbox.selectors import FieldSelector, Requirement, fields_match, labels_match
+
+Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
+
+
+@dataclass
+class Change:
+    """One committed change: type ADDED/MODIFIED/DELETED, the stored object after it, and before it."""
+
+    revision: int
+    type: str
+    store_key: str
+    obj: dict
+    old: dict | None = None
+    _encoded: dict = field(default_factory=dict, repr=False)
+
+    def encode(self, event_type: str, version_key: object, view: Callable[[dict], dict]) -> bytes:
+        """``{"type":T,"object":O}\\n`` for a served version; serialised once per (type, version_key)."""
+        cache_key = (event_type, version_key)
+        line = self._encoded.get(cache_key)
+        if line is None:
+            line = (json.dumps({"type": event_type, "object": view(self.obj)}, separators=(",", ":")) + "\n").encode()
+            self._encoded[cache_key] = line
+        return line
+
+
+def _key_of(obj: dict) -> Key:
+    metadata = obj["metadata"]
+    return metadata.get("namespace") or "", metadata["name"]
+
+
+class Watcher:
+    """One open watch: a filter and a queue of ``(event type, Change)`` pairs; ``None`` = closed."""
+
+    def __init__(self, store_key: str, namespace: str | None, labels: tuple[Requirement, ...],
+                 fields: FieldSelector) -> None:
+        self.store_key = store_key
+        self.namespace = namespace
+        self.labels = labels
+        self.fields = fields
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self.last_revision = 0
+
+    def selects(self, obj: dict | None) -> bool:
+        """Whether a stored object is in this watch's view."""
+        if obj is None:
+            return False
+        metadata = obj["metadata"]
+        if self.namespace and metadata.get("namespace") != self.namespace:
+            return False
+        return labels_match(self.labels, metadata.get("labels")) and fields_match(self.fields, obj)
+
+    def event_type(self, change: Change) -> str | None:
+        """The event this watcher sees for a change (selector transitions become ADDED/DELETED)."""
+        now = change.type != "DELETED" and self.selects(change.obj)
+        if change.type == "ADDED":
+            return "ADDED" if now else None
+        if change.type == "DELETED":
+            return "DELETED" if self.selects(change.obj) else None
+        before = self.selects(change.old)
+        if now and before:
+            return "MODIFIED"
+        if now:
+            return "ADDED"
+        return "DELETED" if before else None
+
+    def offer(self, change: Change) -> None:
+        """Queue a change if this watcher sees it."""
+        event_type = self.event_type(change)
+        if event_type:
+            self.events.put((event_type, change))
+
+    def close(self) -> None:
+        """Wake the stream and make it end."""
+        self.events.put(None)
+
+
+class Store:
+    """Every object of one cluster, keyed by store key then (namespace, name)."""
+
+    def __init__(self, history: int = 1000) -> None:
+        self.lock = threading.RLock()
+        self.revision = 0
+        self._objects: dict[str, dict[Key, dict]] = {}
+        self._history: deque[Change] = deque(maxlen=max(1, history))
+        self._floor = 0  # every change after this revision is still in history
+        self._watchers: dict[str, set[Watcher]] = {}
+        self.hooks: list[Callable[[Change], None]] = []  # run inside the lock after each commit
+
+    # --- reads ---------------------------------------------------------------------------------
+    def get(self, store_key: str, namespace: str, name: str) -> dict | None:
+        """The stored object or None."""
+        return self._objects.get(store_key, {}).get((namespace or "", name))
+
+    def snapshot(self, store_key: str, namespace: str | None = None) -> tuple[list[dict], int]:
+        """Objects of a kind (in one namespace or all), sorted by (namespace, name), and the revision."""
+        with self.lock:
+            objects = self._objects.get(store_key, {})
+            keys = sorted(objects) if not namespace else sorted(k for k in objects if k[0] == namespace)
+            return [objects[k] for k in keys], self.revision
+
+    def all_of(self, store_key: str) -> Iterable[dict]:
+        """Every stored object of a kind (a copy of the list, unsorted)."""
+        with self.lock:
+            return list(self._objects.get(store_key, {}).values())
+
+    def too_old(self, revision: int) -> bool:
+        """Whether changes after ``revision`` have already left the history window."""
+        return revision < self._floor
+
+    @property
+    def oldest(self) -> int:
+        """The oldest revision a watch may resume from."""
+        return self._floor
+
+    # --- writes --------------------------------------------------------------------------------
+    def commit(self, store_key: str, event_type: str, obj: dict, old: dict | None = None) -> dict:
+        """Store (or, for DELETED, remove) an object under the next revision; returns the stored dict.
+
+        ``obj`` must be a fresh dict the caller no longer mutates; its metadata is copied.
+        """
+        with self.lock:
+            self.revision += 1
+            stored = dict(obj)
+            stored["metadata"] = dict(obj["metadata"], resourceVersion=str(self.revision))
+            objects = self._objects.setdefault(store_key, {})
+            if event_type == "DELETED":
+                objects.pop(_key_of(stored), None)
+            else:
+                objects[_key_of(stored)] = stored
+            change = Change(self.revision, event_type, store_key, stored, old)
+            if len(self._history) == self._history.maxlen:
+                self._floor = self._history[0].revision
+            self._history.append(change)
+            for watcher in self._watchers.get(store_key, ()):
+                watcher.offer(change)
+            for hook in self.hooks:
+                hook(change)
+            return stored
+
+    # --- watches -------------------------------------------------------------------------------
+    def watch(self, watcher: Watcher, since: int | None) -> list[tuple[str, Change]]:
+        """Register a watcher; returns its first events (synthetic ADDED when ``since`` is None,
+        else the changes after ``since`` from history). The caller checks ``too_old`` first."""
+        with self.lock:
+            if since is None:
+                objects, _ = self.snapshot(watcher.store_key, watcher.namespace)
+                first = [("ADDED", Change(int(o["metadata"]["resourceVersion"]), "ADDED", watcher.store_key, o))
+                         for o in objects if watcher.selects(o)]
+            else:
+                first = []
+                for change in self._history:
+                    if change.revision > since and change.store_key == watcher.store_key:
+                        event_type = watcher.event_type(change)
+                        if event_type:
+                            first.append((event_type, change))
+            self._watchers.setdefault(watcher.store_key, set()).add(watcher)
+            return first
+
+    def unwatch(self, watcher: Watcher) -> None:
+        """Forget a watcher (its stream ended)."""
+        with self.lock:
+            self._watchers.get(watcher.store_key, set()).discard(watcher)
+
+    def close_watches(self) -> int:
+        """End every open watch; returns how many there were."""
+        with self.lock:
+            watchers = [w for group in self._watchers.values() for w in group]
+            for watcher in watchers:
+                watcher.close()
+            self._watchers.clear()
+            return len(watchers)
+
+    def idle_revision(self, watcher: Watcher) -> int | None:
+        """The current revision if ``watcher`` has nothing queued (safe for a BOOKMARK), else None."""
+        with self.lock:
+            return self.revision if watcher.events.empty() else None
+
+    def watcher_count(self) -> int:
+        """How many watches are open."""
+        with self.lock:
+            return sum(len(group) for group in self._watchers.values())

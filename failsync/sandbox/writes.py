@@ -1,0 +1,292 @@
+"""The write verbs of the Kubernetes API over a ``Store``: create, update (PUT), patch,
+delete, deletecollection, and the ``scale`` / ``status`` subresources.
+
+Owns: server-set metadata (uid, creationTimestamp, resourceVersion via the store,
+generation), preconditions (stale resourceVersion -> 409), "no change -> no new
+resourceVersion and no event", dry runs, and which Status each failure answers.
+Never does: HTTP, parsing patch bodies (``patches``) or per-kind rules (``kinds``).
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+import re
+import time
+import uuid
+
+from failsync.sandbox import patches
+from failsync.sandbox.reads import list_objects, require_namespace, scale_of
+from failsync.sandbox.resources import RESOURCES, ResourceType, to_store, to_view
+from failsync.sandbox.status import (ApiError, already_exists, bad_request, conflict, field_cause, internal,
+                                     invalid, method_not_allowed, not_found)
+from failsync.sandbox.store import Store
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_SERVER_METADATA = ("uid", "creationTimestamp", "generation", "resourceVersion", "deletionTimestamp",
+                    "managedFields", "selfLink")
+
+
+def timestamp(now: float | None = None) -> str:
+    """RFC 3339 UTC, whole seconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if now is None else now))
+
+
+def _check_writable(resource: ResourceType, verb: str) -> None:
+    if verb not in resource.verbs:
+        raise method_not_allowed()
+
+
+def _validate(resource: ResourceType, view: dict, name: str) -> None:
+    causes = []
+    if not _NAME.match(name) or len(name) > 253:
+        causes.append(field_cause("metadata.name", "FieldValueInvalid",
+                                  f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower '
+                                  "case alphanumeric characters, '-' or '.', and must start and end with an "
+                                  "alphanumeric character (e.g. 'example.com', regex used for validation is "
+                                  "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"))
+    causes.extend(resource.validate(view))
+    if causes:
+        raise invalid(resource.kind, resource.group, name, causes)
+
+
+def _body_metadata(resource: ResourceType, body: dict, namespace: str | None) -> dict:
+    if not isinstance(body, dict) or not isinstance(body.get("metadata", {}), dict):
+        raise bad_request("the body of the request was not a valid object")
+    metadata = dict(body.get("metadata") or {})
+    if resource.namespaced:
+        if metadata.get("namespace") and namespace and metadata["namespace"] != namespace:
+            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        metadata["namespace"] = namespace or metadata.get("namespace") or ""
+    else:
+        metadata.pop("namespace", None)
+    return metadata
+
+
+def _generation(resource: ResourceType, old: dict, new: dict) -> int | None:
+    if resource.generation == "none":
+        return None
+    generation = old["metadata"].get("generation", 1)
+    if resource.generation == "spec":
+        changed = (old.get("spec") != new.get("spec")
+                   or old["metadata"].get("annotations") != new["metadata"].get("annotations"))
+    else:
+        ignored = {"metadata", "apiVersion", "kind"} | ({"status"} if resource.status_subresource else set())
+        keys = (set(old) | set(new)) - ignored
+        changed = any(old.get(key) != new.get(key) for key in keys)
+        if resource.store_key == "discovery/endpointslices":
+            changed = changed or old["metadata"].get("labels") != new["metadata"].get("labels")
+    return generation + 1 if changed else generation
+
+
+def _same(old: dict, new: dict) -> bool:
+    def strip(obj: dict) -> dict:
+        return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k not in ("resourceVersion",
+                                                                                          "managedFields")}}
+    return strip(old) == strip(new)
+
+
+def create(store: Store, resource: ResourceType, namespace: str | None, body: dict, *,
+           dry_run: bool = False) -> dict:
+    """POST: 201 body; 409 AlreadyExists; 404 missing namespace; 500 with a resourceVersion set."""
+    _check_writable(resource, "create")
+    metadata = _body_metadata(resource, body, namespace)
+    require_namespace(store, resource, metadata.get("namespace"))
+    if metadata.get("resourceVersion"):
+        raise internal("resourceVersion should not be set on objects to be created")
+    if not metadata.get("name"):
+        if not metadata.get("generateName"):
+            raise invalid(resource.kind, resource.group, "", [field_cause(
+                "metadata.name", "FieldValueRequired", "Required value: name or generateName is required")])
+        metadata["name"] = metadata["generateName"] + "".join(random.choices(_GENERATE_ALPHABET, k=5))
+    for key in _SERVER_METADATA:
+        metadata.pop(key, None)
+    view = resource.default(dict(body, metadata=metadata, apiVersion=resource.api_version, kind=resource.kind))
+    _validate(resource, view, metadata["name"])
+    stored = to_store(resource, view)
+    stored["metadata"] = dict(stored["metadata"], uid=str(uuid.uuid4()), creationTimestamp=timestamp())
+    if resource.generation != "none":
+        stored["metadata"]["generation"] = 1
+    if resource.status_subresource and resource.store_key not in ("core/namespaces", "core/services"):
+        stored.pop("status", None)
+    with store.lock:
+        if store.get(resource.store_key, metadata.get("namespace", ""), metadata["name"]) is not None:
+            raise already_exists(resource.plural, resource.group, metadata["name"])
+        if dry_run:
+            return to_view(resource, stored)
+        return to_view(resource, store.commit(resource.store_key, "ADDED", stored))
+
+
+def _scale_update(resource: ResourceType, old: dict, scale: dict) -> dict:
+    replicas = (scale.get("spec") or {}).get("replicas", 0) if isinstance(scale, dict) else None
+    name = old["metadata"]["name"]
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise invalid("Scale", "autoscaling", name, [field_cause(
+            "spec.replicas", "FieldValueInvalid", f"Invalid value: {replicas}: must be greater than or equal to 0")])
+    new = copy.deepcopy(old)
+    new["spec"]["replicas"] = replicas
+    return new
+
+
+def update(store: Store, resource: ResourceType, namespace: str | None, name: str, body: dict, *,
+           subresource: str | None = None, dry_run: bool = False) -> tuple[int, dict]:
+    """PUT: (200, object) or (201, object) when it created; 409 stale; 404 missing (unless the kind creates)."""
+    _check_writable(resource, "update")
+    if subresource == "scale":
+        metadata = dict((body or {}).get("metadata") or {}) if isinstance(body, dict) else {}
+    else:
+        metadata = _body_metadata(resource, body, namespace)
+    if metadata.get("name") and metadata["name"] != name:
+        raise bad_request(f'the name of the object ({metadata["name"]}) does not match the name on the URL ({name})')
+    require_namespace(store, resource, namespace)
+    with store.lock:
+        old = store.get(resource.store_key, namespace or "" if resource.namespaced else "", name)
+        if old is None:
+            if resource.put_creates and subresource is None:
+                return 201, create(store, resource, namespace, dict(body, metadata={
+                    **metadata, "name": name, "resourceVersion": None}), dry_run=dry_run)
+            raise not_found(resource.plural, resource.group, name)
+        expected = metadata.get("resourceVersion")
+        if expected and expected != old["metadata"]["resourceVersion"]:
+            raise conflict(resource.plural, resource.group, name)
+        if not expected and resource.put_requires_rv and subresource is None:
+            raise invalid(resource.kind, resource.group, name, [field_cause(
+                "metadata.resourceVersion", "FieldValueInvalid",
+                "Invalid value: 0x0: must be specified for an update")])
+        if subresource == "scale":
+            return 200, scale_of(_replace(store, resource, old, _scale_update(resource, old, body), dry_run))
+        new_view = dict(body, metadata=metadata, apiVersion=resource.api_version, kind=resource.kind)
+        return 200, to_view(resource, _replace(store, resource, old, to_store(resource, new_view), dry_run,
+                                               subresource=subresource))
+
+
+def _replace(store: Store, resource: ResourceType, old: dict, new: dict, dry_run: bool, *,
+             subresource: str | None = None) -> dict:
+    """Store ``new`` in place of ``old`` keeping server metadata; no change -> ``old`` unchanged."""
+    name = old["metadata"]["name"]
+    if subresource == "status":
+        new = dict(old, status=new.get("status")) if new.get("status") is not None else {
+            k: v for k, v in old.items() if k != "status"}
+    else:
+        new = to_store(resource, resource.default(to_view(resource, new)))
+        _validate(resource, to_view(resource, new), name)
+        if resource.status_subresource:
+            new = dict(new, status=old["status"]) if "status" in old else {k: v for k, v in new.items()
+                                                                             if k != "status"}
+    metadata = {k: v for k, v in (new.get("metadata") or {}).items() if k not in _SERVER_METADATA}
+    for key in ("uid", "creationTimestamp", "deletionTimestamp", "generation"):
+        if key in old["metadata"]:
+            metadata[key] = old["metadata"][key]
+    if resource.namespaced:
+        metadata["namespace"] = old["metadata"]["namespace"]
+    metadata["name"] = name
+    metadata["resourceVersion"] = old["metadata"]["resourceVersion"]
+    new = dict(new, metadata=metadata)
+    generation = _generation(resource, old, new)
+    if generation is not None:
+        metadata["generation"] = generation
+    if _same(old, new):
+        return old
+    if dry_run:
+        return new
+    return store.commit(resource.store_key, "MODIFIED", new, old)
+
+
+def patch(store: Store, resource: ResourceType, namespace: str | None, name: str, content_type: str, body: bytes,
+          *, subresource: str | None = None, dry_run: bool = False, field_manager: str | None = None) -> tuple[int, dict]:
+    """PATCH with any supported content type; a resourceVersion in the result is a precondition (409)."""
+    _check_writable(resource, "patch")
+    content_type = content_type.split(";")[0].strip().lower()
+    require_namespace(store, resource, namespace)
+    with store.lock:
+        old = store.get(resource.store_key, (namespace or "") if resource.namespaced else "", name)
+        if content_type == patches.APPLY_PATCH:
+            return _server_side_apply(store, resource, namespace, name, old, body, field_manager, dry_run)
+        if old is None:
+            patches.apply(content_type, {}, b"{}", custom=resource.custom)  # 415 before 404, as the server does
+            raise not_found(resource.plural, resource.group, name)
+        current = scale_of(old) if subresource == "scale" else to_view(resource, old)
+        patched = patches.apply(content_type, current, body, custom=resource.custom)
+        if not isinstance(patched, dict) or not isinstance(patched.get("metadata", {}), dict):
+            raise bad_request("the patched object is not a valid object")
+        expected = (patched.get("metadata") or {}).get("resourceVersion")
+        if expected and expected != old["metadata"]["resourceVersion"]:
+            raise conflict(resource.plural, resource.group, name)
+        if (patched.get("metadata") or {}).get("name", name) != name:
+            raise bad_request(f"the name of the object does not match the name on the URL ({name})")
+        if subresource == "scale":
+            return 200, scale_of(_replace(store, resource, old, _scale_update(resource, old, patched), dry_run))
+        patched.setdefault("metadata", {})
+        return 200, to_view(resource, _replace(store, resource, old, to_store(resource, patched), dry_run,
+                                               subresource=subresource))
+
+
+def _server_side_apply(store: Store, resource: ResourceType, namespace: str | None, name: str, old: dict | None,
+                       body: bytes, field_manager: str | None, dry_run: bool) -> tuple[int, dict]:
+    """An approximation of server-side apply without managed fields: create, else merge the intent."""
+    if not field_manager:
+        raise invalid("PatchOptions", "meta.k8s.io", "", [field_cause(
+            "fieldManager", "FieldValueRequired", "Required value: is required for apply patch")])
+    intent = patches.apply_patch_object(body)
+    if old is None:
+        intent.setdefault("metadata", {})["name"] = name
+        return 201, create(store, resource, namespace, intent, dry_run=dry_run)
+    merge = patches.merge if resource.custom else patches.strategic_merge
+    merged = merge(to_view(resource, old), intent)
+    merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
+    return 200, to_view(resource, _replace(store, resource, old, to_store(resource, merged), dry_run))
+
+
+def delete(store: Store, resource: ResourceType, namespace: str | None, name: str, options: dict | None = None, *,
+           dry_run: bool = False) -> dict:
+    """DELETE: the deleted object, or a Success Status for the generic store; 404 missing; 409 on preconditions."""
+    _check_writable(resource, "delete")
+    require_namespace(store, resource, namespace)
+    with store.lock:
+        old = store.get(resource.store_key, (namespace or "") if resource.namespaced else "", name)
+        if old is None:
+            raise not_found(resource.plural, resource.group, name)
+        preconditions = (options or {}).get("preconditions") or {}
+        if preconditions.get("uid") and preconditions["uid"] != old["metadata"]["uid"]:
+            raise conflict(resource.plural, resource.group, name,
+                           f"Precondition failed: UID in precondition: {preconditions['uid']}, "
+                           f"UID in object meta: {old['metadata']['uid']}")
+        if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != old["metadata"][
+                "resourceVersion"]:
+            raise conflict(resource.plural, resource.group, name)
+        if dry_run:
+            gone = old
+        else:
+            if resource.store_key == "core/namespaces":
+                _empty_namespace(store, name)
+                old = dict(old, status={"phase": "Terminating"},
+                           metadata=dict(old["metadata"], deletionTimestamp=timestamp()))
+            gone = store.commit(resource.store_key, "DELETED", old, old)
+    if resource.delete_returns_status:
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                "details": {"name": name, "group": resource.group, "kind": resource.plural,
+                            "uid": old["metadata"]["uid"]}}
+    return to_view(resource, gone)
+
+
+def _empty_namespace(store: Store, namespace: str) -> None:
+    for store_key in dict.fromkeys(r.store_key for r in RESOURCES if r.namespaced):
+        for obj in store.all_of(store_key):
+            if obj["metadata"].get("namespace") == namespace:
+                store.commit(store_key, "DELETED", obj, obj)
+
+
+def delete_collection(store: Store, resource: ResourceType, namespace: str | None, query: dict[str, str], *,
+                      dry_run: bool = False) -> dict:
+    """DELETE on a collection: every selected object; answers the list of deleted objects."""
+    _check_writable(resource, "deletecollection")
+    with store.lock:
+        listed = list_objects(store, resource, namespace, {k: v for k, v in query.items()
+                                                          if k in ("labelSelector", "fieldSelector")})
+        for item in listed["items"]:
+            delete(store, resource, item["metadata"].get("namespace"), item["metadata"]["name"], dry_run=dry_run)
+    return listed
+
+
+__all__ = ["ApiError", "create", "delete", "delete_collection", "patch", "timestamp", "update"]
