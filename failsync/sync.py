@@ -79,6 +79,9 @@ class ObjectResult:
     state: State | None = None
     last_change: str | None = None
     attempts: int = 1
+    #: The object as the server stored it after this pass's write (None when nothing was written);
+    #: the loop puts it into its cache so the next reconcile does not start from a stale copy.
+    written: Mapping[str, Any] | None = None
 
     @property
     def key(self) -> str:
@@ -316,9 +319,9 @@ class SyncEngine:
                                last_change=live_last_change)
             try:
                 if change.action is Action.CREATE:
-                    self.client.create(resource, desired)
+                    written = self.client.create(resource, desired)
                 else:
-                    self.client.patch(resource, policy.namespace, policy.name, change.patch)
+                    written = self.client.patch(resource, policy.namespace, policy.name, change.patch)
             except Conflict as error:
                 if attempt == self.max_attempts:
                     return replace(result, outcome=Outcome.FAILED, message=(
@@ -339,7 +342,7 @@ class SyncEngine:
             except ApiError as error:
                 return replace(result, outcome=Outcome.FAILED, message=str(error))
             log.info("%s %s: %s", policy.key, outcome.value, decision.reason)
-            return replace(result, outcome=outcome, state=state_of(decision, False),
+            return replace(result, outcome=outcome, state=state_of(decision, False), written=written,
                            last_change=written_last_change if policy.origin is Origin.FILE else None)
         raise AssertionError("unreachable: the loop returns on its last attempt")  # pragma: no cover
 
