@@ -165,6 +165,10 @@ class Controller:
             self.elector.start()
         else:
             self.metrics.leader.set(1)
+        while not self.synced:  # reconciling from half-filled caches would write wrong things
+            if self._stopping.wait(0.05):
+                return
+        log.info("caches synced: %d policies", len(self._policies))
         for index in range(self.options.workers):
             self._spawn(self._work, f"reconcile-{index}")
 
@@ -415,6 +419,8 @@ class Controller:
         if decision is None:
             return
         self.metrics.active_backends.set(len(decision.active), namespace=policy.namespace, name=policy.name)
+        if result.written is not None and store is not None and store.get(key) is cached:
+            store.put(result.written)  # the watch event follows; until then the cache must not be stale
         if result.changed:
             self.metrics.decision_to_write.observe(landed - started)
             self._after_write(policy, live, result.live_weights, decision.weights, landed - since)

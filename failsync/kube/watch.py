@@ -268,10 +268,13 @@ class Watcher:
             log.warning("skipping a malformed watch event of %s: %s %.200r", self.name, kind, obj)
             return
         obj = _slim(obj)
-        change = self.store.remove(object_key(obj)) if kind == DELETED else self.store.put(obj)
         version = _version(obj)
         if version:
             self.resource_version = version
+        cached = self.store.get(object_key(obj))
+        if kind != DELETED and cached is not None and version and _version(cached) == version:
+            return  # already cached (the writer put what the server answered): nothing changed
+        change = self.store.remove(object_key(obj)) if kind == DELETED else self.store.put(obj)
         self.backoff.reset()
         if change is not None:
             self._deliver(change)
