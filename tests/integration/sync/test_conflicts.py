@@ -12,6 +12,8 @@ read the object and before its write reaches the server):
 """
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from failsync.core.policies import parse_policies
@@ -64,7 +66,7 @@ def test_label_added_between_read_and_write_survives_and_weights_are_right(guide
     owned_split(west, "conflict-label", 0, 1)  # primary web-svc is healthy: failsync wants 1/0
 
     def other_writer():
-        current = west.get(SPLIT, "TrafficSplit", "emojivoto", "conflict-label")
+        current = copy.deepcopy(west.get(SPLIT, "TrafficSplit", "emojivoto", "conflict-label"))
         current["metadata"]["labels"]["team"] = "web"
         west.apply(current)
 
@@ -110,7 +112,7 @@ def test_object_changing_before_every_attempt_fails_after_bounded_retries(guide,
     flips = iter(range(100))
 
     def other_writer():
-        current = west.get(SPLIT, "TrafficSplit", "emojivoto", "conflict-forever")
+        current = copy.deepcopy(west.get(SPLIT, "TrafficSplit", "emojivoto", "conflict-forever"))
         current["metadata"]["labels"]["flip"] = str(next(flips))
         west.apply(current)
 
