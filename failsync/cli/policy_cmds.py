@@ -11,15 +11,13 @@ import json
 from typing import Iterable, Sequence
 
 import click
-import yaml
 
 from failsync.cli.options import global_options, settings
 from failsync.core.policies import PolicySet
-from failsync.core.rendering import Renderer
+from failsync.core.rendering import Renderer, to_yaml
 from failsync.errors import PolicyError, TemplateError
 from failsync.loading import load_policies
 
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 DEFAULT_POLICY_PATH = "./policies"
 
 _paths_argument = click.argument("paths", nargs=-1, type=click.Path())
@@ -100,8 +98,7 @@ def render(paths: tuple[str, ...], output: str) -> None:
     if output == "json":
         click.echo(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2))
     elif objects:
-        click.echo(yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False, explicit_start=True,
-                                 default_flow_style=False), nl=False)
+        click.echo("".join(f"---\n{to_yaml(obj)}" for obj in objects), nl=False)
 
 
 COMMANDS: list[click.Command] = [validate, render]

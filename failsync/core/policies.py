@@ -29,6 +29,9 @@ from failsync.core.model import (
 )
 from failsync.errors import Location, PolicyError
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: apiVersions of TrafficSplit a policy may target (SMI traffic-split specs).
@@ -205,6 +208,8 @@ class _Document:
     def _scalar(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
             return f"<{node.id}>"
+        if node.tag == _STR_TAG:  # the common case, without the constructor's bookkeeping
+            return node.value
         return self._constructor.construct_object(node, deep=True)
 
     # -- errors ----------------------------------------------------------------------------------

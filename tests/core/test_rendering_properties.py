@@ -6,6 +6,7 @@ Covers:
 - a hostile string (newlines, ': ', quotes, '{{ }}', '---', control characters, or any
   text) placed in any field of a policy document is either rejected by validation (as
   errors, never an exception) or rendered without changing the object's structure;
+- to_yaml (the YAML `failsync render` prints) reads back to exactly the data it was given;
 - a Policy built directly with hostile strings everywhere (bypassing validation)
   still renders to exactly the expected object: escaping alone keeps the structure.
 """
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from failsync.core.model import MANAGED_BY_LABEL, Backend, Policy, Target
 from failsync.core.policies import TRAFFICSPLIT_API_VERSIONS, parse_policies
-from failsync.core.rendering import Renderer
+from failsync.core.rendering import Renderer, to_yaml
 
 RENDERER = Renderer()
 HOSTILE = ["a\nkind: Secret", "x: y", "'", '"', "{{ name }}", "{% raw %}", "---", "...", "- item",
@@ -158,3 +159,14 @@ def test_escaping_alone_keeps_structure_for_unvalidated_policies(strings: list[s
         "spec": {"service": service,
                  "backends": [{"service": s, "weight": int(i == 0)} for i, s in enumerate(policy.services)]},
     }
+
+
+json_scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), hostile)
+json_data = st.recursive(json_scalars, lambda children: st.one_of(
+    st.lists(children, max_size=4), st.dictionaries(hostile, children, max_size=4)), max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=json_data)
+def test_to_yaml_reads_back_to_the_same_data(data: Any) -> None:
+    assert yaml.safe_load(to_yaml(data)) == data
