@@ -215,9 +215,10 @@ class Simulator:
         if current is None:
             writes.create(self.store, resource, metadata["namespace"], obj)
         else:
-            metadata = dict(current["metadata"], labels=metadata.get("labels"),
-                            **({"ownerReferences": metadata["ownerReferences"]} if "ownerReferences" in metadata
-                               else {}))
+            wanted = metadata
+            metadata = {key: value for key, value in current["metadata"].items()
+                        if key not in ("labels", "ownerReferences")}
+            metadata.update({key: wanted[key] for key in ("labels", "ownerReferences") if key in wanted})
             writes.update(self.store, resource, metadata["namespace"], metadata["name"], dict(obj, metadata=metadata))
 
     def _delete(self, store_key: str, namespace: str, name: str) -> None:
