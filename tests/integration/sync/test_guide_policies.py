@@ -5,18 +5,20 @@ Covers: `diff` exits 1 before the first sync and shows the object to create; `sy
 deploy/web --replicas=0` (the real kubectl) makes `diff` show web-svc 1->0 and web-svc-east 0->1
 (text, json-patch and json outputs); `sync` applies exactly that; `status` says failed-over;
 scaling back and `sync` restore the primary; the real console script gives the same answers.
+On a terminal (a real pseudo-terminal) the diff is coloured, and plain with NO_COLOR set.
 """
 from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.helpers import wait_for
 from tests.integration.sync.conftest import ready_count
-from tests.integration.sync.support import GUIDE_POLICIES, failsync, weights
+from tests.integration.sync.support import GUIDE_POLICIES, failsync, policy_document, weights
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "failsync"
 
@@ -97,3 +99,32 @@ def test_guide_failover_and_failback_with_policy_files(guide, kubectl) -> None:
     assert (final.returncode, final.stdout) == (0, ""), final.stderr
     state = json.loads(console(config, "status", policies, "-o", "json").stdout)
     assert state["objects"][0]["state"] == "primary"
+
+
+def diff_on_a_terminal(kubeconfig: Path, policies: Path, env: dict) -> str:
+    controller, terminal = pty.openpty()
+    with subprocess.Popen([str(CONSOLE_SCRIPT), "--kubeconfig", str(kubeconfig), "--context", "west", "diff",
+                           str(policies)], stdout=terminal, stderr=subprocess.DEVNULL, env=env) as process:
+        os.close(terminal)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closes when the process exits
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert process.wait(timeout=60) == 1
+    os.close(controller)
+    return b"".join(chunks).decode()
+
+
+def test_diff_is_coloured_on_a_terminal_unless_no_color(guide, tmp_path) -> None:
+    policies = tmp_path / "pending.yaml"
+    policies.write_text(policy_document("emojivoto", "colour-check"))
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    coloured = diff_on_a_terminal(guide.kubeconfig, policies, env)
+    assert "\x1b[32m+" in coloured and "colour-check" in coloured
+    plain = diff_on_a_terminal(guide.kubeconfig, policies, {**env, "NO_COLOR": "1"})
+    assert "\x1b[" not in plain and "+++ desired/emojivoto/colour-check" in plain
