@@ -29,10 +29,8 @@ from failsync.core.model import (
 )
 from failsync.errors import Location, PolicyError
 
-_STR_TAG = "tag:yaml.org,2002:str"
-
-
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR_TAG = "tag:yaml.org,2002:str"
 
 #: apiVersions of TrafficSplit a policy may target (SMI traffic-split specs).
 TRAFFICSPLIT_API_VERSIONS = (
