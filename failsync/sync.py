@@ -32,8 +32,8 @@ from failsync.core.model import (DEFAULT_ADOPT_SELECTOR, MANAGED_BY_LABEL, MANAG
                                  Decision, HealthSource, Origin, Policy, Rule)
 from failsync.core.rendering import Renderer
 from failsync.core.weights import decide
-from failsync.errors import ApiError, Conflict, FailsyncError, PolicyError
-from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, KubeClient, Resource
+from failsync.errors import ApiError, Conflict, FailsyncError, NotFound, PolicyError
+from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, SMI_GROUP, KubeClient
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,8 @@ class Snapshot:
     """What one pass read: live TrafficSplits by apiVersion and (namespace, name), and ready counts by source."""
 
     traffic_splits: dict[str, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict)
+    #: TrafficSplit apiVersions the server does not serve (while it serves others), with the reason.
+    unserved: dict[str, str] = field(default_factory=dict)
     ready: dict[HealthSource, dict[tuple[str, str], int]] = field(default_factory=dict)
 
 
@@ -225,7 +227,13 @@ class SyncEngine:
         if adopt_version:
             versions.add(adopt_version)
         for version in sorted(versions):
-            resource = self.client.traffic_split_resource(version)
+            try:
+                resource = self.client.traffic_split_resource(version)
+            except NotFound as error:
+                if not self.client.discovery().groups.get(SMI_GROUP):
+                    raise  # no TrafficSplit at all: the whole run fails, saying to install linkerd-smi
+                snapshot.unserved[version] = str(error)
+                continue
             found = snapshot.traffic_splits.setdefault(version, {})
             for scope in scopes:
                 for item in self.client.list(resource, namespace=scope).items:
@@ -391,6 +399,10 @@ class SyncEngine:
             every.extend(adopted)
         served = self.client.serves_endpoint_slices() if every else False
         for policy in every:
+            if policy.target.api_version in snapshot.unserved:
+                results.append(ObjectResult(policy.namespace, policy.name, Outcome.FAILED,
+                                            snapshot.unserved[policy.target.api_version], policy=policy))
+                continue
             source = resolve_source(policy, served)
             if source is HealthSource.ENDPOINTSLICES and not served:
                 results.append(ObjectResult(policy.namespace, policy.name, Outcome.FAILED, (

@@ -142,6 +142,10 @@ class KubeClient:
         if api_version is None and served:
             preferred = self.discovery().preferred.get(SMI_GROUP) or served[0]
             return TRAFFIC_SPLITS.get(f"{SMI_GROUP}/{preferred}", TRAFFIC_SPLITS[wanted])
+        if served:
+            raise NotFound(f"the API server at {self.server} serves TrafficSplit only at "
+                           f"{', '.join(f'{SMI_GROUP}/{v}' for v in served)}, not {wanted}; set "
+                           f"spec.target.apiVersion to one of those", status=404, reason="NotFound")
         raise missing_crd(TRAFFIC_SPLITS.get(wanted, TRAFFIC_SPLITS[f"{SMI_GROUP}/v1alpha2"]), self.server)
 
     # -- reads -----------------------------------------------------------------

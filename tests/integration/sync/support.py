@@ -99,7 +99,8 @@ def writes(cluster) -> list:
 class FilteringProxy:
     """A real HTTP proxy in front of one cluster that hides API groups and resource paths.
 
-    ``hide_groups``: names removed from ``/apis`` (and their URLs answer 404);
+    ``hide_groups``: groups (``split.smi-spec.io``) or group versions (``split.smi-spec.io/v1alpha4``)
+    removed from ``/apis`` (and their URLs answer 404);
     ``hide_resources``: resource names (such as ``endpoints``) whose URLs answer a plain 404.
     """
 
@@ -137,6 +138,9 @@ class FilteringProxy:
                 if path == "/apis" and status == 200:
                     listing = json.loads(body)
                     listing["groups"] = [g for g in listing.get("groups", []) if g["name"] not in proxy.hide_groups]
+                    for group in listing["groups"]:
+                        group["versions"] = [v for v in group["versions"]
+                                             if v["groupVersion"] not in proxy.hide_groups]
                     body = json.dumps(listing).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", answer_headers.get("Content-Type", "application/json"))

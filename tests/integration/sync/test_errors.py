@@ -3,7 +3,8 @@
 Covers: a token allowed only to read: `diff` works, `sync` fails with a 403 message naming the
 verb, the resource and the RBAC rule to grant; no credentials: the 401 message; an API server
 that is not there: the message names the server; a cluster without the TrafficSplit CRD: the
-message says to install linkerd-smi; an unknown --context names the choices; a bad --selector
+message says to install linkerd-smi; a policy targeting a TrafficSplit version the cluster does not
+serve fails alone, naming the versions served, while the others sync; an unknown --context names the choices; a bad --selector
 names the selector.
 """
 from __future__ import annotations
@@ -14,7 +15,8 @@ import pytest
 import yaml
 
 from failsync.sandbox import Sandbox
-from tests.integration.sync.support import GUIDE_POLICIES, FilteringProxy, failsync, install_emojivoto
+from tests.integration.sync.support import (GUIDE_POLICIES, FilteringProxy, failsync, install_emojivoto,
+                                            policy_document)
 
 TOKENS = {"admin-token": "*", "reader-token": {"verbs": ["get", "list", "watch"], "resources": ["*"]}}
 
@@ -80,6 +82,22 @@ def test_missing_trafficsplit_crd_says_to_install_linkerd_smi(tmp_path) -> None:
     assert result.exit_code == 2
     no_traceback(result)
     assert "the TrafficSplit CRD is missing; install linkerd-smi" in result.stderr
+
+
+def test_unserved_trafficsplit_version_fails_only_its_policy(tmp_path) -> None:
+    policies = tmp_path / "p.yaml"
+    policies.write_text(policy_document("emojivoto", "v4", api_version="split.smi-spec.io/v1alpha4") + "---\n"
+                        + policy_document("emojivoto", "v2"))
+    with Sandbox(clusters=("west",)) as plain:
+        install_emojivoto(plain["west"])
+        with FilteringProxy(plain["west"].url, hide_groups=["split.smi-spec.io/v1alpha4"]) as proxy:
+            result = failsync(proxy.kubeconfig(tmp_path), "sync", str(policies))
+        assert plain["west"].get("split.smi-spec.io/v1alpha2", "TrafficSplit", "emojivoto", "v2") is not None
+        assert plain["west"].get("split.smi-spec.io/v1alpha2", "TrafficSplit", "emojivoto", "v4") is None
+    assert result.exit_code == 2
+    assert "emojivoto/v2: created" in result.stdout
+    assert "emojivoto/v4: failed" in result.stdout
+    assert "not split.smi-spec.io/v1alpha4; set spec.target.apiVersion to one of those" in result.stderr
 
 
 def test_unknown_context_lists_the_available_ones(sandbox) -> None:
