@@ -63,16 +63,18 @@ def error_from_response(response: requests.Response, *, verb: str, resource: Res
     status = response.status_code
     reason = body.get("reason") or response.reason
     detail = body.get("message") or response.text.strip()[:200] or response.reason
-    target = f"{resource.qualified}" + (f' "{name}"' if name else "")
+    discovery = resource.plural == "apis" and not resource.group
+    target = "API discovery (/apis)" if discovery else f"{resource.qualified}" + (f' "{name}"' if name else "")
     if status == 401:
         return Unauthorized(f"the API server at {server} rejected the credentials (401 Unauthorized) "
                             f"when trying to {verb} {target}; check the token or certificate of the "
                             f"kubeconfig context", status=status, reason=reason)
     if status == 403:
         scope = "Role (or ClusterRole)" if namespace else "ClusterRole"
-        rule = (f'apiGroups: ["{resource.group}"], resources: ["{resource.plural}"], '
-                f'verbs: ["{verb}"]')
-        return Forbidden(f"forbidden: cannot {verb} {target} {where(namespace)} on {server}; "
+        rule = (f'apiGroups: ["{resource.group}"], resources: ["{resource.plural}"], verbs: ["{verb}"]'
+                if not discovery else 'nonResourceURLs: ["/apis", "/apis/*"], verbs: ["get"]')
+        scoped = "" if discovery else f" {where(namespace)}"
+        return Forbidden(f"forbidden: cannot {verb} {target}{scoped} on {server}; "
                          f"grant the RBAC rule {{{rule}}} in a {scope} bound to this user "
                          f"(server said: {detail})", status=status, reason=reason)
     if status == 404:
