@@ -215,11 +215,9 @@ class Handler(BaseHTTPRequestHandler):
                         dict(query, fieldSelector=f"metadata.name={route.name}"))
             return
         if verb == "list":
-            reads.require_namespace(store, resource, route.namespace)
             self._json(200, reads.list_objects(store, resource, route.namespace, query))
             return
         if verb == "get":
-            reads.require_namespace(store, resource, route.namespace)
             obj = reads.get(store, resource, route.namespace or "", route.name or "")
             self._json(200, reads.scale_of(store.get(resource.store_key, route.namespace or "", route.name or ""))
                        if route.subresource == "scale" else obj)
@@ -283,7 +281,6 @@ class Handler(BaseHTTPRequestHandler):
     def _watch(self, resource: ResourceType, namespace: str | None, query: dict[str, str]) -> None:
         cluster = self.server.cluster
         store = cluster.store
-        reads.require_namespace(store, resource, namespace)
         try:
             plan = reads.open_watch(store, resource, namespace, query)
         except ApiError as error:

@@ -139,7 +139,6 @@ def update(store: Store, resource: ResourceType, namespace: str | None, name: st
         metadata = _body_metadata(resource, body, namespace)
     if metadata.get("name") and metadata["name"] != name:
         raise bad_request(f'the name of the object ({metadata["name"]}) does not match the name on the URL ({name})')
-    require_namespace(store, resource, namespace)
     with store.lock:
         old = store.get(resource.store_key, namespace or "" if resource.namespaced else "", name)
         if old is None:
@@ -198,7 +197,6 @@ def patch(store: Store, resource: ResourceType, namespace: str | None, name: str
     """PATCH with any supported content type; a resourceVersion in the result is a precondition (409)."""
     _check_writable(resource, "patch")
     content_type = content_type.split(";")[0].strip().lower()
-    require_namespace(store, resource, namespace)
     with store.lock:
         old = store.get(resource.store_key, (namespace or "") if resource.namespaced else "", name)
         if content_type == patches.APPLY_PATCH:
@@ -242,7 +240,6 @@ def delete(store: Store, resource: ResourceType, namespace: str | None, name: st
            dry_run: bool = False) -> dict:
     """DELETE: the deleted object, or a Success Status for the generic store; 404 missing; 409 on preconditions."""
     _check_writable(resource, "delete")
-    require_namespace(store, resource, namespace)
     with store.lock:
         old = store.get(resource.store_key, (namespace or "") if resource.namespaced else "", name)
         if old is None:

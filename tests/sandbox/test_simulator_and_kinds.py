@@ -1,0 +1,123 @@
+"""Workload simulator and per-kind rules, driven in-process (no HTTP).
+
+Covers: Deployment status and Endpoints/EndpointSlice follow replicas synchronously with no
+readiness delay and after the delay otherwise; deleting a Service removes its Endpoints and
+slice; selector-less Service Endpoints are mirrored into a slice managed by the mirroring
+controller; TrafficSplit stored once and served at v1alpha1 (Quantity strings) and v1alpha4;
+Deployment generation bumps on spec changes only; events.k8s.io view of core Events.
+"""
+
+from failsync.sandbox import Cluster
+from failsync.sandbox.simulator import MANAGED_BY_LABEL, MIRROR_CONTROLLER, SLICE_CONTROLLER
+from tests.helpers import wait_for
+
+
+def deployment(replicas, name="web"):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "shop"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}}}}}
+
+
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web-svc", "namespace": "shop"},
+           "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+
+
+def ready_addresses(cluster, name="web-svc"):
+    endpoints = cluster.get("v1", "Endpoints", "shop", name) or {}
+    return [a["ip"] for s in endpoints.get("subsets", []) for a in s.get("addresses", [])]
+
+
+def slice_endpoints(cluster, name="web-svc"):
+    slices = [s for s in cluster.list("discovery.k8s.io/v1", "EndpointSlice", "shop")
+              if s["metadata"]["labels"]["kubernetes.io/service-name"] == name]
+    return slices, [e for s in slices for e in s["endpoints"]]
+
+
+def test_endpoints_follow_replicas_immediately_without_delay():
+    cluster = Cluster("c")
+    cluster.apply(deployment(3))
+    cluster.apply(SERVICE)
+    assert len(ready_addresses(cluster)) == 3
+    slices, endpoints = slice_endpoints(cluster)
+    assert slices[0]["metadata"]["labels"][MANAGED_BY_LABEL] == SLICE_CONTROLLER
+    assert len(endpoints) == 3 and slices[0]["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
+    assert cluster.get("apps/v1", "Deployment", "shop", "web")["status"]["readyReplicas"] == 3
+    cluster.apply(deployment(0))
+    assert ready_addresses(cluster) == [] and slice_endpoints(cluster)[1] == []
+    assert "readyReplicas" not in cluster.get("apps/v1", "Deployment", "shop", "web")["status"]
+
+
+def test_readiness_delay_holds_new_replicas_back_until_it_passes():
+    cluster = Cluster("c", readiness_delay=0.2)
+    cluster.apply(SERVICE)
+    cluster.apply(deployment(2))
+    assert ready_addresses(cluster) == []
+    wait_for(lambda: len(ready_addresses(cluster)) == 2, message="replicas ready")
+    cluster.apply(deployment(1))
+    assert len(ready_addresses(cluster)) == 1
+
+
+def test_deleting_a_service_removes_its_endpoints_and_slice():
+    cluster = Cluster("c")
+    cluster.apply(deployment(1))
+    cluster.apply(SERVICE)
+    cluster.delete("v1", "Service", "shop", "web-svc")
+    assert cluster.get("v1", "Endpoints", "shop", "web-svc") is None
+    assert slice_endpoints(cluster)[0] == []
+
+
+def test_selector_less_service_endpoints_are_mirrored_into_a_slice():
+    cluster = Cluster("c")
+    cluster.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "remote", "namespace": "shop"},
+                   "spec": {"ports": [{"port": 80}]}})
+    cluster.apply({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "remote", "namespace": "shop"},
+                   "subsets": [{"addresses": [{"ip": "172.16.0.1"}], "notReadyAddresses": [{"ip": "172.16.0.2"}],
+                                "ports": [{"port": 80}]}]})
+    slices, endpoints = slice_endpoints(cluster, "remote")
+    assert slices[0]["metadata"]["labels"][MANAGED_BY_LABEL] == MIRROR_CONTROLLER
+    assert [(e["addresses"], e["conditions"]["ready"]) for e in endpoints] == [
+        (["172.16.0.1"], True), (["172.16.0.2"], False)]
+
+
+def test_trafficsplit_is_stored_once_and_served_at_every_version():
+    cluster = Cluster("c")
+    cluster.apply({"apiVersion": "split.smi-spec.io/v1alpha1", "kind": "TrafficSplit",
+                   "metadata": {"name": "s", "namespace": "shop"},
+                   "spec": {"service": "web", "backends": [{"service": "a", "weight": "1"},
+                                                           {"service": "b", "weight": "0"}]}})
+    v4 = cluster.get("split.smi-spec.io/v1alpha4", "TrafficSplit", "shop", "s")
+    assert [b["weight"] for b in v4["spec"]["backends"]] == [1, 0]
+    cluster.apply({**v4, "spec": {**v4["spec"], "backends": [{"service": "a", "weight": 0},
+                                                             {"service": "b", "weight": 100}]}})
+    v1 = cluster.get("split.smi-spec.io/v1alpha1", "TrafficSplit", "shop", "s")
+    assert v1["apiVersion"] == "split.smi-spec.io/v1alpha1"
+    assert [b["weight"] for b in v1["spec"]["backends"]] == ["0", "100"]
+
+
+def test_fractional_v1alpha1_weights_keep_their_ratio():
+    cluster = Cluster("c")
+    cluster.apply({"apiVersion": "split.smi-spec.io/v1alpha1", "kind": "TrafficSplit",
+                   "metadata": {"name": "s", "namespace": "shop"},
+                   "spec": {"backends": [{"service": "a", "weight": "500m"}, {"service": "b", "weight": "1"}]}})
+    v4 = cluster.get("split.smi-spec.io/v1alpha4", "TrafficSplit", "shop", "s")
+    assert [b["weight"] for b in v4["spec"]["backends"]] == [500, 1000]
+
+
+def test_deployment_generation_bumps_on_spec_change_only():
+    cluster = Cluster("c")
+    first = cluster.apply(deployment(1))
+    assert first["metadata"]["generation"] == 1
+    same = cluster.apply(deployment(1))
+    assert same["metadata"]["generation"] == 1
+    labelled = deployment(1)
+    labelled["metadata"]["labels"] = {"x": "y"}
+    assert cluster.apply(labelled)["metadata"]["generation"] == 1
+    assert cluster.apply(deployment(2))["metadata"]["generation"] == 2
+
+
+def test_core_events_are_served_as_events_k8s_io():
+    cluster = Cluster("c")
+    cluster.apply({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "e", "namespace": "shop"},
+                   "involvedObject": {"kind": "TrafficSplit", "name": "s"}, "message": "moved", "reason": "Failover"})
+    view = cluster.get("events.k8s.io/v1", "Event", "shop", "e")
+    assert (view["note"], view["regarding"]["name"], view["reason"]) == ("moved", "s", "Failover")
