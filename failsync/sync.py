@@ -94,10 +94,12 @@ class ObjectResult:
 
     @property
     def weight_changes(self) -> str:
-        """``web-svc 1->0, web-svc-east 0->1`` for the weights that change; empty when none do."""
+        """``web-svc 1->0, web-svc-east 0->1`` for the weights that change (``web-svc=1, ...`` for a new object)."""
         if self.decision is None:
             return ""
-        before = self.live_weights or {}
+        if self.live_weights is None:
+            return ", ".join(f"{service}={weight}" for service, weight in self.decision.weights.items())
+        before = self.live_weights
         return ", ".join(f"{service} {before.get(service, '-')}->{weight}"
                          for service, weight in self.decision.weights.items() if before.get(service) != weight)
 
