@@ -78,10 +78,6 @@ class PolicyFiles:
             parsed = load_policies([file])
             self._files[file] = _File(stamp, parsed, self._kept(parsed, previous))
             changed = True
-            if parsed.errors and previous is not None:
-                for error in parsed.errors:
-                    log.error("invalid edit of %s, the last good version of its policies stays in force: %s",
-                              file, error)
         if changed:
             merged = merge_policy_sets(PolicySet(f.kept, f.parsed.errors) for f in self._files.values())
             self.current = PolicySet(merged.policies, (*self._path_errors, *merged.errors))
