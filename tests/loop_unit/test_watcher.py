@@ -1,0 +1,75 @@
+"""The watcher's informer loop, against a scripted fake client (no network).
+
+Covers:
+- LIST then WATCH from the list's resourceVersion; bookmarks move the resourceVersion;
+- malformed objects in a list or a watch are skipped, never crash the loop;
+- a 410 Gone re-lists (an ``expired`` restart) and reports what changed meanwhile, then a resync;
+- a 503 with Retry-After is retried (a ``server-error`` restart) and the loop carries on.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from failsync.backoff import Backoff
+from failsync.errors import Gone, ServerError
+from failsync.kube.client import ObjectList, WatchEvent
+from failsync.kube.resources import ENDPOINTS
+from failsync.kube.watch import Watcher
+from tests.helpers import wait_for
+
+
+def _obj(name: str, version: str) -> dict:
+    return {"metadata": {"name": name, "namespace": "ns", "resourceVersion": version}}
+
+
+class ScriptedClient:
+    """list() answers in turn; each watch() call plays the next script (a list of events, or an exception)."""
+
+    def __init__(self, lists: list[ObjectList], watches: list[object]) -> None:
+        self.lists = lists
+        self.watches = watches
+        self.watch_versions: list[str | None] = []
+        self.idle = threading.Event()
+
+    def list(self, resource, *, namespace=None, label_selector=None) -> ObjectList:
+        return self.lists.pop(0)
+
+    def watch(self, resource, *, namespace=None, label_selector=None, resource_version=None, timeout_seconds=None):
+        self.watch_versions.append(resource_version)
+        if not self.watches:
+            self.idle.set()
+            threading.Event().wait(0.05)  # an idle stream that ends: the watcher reconnects
+            return
+        script = self.watches.pop(0)
+        if isinstance(script, Exception):
+            raise script
+        yield from script
+
+
+def test_watcher_lists_watches_skips_malformed_and_relists_after_410() -> None:
+    client = ScriptedClient(
+        lists=[ObjectList((_obj("a", "1"), {"metadata": {}}, {"kind": "broken"}), "5"),
+               ObjectList((_obj("a", "1"), _obj("c", "12")), "12")],
+        watches=[[WatchEvent("ADDED", {"metadata": None}), WatchEvent("ADDED", _obj("b", "6")),
+                  WatchEvent("WEIRD", _obj("x", "7")), WatchEvent("BOOKMARK", {"metadata": {"resourceVersion": "8"}})],
+                 Gone("too old", status=410),
+                 ServerError("busy", status=503, retry_after=0.01)])
+    changes: list[tuple[str, str]] = []
+    resyncs: list[int] = []
+    restarts: list[str] = []
+    watcher = Watcher(client, ENDPOINTS, on_change=lambda c: changes.append((c.type, c.key)),  # type: ignore[arg-type]
+                      on_resync=lambda: resyncs.append(1), on_restart=restarts.append,
+                      backoff=Backoff(0.001, 0.01))
+    watcher.start()
+    try:
+        wait_for(client.idle.is_set, timeout=5, message="the script to play out")
+    finally:
+        watcher.stop()
+    assert client.watch_versions[:3] == ["5", "8", "12"]
+    assert changes[:2] == [("ADDED", "ns/a"), ("ADDED", "ns/b")]
+    assert sorted(changes[2:]) == [("ADDED", "ns/c"), ("DELETED", "ns/b")]  # what the re-list found changed
+    assert sorted(watcher.store.keys()) == ["ns/a", "ns/c"]
+    assert len(resyncs) == 2
+    assert restarts[:3] == ["closed", "expired", "server-error"]
+    assert watcher.synced.is_set()
