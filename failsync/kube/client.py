@@ -233,6 +233,15 @@ class KubeClient:
             return False
         return True
 
+    def scale(self, resource: Resource, namespace: str, name: str, replicas: int) -> dict[str, Any]:
+        """Set ``spec.replicas`` through the ``scale`` subresource, as ``kubectl scale`` does (a merge patch).
+
+        Not used by sync or the loop (they never scale anything); ``failsync demo`` plays kubectl with it.
+        """
+        return self._send("PATCH", self._path(resource, namespace, name) + "/scale", verb="patch",
+                          resource=resource, namespace=namespace, name=name,
+                          json_body={"spec": {"replicas": replicas}}, content_type="application/merge-patch+json")
+
     # -- transport -------------------------------------------------------------
 
     @staticmethod

@@ -1,0 +1,109 @@
+"""The emojivoto-like application of the failover guide, and the guide's failover policy.
+
+Owns: the objects the demo installs in each cluster (namespace ``emojivoto``; Deployments
+web, emoji, voting, vote-bot; Services web-svc, emoji-svc, voting-svc with selectors), the
+built-in copy of ``policies/emojivoto/web-svc-failover.yaml`` and where the demo takes the
+policy from. Never does: talk to a cluster (it returns plain dicts and paths).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+NAMESPACE = "emojivoto"
+POLICY_NAME = "web-svc-failover"
+PRIMARY = "web-svc"
+FALLBACK = "web-svc-east"
+#: Where the example policy lives in a checkout, relative to the working directory.
+POLICY_PATH = Path("policies") / "emojivoto" / "web-svc-failover.yaml"
+
+#: (deployment, service or None): the guide's emojivoto; vote-bot is the traffic generator.
+WORKLOADS: tuple[tuple[str, str | None, int], ...] = (
+    ("web", "web-svc", 80),
+    ("emoji", "emoji-svc", 8080),
+    ("voting", "voting-svc", 8080),
+    ("vote-bot", None, 0),
+)
+
+#: A copy of policies/emojivoto/web-svc-failover.yaml for installed wheels (a test keeps them equal).
+BUILT_IN_POLICY = """\
+# The failover of the Linkerd multicluster failover guide, as a failsync policy:
+# west's web-svc is the primary; web-svc-east (the mirror of east's web-svc) takes
+# the traffic while web-svc has no ready endpoints. No failover.linkerd.io/controlled-by
+# label: failsync owns the rendered TrafficSplit (app.kubernetes.io/managed-by), so the
+# Linkerd failover controller and failsync --adopt leave it alone.
+apiVersion: failsync.io/v1alpha1
+kind: FailoverPolicy
+metadata:
+  name: web-svc-failover
+  namespace: emojivoto
+  labels:
+    app.kubernetes.io/part-of: emojivoto
+spec:
+  service: web-svc
+  primary: web-svc
+  fallbacks:
+    - service: web-svc-east
+  health:
+    minReady: 1
+    source: auto
+  failback:
+    holdSeconds: 0
+  whenAllDown: keep
+  target:
+    kind: TrafficSplit
+    apiVersion: split.smi-spec.io/v1alpha2
+"""
+
+
+@dataclass(frozen=True)
+class PolicySource:
+    """The policy file the demo runs, and how to name it to the user."""
+
+    path: Path
+    built_in: bool
+
+    @property
+    def label(self) -> str:
+        """The path as the user would type it, or what the built-in copy is."""
+        if self.built_in:
+            return f"{POLICY_PATH} (built-in copy: the working directory has none)"
+        try:
+            return str(self.path.relative_to(Path.cwd()))
+        except ValueError:
+            return str(self.path)
+
+
+def find_policy(cwd: Path, scratch: Path) -> PolicySource:
+    """``./policies/emojivoto/web-svc-failover.yaml`` when the working directory has it (a
+    checkout), else the built-in copy written into ``scratch`` (an installed wheel)."""
+    if (cwd / POLICY_PATH).is_file():
+        return PolicySource(cwd / POLICY_PATH, built_in=False)
+    path = scratch / "web-svc-failover.yaml"
+    path.write_text(BUILT_IN_POLICY)
+    return PolicySource(path, built_in=True)
+
+
+def objects() -> list[dict[str, Any]]:
+    """Namespace, Deployments (1 replica each) and Services of emojivoto, as ``kubectl apply`` would get them."""
+    items: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}]
+    for app, service, port in WORKLOADS:
+        labels = {"app": app, "version": "v11"}
+        items.append({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": app, "namespace": NAMESPACE, "labels": {"app.kubernetes.io/part-of": NAMESPACE}},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": app}},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": app, "image": f"docker.l5d.io/buoyantio/"
+                                                           f"emojivoto-{app}:v11"}]}}},
+        })
+        if service:
+            items.append({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": service, "namespace": NAMESPACE},
+                "spec": {"type": "ClusterIP", "selector": {"app": app},
+                         "ports": [{"name": "http", "port": port, "targetPort": port}]},
+            })
+    return items

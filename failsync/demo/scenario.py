@@ -1,0 +1,304 @@
+"""The guide's scenario, step by step, on two in-process sandbox clusters with the real loop.
+
+Owns: starting ``west`` and ``east``, installing emojivoto in both, exporting east's
+web-svc (the sandbox mirror makes ``web-svc-east`` in west), running ``failsync run`` (the
+real ``Controller``, in a thread) on the guide's policy, playing kubectl (GET the
+TrafficSplit, ``scale`` the web Deployment, over HTTP) and checking after every step that
+the cluster looks as the guide says. Every wait polls with a deadline.
+Never does: decide weights or write TrafficSplits (the loop does), or parse options.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, TypeVar
+
+import yaml
+
+from failsync.controller import Controller, LoopOptions
+from failsync.core import health
+from failsync.core.rendering import Renderer
+from failsync.demo import emojivoto
+from failsync.demo.console import Console
+from failsync.demo.emojivoto import FALLBACK, NAMESPACE, POLICY_NAME, PRIMARY, PolicySource
+from failsync.demo.traffic import VoteBot, Window, stat_table
+from failsync.errors import ApiError, FailsyncError
+from failsync.kube import ENDPOINT_SLICES, SERVICES, TRAFFIC_SPLITS, KubeClient, Resource
+from failsync.sandbox import Sandbox
+
+T = TypeVar("T")
+DEPLOYMENTS = Resource("apps/v1", "Deployment", "deployments")
+TS_VERSION = "split.smi-spec.io/v1alpha2"
+ON_PRIMARY = {PRIMARY: 1, FALLBACK: 0}
+ON_FALLBACK = {PRIMARY: 0, FALLBACK: 1}
+
+
+class StepFailed(FailsyncError):
+    """A step of the demo did not behave as the guide says."""
+
+    exit_code = 1
+
+
+@dataclass
+class DemoOptions:
+    """Knobs of one demo run."""
+
+    timeout: float = 10.0  # deadline of every wait, in seconds
+    window: float = 1.0  # seconds of vote-bot traffic behind each stat table
+    cwd: Path = field(default_factory=Path.cwd)  # where ./policies/emojivoto/web-svc-failover.yaml is looked for
+    templates: Path | None = None
+
+
+@dataclass
+class DemoResult:
+    """How the run went: the step that failed (None: all passed) and the measured reaction times."""
+
+    steps: int
+    failed_step: int | None = None
+    failed_title: str = ""
+    message: str = ""
+    reactions: dict[str, float] = field(default_factory=dict)  # "failover"/"failback" -> seconds
+
+    @property
+    def passed(self) -> bool:
+        return self.failed_step is None
+
+
+class Demo:
+    """The running demo: sandboxes, the loop, and the steps. A context manager that stops everything."""
+
+    def __init__(self, console: Console, options: DemoOptions | None = None) -> None:
+        self.console = console
+        self.options = options or DemoOptions()
+        self.sandbox = Sandbox(clusters=("west", "east"))
+        self._scratch = tempfile.TemporaryDirectory(prefix="failsync-demo-")
+        self.policy: PolicySource = emojivoto.find_policy(self.options.cwd, Path(self._scratch.name))
+        self.controller: Controller | None = None
+        self._loop_thread: threading.Thread | None = None
+        self.west: KubeClient | None = None
+        self.east: KubeClient | None = None
+        self.steps: list[tuple[str, Callable[[], str]]] = [
+            ("Install emojivoto in west and east", self.install),
+            ("Export web-svc from east: web-svc-east appears in west", self.export),
+            ("Create the failover TrafficSplit: failsync run with the guide's policy", self.create_split),
+            ("vote-bot traffic goes to the primary, web-svc", self.traffic_on_primary),
+            ("Scale web to 0 in west: the TrafficSplit fails over to web-svc-east", self.fail_over),
+            ("Scale web back to 1 in west: the TrafficSplit fails back to web-svc", self.fail_back),
+        ]
+        self.reactions: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> "Demo":
+        self.sandbox.start()
+        self.west = KubeClient.from_kubeconfig(self.sandbox.kubeconfig, "west")
+        self.east = KubeClient.from_kubeconfig(self.sandbox.kubeconfig, "east")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop the loop (gracefully), then the sandboxes."""
+        if self.controller is not None:
+            self.controller.stop()
+            if self._loop_thread is not None:
+                self._loop_thread.join(30)
+            self.controller = None
+        self.sandbox.stop()
+        self._scratch.cleanup()
+
+    def run(self) -> DemoResult:
+        """Walk every step; stop at the first that does not behave as the guide says."""
+        total = len(self.steps)
+        self.console.title("failsync demo: the Linkerd multicluster failover guide, on a local sandbox")
+        self.console.note(f"clusters west ({self.sandbox['west'].url}) and east ({self.sandbox['east'].url}); "
+                          f"policy: {self.policy.label}")
+        for number, (title, step) in enumerate(self.steps, start=1):
+            if number > 1:
+                self.console.pause(title)
+            self.console.step(number, total, title)
+            try:
+                self.console.ok(step())
+            except (StepFailed, ApiError) as error:
+                self.console.end_progress()
+                self.console.failed(str(error))
+                return DemoResult(total, number, title, str(error), dict(self.reactions))
+        return DemoResult(total, reactions=dict(self.reactions))
+
+    # ------------------------------------------------------------------ steps
+
+    def install(self) -> str:
+        self.console.command("kubectl --context=west apply -f emojivoto.yml   # and --context=east")
+        items = emojivoto.objects()
+        for name in ("west", "east"):
+            for obj in items:
+                self.sandbox[name].apply(obj)
+        names = {kind: [o["metadata"]["name"] for o in items if o["kind"] == kind]
+                 for kind in ("Namespace", "Deployment", "Service")}
+        self.console.block([f"namespace/{','.join(names['Namespace'])} created",
+                            f"deployment.apps/{{{','.join(names['Deployment'])}}} created",
+                            f"service/{{{','.join(names['Service'])}}} created"])
+        for name, client in (("west", self.west), ("east", self.east)):
+            self._wait(lambda c=client: self._ready(c).get(PRIMARY, 0) >= 1, f"web-svc ready in {name}")
+        return "web, emoji, voting and vote-bot run in both clusters; web-svc has a ready endpoint in each"
+
+    def export(self) -> str:
+        self.console.command("kubectl --context=east -n emojivoto label svc/web-svc mirror.linkerd.io/exported=true")
+        east = self.sandbox["east"]
+        service = east.get("v1", "Service", NAMESPACE, PRIMARY) or {}
+        service["metadata"].setdefault("labels", {})["mirror.linkerd.io/exported"] = "true"
+        east.apply(service)
+        self.sandbox.mirror(source=("east", NAMESPACE, PRIMARY), target=("west", NAMESPACE, FALLBACK))
+        self._wait(lambda: self._ready(self.west).get(FALLBACK, 0) >= 1, "web-svc-east to appear in west")
+        self.console.command("kubectl --context=west -n emojivoto get svc")
+        self.console.table(self._service_rows(), highlight=lambda row: row[0] == FALLBACK)
+        return "west now has web-svc-east, the mirror of east's web-svc, with a ready endpoint"
+
+    def create_split(self) -> str:
+        self.console.command(f"failsync --context=west run {emojivoto.POLICY_PATH}   # the loop, in-process")
+        self._start_loop()
+        self._wait(lambda: self._weights() == ON_PRIMARY, "the loop to create the TrafficSplit",
+                   otherwise=lambda: f"weights now: {self._describe(self._weights())}")
+        self._show_split()
+        return f"failsync created TrafficSplit {NAMESPACE}/{POLICY_NAME}: {self._describe(ON_PRIMARY)}"
+
+    def traffic_on_primary(self) -> str:
+        return self._traffic_goes_to(PRIMARY)
+
+    def fail_over(self) -> str:
+        self.console.ok("failed over in " + self._scale_and_wait(0, ON_FALLBACK, "fail over", "failover"))
+        self._show_split()
+        return self._traffic_goes_to(FALLBACK)
+
+    def fail_back(self) -> str:
+        self.console.ok("failed back in " + self._scale_and_wait(1, ON_PRIMARY, "fail back", "failback"))
+        self._show_split()
+        return self._traffic_goes_to(PRIMARY)
+
+    # ------------------------------------------------------------------ pieces
+
+    def _start_loop(self) -> None:
+        assert self.west is not None
+        self.controller = Controller(self.west, LoopOptions(paths=[self.policy.path], identity="failsync-demo",
+                                                           metrics_port=None),
+                                     renderer=Renderer(self.options.templates))
+        self._loop_thread = threading.Thread(target=self.controller.run, name="failsync-run", daemon=True)
+        self._loop_thread.start()
+
+    def _scale_and_wait(self, replicas: int, expected: Mapping[str, int], verb: str, label: str) -> str:
+        assert self.west is not None
+        self.console.command(f"kubectl --context=west -n emojivoto scale deploy/web --replicas={replicas}")
+        self.west.scale(DEPLOYMENTS, NAMESPACE, "web", replicas)
+        self.console.block(["deployment.apps/web scaled"])
+        started = time.monotonic()
+        self._wait(lambda: self._weights() == expected, f"the TrafficSplit to {verb}",
+                   otherwise=lambda: f"the TrafficSplit did not {verb}; weights now: "
+                                     f"{self._describe(self._weights())}")
+        observed = time.monotonic() - started
+        reaction = self._server_reaction()
+        self.reactions[label] = reaction if reaction is not None else observed
+        if reaction is None:
+            return f"{observed * 1000:.1f} ms (seen by polling)"
+        return f"{reaction * 1000:.1f} ms (from the scale landing to the TrafficSplit write landing, server clock)"
+
+    def _server_reaction(self) -> float | None:
+        """From the last scale request landing to the next TrafficSplit write landing, by west's request log."""
+        records = list(self.sandbox["west"].requests)
+        scales = [r for r in records if r.method == "PATCH" and r.path.endswith("/deployments/web/scale")]
+        if not scales:
+            return None
+        landed = scales[-1].finished
+        writes = [r for r in records if r.method in ("PATCH", "POST") and "/trafficsplits" in r.path
+                  and r.status < 300 and r.finished >= landed]
+        return min(r.finished for r in writes) - landed if writes else None
+
+    def _traffic_goes_to(self, backend: str) -> str:
+        assert self.west is not None
+        self.console.command("linkerd --context=west viz stat -n emojivoto svc --from deploy/vote-bot")
+        bot = VoteBot(self.west, TRAFFIC_SPLITS[TS_VERSION], NAMESPACE, POLICY_NAME)
+        window: Window = bot.run(self.options.window, backends=(PRIMARY, FALLBACK),
+                                 progress=lambda elapsed: self.console.progress("vote-bot sending requests", elapsed))
+        self.console.end_progress()
+        self.console.table(stat_table(window), highlight=lambda row: row[1] != "-")
+        carrying = window.carrying()
+        if carrying != [backend]:
+            raise StepFailed(f"vote-bot traffic went to {', '.join(carrying) or 'no backend'}, not {backend}")
+        stat = window.stats[backend]
+        if stat.successes != stat.requests:
+            raise StepFailed(f"{stat.requests - stat.successes} of {stat.requests} requests to {backend} failed "
+                             f"(it has no ready endpoint)")
+        return f"all {stat.requests} vote-bot requests went to {backend} and succeeded"
+
+    def _show_split(self) -> None:
+        assert self.west is not None
+        self.console.command(f"kubectl --context=west -n emojivoto get ts/{POLICY_NAME} -o yaml   # spec")
+        split = self.west.get(TRAFFIC_SPLITS[TS_VERSION], NAMESPACE, POLICY_NAME) or {}
+        text = yaml.safe_dump({"spec": split.get("spec")}, sort_keys=True, default_flow_style=False)
+        lines = text.splitlines()
+        heavy = {i for i, line in enumerate(lines) if line.strip() == "weight: 1"}
+        heavy |= {i - 1 for i in heavy}  # the "- service:" line of a backend carrying weight
+        self.console.block(lines, highlighted=heavy)
+
+    def _weights(self) -> dict[str, int] | None:
+        assert self.west is not None
+        split = self.west.get(TRAFFIC_SPLITS[TS_VERSION], NAMESPACE, POLICY_NAME)
+        if split is None:
+            return None
+        return {b.get("service"): int(b.get("weight") or 0) for b in (split.get("spec") or {}).get("backends") or ()}
+
+    @staticmethod
+    def _describe(weights: Mapping[str, int] | None) -> str:
+        return "no TrafficSplit" if weights is None else ", ".join(f"{s}={w}" for s, w in weights.items())
+
+    @staticmethod
+    def _ready(client: KubeClient | None) -> dict[str, int]:
+        assert client is not None
+        counts = health.ready_by_service(slices=client.list(ENDPOINT_SLICES, namespace=NAMESPACE).items)
+        return {service: count for (_namespace, service), count in counts.items()}
+
+    def _service_rows(self) -> list[list[str]]:
+        assert self.west is not None
+        ready = self._ready(self.west)
+        rows = [["NAME", "TYPE", "PORT(S)", "READY-ENDPOINTS"]]
+        for service in sorted(self.west.list(SERVICES, namespace=NAMESPACE).items,
+                              key=lambda s: s["metadata"]["name"]):
+            spec = service.get("spec") or {}
+            ports = ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or ())
+            name = service["metadata"]["name"]
+            rows.append([name, spec.get("type", "ClusterIP"), ports, str(ready.get(name, 0))])
+        return rows
+
+    def _wait(self, predicate: Callable[[], T], what: str, *,
+              otherwise: Callable[[], str] | None = None) -> T:
+        """Poll ``predicate`` until truthy, showing progress; StepFailed at the deadline."""
+        started = time.monotonic()
+        while True:
+            value = predicate()
+            if value:
+                self.console.end_progress()
+                return value
+            elapsed = time.monotonic() - started
+            if elapsed >= self.options.timeout:
+                self.console.end_progress()
+                detail = otherwise() if otherwise else f"{what} did not happen"
+                raise StepFailed(f"{detail} (waited {self.options.timeout:g}s for {what})")
+            self.console.progress(f"waiting for {what}", elapsed)
+            time.sleep(0.005)  # poll interval of a deadline-bounded wait
+
+
+def run_demo(console: Console, options: DemoOptions | None = None,
+             after: Callable[[Demo, DemoResult], None] | None = None) -> DemoResult:
+    """Run the whole demo; ``after`` (e.g. ``--keep-running``) runs before everything is stopped."""
+    with Demo(console, options) as demo:
+        result = demo.run()
+        if after is not None:
+            after(demo, result)
+    return result
+
+
+__all__ = ["Demo", "DemoOptions", "DemoResult", "StepFailed", "run_demo"]
