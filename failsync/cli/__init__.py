@@ -3,22 +3,62 @@
 Owns: option parsing, output formatting, mapping exceptions to exit codes.
 Never does: business logic. Every command is a thin wrapper over a function
 that tests can call directly. Each command family lives in its own module and
-exports ``COMMANDS``; this module assembles them under one group.
+exports ``COMMANDS``; this module assembles them under one group, importing a
+family only when one of its commands runs (or help lists them all), so that
+``failsync render`` never pays for the cluster client, the loop or the sandbox.
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
-from failsync.cli import cluster_cmds, demo_cmd, policy_cmds, run_cmd, sandbox_cmd
 from failsync.cli.options import global_options
 from failsync.errors import FailsyncError
 
+#: Command name -> the module whose ``COMMANDS`` holds it. A hint for loading one
+#: family only; any name missing here is still found by loading every family.
+COMMAND_MODULES: dict[str, str] = {
+    "validate": "failsync.cli.policy_cmds",
+    "render": "failsync.cli.policy_cmds",
+    "diff": "failsync.cli.cluster_cmds",
+    "sync": "failsync.cli.cluster_cmds",
+    "status": "failsync.cli.cluster_cmds",
+    "run": "failsync.cli.run_cmd",
+    "sandbox": "failsync.cli.sandbox_cmd",
+    "demo": "failsync.cli.demo_cmd",
+}
+
 
 class FailsyncGroup(click.Group):
-    """A click group whose errors are one line on stderr and an exit code, never a traceback."""
+    """A click group whose errors are one line on stderr and an exit code, never a traceback.
+
+    Command families are imported on first use (see ``COMMAND_MODULES``).
+    """
+
+    def _load_family(self, module_name: str) -> None:
+        for command in importlib.import_module(module_name).COMMANDS:
+            if command.name not in self.commands:
+                self.add_command(command)
+
+    def _load_all(self) -> None:
+        for module_name in dict.fromkeys(COMMAND_MODULES.values()):
+            self._load_family(module_name)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            module_name = COMMAND_MODULES.get(cmd_name)
+            if module_name is not None:
+                self._load_family(module_name)
+            if cmd_name not in self.commands:
+                self._load_all()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_all()
+        return super().list_commands(ctx)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -42,11 +82,6 @@ def main() -> None:
       failsync validate policies/
       failsync diff policies/ && failsync sync policies/
     """
-
-
-for _module in (policy_cmds, cluster_cmds, run_cmd, sandbox_cmd, demo_cmd):
-    for _command in _module.COMMANDS:
-        main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover
