@@ -91,9 +91,26 @@ def quantity_weights(backends: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
 # 1.1 or 1.2: starts with a letter, no spaces or indicators, not a boolean/null word.
 _PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9._/-]*\Z")
 _NOT_PLAIN_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+# Keys and many values repeat across objects; remembering their text halves the emitter's
+# cost. Bounded so a long-running process never grows it without limit.
+_TEXT_CACHE: dict[str, str] = {}
+_TEXT_CACHE_SIZE = 4096
 
 
 def _scalar_text(value: Any) -> str:
+    if type(value) is str:
+        text = _TEXT_CACHE.get(value)
+        if text is None:
+            text = _plain_or_emitted(value)
+            if len(_TEXT_CACHE) < _TEXT_CACHE_SIZE:
+                _TEXT_CACHE[value] = text
+        return text
+    if type(value) is int:
+        return str(value)
+    return _plain_or_emitted(value)
+
+
+def _plain_or_emitted(value: Any) -> str:
     if isinstance(value, str) and _PLAIN.match(value) and value.lower() not in _NOT_PLAIN_WORDS:
         return value
     return str(emit(value))
@@ -105,37 +122,58 @@ def to_yaml(obj: Any) -> str:
     ~10x faster than yaml.dump for rendered objects; ``yaml.safe_load`` reads it back to ``obj``.
     """
     lines: list[str] = []
-    _emit_block(obj, "", lines)
+    if _is_block(obj):
+        _emit_block(obj, "", "", lines)
+    else:
+        lines.append(_flow(obj))
     return "\n".join(lines) + "\n"
 
 
-def _emit_block(value: Any, indent: str, lines: list[str]) -> None:
-    if isinstance(value, Mapping) and value:
+def _is_block(value: Any) -> bool:
+    """A non-empty mapping or list: written over several lines rather than inline."""
+    kind = type(value)
+    if kind is dict or kind is list:
+        return bool(value)
+    return bool(value) and isinstance(value, (Mapping, list, tuple))
+
+
+def _emit_block(value: Any, indent: str, first: str, lines: list[str]) -> None:
+    """Append the lines of the non-empty container ``value`` at ``indent``.
+
+    ``first`` replaces the indentation of the first line: a list item's ``- `` marker
+    sits on the first line of the item's own block.
+    """
+    prefix = first
+    if type(value) is dict or isinstance(value, Mapping):
         for key, item in value.items():
-            head = f"{indent}{_scalar_text(key)}:"
-            if isinstance(item, (Mapping, list, tuple)) and item:
+            head = f"{prefix}{_scalar_text(key)}:"
+            prefix = indent
+            if _is_block(item):
                 lines.append(head)
-                _emit_block(item, indent if isinstance(item, (list, tuple)) else indent + "  ", lines)
+                if type(item) is list or isinstance(item, (list, tuple)):
+                    _emit_block(item, indent, indent, lines)
+                else:
+                    nested = indent + "  "
+                    _emit_block(item, nested, nested, lines)
             else:
                 lines.append(f"{head} {_flow(item)}")
-    elif isinstance(value, (list, tuple)) and value:
-        for item in value:
-            if isinstance(item, (Mapping, list, tuple)) and item:
-                nested: list[str] = []
-                _emit_block(item, indent + "  ", nested)
-                first = nested[0]
-                lines.append(f"{indent}- {first[len(indent) + 2:]}")
-                lines.extend(nested[1:])
-            else:
-                lines.append(f"{indent}- {_flow(item)}")
     else:
-        lines.append(f"{indent}{_flow(value)}")
+        nested = indent + "  "
+        for item in value:
+            if _is_block(item):
+                _emit_block(item, nested, f"{prefix}- ", lines)
+            else:
+                lines.append(f"{prefix}- {_flow(item)}")
+            prefix = indent
 
 
 def _flow(value: Any) -> str:
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str or kind is int:
+        return _scalar_text(value)
+    if kind is dict or isinstance(value, Mapping):
         return "{}"
-    if isinstance(value, (list, tuple)):
+    if kind is list or isinstance(value, (list, tuple)):
         return "[]"
     return _scalar_text(value)
 
