@@ -1,0 +1,102 @@
+"""The bench's workload: N failover policies, one namespace each, with two or three backends,
+and the cluster objects behind them (Namespace, Services with selectors, Deployments).
+
+Owns: naming (namespace ``<prefix>-00042``, services ``web``, ``web-east``, ``web-central``),
+the policy files (many policies per file, like a real repository), the floor's policy table
+and the initial TrafficSplit objects the floor patches. Never does: talk to a cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+SPLIT_API = "split.smi-spec.io/v1alpha2"
+POLICIES_PER_FILE = 100
+
+
+@dataclass(frozen=True)
+class BenchPolicy:
+    """One policy of the bench: where it lives and its backends (primary first)."""
+
+    namespace: str
+    name: str
+    backends: tuple[tuple[str, int], ...]  # (service, priority); the first is the primary
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def primary(self) -> str:
+        return self.backends[0][0]
+
+    @property
+    def split_path(self) -> str:
+        return f"/apis/{SPLIT_API}/namespaces/{self.namespace}/trafficsplits/{self.name}"
+
+    @property
+    def initial_weights(self) -> dict[str, int]:
+        return {service: int(index == 0) for index, (service, _) in enumerate(self.backends)}
+
+
+def make_policies(count: int, prefix: str) -> list[BenchPolicy]:
+    """``count`` policies; every other one has a third backend on priority 2."""
+    policies = []
+    for index in range(count):
+        backends = [("web", 1), ("web-east", 1)] + ([("web-central", 2)] if index % 2 else [])
+        policies.append(BenchPolicy(f"{prefix}-{index:05d}", "web", tuple(backends)))
+    return policies
+
+
+def policy_document(policy: BenchPolicy) -> dict:
+    fallbacks = [{"service": service, **({"priority": priority} if priority != 1 else {})}
+                 for service, priority in policy.backends[1:]]
+    return {"apiVersion": "failsync.io/v1alpha1", "kind": "FailoverPolicy",
+            "metadata": {"name": policy.name, "namespace": policy.namespace},
+            "spec": {"service": policy.primary, "fallbacks": fallbacks,
+                     "target": {"kind": "TrafficSplit", "apiVersion": SPLIT_API}}}
+
+
+def write_policy_files(policies: list[BenchPolicy], directory: Path) -> Path:
+    """Policy files, ``POLICIES_PER_FILE`` documents each; returns the directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for start in range(0, len(policies), POLICIES_PER_FILE):
+        chunk = policies[start:start + POLICIES_PER_FILE]
+        text = yaml.safe_dump_all([policy_document(p) for p in chunk], sort_keys=False)
+        (directory / f"policies-{start // POLICIES_PER_FILE:04d}.yaml").write_text(text)
+    return directory
+
+
+def cluster_objects(policy: BenchPolicy) -> list[dict]:
+    """Namespace, and per backend a Deployment (1 replica) and a Service selecting it."""
+    objects: list[dict] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": policy.namespace}}]
+    for service, _ in policy.backends:
+        labels = {"app": service}
+        objects.append({"apiVersion": "apps/v1", "kind": "Deployment",
+                        "metadata": {"name": service, "namespace": policy.namespace, "labels": labels},
+                        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                                 "template": {"metadata": {"labels": labels},
+                                              "spec": {"containers": [{"name": "app", "image": "bench"}]}}}})
+        objects.append({"apiVersion": "v1", "kind": "Service",
+                        "metadata": {"name": service, "namespace": policy.namespace},
+                        "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+    return objects
+
+
+def split_object(policy: BenchPolicy) -> dict:
+    """The TrafficSplit the floor patches (created up front with the initial weights)."""
+    return {"apiVersion": SPLIT_API, "kind": "TrafficSplit",
+            "metadata": {"name": policy.name, "namespace": policy.namespace},
+            "spec": {"service": policy.primary,
+                     "backends": [{"service": s, "weight": w} for s, w in policy.initial_weights.items()]}}
+
+
+def write_floor_table(policies: list[BenchPolicy], path: Path) -> Path:
+    """The floor's input: per policy its TrafficSplit and backends with priorities (JSON)."""
+    path.write_text(json.dumps([{"namespace": p.namespace, "name": p.name,
+                                 "backends": [list(b) for b in p.backends]} for p in policies]))
+    return path

@@ -1,0 +1,198 @@
+"""The bench's sandbox process: one sandbox cluster in its own Python process, plus a small
+admin port the bench drives it through.
+
+Owns: starting ``failsync.sandbox.Sandbox`` (one cluster, a kubeconfig at a given path), a
+store hook that records the server-clock time of every Endpoints/EndpointSlice commit
+(the "endpoint change" the reaction latency starts from), and the admin endpoints:
+``POST /apply`` (bulk create-or-replace in-process, no API request logged),
+``GET /commits?after=K`` and ``GET /requests?after=K[&method=M]`` (cursors into the commit
+log and the cluster's request log: records from index K on, and the next cursor),
+``GET /splits`` (live weights of every TrafficSplit), ``POST /delete-splits`` (JSON body: a
+namespace prefix).
+Never does: measure anything itself, or change how the sandbox behaves.
+
+Run: ``python -m bench.launcher --kubeconfig FILE``; prints one JSON line
+``{"url": ..., "admin": ..., "kubeconfig": ...}`` when ready, serves until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from failsync.sandbox import Sandbox, resources, server
+from failsync.sandbox.simulator import DEPLOYMENTS, SERVICES, Simulator
+
+ENDPOINT_KEYS = ("core/endpoints", "discovery/endpointslices")
+
+
+class CommitLog:
+    """Server-clock times of endpoint commits, recorded by a store hook (runs inside the store lock)."""
+
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+
+    def hook(self, change) -> None:
+        if change.store_key in ENDPOINT_KEYS:
+            metadata = change.obj["metadata"]
+            self.records.append({"time": time.time(), "kind": change.store_key.split("/")[1],
+                                 "namespace": metadata.get("namespace"), "name": metadata["name"],
+                                 "type": change.type, "revision": change.revision})
+
+
+
+SPLITS = resources.lookup("split.smi-spec.io", "v1alpha2", "trafficsplits")
+
+
+class IndexedSimulator(Simulator):
+    """The sandbox's workload simulator with per-namespace indexes of Services and Deployments.
+
+    Same behaviour; only lookups change: the stock simulator scans every Service and sorts
+    every Deployment of the cluster on each change (O(n) per change, O(n^2) to create n
+    backends), which makes 10,000 policies take many minutes to set up and holds the store
+    lock for tens of milliseconds inside every scale. The bench measures failsync, not that.
+    """
+
+    def __init__(self, store, readiness_delay: float = 0.0) -> None:
+        super().__init__(store, readiness_delay)
+        self._by_namespace: dict[str, dict[str, dict[str, dict]]] = {DEPLOYMENTS: {}, SERVICES: {}}
+
+    def on_change(self, change) -> None:
+        index = self._by_namespace.get(change.store_key)
+        if index is not None:
+            metadata = change.obj["metadata"]
+            names = index.setdefault(metadata.get("namespace") or "", {})
+            if change.type == "DELETED":
+                names.pop(metadata["name"], None)
+            else:
+                names[metadata["name"]] = change.obj
+        super().on_change(change)
+
+    def _in_namespace(self, store_key: str, namespace: str) -> list[dict]:
+        names = self._by_namespace[store_key].get(namespace, {})
+        return [names[name] for name in sorted(names)]
+
+    def _sync_namespace(self, namespace: str) -> None:
+        for service in self._in_namespace(SERVICES, namespace):
+            if (service.get("spec") or {}).get("selector"):
+                self._sync_service(service)
+
+    def _addresses(self, namespace: str, selector: dict) -> list[tuple[str, str]]:
+        deployments = self._in_namespace(DEPLOYMENTS, namespace)
+        original = self.store.all_of
+        self.store.all_of = lambda key: deployments if key == DEPLOYMENTS else original(key)
+        try:
+            return super()._addresses(namespace, selector)
+        finally:
+            del self.store.all_of
+
+
+def use_indexed_simulator(cluster) -> None:
+    """Swap the cluster's simulator for ``IndexedSimulator`` (before any workload exists)."""
+    cluster.store.hooks.remove(cluster.simulator.on_change)
+    cluster.simulator = IndexedSimulator(cluster.store, cluster.simulator.readiness_delay)
+    cluster.store.hooks.insert(0, cluster.simulator.on_change)
+
+
+class AdminHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format, *args):  # noqa: A002 - quiet
+        pass
+
+    def _answer(self, obj) -> None:
+        body = json.dumps(obj, separators=(",", ":")).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        url = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        after = int(query.get("after", 0))
+        cluster, commits = self.server.cluster, self.server.commits
+        if url.path == "/commits":  # cursor: records[after:], and the next cursor
+            total = len(commits.records)
+            self._answer({"next": total, "records": commits.records[after:total]})
+        elif url.path == "/requests":
+            method = query.get("method")
+            total = len(cluster.requests)
+            records = cluster.requests[after:total]
+            self._answer({"next": total,
+                          "records": [r.as_dict() for r in records if method is None or r.method == method]})
+        elif url.path == "/splits":
+            self._answer({f"{obj['metadata']['namespace']}/{obj['metadata']['name']}":
+                          {b["service"]: b.get("weight") for b in (obj.get("spec") or {}).get("backends") or []}
+                          for obj in cluster.store.all_of(SPLITS.store_key)})
+        elif url.path == "/time":
+            self._answer({"time": time.time()})
+        else:
+            self.send_error(404)
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        url = urlsplit(self.path)
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+        cluster = self.server.cluster
+        if url.path == "/apply":
+            for obj in body:
+                cluster.apply(obj)
+            self._answer({"applied": len(body)})
+        elif url.path == "/delete-splits":
+            prefix = body or ""
+            objects = [o for o in cluster.store.all_of(SPLITS.store_key) if o["metadata"]["namespace"].startswith(prefix)]
+            for obj in objects:
+                cluster.delete(SPLITS.api_version, SPLITS.kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
+            self._answer({"deleted": len(objects)})
+        else:
+            self.send_error(404)
+
+
+def disable_nagle() -> None:
+    """Answer with TCP_NODELAY, as kube-apiserver (Go) does by default.
+
+    The sandbox's handler writes a response's headers and body in two sends; with Nagle on,
+    the body waits for the client's delayed ACK, so every request after the first on a
+    kept-alive connection takes ~40 ms of client wall time (server-side times do not show
+    it) and back-to-back watch chunks stall alike. That would swamp every wall-time figure.
+    """
+    server.Handler.disable_nagle_algorithm = True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="bench sandbox process")
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--history", type=int, default=50_000)
+    parser.add_argument("--nagle", action="store_true", help="Keep Nagle's algorithm on (the sandbox's default).")
+    parser.add_argument("--stock-simulator", action="store_true",
+                        help="Keep the sandbox's own simulator (O(n) per change; slow beyond ~2,000 policies).")
+    options = parser.parse_args()
+    if not options.nagle:
+        disable_nagle()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with Sandbox(clusters=("bench",), kubeconfig=options.kubeconfig, history=options.history) as sandbox:
+        cluster = sandbox["bench"]
+        if not options.stock_simulator:
+            use_indexed_simulator(cluster)
+        commits = CommitLog()
+        cluster.store.hooks.append(commits.hook)
+        admin = ThreadingHTTPServer(("127.0.0.1", 0), AdminHandler)
+        admin.daemon_threads = True
+        admin.cluster, admin.commits = cluster, commits
+        threading.Thread(target=admin.serve_forever, daemon=True).start()
+        print(json.dumps({"url": cluster.url, "admin": f"http://127.0.0.1:{admin.server_address[1]}",
+                          "kubeconfig": str(sandbox.kubeconfig), "pid": __import__("os").getpid()}), flush=True)
+        stop.wait()
+        admin.shutdown()
+
+
+if __name__ == "__main__":
+    main()
