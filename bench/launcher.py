@@ -101,6 +101,7 @@ def use_indexed_simulator(cluster) -> None:
 
 class AdminHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # see disable_nagle()
 
     def log_message(self, format, *args):  # noqa: A002 - quiet
         pass
