@@ -83,11 +83,11 @@ def parse_policies(text: str, file: str) -> PolicySet:
         for node in yaml.compose_all(text, Loader=_Loader):
             if node is None:
                 continue
-            document = _Document(file)
+            document = _Document(file, node)
             data = document.convert(node, "")
             if data is None:  # an empty document (only comments, or "---" twice)
                 continue
-            policy = document.validate(data, node) if not document.errors else None
+            policy = document.validate(data) if not document.errors else None
             errors.extend(document.errors)
             if policy is not None:
                 policies.append(policy)
@@ -171,33 +171,41 @@ def _type_name(value: Any) -> str:
 
 
 class _Document:
-    """One YAML document being converted and validated, collecting errors with lines."""
+    """One YAML document being converted and validated, collecting errors with lines.
 
-    def __init__(self, file: str) -> None:
+    Lines are looked up in the node tree only when needed (an error, the policy's
+    location), so a valid document costs one walk over its nodes.
+    """
+
+    def __init__(self, file: str, root: yaml.Node) -> None:
         self.file = file
+        self.root = root
         self.errors: list[PolicyError] = []
-        self.lines: dict[str, int] = {}
-        self._constructor = yaml.constructor.SafeConstructor()
+        self._lines: dict[str, int] | None = None
+        self._constructor: yaml.constructor.SafeConstructor | None = None
 
-    # -- conversion: nodes -> plain values, remembering the line of every key path --------------
+    # -- conversion: nodes -> plain values -------------------------------------------------------
 
     def convert(self, node: yaml.Node, path: str) -> Any:
-        self.lines.setdefault(path, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 key = self._scalar(key_node)
-                child = f"{path}.{key}" if path else str(key)
-                if not isinstance(key, str):
-                    self.error(child, f"keys must be strings, found the {_type_name(key)} {key!r}",
-                               key_node.start_mark.line + 1)
-                    continue
+                if type(key) is not str:
+                    child = f"{path}.{key}" if path else str(key)
+                    if not isinstance(key, str):
+                        self.error(child, f"keys must be strings, found the {_type_name(key)} {key!r}",
+                                   key_node.start_mark.line + 1)
+                        continue
                 if key in result:
+                    child = f"{path}.{key}" if path else str(key)
                     self.error(child, "duplicate key; each key may appear once per mapping",
                                key_node.start_mark.line + 1)
                     continue
-                self.lines[child] = key_node.start_mark.line + 1
-                result[key] = self.convert(value_node, child)
+                if isinstance(value_node, yaml.ScalarNode):
+                    result[key] = value_node.value if value_node.tag == _STR_TAG else self._scalar(value_node)
+                else:
+                    result[key] = self.convert(value_node, f"{path}.{key}" if path else key)
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, f"{path}[{index}]") for index, item in enumerate(node.value)]
@@ -208,7 +216,60 @@ class _Document:
             return f"<{node.id}>"
         if node.tag == _STR_TAG:  # the common case, without the constructor's bookkeeping
             return node.value
+        if self._constructor is None:
+            self._constructor = yaml.constructor.SafeConstructor()
         return self._constructor.construct_object(node, deep=True)
+
+    # -- lines: key path -> line, built on first use ---------------------------------------------
+
+    @property
+    def lines(self) -> dict[str, int]:
+        """The line of every key path (``spec.fallbacks[1].service``) of the document."""
+        if self._lines is None:
+            self._lines = {}
+            self._record_lines(self.root, "")
+        return self._lines
+
+    def _record_lines(self, node: yaml.Node, path: str) -> None:
+        # Mirrors convert(): keys that convert() skips (not strings, duplicates) get no line.
+        lines = self._lines
+        assert lines is not None
+        lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in node.value:
+                key = self._scalar(key_node)
+                if not isinstance(key, str) or key in seen:
+                    continue
+                seen.add(key)
+                child = f"{path}.{key}" if path else key
+                lines[child] = key_node.start_mark.line + 1
+                self._record_lines(value_node, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._record_lines(item, f"{path}[{index}]")
+
+    def _name_line(self) -> int:
+        """Line of ``metadata.name``, read straight from the nodes (no full line map)."""
+        metadata = self._first_value(self.root, "metadata")
+        name_key = self._first_key(metadata, "name") if metadata is not None else None
+        if name_key is not None:
+            return name_key.start_mark.line + 1
+        return self._line_of("metadata.name") or self.root.start_mark.line + 1
+
+    def _first_key(self, node: yaml.Node, key: str) -> yaml.Node | None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, _value_node in node.value:
+                if self._scalar(key_node) == key:
+                    return key_node
+        return None
+
+    def _first_value(self, node: yaml.Node, key: str) -> yaml.Node | None:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if self._scalar(key_node) == key:
+                    return value_node
+        return None
 
     # -- errors ----------------------------------------------------------------------------------
 
@@ -288,7 +349,7 @@ class _Document:
 
     # -- the schema ------------------------------------------------------------------------------
 
-    def validate(self, data: Any, node: yaml.Node) -> Policy | None:
+    def validate(self, data: Any) -> Policy | None:
         if not isinstance(data, dict):
             self.error("", f"expected a {POLICY_KIND} mapping, found a {_type_name(data)}")
             return None
@@ -339,14 +400,14 @@ class _Document:
             health_source=HealthSource(source), hold_seconds=hold_seconds,  # type: ignore[arg-type]
             when_all_down=WhenAllDown(when_all_down), target=target,  # type: ignore[arg-type]
             # Anchored at the name: the line a reader looks at to tell policies apart.
-            location=Location(self.file, self._line_of("metadata.name") or node.start_mark.line + 1),
+            location=Location(self.file, self._name_line()),
         )
 
     def fallbacks(self, spec: dict[str, Any], primary: str | None) -> tuple[Backend, ...]:
         path = "spec.fallbacks"
         value = spec.get("fallbacks")
         if value is None:
-            if "spec" in self.lines:
+            if "spec" in self.lines:  # the spec mapping is there but has no fallbacks
                 self.error(path, "required field is missing; expected a list of {service: ...} entries",
                            self._line_of(path))
             return ()
