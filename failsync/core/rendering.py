@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import jinja2
 import yaml
@@ -56,10 +57,15 @@ def _escape_unsafe(match: re.Match[str]) -> str:
 
 def emit(value: Any) -> Emitted:
     """``value`` as a YAML flow scalar/collection that parses back to exactly ``value``."""
-    if isinstance(value, Emitted):
+    kind = type(value)
+    if kind is str:
+        text = _json_string(value)
+    elif kind is dict or kind is list:
+        text = _JSON_COLLECTION.encode(value)
+    elif isinstance(value, Emitted):
         return value
-    if isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
+    elif isinstance(value, str):
+        text = _json_string(value)
     elif value is None or isinstance(value, (bool, int)):
         text = json.dumps(value)
     elif isinstance(value, float):
@@ -67,7 +73,7 @@ def emit(value: Any) -> Emitted:
             raise TemplateError(f"cannot render the number {value!r}")
         text = repr(value)
     elif isinstance(value, (Mapping, list, tuple)):
-        text = json.dumps(value, ensure_ascii=False, default=_not_serialisable)
+        text = _JSON_COLLECTION.encode(value)
     elif isinstance(value, jinja2.Undefined):
         str(value)  # StrictUndefined raises UndefinedError naming the variable
         raise TemplateError("undefined value")
@@ -80,6 +86,12 @@ def emit(value: Any) -> Emitted:
 
 def _not_serialisable(value: Any) -> Any:
     raise TemplateError(f"cannot render a value of type {type(value).__name__}")
+
+
+# One encoder for all calls: json.dumps with any non-default argument builds a new
+# JSONEncoder every time, which was most of the cost of rendering a policy.
+_JSON_COLLECTION = json.JSONEncoder(ensure_ascii=False, default=_not_serialisable)
+_json_string = json.encoder.encode_basestring  # what that encoder does for a str
 
 
 def quantity_weights(backends: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
