@@ -205,18 +205,22 @@ class Demo:
         self.reactions[label] = reaction if reaction is not None else observed
         if reaction is None:
             return f"{observed * 1000:.1f} ms (seen by polling)"
-        return f"{reaction * 1000:.1f} ms (from the scale landing to the TrafficSplit write landing, server clock)"
+        return f"{reaction * 1000:.1f} ms (from the scale request to the TrafficSplit write landing, server clock)"
 
     def _server_reaction(self) -> float | None:
-        """From the last scale request landing to the next TrafficSplit write landing, by west's request log."""
+        """From the last scale request reaching west to the next TrafficSplit write landing, by its request log.
+
+        Measured from the scale's arrival: the endpoints change inside that request, so the
+        loop's write can land before the scale's own answer has been sent.
+        """
         records = list(self.sandbox["west"].requests)
         scales = [r for r in records if r.method == "PATCH" and r.path.endswith("/deployments/web/scale")]
         if not scales:
             return None
-        landed = scales[-1].finished
+        arrived = scales[-1].started
         writes = [r for r in records if r.method in ("PATCH", "POST") and "/trafficsplits" in r.path
-                  and r.status < 300 and r.finished >= landed]
-        return min(r.finished for r in writes) - landed if writes else None
+                  and r.status < 300 and r.finished >= arrived]
+        return min(r.finished for r in writes) - arrived if writes else None
 
     def _traffic_goes_to(self, backend: str) -> str:
         assert self.west is not None
