@@ -7,8 +7,10 @@ rendered objects go to stdout.
 
 from __future__ import annotations
 
+import gc
 import json
-from typing import Iterable, Sequence
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Sequence
 
 import click
 
@@ -21,6 +23,22 @@ from failsync.loading import load_policies
 DEFAULT_POLICY_PATH = "./policies"
 
 _paths_argument = click.argument("paths", nargs=-1, type=click.Path())
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for a one-shot batch of work.
+
+    Loading and rendering build tens of thousands of long-lived objects and no cycles;
+    every automatic collection would re-scan them all (~0.1 s at 10,000 policies).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _load(paths: Sequence[str]) -> PolicySet:
@@ -56,7 +74,8 @@ def validate(paths: tuple[str, ...]) -> None:
       failsync validate policies/
       failsync validate policies/emojivoto/web-svc-failover.yaml
     """
-    policy_set = _load(paths)
+    with _collector_paused():
+        policy_set = _load(paths)
     _report_errors(policy_set.errors)
     click.echo(summary(policy_set))
     if not policy_set.ok:
@@ -81,24 +100,25 @@ def render(paths: tuple[str, ...], output: str) -> None:
       failsync render policies/ -o json | jq '.items[].spec'
       failsync --templates my-templates/ render policies/
     """
-    policy_set = _load(paths)
-    renderer = Renderer(settings().templates)
-    objects = []
-    failures: list[PolicyError] = list(policy_set.errors)
-    for policy in policy_set.policies:
-        try:
-            objects.append(renderer.render(policy))
-        except TemplateError as error:
-            failures.append(PolicyError(str(error), policy.location))
-    if failures:
-        _report_errors(failures)
-        click.echo(f"nothing rendered: {len(failures)} {'error' if len(failures) == 1 else 'errors'}",
-                   err=True)
-        click.get_current_context().exit(1)
-    if output == "json":
-        click.echo(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2))
-    elif objects:
-        click.echo("".join(f"---\n{to_yaml(obj)}" for obj in objects), nl=False)
+    with _collector_paused():
+        policy_set = _load(paths)
+        renderer = Renderer(settings().templates)
+        objects = []
+        failures: list[PolicyError] = list(policy_set.errors)
+        for policy in policy_set.policies:
+            try:
+                objects.append(renderer.render(policy))
+            except TemplateError as error:
+                failures.append(PolicyError(str(error), policy.location))
+        if failures:
+            _report_errors(failures)
+            click.echo(f"nothing rendered: {len(failures)} {'error' if len(failures) == 1 else 'errors'}",
+                       err=True)
+            click.get_current_context().exit(1)
+        if output == "json":
+            click.echo(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2))
+        elif objects:
+            click.echo("".join(f"---\n{to_yaml(obj)}" for obj in objects), nl=False)
 
 
 COMMANDS: list[click.Command] = [validate, render]
