@@ -3,6 +3,7 @@ pykube client (so its auth applies), URL builders and a watch-stream reader."""
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any
 
 import pykube
@@ -129,13 +130,29 @@ class Watch:
         return json.loads(line)
 
     def close(self) -> None:
-        self.response.close()
+        close_stream(self.response)
 
     def __enter__(self) -> "Watch":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def close_stream(response: requests.Response) -> None:
+    """Close a streamed response now, even while another thread is blocked reading it.
+
+    A plain close() waits for that read (the buffered reader's lock) until the read
+    timeout; shutting the socket down first makes the read return at once.
+    """
+    connection = getattr(response.raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed by the server
+    response.close()
 
 
 def resource_version(obj: dict) -> int:

@@ -1,7 +1,7 @@
 """Bearer-token auth on a Sandbox started with tokens.
 
 Covers: no token and an unknown token are 401 Unauthorized (Status body, message
-"Unauthorized"), and kubectl says "You must be logged in to the server"; the kubeconfig
+"Unauthorized"); kubectl with an unknown token says "You must be logged in to the server"; the kubeconfig
 carries the first (admin) token, which may read and write; a reader token (get, list,
 watch) may GET, LIST and WATCH but a PATCH/POST/DELETE is 403 Forbidden with the real
 message shape (`<resource>.<group> "<name>" is forbidden: User "<u>" cannot patch
@@ -39,12 +39,15 @@ def reader_kubeconfig(sandbox) -> Path:
 
 
 @pytest.fixture(scope="module")
-def anonymous_kubeconfig(sandbox, tmp_path_factory) -> Path:
-    """The sandbox's kubeconfig with every credential removed."""
+def unknown_token_kubeconfig(sandbox, tmp_path_factory) -> Path:
+    """The sandbox's kubeconfig with a token the server does not know.
+
+    (With no credentials at all kubectl prompts for a username on https servers.)
+    """
     config = yaml.safe_load(Path(sandbox.kubeconfig).read_text())
     for user in config.get("users") or []:
-        user["user"] = {}
-    path = tmp_path_factory.mktemp("anonymous") / "kubeconfig"
+        user["user"] = {"token": "not-a-known-token"}
+    path = tmp_path_factory.mktemp("unknown-token") / "kubeconfig"
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -115,7 +118,7 @@ def test_kubectl_reader_lists_but_patch_prints_forbidden(kubectl, reader_kubecon
     assert FORBIDDEN.search(err), err
 
 
-def test_kubectl_without_credentials_must_log_in(kubectl, anonymous_kubeconfig, existing):
-    code, _, err = kubectl("-n", "auth", "get", "ts", kubeconfig=anonymous_kubeconfig)
+def test_kubectl_with_an_unknown_token_must_log_in(kubectl, unknown_token_kubeconfig, existing):
+    code, _, err = kubectl("-n", "auth", "get", "ts", kubeconfig=unknown_token_kubeconfig)
     assert code == 1
     assert "error: You must be logged in to the server" in err, err

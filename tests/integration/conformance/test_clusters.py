@@ -36,8 +36,9 @@ def test_kubeconfig_has_one_context_per_cluster_and_west_is_current(sandbox, kub
 
 
 def test_objects_are_isolated_per_cluster(kubectl, api, east_api):
+    namespace = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "iso"}})
     for context in ("west", "east"):
-        code, _, err = kubectl("--context", context, "create", "namespace", "iso")
+        code, _, err = kubectl("--context", context, "apply", "--validate=false", "-f", "-", input=namespace)
         assert code == 0, err
     manifest = json.dumps(traffic_split("iso", "only-west"))
     code, _, err = kubectl("--context", "west", "apply", "--validate=false", "-f", "-", input=manifest)

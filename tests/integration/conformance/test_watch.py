@@ -20,8 +20,8 @@ import pytest
 
 from failsync.sandbox import Sandbox
 from tests.helpers import LineStream
-from tests.integration.conformance.support import (MERGE_PATCH, SPLIT_GROUP, Watch, call, create,
-                                                   object_path, resource_version, split_path,
+from tests.integration.conformance.support import (MERGE_PATCH, SPLIT_GROUP, Watch, call, close_stream,
+                                                   create, object_path, resource_version, split_path,
                                                    traffic_split)
 from tests.integration.conftest import http_client
 
@@ -137,7 +137,7 @@ def test_pykube_watch_yields_typed_events(api, namespace):
     event = events.next(timeout=5)
     assert event.type == "MODIFIED"
     assert isinstance(event.object, split) and event.object.labels == {"via": "pykube"}
-    stream.response.close()
+    close_stream(stream.response)
 
 
 @pytest.fixture(scope="module")

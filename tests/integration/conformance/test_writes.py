@@ -11,7 +11,8 @@ key (kubectl --type=merge); strategic merge 415 on TrafficSplit but accepted on
 Deployments; 422 Invalid TrafficSplits (negative weight, backends not a list, weight
 not an integer) with causes; namespace mismatch 400; dryRun=All validates and stores
 nothing; DELETE (then 404) via pykube and `kubectl delete`; `kubectl apply
---validate=false` creates, configures and reports unchanged.
+--validate=false` creates, configures and reports unchanged; `kubectl create namespace`
+(whose typed client sends a protobuf body, as the real server accepts for built-ins) works.
 """
 from __future__ import annotations
 
@@ -304,3 +305,10 @@ def test_kubectl_apply_of_a_deployment_uses_strategic_merge(kubectl, api, namesp
     stored = call(api, "GET", object_path(manifest)).json()
     assert stored["spec"]["replicas"] == 4
     assert stored["metadata"]["generation"] == 2
+
+
+def test_kubectl_create_namespace_sends_protobuf_and_is_accepted(kubectl, api):
+    code, out, err = kubectl("create", "namespace", "made-by-kubectl")
+    assert code == 0, err
+    assert out.strip() == "namespace/made-by-kubectl created"
+    assert call(api, "GET", "/api/v1/namespaces/made-by-kubectl").status_code == 200
