@@ -9,7 +9,7 @@ object; BOOKMARK events (kind and resourceVersion only) only with allowWatchBook
 timeoutSeconds ends the stream; past the history window the answer is 200 with one
 ERROR event carrying Status 410 Expired, then the stream closes (pykube surfaces the
 ERROR event); pykube `watch()` yields typed events; `kubectl get ts -A -w` prints the
-existing object and then an update.
+existing object and then an update; `kubectl get ts NAME -w` prints only that object's updates.
 """
 from __future__ import annotations
 
@@ -189,6 +189,23 @@ def test_kubectl_get_watch_prints_an_update(kubectl, api, namespace):
         relabel(api, created, {"changed": "yes"})
         update = lines.until(lambda line: "watched" in line, timeout=10)
         assert update.split()[0] == "MODIFIED" and namespace in update.split()
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def test_kubectl_get_watch_on_one_object_prints_only_its_updates(kubectl, api, namespace):
+    solo = create(api, traffic_split(namespace, "solo"))
+    noise = create(api, traffic_split(namespace, "noise"))
+    process = kubectl.popen("-n", namespace, "get", "ts", "solo", "-w", "--output-watch-events")
+    try:
+        lines = LineStream(process.stdout)
+        lines.until(lambda line: "solo" in line, timeout=15)
+        relabel(api, noise, {"changed": "yes"})
+        relabel(api, solo, {"changed": "yes"})
+        update = lines.until(lambda line: "solo" in line, timeout=10)
+        assert update.split()[0] == "MODIFIED"
+        assert not any("noise" in line for line in lines.seen), lines.seen
     finally:
         process.terminate()
         process.communicate(timeout=10)
