@@ -86,7 +86,7 @@ def collection_path(obj: dict) -> str:
     api_version, kind = obj["apiVersion"], obj["kind"]
     plural = {"Deployment": "deployments", "Service": "services", "Endpoints": "endpoints",
               "TrafficSplit": "trafficsplits", "Namespace": "namespaces",
-              "EndpointSlice": "endpointslices", "Lease": "leases"}[kind]
+              "EndpointSlice": "endpointslices", "Lease": "leases", "Event": "events"}[kind]
     base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
     namespace = obj["metadata"].get("namespace")
     if namespace and kind != "Namespace":
