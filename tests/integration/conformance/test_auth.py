@@ -24,6 +24,10 @@ from tests.integration.conformance.support import (MERGE_PATCH, SPLIT_GROUP, ass
                                                    split_path, traffic_split)
 from tests.integration.conftest import http_client
 
+# With tokens the kubeconfig points at the sandbox's self-signed https side with
+# insecure-skip-tls-verify (kubectl sends credentials only over https).
+pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+
 TOKENS = {"admin-token": "*", "reader-token": {"verbs": ["get", "list", "watch"], "resources": ["*"]}}
 
 
