@@ -20,6 +20,7 @@ from typing import Iterable, Mapping
 
 import yaml
 
+from failsync.sandbox import tls
 from failsync.sandbox.cluster import Cluster, RequestLog, RequestRecord
 from failsync.sandbox.mirror import Mirror
 
@@ -62,6 +63,8 @@ class Sandbox:
         if self._kubeconfig_path is None:
             self._tempdir = tempfile.TemporaryDirectory(prefix="failsync-sandbox-")
             self._kubeconfig_path = Path(self._tempdir.name) / "kubeconfig"
+        if self.tokens:
+            tls.server_context()  # fail early (and once) when TLS cannot be served
         first_token = next(iter(self.tokens), None)
         self.kubeconfig = self._write_kubeconfig(self._kubeconfig_path, first_token)
         return self
@@ -87,13 +90,19 @@ class Sandbox:
         user = {"token": token} if token else {}
         config = {
             "apiVersion": "v1", "kind": "Config", "preferences": {},
-            "clusters": [{"name": c.name, "cluster": {"server": c.url}} for c in self.clusters.values()],
+            "clusters": [{"name": c.name, "cluster": self._cluster_entry(c)} for c in self.clusters.values()],
             "users": [{"name": f"{c.name}-user", "user": dict(user)} for c in self.clusters.values()],
             "contexts": [{"name": c.name, "context": {"cluster": c.name, "user": f"{c.name}-user",
                                                       "namespace": "default"}} for c in self.clusters.values()],
             "current-context": next(iter(self.clusters)),
         }
         return yaml.safe_dump(config, sort_keys=False)
+
+    def _cluster_entry(self, cluster: Cluster) -> dict:
+        # kubectl sends credentials only to https servers: with tokens, point it at the TLS side of the port.
+        if self.tokens:
+            return {"server": cluster.url.replace("http://", "https://"), "insecure-skip-tls-verify": True}
+        return {"server": cluster.url}
 
     def _write_kubeconfig(self, path: Path, token: str | None) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)

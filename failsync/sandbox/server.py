@@ -12,6 +12,7 @@ import json
 import logging
 import queue
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from failsync.sandbox import discovery, reads, routing, writes
+from failsync.sandbox import discovery, protobuf, reads, routing, tls, writes
 from failsync.sandbox.resources import ResourceType, to_view
 from failsync.sandbox.status import ApiError, bad_request, invalid, method_not_allowed
 
@@ -59,6 +60,19 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
         super().__init__(address, Handler)
+
+    def finish_request(self, request, client_address) -> None:  # type: ignore[override]
+        """Serve one connection; with token auth on, a TLS handshake is answered with TLS."""
+        if self.cluster.auth.enabled:
+            try:
+                request.settimeout(10)
+                first = request.recv(1, socket.MSG_PEEK)
+                request.settimeout(None)
+                if tls.is_tls_handshake(first):
+                    request = tls.server_context().wrap_socket(request, server_side=True)
+            except (OSError, ssl.SSLError):
+                return
+        self.RequestHandlerClass(request, client_address, self)
 
     def cut_connections(self) -> None:
         """Abruptly close every open client connection."""
@@ -251,6 +265,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def _decode(self, body: bytes) -> Any:
         content_type = (self.headers.get("Content-Type") or _JSON).split(";")[0].strip()
+        if content_type == "application/vnd.kubernetes.protobuf":
+            try:
+                return protobuf.decode(body)
+            except protobuf.ProtobufError as error:
+                raise ApiError(415, "UnsupportedMediaType", f"the sandbox cannot decode this protobuf body: {error}")
         if content_type not in (_JSON, "application/yaml", "*/*", ""):
             raise ApiError(415, "UnsupportedMediaType", f'the body of the request was in an unknown format - '
                                                         f'accepted media types include: application/json, '
