@@ -26,6 +26,9 @@ from bench import fixtures, scenarios
 from bench.harness import ROOT, SandboxProcess, proc_stat, wait_for
 
 PY_SPY = str(Path(sys.executable).parent / "py-spy")
+#: Leaves where a thread blocks (py-spy's idle detection misses them in containers): counted as waiting.
+WAITING = ("Condition.wait", "SocketIO.readinto", "_PollLikeSelector.select", "do_poll", "Event.wait",
+           "Condition.__enter__", "Thread.join", "select (", "sleep (")
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -34,9 +37,12 @@ class Profile:
     """py-spy raw (collapsed) stacks summarised: own and inclusive samples per function, per thread."""
 
     samples: int = 0
+    waiting: int = 0
+    waiting_on: Counter = field(default_factory=Counter)
     own: Counter = field(default_factory=Counter)
     inclusive: Counter = field(default_factory=Counter)
     threads: Counter = field(default_factory=Counter)
+    innermost: Counter = field(default_factory=Counter)  # own time charged to the innermost failsync frame
 
 
 def _function(frame: str) -> str:
@@ -58,24 +64,37 @@ def summarise(raw: str) -> Profile:
         count = int(count_text)
         thread, _, frames_text = stack.partition(";")
         frames = [_function(f) for f in frames_text.split(";") if f]
+        if frames and any(marker in frames[-1] for marker in WAITING):
+            profile.waiting += count
+            ours = [f for f in frames if "(failsync/" in f]
+            profile.waiting_on[f"{ours[-1] if ours else frames[0]} → {frames[-1]}"] += count
+            continue
         profile.samples += count
         profile.threads[thread.split(": ", 1)[-1].rstrip("0123456789-") or thread] += count
         if frames:
             profile.own[frames[-1]] += count
+            ours = [f for f in frames if "(failsync/" in f]
+            if ours:
+                profile.innermost[f"{ours[-1]} → {frames[-1]}" if ours[-1] != frames[-1] else ours[-1]] += count
             for function in set(frames):
                 profile.inclusive[function] += count
     return profile
 
 
 def markdown(title: str, profile: Profile, top: int = 15) -> str:
-    def table(counter: Counter, label: str) -> list[str]:
+    def table(counter: Counter, label: str, total: int | None = None) -> list[str]:
         rows = [f"| {label} | samples | share |", "|---|---|---|"]
         for function, count in counter.most_common(top):
-            rows.append(f"| `{function}` | {count} | {100 * count / max(profile.samples, 1):.1f}% |")
+            rows.append(f"| `{function}` | {count} | {100 * count / max(total or profile.samples, 1):.1f}% |")
         return rows
 
-    return "\n".join([f"### {title}", "", f"{profile.samples} samples (idle threads excluded).", "",
+    return "\n".join([f"### {title}", "",
+                      f"{profile.samples} samples running, {profile.waiting} more blocked (on a lock, the "
+                      f"network or a timer). Below: blocked samples (share of all), then running samples only.", "",
+                      *table(profile.waiting_on, "blocked: innermost failsync frame → wait",
+                             profile.samples + profile.waiting), "",
                       *table(profile.threads, "thread"), "", *table(profile.own, "own time (leaf)"), "",
+                      *table(profile.innermost, "innermost failsync frame → leaf"), "",
                       *table(profile.inclusive, "inclusive"), ""])
 
 
