@@ -27,6 +27,7 @@ from failsync.core.model import (
     Target,
     WhenAllDown,
 )
+from failsync.core.simple_yaml import simple_documents
 from failsync.errors import Location, PolicyError
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -77,13 +78,38 @@ class PolicySet:
 
 def parse_policies(text: str, file: str) -> PolicySet:
     """Parse and validate every FailoverPolicy document of one file's YAML text."""
+    documents = simple_documents(text)
+    if documents is not None:
+        valid = _valid_policies(documents, file)
+        if valid is not None:
+            return _without_duplicates(valid, [])
+    return _parse_with_nodes(text, file)
+
+
+def _valid_policies(documents: list[tuple[dict[str, Any], dict[str, int]]], file: str) -> list[Policy] | None:
+    """The policies of documents read by the fast reader; None if any has an error.
+
+    Errors are always reported from PyYAML's nodes (``_parse_with_nodes``), so their
+    wording and lines never depend on which reader ran first.
+    """
+    policies: list[Policy] = []
+    for data, lines in documents:
+        document = _Document(file, lines=lines)
+        policy = document.validate(data)
+        if policy is None or document.errors:
+            return None
+        policies.append(policy)
+    return policies
+
+
+def _parse_with_nodes(text: str, file: str) -> PolicySet:
     policies: list[Policy] = []
     errors: list[PolicyError] = []
     try:
         for node in yaml.compose_all(text, Loader=_Loader):
             if node is None:
                 continue
-            document = _Document(file, node)
+            document = _Document(file, root=node)
             data = document.convert(node, "")
             if data is None:  # an empty document (only comments, or "---" twice)
                 continue
@@ -173,15 +199,16 @@ def _type_name(value: Any) -> str:
 class _Document:
     """One YAML document being converted and validated, collecting errors with lines.
 
-    Lines are looked up in the node tree only when needed (an error, the policy's
-    location), so a valid document costs one walk over its nodes.
+    Lines come from the fast reader (``simple_yaml``), or are looked up in the node tree
+    only when needed (an error, the policy's location).
     """
 
-    def __init__(self, file: str, root: yaml.Node) -> None:
+    def __init__(self, file: str, *, root: yaml.Node | None = None,
+                 lines: dict[str, int] | None = None) -> None:
         self.file = file
         self.root = root
         self.errors: list[PolicyError] = []
-        self._lines: dict[str, int] | None = None
+        self._lines = lines
         self._constructor: yaml.constructor.SafeConstructor | None = None
 
     # -- conversion: nodes -> plain values -------------------------------------------------------
@@ -226,6 +253,7 @@ class _Document:
     def lines(self) -> dict[str, int]:
         """The line of every key path (``spec.fallbacks[1].service``) of the document."""
         if self._lines is None:
+            assert self.root is not None
             self._lines = {}
             self._record_lines(self.root, "")
         return self._lines
@@ -248,28 +276,6 @@ class _Document:
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
                 self._record_lines(item, f"{path}[{index}]")
-
-    def _name_line(self) -> int:
-        """Line of ``metadata.name``, read straight from the nodes (no full line map)."""
-        metadata = self._first_value(self.root, "metadata")
-        name_key = self._first_key(metadata, "name") if metadata is not None else None
-        if name_key is not None:
-            return name_key.start_mark.line + 1
-        return self._line_of("metadata.name") or self.root.start_mark.line + 1
-
-    def _first_key(self, node: yaml.Node, key: str) -> yaml.Node | None:
-        if isinstance(node, yaml.MappingNode):
-            for key_node, _value_node in node.value:
-                if self._scalar(key_node) == key:
-                    return key_node
-        return None
-
-    def _first_value(self, node: yaml.Node, key: str) -> yaml.Node | None:
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if self._scalar(key_node) == key:
-                    return value_node
-        return None
 
     # -- errors ----------------------------------------------------------------------------------
 
@@ -400,7 +406,7 @@ class _Document:
             health_source=HealthSource(source), hold_seconds=hold_seconds,  # type: ignore[arg-type]
             when_all_down=WhenAllDown(when_all_down), target=target,  # type: ignore[arg-type]
             # Anchored at the name: the line a reader looks at to tell policies apart.
-            location=Location(self.file, self._name_line()),
+            location=Location(self.file, self._line_of("metadata.name") or self.lines[""]),
         )
 
     def fallbacks(self, spec: dict[str, Any], primary: str | None) -> tuple[Backend, ...]:

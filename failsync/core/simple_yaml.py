@@ -1,0 +1,186 @@
+"""A fast reader for the plain block YAML that policy files are almost always written in.
+
+Owns: turning text made only of simple lines (``key: value``, ``key:``, ``- key: value``,
+``- value``, comments, ``---``) into the same plain values PyYAML's safe loader gives,
+plus the line of every key path. It never reports errors: on anything outside that
+subset (flow collections other than ``{}``/``[]``, anchors, tags, multi-line or escaped
+scalars, tabs, non-ASCII text, odd indentation, duplicate keys...) it answers None
+and the caller parses with PyYAML, which stays the authority on YAML.
+
+Why: PyYAML builds a node with two marks per value; for 10,000 policies that was
+most of ``failsync render``'s time. Scalars are still typed by PyYAML's own resolver
+and constructor, so ``2`` is an int, ``yes`` a bool and ``1.5`` a float exactly as there.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
+_SIMPLE_TEXT = re.compile(r"[\n\x20-\x7e]*\Z")  # printable ASCII: no tabs, CRs or control characters
+_WORD = r"[A-Za-z0-9][A-Za-z0-9_./-]*"
+_VALUE = rf"{_WORD}|\"[^\"\\]*\"|'[^']*'|\{{\}}|\[\]"
+_LINE = re.compile(
+    rf"(?P<indent> *)(?P<dash>- )?(?:(?P<key>{_WORD}):(?: +(?P<value>{_VALUE}))?|(?P<item>{_VALUE}))"
+    r" *(?: #[^\n]*)?\n"
+    r"|(?P<separator>---)\n"
+    r"|(?P<blank> *(?:#[^\n]*)?)\n")
+_DECIMAL = re.compile(r"(?:0|[1-9][0-9]*)\Z")
+
+
+_ABSENT = object()  # "key:" with nothing after it (unlike "key: null")
+
+
+class _NotSimple(Exception):
+    """The text needs the full YAML parser."""
+
+
+def simple_documents(text: str) -> list[tuple[dict[str, Any], dict[str, int]]] | None:
+    """Each non-empty document as (mapping, line of every key path), or None if not simple YAML.
+
+    Key paths and lines are those ``failsync.core.policies`` reports: ``spec.fallbacks[0].service``.
+    """
+    if not _SIMPLE_TEXT.match(text):
+        return None
+    if text and not text.endswith("\n"):
+        text += "\n"
+    try:
+        return _Reader(text).documents()
+    except _NotSimple:
+        return None
+
+
+class _Reader:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.resolvers = yaml.SafeLoader.yaml_implicit_resolvers
+        self.constructor: yaml.constructor.SafeConstructor | None = None
+
+    def documents(self) -> list[tuple[dict[str, Any], dict[str, int]]]:
+        text, match, position, end = self.text, _LINE.match, 0, len(self.text)
+        # Every content line of the text: (line number, indent, dash, key, value or None, item).
+        documents: list[list[tuple[int, int, bool, str | None, Any, Any]]] = [[]]
+        number = 0
+        while position < end:
+            found = match(text, position)
+            if found is None:
+                raise _NotSimple
+            position = found.end()
+            number += 1
+            indent, dash, key, value, item, separator, blank = found.groups()
+            if blank is not None:
+                continue
+            if separator is not None:
+                documents.append([])
+                continue
+            if key is not None:
+                documents[-1].append((number, len(indent), dash is not None, self.key(key),
+                                      _ABSENT if value is None else self.scalar(value), None))
+            elif dash is not None:
+                documents[-1].append((number, len(indent), True, None, None, self.scalar(item)))
+            else:
+                raise _NotSimple  # a bare scalar document
+        return [self.document(lines) for lines in documents if lines]
+
+    def key(self, text: str) -> str:
+        if self.tag(text) != _STR_TAG:
+            raise _NotSimple  # keys such as yes, 1 or null are not strings
+        return text
+
+    def tag(self, plain: str) -> str:
+        for tag, pattern in self.resolvers.get(plain[0], ()):
+            if pattern.match(plain):
+                return tag
+        if None in self.resolvers:
+            raise _NotSimple
+        return _STR_TAG
+
+    def scalar(self, text: str) -> Any:
+        first = text[0]
+        if first == '"' or first == "'":
+            return text[1:-1]
+        if first == "{":
+            return {}
+        if first == "[":
+            return []
+        tag = self.tag(text)
+        if tag == _STR_TAG:
+            return text
+        if tag == _INT_TAG and _DECIMAL.match(text):
+            return int(text)
+        if self.constructor is None:
+            self.constructor = yaml.constructor.SafeConstructor()
+        return self.constructor.construct_object(yaml.ScalarNode(tag, text), deep=True)
+
+    def document(self, lines: list[tuple[int, int, bool, str | None, Any, Any]]) -> tuple[dict[str, Any], dict[str, int]]:
+        number, indent, dash, key, _value, _item = lines[0]
+        if indent or dash or key is None:
+            raise _NotSimple  # the root must be a mapping at column 1
+        paths: dict[str, int] = {"": number}
+        root: dict[str, Any] = {}
+        after = self.block(lines, 0, 0, root, "", paths)
+        if after != len(lines):
+            raise _NotSimple
+        return root, paths
+
+    def block(self, lines: list, index: int, indent: int, mapping: dict[str, Any], path: str,
+              paths: dict[str, int]) -> int:
+        """Read the keys of ``mapping`` at column ``indent`` from ``lines[index]``; return the next index.
+
+        A sequence item's mapping starts on its dash line (``- key: value``), two columns in.
+        """
+        count = len(lines)
+        first = True
+        while index < count:
+            number, line_indent, dash, key, value, _item = lines[index]
+            if line_indent < indent and not (first and dash):
+                return index  # the enclosing block goes on (or the caller finds bad indentation)
+            if (dash and not first) or (line_indent + 2 if dash else line_indent) != indent:
+                raise _NotSimple
+            if key is None or key in mapping:
+                raise _NotSimple  # a scalar among keys, or a duplicate key
+            first = False
+            child = f"{path}.{key}" if path else key
+            paths[child] = number
+            index += 1
+            if value is not _ABSENT:
+                mapping[key] = value
+                continue
+            # "key:" alone: a nested mapping or sequence follows, or the value is null.
+            following = lines[index] if index < count else None
+            if following is None or following[1] < indent or (following[1] == indent and not following[2]):
+                mapping[key] = None
+            elif following[2]:
+                items: list[Any] = []
+                mapping[key] = items
+                index = self.sequence(lines, index, following[1], items, child, paths)
+            else:
+                nested: dict[str, Any] = {}
+                mapping[key] = nested
+                index = self.block(lines, index, following[1], nested, child, paths)
+        return index
+
+    def sequence(self, lines: list, index: int, indent: int, items: list[Any], path: str,
+                 paths: dict[str, int]) -> int:
+        """Read ``- ...`` items at ``indent`` from ``lines[index]``; return the next index."""
+        count = len(lines)
+        while index < count:
+            number, line_indent, dash, key, _value, item = lines[index]
+            if line_indent != indent or not dash:
+                if line_indent > indent:
+                    raise _NotSimple
+                return index
+            item_path = f"{path}[{len(items)}]"
+            paths[item_path] = number
+            if key is None:
+                items.append(item)
+                index += 1
+            else:
+                entry: dict[str, Any] = {}
+                items.append(entry)
+                index = self.block(lines, index, indent + 2, entry, item_path, paths)
+        return index

@@ -1,0 +1,158 @@
+"""The fast reader for plain policy YAML agrees with PyYAML or steps aside.
+
+Covers:
+- a typical policy file (several documents, comments, an indentless list, quoted and
+  typed scalars) reads to exactly PyYAML's values, and every key path to its line;
+- YAML outside the simple subset (flow mappings, anchors, multi-line scalars, tabs,
+  duplicate keys, non-string keys, bad indentation) is declined (None), never misread;
+- on generated block YAML, whenever the reader answers, PyYAML reads the same values
+  and lines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from failsync.core import policies
+from failsync.core.simple_yaml import simple_documents
+
+
+def _pyyaml(text: str) -> list[tuple[Any, dict[str, int]]]:
+    """What the PyYAML path of failsync.core.policies reads: values and key-path lines."""
+    documents = []
+    for node in yaml.compose_all(text, Loader=policies._Loader):
+        if node is None:
+            continue
+        document = policies._Document("f.yaml", root=node)
+        data = document.convert(node, "")
+        if data is None:  # an empty document, skipped like parse_policies does
+            continue
+        assert not document.errors
+        documents.append((data, dict(document.lines)))
+    return documents
+
+
+def _same(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[key], b[key]) for key in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(map(_same, a, b))
+    return bool(a == b)
+
+
+POLICY_FILE = """\
+# two policies
+apiVersion: failsync.io/v1alpha1
+kind: FailoverPolicy
+metadata:
+  name: web-svc-failover   # the TrafficSplit's name
+  namespace: emojivoto
+  labels: {}
+spec:
+  service: web-svc
+  fallbacks:
+  - service: web-svc-east
+  - service: 'web-svc-central'
+    priority: 2
+  health:
+    minReady: 010
+    source: "auto"
+  whenAllDown:
+---
+apiVersion: failsync.io/v1alpha1
+metadata:
+  labels:
+    app.kubernetes.io/part-of: shop
+    enabled: yes
+spec:
+  fallbacks:
+    - service: b
+    - c
+"""
+
+
+def test_a_policy_file_reads_to_pyyaml_values_and_lines() -> None:
+    fast = simple_documents(POLICY_FILE)
+    assert fast is not None
+    reference = _pyyaml(POLICY_FILE)
+    assert len(fast) == len(reference) == 2
+    for (data, lines), (expected_data, expected_lines) in zip(fast, reference):
+        assert _same(data, expected_data)
+        assert lines == expected_lines
+    assert fast[0][0]["spec"]["health"]["minReady"] == 8  # YAML 1.1 octal, as PyYAML reads it
+    assert fast[0][1]["spec.fallbacks[1].priority"] == 13
+
+
+@pytest.mark.parametrize("text", [
+    "a: {b: 1}\n",
+    "a: &x 1\nb: *x\n",
+    "a: !!str 1\n",
+    "a: one\n  two\n",
+    "a: |\n  text\n",
+    "a:\tb\n",
+    "a: b\na: c\n",
+    "yes: b\n",
+    "a:\n    b: 1\n  c: 2\n",
+    "a:\n  - b\n   - c\n",
+    "- a\n- b\n",
+    "just text\n",
+    "a: \"esc\\n\"\n",
+    "a: caf\u00e9\n",
+    "a: b\r\n",
+    "a: b: c\n",
+    "--- a: b\n",
+])
+def test_yaml_outside_the_simple_subset_is_declined(text: str) -> None:
+    assert simple_documents(text) is None
+
+
+_KEYS = st.sampled_from(["a", "b", "name", "a.b", "x/y", "k-1", "on", "1"])
+_VALUES = st.sampled_from(["x", "1", "010", "0x1f", "1.5", "yes", "No", "null", "'q'", '"d d"', "{}",
+                           "[]", "2001-12-14", "1_000", "0", "true", "x # c", "a b", "-1", "~"])
+
+
+@st.composite
+def _block_yaml(draw: st.DrawFn, depth: int = 0, indent: int = 0) -> list[str]:
+    lines = []
+    for _ in range(draw(st.integers(1, 3))):
+        pad, key = " " * indent, draw(_KEYS)
+        shape = draw(st.sampled_from(["value", "empty", "mapping", "sequence"] if depth < 2 else ["value"]))
+        if shape == "value":
+            lines.append(f"{pad}{key}: {draw(_VALUES)}")
+        elif shape == "empty":
+            lines.append(f"{pad}{key}:")
+        elif shape == "mapping":
+            lines.append(f"{pad}{key}:")
+            lines += draw(_block_yaml(depth + 1, indent + draw(st.sampled_from([1, 2, 4]))))
+        else:
+            lines.append(f"{pad}{key}:")
+            item_indent = indent + draw(st.sampled_from([0, 2, 3]))
+            for _ in range(draw(st.integers(1, 3))):
+                if draw(st.booleans()):
+                    lines.append(f"{' ' * item_indent}- {draw(_VALUES)}")
+                else:
+                    entry = draw(_block_yaml(depth + 1, item_indent + 2))
+                    lines += [f"{' ' * item_indent}- {entry[0].lstrip()}", *entry[1:]]
+        lines += draw(st.sampled_from([[], [], ["# note"], [""], ["---"], ["   x: 1"]]))
+    return lines
+
+
+@settings(max_examples=400, deadline=None)
+@given(_block_yaml())
+def test_whenever_the_reader_answers_pyyaml_reads_the_same(lines: list[str]) -> None:
+    text = "\n".join(lines) + "\n"
+    fast = simple_documents(text)
+    if fast is None:
+        return
+    reference = _pyyaml(text)
+    assert len(fast) == len(reference)
+    for (data, paths), (expected_data, expected_paths) in zip(fast, reference):
+        assert _same(data, expected_data)
+        assert paths == expected_paths
