@@ -30,6 +30,9 @@ _LINE = re.compile(
     r"|(?P<separator>---)\n"
     r"|(?P<blank> *(?:#[^\n]*)?)\n")
 _DECIMAL = re.compile(r"(?:0|[1-9][0-9]*)\Z")
+# Keys repeat in every document; remember which resolve to plain strings (bounded).
+_STRING_KEYS: set[str] = set()
+_STRING_KEYS_SIZE = 4096
 
 
 _ABSENT = object()  # "key:" with nothing after it (unlike "key: null")
@@ -87,8 +90,11 @@ class _Reader:
         return [self.document(lines) for lines in documents if lines]
 
     def key(self, text: str) -> str:
-        if self.tag(text) != _STR_TAG:
-            raise _NotSimple  # keys such as yes, 1 or null are not strings
+        if text not in _STRING_KEYS:
+            if self.tag(text) != _STR_TAG:
+                raise _NotSimple  # keys such as yes, 1 or null are not strings
+            if len(_STRING_KEYS) < _STRING_KEYS_SIZE:
+                _STRING_KEYS.add(text)
         return text
 
     def tag(self, plain: str) -> str:
