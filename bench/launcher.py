@@ -25,7 +25,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from failsync.sandbox import Sandbox, resources, server
+from failsync.sandbox import Sandbox, resources
 from failsync.sandbox.simulator import DEPLOYMENTS, SERVICES, Simulator
 
 ENDPOINT_KEYS = ("core/endpoints", "discovery/endpointslices")
@@ -101,7 +101,7 @@ def use_indexed_simulator(cluster) -> None:
 
 class AdminHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # see disable_nagle()
+    disable_nagle_algorithm = True  # as the sandbox's own handler: no delayed-ACK stall per answer
 
     def log_message(self, format, *args):  # noqa: A002 - quiet
         pass
@@ -155,27 +155,13 @@ class AdminHandler(BaseHTTPRequestHandler):
             self.send_error(404)
 
 
-def disable_nagle() -> None:
-    """Answer with TCP_NODELAY, as kube-apiserver (Go) does by default.
-
-    The sandbox's handler writes a response's headers and body in two sends; with Nagle on,
-    the body waits for the client's delayed ACK, so every request after the first on a
-    kept-alive connection takes ~40 ms of client wall time (server-side times do not show
-    it) and back-to-back watch chunks stall alike. That would swamp every wall-time figure.
-    """
-    server.Handler.disable_nagle_algorithm = True
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description="bench sandbox process")
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--history", type=int, default=50_000)
-    parser.add_argument("--nagle", action="store_true", help="Keep Nagle's algorithm on (the sandbox's default).")
     parser.add_argument("--stock-simulator", action="store_true",
                         help="Keep the sandbox's own simulator (O(n) per change; slow beyond ~2,000 policies).")
     options = parser.parse_args()
-    if not options.nagle:
-        disable_nagle()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -100,6 +100,10 @@ class Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server_version = "failsync-sandbox"
+    # TCP_NODELAY, as kube-apiserver (Go) has by default: with Nagle on, a small write that
+    # follows an unacknowledged one (the next request's answer on a kept-alive connection,
+    # back-to-back watch chunks) waits for the client's delayed ACK, ~40 ms each.
+    disable_nagle_algorithm = True
     server: SandboxHTTPServer
 
     def setup(self) -> None:
@@ -129,9 +133,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
-        self.end_headers()
+        # Headers and body leave in one write (one segment for small answers), not two.
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
-            self.wfile.write(body)
+            self._headers_buffer.append(body)
+        self.flush_headers()
 
     def _json(self, code: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         self._send(code, json.dumps(obj, separators=(",", ":")).encode(), headers=headers)

@@ -4,10 +4,12 @@ Covers: watch from "0" (synthetic ADDED), from N (only later changes), selector 
 (ADDED/DELETED), too-old resourceVersion -> 200 + one ERROR Status 410 then close, BOOKMARK at
 timeout, sendInitialEvents end marker; limit/continue with an expired and a malformed token;
 no-op writes keep the resourceVersion; stale PUT 409; scale -> endpoints emptied; mirror;
-outage refuses connections then serves the same state; injected 429 with Retry-After; auth 401/403.
+outage refuses connections then serves the same state; injected 429 with Retry-After; auth 401/403;
+answers leave without Nagle's delay (TCP_NODELAY on every served connection).
 """
 
 import json
+import socket
 
 import pytest
 import requests
@@ -195,3 +197,13 @@ def test_tokens_answer_401_and_403_like_the_real_server():
                                             'resource "trafficsplits" in API group "split.smi-spec.io" in the '
                                             'namespace "default"')
         assert "reader-token" in box.kubeconfig_for("reader-token").read_text()
+
+
+def test_served_connections_have_nagle_off_so_kept_alive_answers_do_not_wait_for_acks(sandbox):
+    west = sandbox["west"]
+    with requests.Session() as session:  # one kept-alive connection, as pykube and kubectl use
+        assert session.get(west.url + TS).status_code == 200
+        assert session.get(west.url + TS).status_code == 200
+        served = list(west._server.connections)
+        assert served
+        assert all(connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for connection in served)
