@@ -155,24 +155,35 @@ def _emit_block(value: Any, indent: str, first: str, lines: list[str]) -> None:
     ``first`` replaces the indentation of the first line: a list item's ``- `` marker
     sits on the first line of the item's own block.
     """
+    # Exact-type fast paths for what rendered objects are made of (str, int, dict, list);
+    # anything else takes the general path. Half the calls of the plain version.
     prefix = first
+    nested = indent + "  "
     if type(value) is dict or isinstance(value, Mapping):
         for key, item in value.items():
-            head = f"{prefix}{_scalar_text(key)}:"
+            key_text = _TEXT_CACHE.get(key) if type(key) is str else None
+            head = f"{prefix}{key_text or _scalar_text(key)}:"
             prefix = indent
-            if _is_block(item):
+            kind = type(item)
+            if kind is str:
+                lines.append(f"{head} {_TEXT_CACHE.get(item) or _scalar_text(item)}")
+            elif kind is dict and item:
+                lines.append(head)
+                _emit_block(item, nested, nested, lines)
+            elif kind is list and item:
+                lines.append(head)
+                _emit_block(item, indent, indent, lines)
+            elif _is_block(item):
                 lines.append(head)
                 if type(item) is list or isinstance(item, (list, tuple)):
                     _emit_block(item, indent, indent, lines)
                 else:
-                    nested = indent + "  "
                     _emit_block(item, nested, nested, lines)
             else:
                 lines.append(f"{head} {_flow(item)}")
     else:
-        nested = indent + "  "
         for item in value:
-            if _is_block(item):
+            if type(item) is dict and item or _is_block(item):
                 _emit_block(item, nested, f"{prefix}- ", lines)
             else:
                 lines.append(f"{prefix}- {_flow(item)}")
