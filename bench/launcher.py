@@ -26,7 +26,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from failsync.sandbox import Sandbox, resources
-from failsync.sandbox.simulator import DEPLOYMENTS, SERVICES, Simulator
 
 ENDPOINT_KEYS = ("core/endpoints", "discovery/endpointslices")
 
@@ -45,58 +44,7 @@ class CommitLog:
                                  "type": change.type, "revision": change.revision})
 
 
-
 SPLITS = resources.lookup("split.smi-spec.io", "v1alpha2", "trafficsplits")
-
-
-class IndexedSimulator(Simulator):
-    """The sandbox's workload simulator with per-namespace indexes of Services and Deployments.
-
-    Same behaviour; only lookups change: the stock simulator scans every Service and sorts
-    every Deployment of the cluster on each change (O(n) per change, O(n^2) to create n
-    backends), which makes 10,000 policies take many minutes to set up and holds the store
-    lock for tens of milliseconds inside every scale. The bench measures failsync, not that.
-    """
-
-    def __init__(self, store, readiness_delay: float = 0.0) -> None:
-        super().__init__(store, readiness_delay)
-        self._by_namespace: dict[str, dict[str, dict[str, dict]]] = {DEPLOYMENTS: {}, SERVICES: {}}
-
-    def on_change(self, change) -> None:
-        index = self._by_namespace.get(change.store_key)
-        if index is not None:
-            metadata = change.obj["metadata"]
-            names = index.setdefault(metadata.get("namespace") or "", {})
-            if change.type == "DELETED":
-                names.pop(metadata["name"], None)
-            else:
-                names[metadata["name"]] = change.obj
-        super().on_change(change)
-
-    def _in_namespace(self, store_key: str, namespace: str) -> list[dict]:
-        names = self._by_namespace[store_key].get(namespace, {})
-        return [names[name] for name in sorted(names)]
-
-    def _sync_namespace(self, namespace: str) -> None:
-        for service in self._in_namespace(SERVICES, namespace):
-            if (service.get("spec") or {}).get("selector"):
-                self._sync_service(service)
-
-    def _addresses(self, namespace: str, selector: dict) -> list[tuple[str, str]]:
-        deployments = self._in_namespace(DEPLOYMENTS, namespace)
-        original = self.store.all_of
-        self.store.all_of = lambda key: deployments if key == DEPLOYMENTS else original(key)
-        try:
-            return super()._addresses(namespace, selector)
-        finally:
-            del self.store.all_of
-
-
-def use_indexed_simulator(cluster) -> None:
-    """Swap the cluster's simulator for ``IndexedSimulator`` (before any workload exists)."""
-    cluster.store.hooks.remove(cluster.simulator.on_change)
-    cluster.simulator = IndexedSimulator(cluster.store, cluster.simulator.readiness_delay)
-    cluster.store.hooks.insert(0, cluster.simulator.on_change)
 
 
 class AdminHandler(BaseHTTPRequestHandler):
@@ -159,16 +107,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="bench sandbox process")
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--history", type=int, default=50_000)
-    parser.add_argument("--stock-simulator", action="store_true",
-                        help="Keep the sandbox's own simulator (O(n) per change; slow beyond ~2,000 policies).")
     options = parser.parse_args()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with Sandbox(clusters=("bench",), kubeconfig=options.kubeconfig, history=options.history) as sandbox:
         cluster = sandbox["bench"]
-        if not options.stock_simulator:
-            use_indexed_simulator(cluster)
         commits = CommitLog()
         cluster.store.hooks.append(commits.hook)
         admin = ThreadingHTTPServer(("127.0.0.1", 0), AdminHandler)

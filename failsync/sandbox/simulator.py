@@ -6,6 +6,10 @@ readiness delay), the Endpoints and EndpointSlice of every Service with a select
 ready address per ready replica of the matching Deployments, 10.x.y.z addresses), and the
 mirroring of owner-written Endpoints of selector-less Services into EndpointSlices.
 Never does: HTTP. All writes go through ``writes`` so metadata rules are shared.
+
+Deployments and selector Services are indexed by (namespace, label key, value), so a change
+touches only the Services that select the changed Deployment: setting up n backends is O(n)
+and a scale holds the store lock for the few objects it concerns, whatever the cluster size.
 """
 
 from __future__ import annotations
@@ -44,6 +48,59 @@ def _selects(selector: dict, labels: dict) -> bool:
     return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
 
 
+def _template_labels(deployment: dict) -> dict:
+    labels = (((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels")
+    return labels if isinstance(labels, dict) else {}
+
+
+def _selector(service: dict) -> dict:
+    selector = (service.get("spec") or {}).get("selector")
+    return selector if isinstance(selector, dict) else {}
+
+
+def _slot(namespace: str, key: object, value: object) -> tuple[str, str, str]:
+    # str() keeps unvalidated (even unhashable) label values indexable; matches are re-checked with ==
+    return namespace, str(key), str(value)
+
+
+class _LabelIndex:
+    """Stored objects of one kind by (namespace, name) and by (namespace, label key, value)."""
+
+    def __init__(self, labels_of) -> None:
+        self._labels_of = labels_of
+        self._objects: dict[tuple[str, str], dict] = {}
+        self._names: dict[tuple[str, str, str], set[str]] = {}
+
+    def put(self, namespace: str, name: str, obj: dict | None) -> None:
+        """Index the object's current version (None, or no labels: forget it)."""
+        old = self._objects.pop((namespace, name), None)
+        for pair in (self._labels_of(old) if old is not None else {}).items():
+            slot = _slot(namespace, *pair)
+            names = self._names.get(slot)
+            if names is not None:
+                names.discard(name)
+                if not names:
+                    del self._names[slot]
+        labels = self._labels_of(obj) if obj is not None else {}
+        if labels:
+            self._objects[(namespace, name)] = obj
+            for pair in labels.items():
+                self._names.setdefault(_slot(namespace, *pair), set()).add(name)
+
+    def having_all(self, namespace: str, labels: dict) -> list[dict]:
+        """Objects whose indexed labels include every pair of ``labels``, sorted by name."""
+        candidates = min((self._names.get(_slot(namespace, *pair), set()) for pair in labels.items()), key=len,
+                         default=set())
+        found = (self._objects[(namespace, name)] for name in sorted(candidates))
+        return [obj for obj in found if _selects(labels, self._labels_of(obj))]
+
+    def within(self, namespace: str, labels: dict) -> list[dict]:
+        """Objects whose indexed labels are all among ``labels`` (Services selecting them), sorted by name."""
+        candidates = set().union(*(self._names.get(_slot(namespace, *pair), ()) for pair in labels.items()))
+        found = (self._objects[(namespace, name)] for name in sorted(candidates))
+        return [obj for obj in found if _selects(self._labels_of(obj), labels)]
+
+
 class Simulator:
     """Keeps derived objects of one store in step; ``on_change`` is a store hook."""
 
@@ -52,12 +109,19 @@ class Simulator:
         self.readiness_delay = readiness_delay
         self._ready: dict[tuple[str, str], int] = {}  # (namespace, deployment) -> ready replicas
         self._timers: dict[tuple[str, str], threading.Timer] = {}
+        self._deployments = _LabelIndex(_template_labels)
+        self._services = _LabelIndex(_selector)  # Services with a selector only
 
     # --- the hook ----------------------------------------------------------------------------
     def on_change(self, change: Change) -> None:
         """React to one committed change (runs inside the store lock)."""
         metadata = change.obj["metadata"]
         namespace, name = metadata.get("namespace") or "", metadata["name"]
+        current = None if change.type == "DELETED" else change.obj
+        if change.store_key == DEPLOYMENTS:
+            self._deployments.put(namespace, name, current)
+        elif change.store_key == SERVICES:
+            self._services.put(namespace, name, current)
         try:
             if change.store_key == DEPLOYMENTS:
                 if change.type == "DELETED":
@@ -69,7 +133,8 @@ class Simulator:
                             (change.old.get("status") or {}).get("readyReplicas") == \
                             (change.obj.get("status") or {}).get("readyReplicas"):
                         return
-                self._sync_namespace(namespace)
+                self._sync_selecting(namespace, _template_labels(change.obj),
+                                     _template_labels(change.old) if change.old is not None else {})
             elif change.store_key == SERVICES:
                 if change.type == "DELETED":
                     self._drop_service(namespace, name)
@@ -111,7 +176,7 @@ class Simulator:
             self._ready[(namespace, name)] = (deployment.get("spec") or {}).get("replicas", 1)
             try:
                 self._sync_deployment(deployment)
-                self._sync_namespace(namespace)
+                self._sync_selecting(namespace, _template_labels(deployment))
             except ApiError as error:
                 log.debug("simulator: %s", error.message)
 
@@ -130,19 +195,22 @@ class Simulator:
                       dict(deployment, status=status), subresource="status")
 
     # --- services ----------------------------------------------------------------------------
-    def _sync_namespace(self, namespace: str) -> None:
-        for service in self.store.all_of(SERVICES):
-            if service["metadata"].get("namespace") == namespace and (service.get("spec") or {}).get("selector"):
+    def _sync_selecting(self, namespace: str, *label_sets: dict) -> None:
+        """Re-sync the Services that select a Deployment with any of these (old, new) labels."""
+        services: dict[str, dict] = {}
+        for labels in label_sets:
+            services.update((s["metadata"]["name"], s) for s in self._services.within(namespace, labels))
+        for name in sorted(services):
+            # re-read: an earlier sync in this loop may have committed (a fresh dict per commit)
+            service = self.store.get(SERVICES, namespace, name)
+            if service is not None and _selector(service):
                 self._sync_service(service)
 
     def _addresses(self, namespace: str, selector: dict) -> list[tuple[str, str]]:
         """(ip, pod name) per ready replica of the Deployments the selector matches."""
         found = []
-        for deployment in sorted(self.store.all_of(DEPLOYMENTS), key=lambda d: d["metadata"]["name"]):
+        for deployment in self._deployments.having_all(namespace, selector):
             metadata = deployment["metadata"]
-            labels = (((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels")
-            if metadata.get("namespace") != namespace or not _selects(selector, labels or {}):
-                continue
             digest = _digest(namespace, metadata["name"])
             for index in range(self._ready.get((namespace, metadata["name"]), 0)):
                 ip = f"10.{digest[0]}.{(digest[1] + index // 250) % 256}.{index % 250 + 1}"

@@ -4,7 +4,9 @@ Covers: Deployment status and Endpoints/EndpointSlice follow replicas synchronou
 readiness delay and after the delay otherwise; deleting a Service removes its Endpoints and
 slice; selector-less Service Endpoints are mirrored into a slice managed by the mirroring
 controller; TrafficSplit stored once and served at v1alpha1 (Quantity strings) and v1alpha4;
-Deployment generation bumps on spec changes only; events.k8s.io view of core Events.
+Deployment generation bumps on spec changes only; events.k8s.io view of core Events;
+a Service follows exactly the Deployments its whole selector matches, in its namespace, through
+relabels, deletes and selector changes.
 """
 
 from failsync.sandbox import Cluster
@@ -45,6 +47,35 @@ def test_endpoints_follow_replicas_immediately_without_delay():
     cluster.apply(deployment(0))
     assert ready_addresses(cluster) == [] and slice_endpoints(cluster)[1] == []
     assert "readyReplicas" not in cluster.get("apps/v1", "Deployment", "shop", "web")["status"]
+
+
+def labelled(name, replicas, labels, namespace="shop"):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels}}}}
+
+
+def service(name, selector, namespace="shop"):
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"selector": selector, "ports": [{"port": 80}]}}
+
+
+def test_services_follow_exactly_the_deployments_their_whole_selector_matches():
+    cluster = Cluster("c")
+    cluster.apply(labelled("web-a", 1, {"app": "web", "track": "a"}))
+    cluster.apply(labelled("web-b", 2, {"app": "web", "track": "b"}))
+    cluster.apply(labelled("web-other-ns", 4, {"app": "web", "track": "a"}, namespace="other"))
+    cluster.apply(service("all", {"app": "web"}))
+    cluster.apply(service("only-a", {"app": "web", "track": "a"}))
+    assert (len(ready_addresses(cluster, "all")), len(ready_addresses(cluster, "only-a"))) == (3, 1)
+    cluster.apply(labelled("web-b", 2, {"app": "web", "track": "a"}))  # relabel: b now counts for only-a
+    assert (len(ready_addresses(cluster, "all")), len(ready_addresses(cluster, "only-a"))) == (3, 3)
+    cluster.apply(labelled("web-b", 2, {"app": "api"}))  # relabel away: both services lose it
+    assert (len(ready_addresses(cluster, "all")), len(ready_addresses(cluster, "only-a"))) == (1, 1)
+    cluster.apply(service("only-a", {"app": "api"}))  # a selector change re-targets the service
+    assert len(ready_addresses(cluster, "only-a")) == 2
+    cluster.delete("apps/v1", "Deployment", "shop", "web-a")
+    assert (ready_addresses(cluster, "all"), len(ready_addresses(cluster, "only-a"))) == ([], 2)
 
 
 def test_readiness_delay_holds_new_replicas_back_until_it_passes():
