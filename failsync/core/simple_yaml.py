@@ -36,6 +36,11 @@ _STRING_KEYS_SIZE = 4096
 
 
 _ABSENT = object()  # "key:" with nothing after it (unlike "key: null")
+_BLANK = object()  # a blank or comment line
+_SEPARATOR = object()  # "---"
+# Lines already read, as Reader.line gives them (bounded; lines with {} or [] values are not kept).
+_LINES: dict[str, Any] = {}
+_LINES_SIZE = 8192
 
 
 class _NotSimple(Exception):
@@ -64,30 +69,47 @@ class _Reader:
         self.constructor: yaml.constructor.SafeConstructor | None = None
 
     def documents(self) -> list[tuple[dict[str, Any], dict[str, int]]]:
-        text, match, position, end = self.text, _LINE.match, 0, len(self.text)
         # Every content line of the text: (line number, indent, dash, key, value or None, item).
         documents: list[list[tuple[int, int, bool, str | None, Any, Any]]] = [[]]
-        number = 0
-        while position < end:
-            found = match(text, position)
-            if found is None:
-                raise _NotSimple
-            position = found.end()
-            number += 1
-            indent, dash, key, value, item, separator, blank = found.groups()
-            if blank is not None:
+        lines = self.text.split("\n")
+        lines.pop()  # the text ends with a newline
+        known, read = _LINES, self.line
+        for number, line in enumerate(lines, 1):
+            entry = known.get(line)
+            if entry is None:
+                entry = read(line)
+            if entry is _BLANK:
                 continue
-            if separator is not None:
+            if entry is _SEPARATOR:
                 documents.append([])
                 continue
-            if key is not None:
-                documents[-1].append((number, len(indent), dash is not None, self.key(key),
-                                      _ABSENT if value is None else self.scalar(value), None))
-            elif dash is not None:
-                documents[-1].append((number, len(indent), True, None, None, self.scalar(item)))
-            else:
-                raise _NotSimple  # a bare scalar document
-        return [self.document(lines) for lines in documents if lines]
+            documents[-1].append((number, *entry))
+        return [self.document(content) for content in documents if content]
+
+    def line(self, line: str) -> tuple[int, bool, str | None, Any, Any]:
+        """One line as (indent, dash, key, value or None, item), or ``_BLANK`` / ``_SEPARATOR``."""
+        found = _LINE.match(line + "\n")
+        if found is None:
+            raise _NotSimple
+        indent, dash, key, value, item, separator, blank = found.groups()
+        scalar: Any = None
+        if blank is not None:
+            entry: Any = _BLANK
+        elif separator is not None:
+            entry = _SEPARATOR
+        elif key is not None:
+            scalar = _ABSENT if value is None else self.scalar(value)
+            entry = (len(indent), dash is not None, self.key(key), scalar, None)
+        elif dash is not None:
+            scalar = self.scalar(item)
+            entry = (len(indent), True, None, None, scalar)
+        else:
+            raise _NotSimple  # a bare scalar document
+        # Lines repeat across documents (apiVersion, kind, namespaces, targets...): remember
+        # them, except {} and [] values, which every document must get afresh.
+        if type(scalar) is not dict and type(scalar) is not list and len(_LINES) < _LINES_SIZE:
+            _LINES[line] = entry
+        return entry
 
     def key(self, text: str) -> str:
         if text not in _STRING_KEYS:

@@ -6,7 +6,9 @@ Covers:
 - YAML outside the simple subset (flow mappings, anchors, multi-line scalars, tabs,
   duplicate keys, non-string keys, bad indentation) is declined (None), never misread;
 - on generated block YAML, whenever the reader answers, PyYAML reads the same values
-  and lines.
+  and lines;
+- lines repeated across documents and files (remembered by the reader) read the same
+  every time, and an empty ``{}``/``[]`` value is a new object in every document.
 """
 
 from __future__ import annotations
@@ -88,6 +90,17 @@ def test_a_policy_file_reads_to_pyyaml_values_and_lines() -> None:
         assert lines == expected_lines
     assert fast[0][0]["spec"]["health"]["minReady"] == 8  # YAML 1.1 octal, as PyYAML reads it
     assert fast[0][1]["spec.fallbacks[1].priority"] == 13
+
+
+def test_repeated_lines_read_the_same_and_empty_collections_are_not_shared() -> None:
+    text = "a: {}\nb: []\nc: 1\nd:\n  - {}\n---\na: {}\nb: []\nc: 1\nd:\n  - {}\n"
+    first = simple_documents(text)
+    second = simple_documents(text)
+    assert first is not None and second is not None
+    documents = [data for data, _lines in first + second]
+    assert documents == [{"a": {}, "b": [], "c": 1, "d": [{}]}] * 4
+    containers = [id(value) for data in documents for value in (data["a"], data["b"], data["d"][0])]
+    assert len(set(containers)) == len(containers)
 
 
 @pytest.mark.parametrize("text", [
