@@ -68,6 +68,10 @@ def _service_of_slice(obj: Mapping[str, Any]) -> tuple[str, str] | None:
     return (metadata.get("namespace") or "default", service) if service else None
 
 
+def _version_of(obj: Mapping[str, Any] | None) -> str | None:
+    return ((obj.get("metadata") or {}).get("resourceVersion") if obj is not None else None)
+
+
 def _own_name(obj: Mapping[str, Any]) -> tuple[str, str]:
     metadata = obj.get("metadata") or {}
     return metadata.get("namespace") or "default", metadata.get("name", "")
@@ -100,6 +104,9 @@ class Controller:
         self._stopping = threading.Event()
         self._started = threading.Event()
         self._threads: list[threading.Thread] = []
+        # key -> the inputs of its last successful reconcile (policy, ready counts, live resourceVersion):
+        # a reconcile with the same inputs would decide, render and diff to the same "nothing to write".
+        self._settled: dict[str, tuple[Policy, dict[str, int], str | None]] = {}
         count_requests(client, lambda verb, code: self.metrics.api_requests.inc(verb=verb, code=code))
 
     # ------------------------------------------------------------------ lifecycle
@@ -206,6 +213,7 @@ class Controller:
         log.info("failsync stopped")
 
     def _on_started_leading(self) -> None:
+        self._settled.clear()  # another replica may have written while we were standing by
         self.metrics.leader.set(1)
         self._enqueue_all()
 
@@ -336,6 +344,7 @@ class Controller:
             policy = previous[key]
             log.info("policy %s is no longer managed (its object is left as it is)", key)
             self.metrics.forget_policy(policy.namespace, policy.name)
+            self._settled.pop(key, None)
             self.events.forget(policy.target.kind, key)
         changed = [key for key, policy in merged.items() if previous.get(key) != policy]
         if changed:
@@ -344,10 +353,10 @@ class Controller:
             self.queue.add(key)
 
     def _enqueue_all(self) -> None:
+        """Queue every policy behind the keys of watch events (a resync is a safety net, never urgent)."""
         with self._lock:
             keys = list(self._policies)
-        for key in keys:
-            self.queue.add(key)
+        self.queue.add_all(keys, resync=True)
 
     def _tick(self) -> None:
         """Poll the policy files; resync every ``resync`` seconds."""
@@ -402,8 +411,11 @@ class Controller:
             return
         store = self.store(self.client.traffic_split_resource(policy.target.api_version))
         cached = store.get(key) if store else None
-        live = dict(cached) if cached is not None else None
         ready = self.ready_counts(policy)
+        if self._settled.get(key) == (policy, ready, _version_of(cached)):
+            self.metrics.reconciles.inc(result=Outcome.UNCHANGED.value)  # same inputs, same "nothing to write"
+            return
+        live = dict(cached) if cached is not None else None
         for service, count in ready.items():
             self.metrics.ready_endpoints.set(count, namespace=policy.namespace, name=policy.name, backend=service)
         started = time.monotonic()
@@ -411,16 +423,23 @@ class Controller:
         landed = time.monotonic()
         self.metrics.reconciles.inc(result=result.outcome.value)
         if result.outcome is Outcome.FAILED:
+            self._settled.pop(key, None)
             delay = self.queue.retry(key)
             log.warning("%s: %s (retrying in %.1fs)", key, result.message, delay)
             return
         self.queue.forget(key)
         decision = result.decision
         if decision is None:
+            self._settled.pop(key, None)
             return
         self.metrics.active_backends.set(len(decision.active), namespace=policy.namespace, name=policy.name)
         if result.written is not None and store is not None and store.get(key) is cached:
             store.put(result.written)  # the watch event follows; until then the cache must not be stale
+        settled_on = result.written if result.written is not None else cached
+        if decision.rule is Rule.FAILBACK_HELD or (result.changed and result.written is None):
+            self._settled.pop(key, None)  # a held failback changes with the clock alone; re-decide each time
+        else:
+            self._settled[key] = (policy, ready, _version_of(settled_on))
         if result.changed:
             self.metrics.decision_to_write.observe(landed - started)
             self._after_write(policy, live, result.live_weights, decision.weights, landed - since)

@@ -2,8 +2,10 @@
 
 Owns: de-duplication (a key queued twice is reconciled once), at most one
 reconcile in flight per key (a key added while it is being processed is queued
-again when ``done``), delayed re-adds, and per-key retry backoff. Remembers when
-a key was first queued so the loop can measure its reaction time.
+again when ``done``), two lanes (keys from watch events and retries are handed
+out before keys of a periodic resync, so an endpoint change never waits behind a
+resync of every policy), delayed re-adds, and per-key retry backoff. Remembers
+when a key was first queued so the loop can measure its reaction time.
 Never does: reconcile anything itself.
 """
 
@@ -14,20 +16,30 @@ import itertools
 import threading
 import time
 from collections import deque
-from typing import Callable
+from typing import Callable, Iterable
 
 from failsync.backoff import Backoff
 
 
+URGENT, RESYNC = 0, 1
+
+
 class WorkQueue:
-    """A thread-safe de-duplicating queue with delays and retry backoff (client-go's workqueue, small)."""
+    """A thread-safe de-duplicating queue with two lanes, delays and retry backoff (client-go's workqueue, small).
+
+    A key waiting in the resync lane that is added again without ``resync`` moves
+    to the urgent lane (a watch event overtakes the resync it arrived during).
+    """
 
     def __init__(self, *, backoff: Callable[[], Backoff] = lambda: Backoff(0.05, 30.0),
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._new_backoff = backoff
         self._cond = threading.Condition()
-        self._queue: deque[str] = deque()
+        # Lane deques may hold stale entries (a key moved to the urgent lane, or handed out from
+        # another entry); ``_lane`` is the truth: the lane of every queued key.
+        self._lanes: tuple[deque[str], deque[str]] = (deque(), deque())
+        self._lane: dict[str, int] = {}
         self._dirty: dict[str, float] = {}       # queued (or to be re-queued), with first-added time
         self._processing: set[str] = set()
         self._delayed: list[tuple[float, int, str]] = []
@@ -35,17 +47,36 @@ class WorkQueue:
         self._failures: dict[str, Backoff] = {}
         self._shutting_down = False
 
-    def add(self, key: str) -> None:
-        """Queue ``key`` unless it is already waiting; a key in flight is re-queued when done."""
-        with self._cond:
-            self._add_locked(key)
+    def add(self, key: str, *, resync: bool = False) -> None:
+        """Queue ``key`` unless it is already waiting; a key in flight is re-queued when done.
 
-    def _add_locked(self, key: str) -> None:
-        if self._shutting_down or key in self._dirty:
+        ``resync``: the key comes from a periodic or post-list resync and waits behind every
+        other key.
+        """
+        with self._cond:
+            self._add_locked(key, RESYNC if resync else URGENT)
+
+    def add_all(self, keys: Iterable[str], *, resync: bool = False) -> None:
+        """``add`` every key under one lock acquisition."""
+        lane = RESYNC if resync else URGENT
+        with self._cond:
+            for key in keys:
+                self._add_locked(key, lane)
+
+    def _add_locked(self, key: str, lane: int) -> None:
+        if self._shutting_down:
+            return
+        if key in self._dirty:
+            if lane < self._lane[key]:  # promote: the stale entry in the resync lane is skipped later
+                self._lane[key] = lane
+                if key not in self._processing:
+                    self._lanes[lane].append(key)
+                    self._cond.notify()
             return
         self._dirty[key] = self._clock()
+        self._lane[key] = lane
         if key not in self._processing:
-            self._queue.append(key)
+            self._lanes[lane].append(key)
             self._cond.notify()
 
     def add_after(self, key: str, delay: float) -> None:
@@ -68,6 +99,8 @@ class WorkQueue:
 
     def forget(self, key: str) -> None:
         """Reset the retry backoff of ``key`` (after a success)."""
+        if key not in self._failures:  # the common case needs no lock: nothing to reset
+            return
         with self._cond:
             self._failures.pop(key, None)
 
@@ -79,9 +112,10 @@ class WorkQueue:
                 if self._shutting_down:
                     return None
                 self._promote_due_locked()
-                if self._queue:
-                    key = self._queue.popleft()
+                key = self._pop_locked()
+                if key is not None:
                     since = self._dirty.pop(key)
+                    del self._lane[key]
                     self._processing.add(key)
                     return key, since
                 waits = [w for w in (self._delayed[0][0] - self._clock() if self._delayed else None,
@@ -90,20 +124,29 @@ class WorkQueue:
                     return None
                 self._cond.wait(max(0.0, min(waits)) if waits else None)
 
+    def _pop_locked(self) -> str | None:
+        for lane, entries in enumerate(self._lanes):
+            while entries:
+                key = entries.popleft()
+                if self._lane.get(key) == lane and key not in self._processing:
+                    return key
+        return None
+
     def _promote_due_locked(self) -> None:
         now = self._clock()
         while self._delayed and self._delayed[0][0] <= now:
             _, _, key = heapq.heappop(self._delayed)
-            self._add_locked(key)
+            self._add_locked(key, URGENT)
 
     def done(self, key: str) -> None:
         """Mark ``key`` processed; if it was added meanwhile, it is queued again now."""
         with self._cond:
             self._processing.discard(key)
             if key in self._dirty and not self._shutting_down:
-                self._queue.append(key)
+                self._lanes[self._lane[key]].append(key)
                 self._cond.notify()
-            self._cond.notify_all()
+            if not self._processing:  # only ``wait_idle`` waits for this; workers need no wake-up
+                self._cond.notify_all()
 
     def shutdown(self) -> None:
         """Stop handing out keys; ``get`` returns None from now on."""
@@ -123,8 +166,9 @@ class WorkQueue:
             return True
 
     def __len__(self) -> int:
+        """How many keys wait to be handed out (a key in flight that was added again counts once done)."""
         with self._cond:
-            return len(self._queue)
+            return len(self._dirty) - sum(1 for key in self._processing if key in self._dirty)
 
     @property
     def in_flight(self) -> int:

@@ -7,6 +7,8 @@ Covers:
 - ``retry`` delays grow per key and ``forget`` resets them;
 - ``shutdown`` makes ``get`` return None; ``wait_idle`` waits for the key in flight;
 - the first-queued time is kept across duplicate adds (for reaction time);
+- keys of watch events are handed out before resync keys, a resync key added again by a watch event
+  moves ahead, and a key re-added while in flight keeps its lane (and the more urgent one wins);
 - backoff grows exponentially up to the maximum, jitter only shortens, Retry-After is honoured.
 """
 
@@ -54,6 +56,30 @@ def test_first_queued_time_survives_duplicate_adds() -> None:
     clock.now += 5
     queue.add("a")
     assert queue.get(timeout=0) == ("a", 100.0)
+
+
+def test_watch_event_keys_overtake_a_queued_resync() -> None:
+    queue = WorkQueue()
+    queue.add_all(["r1", "r2", "r3"], resync=True)
+    queue.add("event")
+    queue.add("r3")  # a watch event for a key the resync already queued
+    queue.add("r1", resync=True)  # a second resync changes nothing
+    assert len(queue) == 4
+    assert [queue.get(timeout=0)[0] for _ in range(4)] == ["event", "r3", "r1", "r2"]
+    assert queue.get(timeout=0) is None and len(queue) == 0
+
+
+def test_key_re_added_while_in_flight_is_queued_in_its_most_urgent_lane() -> None:
+    queue = WorkQueue()
+    queue.add("a")
+    key, _ = queue.get(timeout=0)
+    queue.add("a", resync=True)
+    queue.add("b", resync=True)
+    queue.add("a")  # a watch event while "a" is in flight
+    assert len(queue) == 1, "a key in flight waits for done"
+    queue.done(key)
+    assert [queue.get(timeout=0)[0] for _ in range(2)] == ["a", "b"]
+    assert queue.get(timeout=0) is None
 
 
 def test_add_after_holds_the_key_until_its_delay_passed() -> None:
