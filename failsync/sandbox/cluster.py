@@ -21,7 +21,7 @@ from failsync.sandbox.faults import Faults
 from failsync.sandbox.server import RequestRecord, SandboxHTTPServer
 from failsync.sandbox.simulator import Simulator
 from failsync.sandbox.status import ApiError
-from failsync.sandbox.store import Store
+from failsync.sandbox.store import Store, detached
 
 log = logging.getLogger(__name__)
 SEED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -126,8 +126,11 @@ class Cluster:
         timer.start()
 
     # --- direct access (no HTTP) ---------------------------------------------------------------
+    # Python callers get and give deep copies: a caller editing a result (or the dict it applied)
+    # must not change stored state behind the store's back (no resourceVersion, no watch event).
     def apply(self, obj: dict) -> dict:
-        """Create or replace an object (its namespace is created when missing); returns the stored view."""
+        """Create or replace an object (its namespace is created when missing); returns a copy of the stored view."""
+        obj = detached(obj)
         resource = resources.by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
         metadata = dict(obj.get("metadata") or {})
         namespace = (metadata.get("namespace") or "default") if resource.namespaced else None
@@ -138,15 +141,18 @@ class Cluster:
             current = self.store.get(resource.store_key, namespace or "", metadata.get("name", ""))
             if current is None:
                 metadata.pop("resourceVersion", None)
-                return writes.create(self.store, resource, namespace, dict(obj, metadata=metadata))
-            metadata["resourceVersion"] = current["metadata"]["resourceVersion"]
-            return writes.update(self.store, resource, namespace, metadata["name"], dict(obj, metadata=metadata))[1]
+                stored = writes.create(self.store, resource, namespace, dict(obj, metadata=metadata))
+            else:
+                metadata["resourceVersion"] = current["metadata"]["resourceVersion"]
+                stored = writes.update(self.store, resource, namespace, metadata["name"],
+                                       dict(obj, metadata=metadata))[1]
+        return detached(stored)
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict | None:
-        """The object as served at ``api_version``, or None."""
+        """A copy of the object as served at ``api_version``, or None."""
         resource = resources.by_kind(api_version, kind)
         try:
-            return reads.get(self.store, resource, namespace or "", name)
+            return detached(reads.get(self.store, resource, namespace or "", name))
         except ApiError:
             return None
 
@@ -160,9 +166,10 @@ class Cluster:
                 raise
 
     def list(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict]:
-        """Every object of a kind (in one namespace or all), as served at ``api_version``."""
+        """Copies of every object of a kind (in one namespace or all), as served at ``api_version``."""
         resource = resources.by_kind(api_version, kind)
-        return [resources.to_view(resource, o) for o in self.store.snapshot(resource.store_key, namespace)[0]]
+        objects, _revision = self.store.snapshot(resource.store_key, namespace)
+        return detached([resources.to_view(resource, o) for o in objects])
 
 
 __all__ = ["Cluster", "RequestLog", "RequestRecord"]

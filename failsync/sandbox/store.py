@@ -11,6 +11,7 @@ stores a new dict, so readers may serialise a snapshot outside the lock.
 from __future__ import annotations
 
 import json
+import pickle
 import queue
 import threading
 from collections import deque
@@ -41,6 +42,12 @@ class Change:
             line = (json.dumps({"type": event_type, "object": view(self.obj)}, separators=(",", ":")) + "\n").encode()
             self._encoded[cache_key] = line
         return line
+
+
+def detached(value):
+    """A deep copy of a JSON-like value that shares nothing with the store (for Python callers)."""
+    # pickle's C round trip is ~4x faster than copy.deepcopy for these plain dicts and lists
+    return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
 
 
 def _key_of(obj: dict) -> Key:

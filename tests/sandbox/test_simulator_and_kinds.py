@@ -6,7 +6,8 @@ slice; selector-less Service Endpoints are mirrored into a slice managed by the 
 controller; TrafficSplit stored once and served at v1alpha1 (Quantity strings) and v1alpha4;
 Deployment generation bumps on spec changes only; events.k8s.io view of core Events;
 a Service follows exactly the Deployments its whole selector matches, in its namespace, through
-relabels, deletes and selector changes.
+relabels, deletes and selector changes; objects handed to or returned by apply/get/list are
+copies, so editing them never changes stored state.
 """
 
 from failsync.sandbox import Cluster
@@ -152,3 +153,21 @@ def test_core_events_are_served_as_events_k8s_io():
                    "involvedObject": {"kind": "TrafficSplit", "name": "s"}, "message": "moved", "reason": "Failover"})
     view = cluster.get("events.k8s.io/v1", "Event", "shop", "e")
     assert (view["note"], view["regarding"]["name"], view["reason"]) == ("moved", "s", "Failover")
+
+
+def test_editing_objects_from_apply_get_or_list_never_changes_the_stored_object():
+    cluster = Cluster("c")
+    applied = {"apiVersion": "split.smi-spec.io/v1alpha4", "kind": "TrafficSplit",
+               "metadata": {"name": "s", "namespace": "shop", "labels": {"team": "a"}},
+               "spec": {"service": "web", "backends": [{"service": "a", "weight": 1}]}}
+    returned = cluster.apply(applied)
+    revision = returned["metadata"]["resourceVersion"]
+    got = cluster.get("split.smi-spec.io/v1alpha4", "TrafficSplit", "shop", "s")
+    listed = cluster.list("split.smi-spec.io/v1alpha4", "TrafficSplit", "shop")[0]
+    for obj in (applied, returned, got, listed):
+        obj["spec"]["backends"][0]["weight"] = 99
+        obj["metadata"]["labels"]["team"] = "changed"
+    stored = cluster.get("split.smi-spec.io/v1alpha4", "TrafficSplit", "shop", "s")
+    assert stored["spec"]["backends"] == [{"service": "a", "weight": 1}]
+    assert stored["metadata"]["labels"] == {"team": "a"}
+    assert stored["metadata"]["resourceVersion"] == revision
