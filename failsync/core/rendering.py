@@ -9,7 +9,10 @@ never decides weights.
 Safety: every ``{{ expression }}`` passes through ``emit`` (the environment's
 ``finalize``), which writes strings as double-quoted scalars with every special
 character escaped and numbers as plain numbers, so no policy value can add, remove
-or rename a key, whatever template is used.
+or rename a key, whatever template is used. A template made only of text and
+``{{ variable }}`` (every built-in one) is filled in directly, without a Jinja context
+per policy; its output is exactly what Jinja renders. Any other template is
+rendered by Jinja, sandboxed.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 
 import jinja2
 import yaml
+from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from failsync.core.model import (
@@ -239,31 +243,86 @@ class Renderer:
         )
         self._environment.filters["yaml"] = emit
         self._environment.filters["quantity_weights"] = quantity_weights
-        self._templates: dict[str, jinja2.Template] = {}
+        self._templates: dict[str, tuple[jinja2.Template, _Pieces | None]] = {}
 
-    def _template(self, target: Target) -> jinja2.Template:
+    def _template(self, target: Target) -> tuple[jinja2.Template, _Pieces | None]:
         name = template_name(target)
-        template = self._templates.get(name)
-        if template is None:
+        found = self._templates.get(name)
+        if found is None:
             try:
                 template = self._environment.get_template(name)
+                source = self._environment.loader.get_source(self._environment, name)[0]  # type: ignore[union-attr]
+                found = (template, _pieces(self._environment, self._environment.parse(source)))
             except jinja2.TemplateNotFound:
                 where = f"{self.overrides} or the built-in templates" if self.overrides else "the built-in templates"
                 raise TemplateError(
                     f"no template {name} for {target.kind} {target.api_version} in {where}") from None
             except jinja2.TemplateSyntaxError as error:
                 raise TemplateError(f"template {name}, line {error.lineno}: {error.message}") from None
-            self._templates[name] = template
-        return template
+            self._templates[name] = found
+        return found
 
     def render(self, policy: Policy, weights: Mapping[str, int] | None = None) -> dict:
         """The object ``policy`` renders to with ``weights`` (None: primary 1, others 0)."""
-        template = self._template(policy.target)
+        template, pieces = self._template(policy.target)
+        variables = context(policy, weights)
         try:
-            text = template.render(context(policy, weights))
+            if pieces is None:
+                text = template.render(variables)
+            else:
+                text = _fill(pieces, variables)
         except (TemplateError, jinja2.TemplateError) as error:
             raise TemplateError(f"template {template.name} failed for policy {policy.key}: {error}") from None
         return check_rendered(text, policy, template.name or template_name(policy.target))
+
+
+# A template made only of text and {{ variable }} / {{ variable | filter }} as pieces:
+# (text, "", None) or ("", variable, filter or None).
+_Pieces = list[tuple[str, str, Any]]
+#: The variables ``context`` gives every template.
+CONTEXT_VARIABLES = frozenset({"name", "namespace", "labels", "annotations", "service", "primary",
+                               "backends", "kind", "api_version"})
+_DIRECT_FILTERS = frozenset({"yaml", "quantity_weights"})
+
+
+def _pieces(environment: jinja2.Environment, tree: nodes.Template) -> _Pieces | None:
+    """The template as text and emitted variables, or None if it does anything else.
+
+    Such a template (every built-in one) renders to exactly what Jinja renders, text
+    joined with ``emit`` of each variable, without a Jinja context per policy (~40% of
+    rendering). Anything else (tags, attributes, calls, other filters or names) is
+    rendered by Jinja, sandboxed.
+    """
+    pieces: _Pieces = []
+    for output in tree.body:
+        if not isinstance(output, nodes.Output):
+            return None
+        for node in output.nodes:
+            apply = None
+            if isinstance(node, nodes.Filter) and node.name in _DIRECT_FILTERS and not (
+                    node.args or node.kwargs or node.dyn_args or node.dyn_kwargs):
+                apply = environment.filters[node.name]
+                node = node.node
+            if isinstance(node, nodes.TemplateData) and apply is None:
+                pieces.append((node.data, "", None))
+            elif isinstance(node, nodes.Name) and node.ctx == "load" and node.name in CONTEXT_VARIABLES:
+                pieces.append(("", node.name, apply))
+            else:
+                return None
+    return pieces
+
+
+def _fill(pieces: _Pieces, variables: Mapping[str, Any]) -> str:
+    """What Jinja renders for a text-and-variables template: the text, each variable emitted."""
+    parts = []
+    for text, name, apply in pieces:
+        if not name:
+            parts.append(text)
+        elif apply is None:
+            parts.append(emit(variables[name]))
+        else:
+            parts.append(emit(apply(variables[name])))
+    return "".join(parts)
 
 
 def context(policy: Policy, weights: Mapping[str, int] | None = None) -> dict[str, Any]:

@@ -9,7 +9,9 @@ Covers:
 - a template that renders two documents, another kind, a list, invalid YAML, an
   undefined variable or unsafe attribute access fails with TemplateError;
 - a missing template is a TemplateError naming the file it looked for;
-- values are always emitted quoted: a hostile string in an override template stays one value.
+- values are always emitted quoted: a hostile string in an override template stays one value;
+- a template made only of text and variables (rendered without a Jinja context) gives
+  exactly what Jinja renders for the same template.
 """
 
 from __future__ import annotations
@@ -160,6 +162,40 @@ def test_bad_template_output_is_a_template_error(tmp_path: Path, text: str, mess
     with pytest.raises(TemplateError) as caught:
         renderer.render(_policy(GOLDEN_POLICY))
     assert message in str(caught.value)
+
+
+TEXT_AND_VARIABLES_TEMPLATE = """\
+apiVersion: {{ api_version }}
+kind: {{ kind }}
+metadata:
+  name: {{ name }}
+  namespace: {{ namespace | yaml }}
+  labels: {{ labels }}
+  annotations: {{ annotations }}
+spec:
+  service: {{ service }}
+  primaryService: {{ primary }}
+  backends: {{ backends | quantity_weights }}
+"""
+
+
+@pytest.mark.parametrize("version, template", [
+    pytest.param(version, (REPOSITORY / "templates" / f"trafficsplit-{version}.yaml.j2").read_text(), id=version)
+    for version in ("v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4")
+] + [pytest.param("v1alpha2", TEXT_AND_VARIABLES_TEMPLATE, id="block-yaml-with-filters")])
+def test_text_and_variables_template_renders_what_jinja_renders(tmp_path: Path, version: str,
+                                                                 template: str) -> None:
+    hostile = 'x\nkind: Secret\n---\n{{ "a": b }}: c \u2028 \x85'
+    policy = replace(_policy(GOLDEN_POLICY), labels={"note": hostile, "team": "a"},
+                     target=Target("TrafficSplit", f"split.smi-spec.io/{version}"))
+    name = template_name(policy.target)
+    (tmp_path / "direct").mkdir()
+    (tmp_path / "jinja").mkdir()
+    direct = _override(tmp_path / "direct", template, name)
+    # A tag that does nothing makes the same template go through Jinja.
+    jinja = _override(tmp_path / "jinja", template + "{% if true %}{% endif %}", name)
+    for weights in (None, {"web-svc": 0, "web-svc-east": 7, "web-svc-central": 3}):
+        assert direct.render(policy, weights) == jinja.render(policy, weights)
 
 
 def test_missing_template_names_the_file_it_looked_for() -> None:
