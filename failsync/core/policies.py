@@ -1,8 +1,10 @@
 """Policy files: YAML text -> validated Policy values plus errors naming file, line and key.
 
-Owns: the FailoverPolicy schema of SPEC §2 (fields, types, defaults, limits) and the
-rule that two policies must not render the same object. Works on text handed in by
-the caller; never reads the disk (``failsync.loading`` does) and never renders.
+Owns: a file's YAML text -> its documents (the fast reader for plain block YAML, else
+PyYAML nodes), YAML syntax errors, and the rule that two policies must not render the
+same object. Each document is validated by ``failsync.core.policy_schema``. Works on
+text handed in by the caller; never reads the disk (``failsync.loading`` does) and
+never renders.
 
 Every problem becomes a PolicyError located at ``file:line`` with a dotted key path
 (``spec.fallbacks[1].service``) and a message saying what was expected. A document
@@ -11,51 +13,20 @@ with any error is skipped; the other documents and files still load.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 import yaml
 
-from failsync.core.model import (
-    MANAGED_BY_LABEL,
-    POLICY_API_VERSION,
-    POLICY_KIND,
-    Backend,
-    HealthSource,
-    Policy,
-    Target,
-    WhenAllDown,
-)
+from failsync.core.model import Policy
+from failsync.core.policy_schema import TRAFFICSPLIT_API_VERSIONS, UNSUPPORTED_TARGET_KINDS, PolicyDocument
 from failsync.core.simple_yaml import simple_documents
 from failsync.errors import Location, PolicyError
 
+__all__ = ["PolicySet", "parse_policies", "merge_policy_sets", "object_identity",
+           "TRAFFICSPLIT_API_VERSIONS", "UNSUPPORTED_TARGET_KINDS"]
+
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_STR_TAG = "tag:yaml.org,2002:str"
-
-#: apiVersions of TrafficSplit a policy may target (SMI traffic-split specs).
-TRAFFICSPLIT_API_VERSIONS = (
-    "split.smi-spec.io/v1alpha1",
-    "split.smi-spec.io/v1alpha2",
-    "split.smi-spec.io/v1alpha3",
-    "split.smi-spec.io/v1alpha4",
-)
-#: Target kinds that are planned but not rendered yet.
-UNSUPPORTED_TARGET_KINDS = ("HTTPRoute",)
-
-_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
-_LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?\Z")
-
-_SCHEMA: dict[str, frozenset[str]] = {
-    "": frozenset({"apiVersion", "kind", "metadata", "spec"}),
-    "metadata": frozenset({"name", "namespace", "labels"}),
-    "spec": frozenset({"service", "primary", "fallbacks", "health", "failback", "whenAllDown", "target"}),
-    "spec.fallbacks[]": frozenset({"service", "priority"}),
-    "spec.health": frozenset({"minReady", "source"}),
-    "spec.failback": frozenset({"holdSeconds"}),
-    "spec.target": frozenset({"kind", "apiVersion"}),
-}
 
 
 @dataclass(frozen=True)
@@ -94,7 +65,7 @@ def _valid_policies(documents: list[tuple[dict[str, Any], dict[str, int]]], file
     """
     policies: list[Policy] = []
     for data, lines in documents:
-        document = _Document(file, lines=lines)
+        document = PolicyDocument(file, lines=lines)
         policy = document.validate(data)
         if policy is None or document.errors:
             return None
@@ -109,7 +80,7 @@ def _parse_with_nodes(text: str, file: str) -> PolicySet:
         for node in yaml.compose_all(text, Loader=_Loader):
             if node is None:
                 continue
-            document = _Document(file, root=node)
+            document = PolicyDocument(file, root=node)
             data = document.convert(node, "")
             if data is None:  # an empty document (only comments, or "---" twice)
                 continue
@@ -178,341 +149,3 @@ def _short_location(location: Location | None) -> str:
 
 def _relocate(location: Location | None, key: str) -> Location | None:
     return None if location is None else Location(location.file, location.line, key)
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "mapping"
-    return type(value).__name__
-
-
-class _Document:
-    """One YAML document being converted and validated, collecting errors with lines.
-
-    Lines come from the fast reader (``simple_yaml``), or are looked up in the node tree
-    only when needed (an error, the policy's location).
-    """
-
-    def __init__(self, file: str, *, root: yaml.Node | None = None,
-                 lines: dict[str, int] | None = None) -> None:
-        self.file = file
-        self.root = root
-        self.errors: list[PolicyError] = []
-        self._lines = lines
-        self._constructor: yaml.constructor.SafeConstructor | None = None
-
-    # -- conversion: nodes -> plain values -------------------------------------------------------
-
-    def convert(self, node: yaml.Node, path: str) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self._scalar(key_node)
-                if type(key) is not str:
-                    child = f"{path}.{key}" if path else str(key)
-                    if not isinstance(key, str):
-                        self.error(child, f"keys must be strings, found the {_type_name(key)} {key!r}",
-                                   key_node.start_mark.line + 1)
-                        continue
-                if key in result:
-                    child = f"{path}.{key}" if path else str(key)
-                    self.error(child, "duplicate key; each key may appear once per mapping",
-                               key_node.start_mark.line + 1)
-                    continue
-                if isinstance(value_node, yaml.ScalarNode):
-                    result[key] = value_node.value if value_node.tag == _STR_TAG else self._scalar(value_node)
-                else:
-                    result[key] = self.convert(value_node, f"{path}.{key}" if path else key)
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.convert(item, f"{path}[{index}]") for index, item in enumerate(node.value)]
-        return self._scalar(node)
-
-    def _scalar(self, node: yaml.Node) -> Any:
-        if not isinstance(node, yaml.ScalarNode):
-            return f"<{node.id}>"
-        if node.tag == _STR_TAG:  # the common case, without the constructor's bookkeeping
-            return node.value
-        if self._constructor is None:
-            self._constructor = yaml.constructor.SafeConstructor()
-        return self._constructor.construct_object(node, deep=True)
-
-    # -- lines: key path -> line, built on first use ---------------------------------------------
-
-    @property
-    def lines(self) -> dict[str, int]:
-        """The line of every key path (``spec.fallbacks[1].service``) of the document."""
-        if self._lines is None:
-            assert self.root is not None
-            self._lines = {}
-            self._record_lines(self.root, "")
-        return self._lines
-
-    def _record_lines(self, node: yaml.Node, path: str) -> None:
-        # Mirrors convert(): keys that convert() skips (not strings, duplicates) get no line.
-        lines = self._lines
-        assert lines is not None
-        lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            seen: set[str] = set()
-            for key_node, value_node in node.value:
-                key = self._scalar(key_node)
-                if not isinstance(key, str) or key in seen:
-                    continue
-                seen.add(key)
-                child = f"{path}.{key}" if path else key
-                lines[child] = key_node.start_mark.line + 1
-                self._record_lines(value_node, child)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self._record_lines(item, f"{path}[{index}]")
-
-    # -- errors ----------------------------------------------------------------------------------
-
-    def error(self, path: str, message: str, line: int | None = None) -> None:
-        if line is None:
-            line = self._line_of(path)
-        self.errors.append(PolicyError(message, Location(self.file, line, path or None)))
-
-    def _line_of(self, path: str) -> int | None:
-        while path not in self.lines and path:
-            cut = max(path.rfind("."), path.rfind("["))
-            path = path[:cut] if cut > 0 else ""
-        return self.lines.get(path)
-
-    # -- typed getters ---------------------------------------------------------------------------
-
-    def mapping(self, parent: dict[str, Any], key: str, path: str, schema: str) -> dict[str, Any]:
-        value = parent.get(key, {})
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            self.error(path, f"expected a mapping, found a {_type_name(value)}")
-            return {}
-        self.unknown_keys(value, path, schema)
-        return value
-
-    def unknown_keys(self, value: dict[str, Any], path: str, schema: str) -> None:
-        allowed = _SCHEMA[schema]
-        for key in value:
-            if key not in allowed:
-                child = f"{path}.{key}" if path else key
-                self.error(child, f"unknown key; expected one of {', '.join(sorted(allowed))}")
-
-    def string(self, parent: dict[str, Any], key: str, path: str, *, required: bool,
-               default: str | None = None, what: str = "a string") -> str | None:
-        if key not in parent or parent[key] is None:
-            if required:
-                self.error(path, f"required field is missing; expected {what}",
-                           self._line_of(path))
-            return default
-        value = parent[key]
-        if not isinstance(value, str):
-            self.error(path, f"expected {what}, found the {_type_name(value)} {value!r}")
-            return None
-        return value
-
-    def dns_label(self, parent: dict[str, Any], key: str, path: str, *, required: bool,
-                  default: str | None = None) -> str | None:
-        what = "a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)"
-        value = self.string(parent, key, path, required=required, default=default, what=what)
-        if value is not None and value is not default and not _is_dns_label(value):
-            self.error(path, f"{value!r} is not {what}")
-            return None
-        return value
-
-    def integer(self, parent: dict[str, Any], key: str, path: str, *, default: int,
-                minimum: int) -> int | None:
-        if key not in parent or parent[key] is None:
-            return default
-        value = parent[key]
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.error(path, f"expected an integer >= {minimum}, found the {_type_name(value)} {value!r}")
-            return None
-        if value < minimum:
-            self.error(path, f"expected an integer >= {minimum}, found {value}")
-            return None
-        return value
-
-    def choice(self, parent: dict[str, Any], key: str, path: str, choices: tuple[str, ...],
-               default: str) -> str | None:
-        what = "one of " + ", ".join(choices)
-        value = self.string(parent, key, path, required=False, default=default, what=what)
-        if value is not None and value not in choices:
-            self.error(path, f"{value!r} is not valid; expected {what}")
-            return None
-        return value
-
-    # -- the schema ------------------------------------------------------------------------------
-
-    def validate(self, data: Any) -> Policy | None:
-        if not isinstance(data, dict):
-            self.error("", f"expected a {POLICY_KIND} mapping, found a {_type_name(data)}")
-            return None
-        before = len(self.errors)
-        api_version = self.string(data, "apiVersion", "apiVersion", required=True,
-                                  what=f"apiVersion {POLICY_API_VERSION}")
-        kind = self.string(data, "kind", "kind", required=True, what=f"kind {POLICY_KIND}")
-        if kind is not None and kind != POLICY_KIND:
-            self.error("kind", f"this document is a {kind}, not a policy; expected kind {POLICY_KIND}")
-            return None
-        if api_version is not None and api_version != POLICY_API_VERSION:
-            self.error("apiVersion", f"{api_version!r} is not supported; expected {POLICY_API_VERSION}")
-        self.unknown_keys(data, "", "")
-
-        metadata = self.mapping(data, "metadata", "metadata", "metadata")
-        if "metadata" not in data:
-            self.error("metadata", "required field is missing; expected a mapping with name and namespace")
-        name = self.dns_label(metadata, "name", "metadata.name", required="metadata" in data)
-        namespace = self.dns_label(metadata, "namespace", "metadata.namespace", required=False,
-                                   default="default")
-        labels = self.labels(metadata.get("labels"), "metadata.labels")
-
-        spec = self.mapping(data, "spec", "spec", "spec")
-        if "spec" not in data:
-            self.error("spec", "required field is missing; expected a mapping with service and fallbacks")
-        service = self.dns_label(spec, "service", "spec.service", required="spec" in data)
-        primary = self.dns_label(spec, "primary", "spec.primary", required=False, default=service)
-        fallbacks = self.fallbacks(spec, primary)
-
-        health = self.mapping(spec, "health", "spec.health", "spec.health")
-        min_ready = self.integer(health, "minReady", "spec.health.minReady", default=1, minimum=1)
-        source = self.choice(health, "source", "spec.health.source",
-                             tuple(s.value for s in HealthSource), HealthSource.AUTO.value)
-        failback = self.mapping(spec, "failback", "spec.failback", "spec.failback")
-        hold_seconds = self.integer(failback, "holdSeconds", "spec.failback.holdSeconds",
-                                    default=0, minimum=0)
-        when_all_down = self.choice(spec, "whenAllDown", "spec.whenAllDown",
-                                    tuple(m.value for m in WhenAllDown), WhenAllDown.KEEP.value)
-        target = self.target(spec)
-
-        if len(self.errors) > before or None in (name, namespace, service, primary, labels,
-                                                   min_ready, source, hold_seconds, when_all_down,
-                                                   target):
-            return None
-        return Policy(
-            name=name, namespace=namespace, service=service, primary=primary,  # type: ignore[arg-type]
-            fallbacks=fallbacks, labels=labels, min_ready=min_ready,  # type: ignore[arg-type]
-            health_source=HealthSource(source), hold_seconds=hold_seconds,  # type: ignore[arg-type]
-            when_all_down=WhenAllDown(when_all_down), target=target,  # type: ignore[arg-type]
-            # Anchored at the name: the line a reader looks at to tell policies apart.
-            location=Location(self.file, self._line_of("metadata.name") or self.lines[""]),
-        )
-
-    def fallbacks(self, spec: dict[str, Any], primary: str | None) -> tuple[Backend, ...]:
-        path = "spec.fallbacks"
-        value = spec.get("fallbacks")
-        if value is None:
-            if "spec" in self.lines:  # the spec mapping is there but has no fallbacks
-                self.error(path, "required field is missing; expected a list of {service: ...} entries",
-                           self._line_of(path))
-            return ()
-        if not isinstance(value, list) or not value:
-            found = "an empty list" if value == [] else f"a {_type_name(value)}"
-            self.error(path, f"expected a non-empty list of {{service: ...}} entries, found {found}")
-            return ()
-        backends: list[Backend] = []
-        seen: dict[str, str] = {}
-        for index, entry in enumerate(value):
-            item_path = f"{path}[{index}]"
-            if not isinstance(entry, dict):
-                self.error(item_path, f"expected a mapping with service and optional priority, "
-                                      f"found the {_type_name(entry)} {entry!r}")
-                continue
-            self.unknown_keys(entry, item_path, "spec.fallbacks[]")
-            service = self.dns_label(entry, "service", f"{item_path}.service", required=True)
-            priority = self.integer(entry, "priority", f"{item_path}.priority", default=1, minimum=1)
-            if service is None or priority is None:
-                continue
-            if service == primary:
-                self.error(f"{item_path}.service",
-                           f"{service!r} is the primary; expected only fallback services here")
-                continue
-            if service in seen:
-                self.error(f"{item_path}.service",
-                           f"duplicate backend {service!r} (already listed at {seen[service]}); "
-                           f"expected each service once")
-                continue
-            seen[service] = item_path
-            backends.append(Backend(service, priority))
-        return tuple(backends)
-
-    def labels(self, value: Any, path: str) -> dict[str, str] | None:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.error(path, f"expected a mapping of label keys to string values, found a {_type_name(value)}")
-            return None
-        labels: dict[str, str] = {}
-        ok = True
-        for key, label_value in value.items():
-            child = f"{path}.{key}"
-            problem = _label_key_problem(key)
-            if problem is None and key == MANAGED_BY_LABEL:
-                problem = "is set by failsync itself; expected any other label key"
-            if problem is None:
-                problem = _label_value_problem(label_value)
-            if problem is not None:
-                self.error(child, problem)
-                ok = False
-                continue
-            labels[key] = label_value
-        return labels if ok else None
-
-    def target(self, spec: dict[str, Any]) -> Target | None:
-        target = self.mapping(spec, "target", "spec.target", "spec.target")
-        kind = self.string(target, "kind", "spec.target.kind", required=False, default="TrafficSplit",
-                           what="kind TrafficSplit")
-        api_version = self.string(target, "apiVersion", "spec.target.apiVersion", required=False,
-                                  default="split.smi-spec.io/v1alpha2",
-                                  what="one of " + ", ".join(TRAFFICSPLIT_API_VERSIONS))
-        if kind is None or api_version is None:
-            return None
-        if kind in UNSUPPORTED_TARGET_KINDS:
-            self.error("spec.target.kind", f"{kind} is not supported yet; expected TrafficSplit")
-            return None
-        if kind != "TrafficSplit":
-            self.error("spec.target.kind", f"{kind!r} is not a supported target; expected TrafficSplit")
-            return None
-        if api_version not in TRAFFICSPLIT_API_VERSIONS:
-            self.error("spec.target.apiVersion", f"{api_version!r} is not a TrafficSplit version; "
-                       f"expected one of {', '.join(TRAFFICSPLIT_API_VERSIONS)}")
-            return None
-        return Target(kind, api_version)
-
-
-def _is_dns_label(value: str) -> bool:
-    return len(value) <= 63 and _DNS1123_LABEL.match(value) is not None
-
-
-def _label_key_problem(key: str) -> str | None:
-    """Why ``key`` is not a valid Kubernetes label key, or None."""
-    expected = ("expected a label key: [prefix/]name, name at most 63 characters of letters, digits, "
-                "'-', '_', '.', starting and ending with a letter or digit; prefix a DNS-1123 subdomain")
-    prefix, slash, name = key.rpartition("/")
-    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
-        return f"invalid label key {key!r}; {expected}"
-    if slash and (not prefix or len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix)):
-        return f"invalid label key {key!r}; {expected}"
-    return None
-
-
-def _label_value_problem(value: Any) -> str | None:
-    """Why ``value`` is not a valid Kubernetes label value, or None."""
-    expected = ("expected a string of at most 63 letters, digits, '-', '_', '.', starting and ending "
-                "with a letter or digit (quote numbers and booleans)")
-    if not isinstance(value, str):
-        return f"found the {_type_name(value)} {value!r}; {expected}"
-    if len(value) > 63 or not _LABEL_NAME.match(value):
-        return f"invalid label value {value!r}; {expected}"
-    return None

@@ -21,6 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from failsync.core import policies
+from failsync.core.policy_schema import PolicyDocument
 from failsync.core.simple_yaml import simple_documents
 
 
@@ -30,7 +31,7 @@ def _pyyaml(text: str) -> list[tuple[Any, dict[str, int]]]:
     for node in yaml.compose_all(text, Loader=policies._Loader):
         if node is None:
             continue
-        document = policies._Document("f.yaml", root=node)
+        document = PolicyDocument("f.yaml", root=node)
         data = document.convert(node, "")
         if data is None:  # an empty document, skipped like parse_policies does
             continue
