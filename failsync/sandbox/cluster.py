@@ -50,6 +50,8 @@ class Cluster:
         self.store.hooks.append(self.simulator.on_change)
         self._port = port
         self._server: SandboxHTTPServer | None = None
+        self._serving: threading.Thread | None = None
+        self._recovery: threading.Timer | None = None  # a pending re-bind after an outage
         self._lifecycle = threading.Lock()
         self._stopped = True
         self._seed()
@@ -79,7 +81,7 @@ class Cluster:
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                   name=f"sandbox-{self.name}", daemon=True)
         thread.start()
-        self._server = server
+        self._server, self._serving = server, thread
 
     def start(self) -> "Cluster":
         """Listen on 127.0.0.1 (port 0 picks a free one) and serve in a daemon thread."""
@@ -91,16 +93,19 @@ class Cluster:
 
     def _close(self) -> None:
         server, self._server = self._server, None
+        serving, self._serving = self._serving, None
         if server is not None:
-            server.shutdown()
-            server.server_close()
-            self.store.close_watches()
-            server.cut_connections()
+            server.close()
+        if serving is not None:
+            serving.join(5)
 
     def stop(self) -> None:
-        """Stop serving: close the socket, end watches, cut connections."""
+        """Stop serving: close the port, end watches, cut connections, wait for their threads."""
         with self._lifecycle:
             self._stopped = True
+            recovery, self._recovery = self._recovery, None
+            if recovery is not None:
+                recovery.cancel()
             self._close()
 
     def _drop_watches(self) -> int:
@@ -112,6 +117,7 @@ class Cluster:
 
         def recover() -> None:
             with self._lifecycle:
+                self._recovery = None
                 if not self._stopped and self._server is None:
                     for _attempt in range(50):
                         try:
@@ -123,6 +129,8 @@ class Cluster:
 
         timer = threading.Timer(seconds, recover)
         timer.daemon = True
+        with self._lifecycle:
+            self._recovery = timer
         timer.start()
 
     # --- direct access (no HTTP) ---------------------------------------------------------------

@@ -50,13 +50,15 @@ class Mirror:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop following the source."""
+        """Stop following the source and wait for the worker to finish its current sync."""
         self._stopped.set()
         self._wake.set()
         try:
             self.source.store.hooks.remove(self._on_change)
         except ValueError:
             pass
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5)
 
     def _run(self) -> None:
         while not self._stopped.is_set():

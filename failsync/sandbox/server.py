@@ -49,7 +49,8 @@ class RequestRecord:
 
 
 class SandboxHTTPServer(ThreadingHTTPServer):
-    """Daemon handler threads; remembers open connections so an outage can cut them."""
+    """Daemon handler threads; remembers open connections and their threads so that an outage
+    or stop can cut every connection and wait for every thread."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -59,7 +60,37 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         self.cluster = cluster
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        self.closing = False  # set (under connections_lock) once close() has begun
+        self._connection_threads: set[threading.Thread] = set()
         super().__init__(address, Handler)
+
+    def track(self, connection: socket.socket) -> None:
+        """Remember an open connection; one arriving while the server closes is cut at once."""
+        with self.connections_lock:
+            if not self.closing:
+                self.connections.add(connection)
+                return
+        _shut(connection)
+
+    def untrack(self, connection: socket.socket) -> None:
+        with self.connections_lock:
+            self.connections.discard(connection)
+
+    def process_request(self, request, client_address) -> None:  # type: ignore[override]
+        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
+                                  name=f"sandbox-{self.cluster.name}-connection", daemon=True)
+        with self.connections_lock:
+            self._connection_threads.add(thread)
+        thread.start()
+
+    def process_request_thread(self, request, client_address) -> None:  # type: ignore[override]
+        self.track(request)  # the raw socket: covers the wait for a TLS handshake too
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.untrack(request)
+            with self.connections_lock:
+                self._connection_threads.discard(threading.current_thread())
 
     def finish_request(self, request, client_address) -> None:  # type: ignore[override]
         """Serve one connection; with token auth on, a TLS handshake is answered with TLS."""
@@ -79,10 +110,33 @@ class SandboxHTTPServer(ThreadingHTTPServer):
         with self.connections_lock:
             connections = list(self.connections)
         for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            _shut(connection)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop accepting, close the port, end watches, cut connections and wait (up to
+        ``timeout``) for every connection thread, so nothing of this server outlives it."""
+        self.shutdown()
+        self.server_close()
+        with self.connections_lock:
+            self.closing = True
+        self.cluster.store.close_watches()
+        self.cut_connections()
+        deadline = time.monotonic() + timeout
+        with self.connections_lock:
+            threads = [t for t in self._connection_threads if t is not threading.current_thread()]
+        for thread in threads:  # an outage asked for over HTTP runs in one of them: never join it
+            thread.join(max(0.0, deadline - time.monotonic()))
+        lingering = [t for t in threads if t.is_alive()]
+        if lingering:
+            log.warning("sandbox %s: %d connection thread(s) still running after close", self.cluster.name,
+                        len(lingering))
+
+
+def _shut(connection: socket.socket) -> None:
+    try:
+        connection.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed, or a raw socket a TLS wrapper has taken over
+        pass
 
 
 def _dry_run(query: dict[str, str], kind: str) -> bool:
@@ -108,12 +162,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        with self.server.connections_lock:
-            self.server.connections.add(self.connection)
+        self.server.track(self.connection)  # the TLS socket when wrapped: only it can be shut down
 
     def finish(self) -> None:
-        with self.server.connections_lock:
-            self.server.connections.discard(self.connection)
+        self.server.untrack(self.connection)
         try:
             super().finish()
         except OSError:
@@ -308,6 +360,8 @@ class Handler(BaseHTTPRequestHandler):
         store = cluster.store
         try:
             plan = reads.open_watch(store, resource, namespace, query)
+            if self.server.closing:  # registered after close() ended the watches: end this one too
+                plan.watcher.close()
         except ApiError as error:
             if error.code != 410:
                 raise

@@ -5,11 +5,13 @@ Covers: watch from "0" (synthetic ADDED), from N (only later changes), selector 
 timeout, sendInitialEvents end marker; limit/continue with an expired and a malformed token;
 no-op writes keep the resourceVersion; stale PUT 409; scale -> endpoints emptied; mirror;
 outage refuses connections then serves the same state; injected 429 with Retry-After; auth 401/403;
-answers leave without Nagle's delay (TCP_NODELAY on every served connection).
+answers leave without Nagle's delay (TCP_NODELAY on every served connection); stop() returns with
+watches, kept-alive and silent connections open (http and TLS), and leaves no thread or open port.
 """
 
 import json
 import socket
+import threading
 
 import pytest
 import requests
@@ -207,3 +209,36 @@ def test_served_connections_have_nagle_off_so_kept_alive_answers_do_not_wait_for
         served = list(west._server.connections)
         assert served
         assert all(connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for connection in served)
+
+
+def _refuses(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return True
+    return False
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # the self-signed TLS case
+@pytest.mark.parametrize("tokens", [None, {"admin-token": "*"}], ids=["http", "tls"])
+def test_stop_returns_with_open_watches_and_leaves_no_thread_or_port_behind(tokens):
+    before = set(threading.enumerate())
+    box = Sandbox(clusters=("west", "east"), tokens=tokens).start()
+    box.mirror(source=("east", "default", "web-svc"), target=("west", "default", "web-svc-east"))
+    scheme, auth = ("https", {"Authorization": "Bearer admin-token"}) if tokens else ("http", {})
+    urls = [cluster.url.replace("http", scheme) + TS for cluster in box]
+    streams = [requests.get(url, params={"watch": "true"}, headers=auth, stream=True, timeout=(5, 30), verify=False)
+               for url in urls for _ in range(3)]
+    silent = socket.create_connection(("127.0.0.1", box["west"].port))  # connected, never sends a byte
+    idle = requests.Session()  # a kept-alive connection that sends nothing more
+    assert idle.get(urls[0], headers=auth, verify=False).status_code == 200
+    assert all(stream.status_code == 200 for stream in streams)
+    ports = [cluster.port for cluster in box]
+    stopper = threading.Thread(target=box.stop, daemon=True)
+    stopper.start()
+    wait_for(lambda: not stopper.is_alive(), timeout=15, message="Sandbox.stop() to return")
+    leftover = [thread.name for thread in threading.enumerate() if thread not in before and thread is not stopper]
+    assert leftover == []
+    assert all(_refuses(port) for port in ports)
+    silent.close()
+    idle.close()
