@@ -34,7 +34,7 @@ def sandbox_command(port: int, clusters: tuple[str, ...], tokens: tuple[str, ...
       failsync sandbox --cluster west --cluster east
       kubectl --kubeconfig sandbox.kubeconfig get ts -A -w
     """
-    from failsync.sandbox import Sandbox
+    from failsync.sandbox import Sandbox, tls
 
     kubeconfig_file = settings().kubeconfig or "sandbox.kubeconfig"
     token_rules: dict[str, object] = {}
@@ -50,6 +50,8 @@ def sandbox_command(port: int, clusters: tuple[str, ...], tokens: tuple[str, ...
             sandbox.start()
         except OSError as error:
             raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
+        except tls.TLSUnavailable as error:
+            raise click.ClickException(str(error)) from None
         with sandbox:
             for cluster in sandbox:
                 click.echo(f"cluster {cluster.name}: {cluster.url}")

@@ -53,7 +53,10 @@ class Sandbox:
         return iter(self.clusters.values())
 
     def start(self) -> "Sandbox":
-        """Start every cluster and write the kubeconfig."""
+        """Start every cluster and write the kubeconfig; ``tls.TLSUnavailable`` (nothing started)
+        when tokens are set and no certificate can be made."""
+        if self.tokens:
+            tls.server_context()  # fail early (and once) when TLS cannot be served, before any port opens
         try:
             for cluster in self.clusters.values():
                 cluster.start()
@@ -63,8 +66,6 @@ class Sandbox:
         if self._kubeconfig_path is None:
             self._tempdir = tempfile.TemporaryDirectory(prefix="failsync-sandbox-")
             self._kubeconfig_path = Path(self._tempdir.name) / "kubeconfig"
-        if self.tokens:
-            tls.server_context()  # fail early (and once) when TLS cannot be served
         first_token = next(iter(self.tokens), None)
         self.kubeconfig = self._write_kubeconfig(self._kubeconfig_path, first_token)
         return self
