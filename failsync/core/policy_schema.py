@@ -10,6 +10,7 @@ to ``failsync.core.policies``.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -38,6 +39,12 @@ TRAFFICSPLIT_API_VERSIONS = (
 )
 #: Target kinds that are planned but not rendered yet.
 UNSUPPORTED_TARGET_KINDS = ("HTTPRoute",)
+
+# Built once rather than per document: accepted values (in the order messages list them)
+# and the values policies hold. Target is immutable, so policies share one per version.
+_HEALTH_SOURCES = {source.value: source for source in HealthSource}
+_WHEN_ALL_DOWN = {mode.value: mode for mode in WhenAllDown}
+_TARGETS = {version: Target("TrafficSplit", version) for version in TRAFFICSPLIT_API_VERSIONS}
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
@@ -220,7 +227,7 @@ class PolicyDocument:
 
     def choice(self, parent: dict[str, Any], key: str, path: str, choices: tuple[str, ...],
                default: str) -> str | None:
-        what = "one of " + ", ".join(choices)
+        what = _one_of(choices)
         value = self.string(parent, key, path, required=False, default=default, what=what)
         if value is not None and value not in choices:
             self.error(path, f"{value!r} is not valid; expected {what}")
@@ -262,12 +269,12 @@ class PolicyDocument:
         health = self.mapping(spec, "health", "spec.health", "spec.health")
         min_ready = self.integer(health, "minReady", "spec.health.minReady", default=1, minimum=1)
         source = self.choice(health, "source", "spec.health.source",
-                             tuple(s.value for s in HealthSource), HealthSource.AUTO.value)
+                             tuple(_HEALTH_SOURCES), HealthSource.AUTO.value)
         failback = self.mapping(spec, "failback", "spec.failback", "spec.failback")
         hold_seconds = self.integer(failback, "holdSeconds", "spec.failback.holdSeconds",
                                     default=0, minimum=0)
         when_all_down = self.choice(spec, "whenAllDown", "spec.whenAllDown",
-                                    tuple(m.value for m in WhenAllDown), WhenAllDown.KEEP.value)
+                                    tuple(_WHEN_ALL_DOWN), WhenAllDown.KEEP.value)
         target = self.target(spec)
 
         if len(self.errors) > before or None in (name, namespace, service, primary, labels,
@@ -277,8 +284,8 @@ class PolicyDocument:
         return Policy(
             name=name, namespace=namespace, service=service, primary=primary,  # type: ignore[arg-type]
             fallbacks=fallbacks, labels=labels, min_ready=min_ready,  # type: ignore[arg-type]
-            health_source=HealthSource(source), hold_seconds=hold_seconds,  # type: ignore[arg-type]
-            when_all_down=WhenAllDown(when_all_down), target=target,  # type: ignore[arg-type]
+            health_source=_HEALTH_SOURCES[source], hold_seconds=hold_seconds,  # type: ignore[index]
+            when_all_down=_WHEN_ALL_DOWN[when_all_down], target=target,  # type: ignore[index]
             # Anchored at the name: the line a reader looks at to tell policies apart.
             location=Location(self.file, self._line_of("metadata.name") or self.lines[""]),
         )
@@ -349,7 +356,7 @@ class PolicyDocument:
                            what="kind TrafficSplit")
         api_version = self.string(target, "apiVersion", "spec.target.apiVersion", required=False,
                                   default="split.smi-spec.io/v1alpha2",
-                                  what="one of " + ", ".join(TRAFFICSPLIT_API_VERSIONS))
+                                  what=_one_of(TRAFFICSPLIT_API_VERSIONS))
         if kind is None or api_version is None:
             return None
         if kind in UNSUPPORTED_TARGET_KINDS:
@@ -362,7 +369,12 @@ class PolicyDocument:
             self.error("spec.target.apiVersion", f"{api_version!r} is not a TrafficSplit version; "
                        f"expected one of {', '.join(TRAFFICSPLIT_API_VERSIONS)}")
             return None
-        return Target(kind, api_version)
+        return _TARGETS[api_version]
+
+
+@functools.lru_cache(maxsize=None)
+def _one_of(choices: tuple[str, ...]) -> str:
+    return "one of " + ", ".join(choices)
 
 
 def _is_dns_label(value: str) -> bool:
