@@ -159,6 +159,7 @@ class Handler(BaseHTTPRequestHandler):
     # back-to-back watch chunks) waits for the client's delayed ACK, ~40 ms each.
     disable_nagle_algorithm = True
     server: SandboxHTTPServer
+    _pending_record: tuple | None = None  # (path, query, verb, started) until the request is logged
 
     def setup(self) -> None:
         super().setup()
@@ -179,6 +180,7 @@ class Handler(BaseHTTPRequestHandler):
     # --- answering -----------------------------------------------------------------------------
     def _send(self, code: int, body: bytes, content_type: str = _JSON, headers: dict[str, str] | None = None) -> None:
         self.status_code = code
+        self._log_request()  # before the bytes leave: a client that saw the answer finds it in the log
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -198,9 +200,18 @@ class Handler(BaseHTTPRequestHandler):
         self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
 
     # --- dispatch ------------------------------------------------------------------------------
+    def _log_request(self) -> None:
+        """Append this request's record to the cluster's log, once (admin requests are not logged)."""
+        pending, self._pending_record = self._pending_record, None
+        if pending is not None:
+            path, query, verb, started = pending
+            self.server.cluster.requests.append(RequestRecord(self.command, path, query, self.status_code, started,
+                                                              time.time(), verb))
+
     def _handle(self) -> None:
         started = time.time()
         self.status_code = 0
+        self._pending_record = None
         url = urlsplit(self.path)
         query = {key: values[0] for key, values in parse_qs(url.query, keep_blank_values=True).items()}
         length = int(self.headers.get("Content-Length") or 0)
@@ -208,6 +219,8 @@ class Handler(BaseHTTPRequestHandler):
         route = routing.parse(url.path)
         verb = routing.verb_of(self.command, route, query)
         cluster = self.server.cluster
+        if not url.path.startswith("/_sandbox/"):
+            self._pending_record = (url.path, query, verb, started)
         try:
             if url.path.startswith("/_sandbox/"):
                 self._admin(url.path, body)
@@ -231,9 +244,7 @@ class Handler(BaseHTTPRequestHandler):
             log.exception("sandbox: unexpected error on %s %s", self.command, self.path)
             self._json(500, ApiError(500, "InternalError", f"sandbox bug: {error}").body())
         finally:
-            if not url.path.startswith("/_sandbox/"):
-                cluster.requests.append(RequestRecord(self.command, url.path, query, self.status_code, started,
-                                                      time.time(), verb))
+            self._log_request()  # watch streams (logged when they end) and requests that were never answered
 
     def _admin(self, path: str, body: bytes) -> None:
         cluster = self.server.cluster
