@@ -207,8 +207,10 @@ class SyncEngine:
     """One cluster, one renderer; ``sync`` runs a pass. The loop reuses ``plan``/``reconcile``."""
 
     def __init__(self, client: KubeClient, *, renderer: Renderer | None = None,
-                 clock: Callable[[], float] = time.time, max_attempts: int = MAX_ATTEMPTS) -> None:
+                 clock: Callable[[], float] = time.time, max_attempts: int = MAX_ATTEMPTS,
+                 write_log_level: int = logging.INFO) -> None:
         self.client = client
+        self.write_log_level = write_log_level
         self.renderer = renderer or Renderer()
         self.clock = clock
         self.max_attempts = max_attempts
@@ -351,7 +353,7 @@ class SyncEngine:
                 continue
             except ApiError as error:
                 return replace(result, outcome=Outcome.FAILED, message=str(error))
-            log.info("%s %s: %s", policy.key, outcome.value, decision.reason)
+            log.log(self.write_log_level, "%s %s: %s", policy.key, outcome.value, decision.reason)
             return replace(result, outcome=outcome, state=state_of(decision, False), written=written,
                            last_change=written_last_change if policy.origin is Origin.FILE else None)
         raise AssertionError("unreachable: the loop returns on its last attempt")  # pragma: no cover

@@ -22,13 +22,19 @@ FAILED_OVER = {"web-svc": 0, "web-svc-east": 1}
 
 
 def _reaction_ms(west, namespace: str) -> float:
-    """Server clock: from the scale request landing to the TrafficSplit patch landing."""
-    records = list(west.requests)
-    scaled = [r for r in records if r.path.endswith(f"/namespaces/{namespace}/deployments/web/scale")
-              and r.method == "PATCH"][-1]
-    patched = [r for r in records if r.method == "PATCH" and "/trafficsplits/" in r.path
-               and r.finished >= scaled.finished][0]
-    return (patched.finished - scaled.finished) * 1000
+    """Server clock: from the scale request's arrival to the TrafficSplit patch landing."""
+    def landed() -> tuple | None:
+        # The sandbox logs a request once its answer is sent, after the store changed: the patch
+        # (and even the scale itself) may be seen in the store before they are in the log.
+        records = list(west.requests)
+        scaled = [r for r in records if r.path.endswith(f"/namespaces/{namespace}/deployments/web/scale")
+                  and r.method == "PATCH"]
+        patched = [r for r in records if scaled and r.method == "PATCH" and "/trafficsplits/" in r.path
+                   and r.finished >= scaled[-1].started]
+        return (scaled[-1], patched[0]) if patched else None
+
+    scaled, patched = wait_for(landed, timeout=5, message="the scale and the TrafficSplit patch in the request log")
+    return (patched.finished - scaled.started) * 1000
 
 
 def test_scaling_the_primary_to_zero_fails_over_and_back(sandbox, kubectl, namespace, tmp_path: Path) -> None:

@@ -64,7 +64,9 @@ def test_only_the_leader_writes_and_a_standby_takes_over(sandbox, kubectl, names
             assert fetch(f"http://127.0.0.1:{second.probes.port}/readyz") == (200, "ok: leader\n")
             assert kubectl("-n", namespace, "scale", "deploy/web", "--replicas=1").returncode == 0
             wait_for(lambda: weights(west, namespace) == PRIMARY, timeout=10, message="the new leader's failback")
-            assert second.metrics.reconciles.value(result="patched") >= 1
+            # The store changes before the answer reaches the client: wait for the write's bookkeeping.
+            wait_for(lambda: second.metrics.reconciles.value(result="patched") >= 1, timeout=10,
+                     message="the new leader's patch counted")
         assert _lease(west, namespace, f"lease-{namespace}")["spec"]["holderIdentity"] == ""
 
 
