@@ -178,7 +178,7 @@ def install(cluster: Any, namespace: str) -> None:
 
 
 def scale(cluster: Any, namespace: str, replicas: int) -> None:
-    web = copy.deepcopy(cluster.get("apps/v1", "Deployment", namespace, "web"))  # never change the stored object
+    web = cluster.get("apps/v1", "Deployment", namespace, "web")
     web["spec"]["replicas"] = replicas
     cluster.apply(web)
 

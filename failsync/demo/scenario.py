@@ -10,7 +10,6 @@ Never does: decide weights or write TrafficSplits (the loop does), or parse opti
 
 from __future__ import annotations
 
-import copy
 import tempfile
 import threading
 import time
@@ -151,7 +150,7 @@ class Demo:
     def export(self) -> str:
         self.console.command("kubectl --context=east -n emojivoto label svc/web-svc mirror.linkerd.io/exported=true")
         east = self.sandbox["east"]
-        service = copy.deepcopy(east.get("v1", "Service", NAMESPACE, PRIMARY))  # never edit the stored object
+        service = east.get("v1", "Service", NAMESPACE, PRIMARY)
         service["metadata"].setdefault("labels", {})["mirror.linkerd.io/exported"] = "true"
         east.apply(service)
         self.sandbox.mirror(source=("east", NAMESPACE, PRIMARY), target=("west", NAMESPACE, FALLBACK))
