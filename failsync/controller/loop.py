@@ -32,7 +32,7 @@ from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, SERVICES, KubeClient, Reso
 from failsync.kube.events import FAILED_BACK, FAILED_OVER, EventRecorder, transition
 from failsync.kube.instrument import count_requests
 from failsync.kube.lease import LeaderElector, default_identity
-from failsync.kube.watch import Change, Store, Watcher
+from failsync.kube.watch import Change, Store, Watcher, detached
 from failsync.observability import Metrics, ProbeServer
 from failsync.sync import Outcome, Snapshot, SyncEngine, resolve_source
 
@@ -65,7 +65,40 @@ class LoopOptions:
 def _service_of_slice(obj: Mapping[str, Any]) -> tuple[str, str] | None:
     metadata = obj.get("metadata") or {}
     service = (metadata.get("labels") or {}).get(health.SERVICE_NAME_LABEL)
-    return (metadata.get("namespace") or "default", service) if service else None
+    return (detached(metadata.get("namespace") or "default"), detached(service)) if service else None
+
+
+_READY_CONDITIONS = {True: {"ready": True}, False: {"ready": False}, None: {}}
+
+
+def _slice_readiness(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``health.ready_from_slices`` reads of an EndpointSlice, and nothing else (the cache keeps this)."""
+    endpoints = []
+    for endpoint in obj.get("endpoints") or ():
+        endpoint = endpoint or {}
+        ready = (endpoint.get("conditions") or {}).get("ready")
+        conditions = _READY_CONDITIONS.get(ready) if isinstance(ready, (bool, type(None))) else {"ready": ready}
+        addresses = endpoint.get("addresses")
+        if isinstance(addresses, list):
+            addresses = [detached(address) for address in addresses]
+        endpoints.append({"addresses": addresses, "conditions": conditions})
+    return {"addressType": detached(obj.get("addressType")), "endpoints": endpoints}
+
+
+def _present(obj: Mapping[str, Any]) -> bool:
+    """Services are watched only to re-trigger their policies: the cache keeps their keys, not their content."""
+    return True
+
+
+def _projection(resource: Resource) -> Any:
+    """What the cache of ``resource`` keeps of each object (None: the whole object)."""
+    if resource == ENDPOINT_SLICES:
+        return _slice_readiness
+    if resource == ENDPOINTS:
+        return health.ready_from_endpoints  # the ready count is all the loop reads of an Endpoints
+    if resource == SERVICES:
+        return _present
+    return None  # TrafficSplits: the live object is diffed against the desired one
 
 
 def _version_of(obj: Mapping[str, Any] | None) -> str | None:
@@ -256,7 +289,8 @@ class Controller:
                 if resource in self._watchers:
                     continue
                 watcher = Watcher(
-                    self.client, resource, store=Store(_service_of_slice if resource == ENDPOINT_SLICES else None),
+                    self.client, resource, store=Store(_service_of_slice if resource == ENDPOINT_SLICES else None,
+                                                       project=_projection(resource)),
                     on_change=lambda change, r=resource: self._on_change(r, change),
                     on_resync=self._enqueue_all,
                     on_restart=lambda reason, r=resource: self.metrics.watch_restarts.inc(
@@ -280,12 +314,11 @@ class Controller:
             if known:
                 self.queue.add(key)
             return
-        touched = set()
-        for obj in (change.old, change.new):
-            if obj is not None:
-                service = _service_of_slice(obj) if resource == ENDPOINT_SLICES else _own_name(obj)
-                if service:
-                    touched.add(service)
+        if resource == ENDPOINT_SLICES:
+            touched = {service for service in change.indexed if service}
+        else:  # Endpoints and Services are named after their service
+            namespace, _, name = change.key.rpartition("/")
+            touched = {(namespace or "default", name)}
         with self._lock:
             keys = set().union(*(self._by_service.get(service, ()) for service in touched))
         for key in keys:
@@ -404,8 +437,7 @@ class Controller:
                 counts[service] = health.ready_from_slices(store.by_index((policy.namespace, service))) if store else 0
             else:
                 store = self.store(ENDPOINTS)
-                counts[service] = health.ready_from_endpoints(
-                    store.get(f"{policy.namespace}/{service}") if store else None)
+                counts[service] = (store.get(f"{policy.namespace}/{service}") or 0) if store else 0
         return counts
 
     def _reconcile(self, key: str, since: float) -> None:

@@ -10,6 +10,9 @@ Covers:
 - Events sent in the background are all sent, in order, once each, even when the queue is full
   (the caller waits instead of an Event being dropped), and counted once sent;
 - the cache replaces its content after a LIST and reports only what changed; its index follows updates;
+- a projecting cache keeps only the projection and the resourceVersion, still tells changes apart,
+  and reports the index keys before and after each change; the loop's EndpointSlice projection
+  counts exactly as the whole slices do (not-ready, duplicates across slices, dual-stack);
 - request verbs are told apart (get/list/watch/create/patch/update/delete).
 """
 
@@ -20,6 +23,8 @@ import pytest
 import threading
 
 from failsync.kube.events import FAILED_BACK, FAILED_OVER, EventRecorder, transition
+from failsync.controller.loop import _slice_readiness
+from failsync.core import health
 from failsync.kube.instrument import verb_of
 from failsync.kube.lease import LeaderElector, claimed, is_free, released
 from failsync.kube.watch import ADDED, DELETED, MODIFIED, Store, is_well_formed
@@ -134,6 +139,34 @@ def test_store_replace_reports_only_what_changed_and_keeps_its_index() -> None:
     changes = store.replace([_obj("c", "3")])
     assert sorted((c.type, c.key) for c in changes) == [(DELETED, "ns/a"), (DELETED, "ns/b")]
     assert store.by_index("t") == [] and len(store) == 1
+
+
+def test_projecting_store_keeps_projection_and_version_and_reports_index_moves() -> None:
+    store = Store(index=lambda o: o["metadata"]["labels"]["svc"], project=lambda o: o["metadata"]["name"].upper())
+    store.replace([_obj("a", "1"), _obj("b", "1")])
+    assert store.get("ns/a") == "A" and store.version("ns/a") == "1" and "ns/b" in store
+    moved = store.put(_obj("a", "2", service="t"))
+    assert (moved.type, moved.old, moved.new, moved.indexed) == (MODIFIED, "A", "A", ("s", "t"))
+    assert store.by_index("t") == ["A"] and store.by_index("s") == ["B"]
+    assert [c.key for c in store.replace([_obj("a", "2", service="t"), _obj("b", "1")])] == []
+    gone = store.remove("ns/b")
+    assert (gone.type, gone.indexed) == (DELETED, ("s",)) and store.by_index("s") == []
+    assert store.version("ns/b") is None and "ns/b" not in store
+
+
+def _slice(name: str, family: str, *endpoints: tuple[str, object]) -> dict:
+    return {"metadata": {"name": name, "namespace": "ns", "labels": {"kubernetes.io/service-name": "web"}},
+            "addressType": family,
+            "endpoints": [{"addresses": [ip], "conditions": {} if ready is None else {"ready": ready},
+                           "targetRef": {"kind": "Pod", "name": ip}} for ip, ready in endpoints]}
+
+
+def test_the_loops_slice_projection_counts_as_the_whole_slices_do() -> None:
+    slices = [_slice("a", "IPv4", ("10.0.0.1", True), ("10.0.0.2", False), ("10.0.0.3", None)),
+              _slice("b", "IPv4", ("10.0.0.1", True), ("10.0.0.4", True)),  # 10.0.0.1 in two slices
+              _slice("c", "IPv6", ("fd00::1", True))]
+    assert health.ready_from_slices([_slice_readiness(s) for s in slices]) == health.ready_from_slices(slices) == 3
+    assert health.ready_from_slices([_slice_readiness(s) for s in slices[2:]]) == 1
 
 
 @pytest.mark.parametrize("obj, ok", [
