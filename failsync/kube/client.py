@@ -94,6 +94,23 @@ def load_config(kubeconfig: str | Path | None, context: str | None = None) -> py
     return config
 
 
+def _settle_environment(session: requests.Session, server: str) -> None:
+    """Read what the environment says about ``server`` once, instead of on every request.
+
+    requests re-reads proxies (``HTTPS_PROXY``/``NO_PROXY``), ``~/.netrc`` and the CA bundle
+    variables on each call. The proxy and CA bundle for the one server this client talks to are
+    resolved now and kept on the session; netrc is dropped (kubectl never reads it, and the
+    kubeconfig's token or certificate is what authenticates). The kubeconfig's own TLS settings
+    (certificate-authority, insecure-skip-tls-verify, client certificates) are applied by
+    pykube's adapter per request and are not affected.
+    """
+    settings = session.merge_environment_settings(server, {}, None, None, None)
+    session.proxies.update(settings.get("proxies") or {})
+    if settings.get("verify") not in (None, True):
+        session.verify = settings["verify"]  # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
+    session.trust_env = False
+
+
 class KubeClient:
     """One API server: typed-by-Resource calls that return plain dicts and raise ApiError subclasses."""
 
@@ -103,6 +120,7 @@ class KubeClient:
         self._discovery: Discovery | None = None
         self.server: str = self._api.url.rstrip("/")
         self.context: str | None = config.current_context
+        _settle_environment(self._api.session, self.server)
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | Path | None, context: str | None = None, *,

@@ -8,6 +8,8 @@ Covers:
 - owned labels/annotations are added key by key and never replace a map holding foreign keys;
 - stale failsync.io/* annotations are removed; foreign ones never are;
 - a missing object is a create with no patch;
+- a value of another JSON type (true for 1, 1.0 for 1) is drift, as jsonpatch sees it;
+- the owned views share nothing mutable with the objects they were made from;
 - weights-only ownership (adopted objects) ignores labels, annotations and other spec fields;
 - the patch applied to the live object (jsonpatch) yields the desired owned view and keeps every
   foreign field.
@@ -87,6 +89,23 @@ def test_weight_change_is_a_guarded_patch_of_the_two_weights() -> None:
         {"op": "replace", "path": "/spec/backends/0/weight", "value": 0},
         {"op": "replace", "path": "/spec/backends/1/weight", "value": 1},
     ]
+
+
+@pytest.mark.parametrize("odd", [True, 1.0], ids=["bool", "float"])
+def test_a_weight_of_another_json_type_is_drift(odd) -> None:
+    live = live_from(DESIRED)
+    live["spec"]["backends"][0]["weight"] = odd  # == 1 in Python, not the same JSON
+    change = diff(live, DESIRED)
+    assert change.action is Action.PATCH
+    assert change.patch[1:] == ({"op": "replace", "path": "/spec/backends/0/weight", "value": 1},)
+
+
+def test_owned_views_share_nothing_mutable_with_the_objects() -> None:
+    live = live_from(DESIRED)
+    change = diff(live, DESIRED)
+    change.live["spec"]["backends"][0]["weight"] = 7
+    change.desired["spec"]["backends"].append({"service": "x", "weight": 1})
+    assert live["spec"] == DESIRED["spec"] and len(DESIRED["spec"]["backends"]) == 2
 
 
 def test_weight_change_text_is_a_unified_yaml_diff() -> None:
