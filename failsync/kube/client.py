@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pykube
 import requests
+import urllib3
 import yaml
 
 from failsync.errors import ApiError, FailsyncError, Gone, NotFound
@@ -94,6 +97,16 @@ def load_config(kubeconfig: str | Path | None, context: str | None = None) -> py
     return config
 
 
+def _quiet_insecure_warning(server: str) -> None:
+    """The kubeconfig asked for no TLS verification of ``server``: say so once at DEBUG, as
+    kubectl says nothing, instead of urllib3's InsecureRequestWarning on every request.
+    Only warnings about this host are silenced; any other unverified request still warns."""
+    pattern = f"Unverified HTTPS request is being made to host '{re.escape(urlsplit(server).hostname or '')}'"
+    if not any(getattr(entry[1], "pattern", None) == pattern for entry in warnings.filters):
+        warnings.filterwarnings("ignore", message=pattern, category=urllib3.exceptions.InsecureRequestWarning)
+    log.debug("TLS certificate of %s is not verified (insecure-skip-tls-verify in the kubeconfig)", server)
+
+
 def _settle_environment(session: requests.Session, server: str) -> None:
     """Read what the environment says about ``server`` once, instead of on every request.
 
@@ -121,6 +134,8 @@ class KubeClient:
         self.server: str = self._api.url.rstrip("/")
         self.context: str | None = config.current_context
         _settle_environment(self._api.session, self.server)
+        if config.cluster.get("insecure-skip-tls-verify"):
+            _quiet_insecure_warning(self.server)
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | Path | None, context: str | None = None, *,
