@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 JSON_PATCH = "application/json-patch+json"
 DEFAULT_TIMEOUT = 10.0
+#: Items per page when the loop lists a kind (client-go's pager uses 500).
+LIST_PAGE_SIZE = 500
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,25 @@ class KubeClient:
         params = {"labelSelector": label_selector} if label_selector else None
         body = self._send("GET", self._path(resource, namespace), verb="list", resource=resource,
                           namespace=namespace, params=params)
+        return self._object_list(resource, body)
+
+    def list_pages(self, resource: Resource, *, namespace: str | None = None,
+                   label_selector: str | None = None, page_size: int = LIST_PAGE_SIZE) -> Iterator[ObjectList]:
+        """LIST in pages of ``page_size`` (limit/continue, as client-go's pager), so a large kind is
+        never decoded in one piece; every page carries the first page's resourceVersion."""
+        params: dict[str, Any] = {"limit": page_size}
+        if label_selector:
+            params["labelSelector"] = label_selector
+        while True:
+            body = self._send("GET", self._path(resource, namespace), verb="list", resource=resource,
+                              namespace=namespace, params=params)
+            yield self._object_list(resource, body)
+            token = (body.get("metadata") or {}).get("continue")
+            if not token:
+                return
+            params["continue"] = token
+
+    def _object_list(self, resource: Resource, body: Mapping[str, Any]) -> ObjectList:
         items = tuple(self._typed(resource, item) for item in body.get("items") or () if isinstance(item, dict))
         return ObjectList(items, (body.get("metadata") or {}).get("resourceVersion"))
 

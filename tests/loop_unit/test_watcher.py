@@ -4,7 +4,8 @@ Covers:
 - LIST then WATCH from the list's resourceVersion; bookmarks move the resourceVersion;
 - malformed objects in a list or a watch are skipped, never crash the loop;
 - a 410 Gone re-lists (an ``expired`` restart) and reports what changed meanwhile, then a resync;
-- a 503 with Retry-After is retried (a ``server-error`` restart) and the loop carries on.
+- a 503 with Retry-After is retried (a ``server-error`` restart) and the loop carries on;
+- a LIST that comes in several pages fills the cache whole and watches from its resourceVersion.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ def _obj(name: str, version: str) -> dict:
 
 
 class ScriptedClient:
-    """list() answers in turn; each watch() call plays the next script (a list of events, or an exception)."""
+    """Each LIST answers in turn (one ObjectList, or a list of them as pages); each watch() call
+    plays the next script (a list of events, or an exception)."""
 
     def __init__(self, lists: list[ObjectList], watches: list[object]) -> None:
         self.lists = lists
@@ -32,8 +34,9 @@ class ScriptedClient:
         self.watch_versions: list[str | None] = []
         self.idle = threading.Event()
 
-    def list(self, resource, *, namespace=None, label_selector=None) -> ObjectList:
-        return self.lists.pop(0)
+    def list_pages(self, resource, *, namespace=None, label_selector=None):
+        answer = self.lists.pop(0)
+        yield from answer if isinstance(answer, list) else [answer]
 
     def watch(self, resource, *, namespace=None, label_selector=None, resource_version=None, timeout_seconds=None):
         self.watch_versions.append(resource_version)
@@ -73,3 +76,16 @@ def test_watcher_lists_watches_skips_malformed_and_relists_after_410() -> None:
     assert len(resyncs) == 2
     assert restarts[:3] == ["closed", "expired", "server-error"]
     assert watcher.synced.is_set()
+
+
+def test_a_list_in_pages_fills_the_cache_whole_and_watches_from_its_version() -> None:
+    client = ScriptedClient(lists=[[ObjectList((_obj("a", "3"), _obj("b", "4")), "9"),
+                                    ObjectList((_obj("c", "7"),), "9")]], watches=[])
+    watcher = Watcher(client, ENDPOINTS, backoff=Backoff(0.001, 0.01))  # type: ignore[arg-type]
+    watcher.start()
+    try:
+        wait_for(client.idle.is_set, timeout=5, message="the watch to start")
+    finally:
+        watcher.stop()
+    assert sorted(watcher.store.keys()) == ["ns/a", "ns/b", "ns/c"]
+    assert client.watch_versions[0] == "9"
