@@ -1,5 +1,6 @@
-"""Small test helpers shared by every test package: polling with a deadline, and
-reading a blocking line stream (a watch, a `kubectl -w` process) with a deadline.
+"""Small test helpers shared by every test package: polling with a deadline,
+reading a blocking line stream (a watch, a `kubectl -w` process) with a deadline,
+and the Linkerd guide's TrafficSplit (one fixture file, verbatim from the guide).
 
 Never sleeps waiting for something to happen: every wait is a poll that ends at a
 deadline with a clear AssertionError.
@@ -10,11 +11,31 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
 
 T = TypeVar("T")
 
 _END = object()
+
+#: The guide's TrafficSplit as the guide applies it, then as the guide shows it after failover.
+GUIDE_TRAFFIC_SPLIT_FILE = Path(__file__).parent / "fixtures" / "guide-trafficsplit.yaml"
+#: The first document alone, as text: what a user pipes into `kubectl apply -f -`.
+GUIDE_TRAFFIC_SPLIT = GUIDE_TRAFFIC_SPLIT_FILE.read_text().split("\n---\n")[0]
+
+
+def guide_traffic_split(*, name: str | None = None, namespace: str | None = None,
+                        labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """The guide's TrafficSplit as an object, with its name, namespace or labels replaced."""
+    split = yaml.safe_load(GUIDE_TRAFFIC_SPLIT)
+    metadata = split["metadata"]
+    metadata["name"] = name or metadata["name"]
+    metadata["namespace"] = namespace or metadata["namespace"]
+    if labels is not None:
+        metadata["labels"] = labels
+    return split
 
 
 def wait_for(predicate: Callable[[], T], timeout: float = 5, interval: float = 0.02,

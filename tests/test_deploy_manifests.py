@@ -32,20 +32,12 @@ from failsync.demo import emojivoto
 from failsync.loading import load_policies
 from failsync.sandbox import Sandbox
 from failsync.sandbox import routing
-from tests.helpers import wait_for
+from tests.helpers import guide_traffic_split, wait_for
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEPLOY = REPOSITORY / "deploy"
 SCRIPT = Path(sys.executable).parent / "failsync"
 TS_VERSION = "split.smi-spec.io/v1alpha2"
-GUIDE_SPLIT = {
-    "apiVersion": TS_VERSION, "kind": "TrafficSplit",
-    "metadata": {"name": "web-svc-failover", "namespace": "guide",
-                 "labels": {"failover.linkerd.io/controlled-by": "linkerd-failover"},
-                 "annotations": {"failover.linkerd.io/primary-service": "web-svc"}},
-    "spec": {"service": "web-svc", "backends": [{"service": "web-svc", "weight": 1},
-                                                {"service": "web-svc-east", "weight": 0}]},
-}
 ENDPOINTS_POLICY = """\
 apiVersion: failsync.io/v1alpha1
 kind: FailoverPolicy
@@ -222,7 +214,7 @@ def test_the_roles_grant_exactly_what_sync_and_the_deployed_loop_use(tmp_path: P
         west.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": role_namespace}})
         for namespace in ("emojivoto", "guide"):
             install(west, namespace)
-        west.apply(GUIDE_SPLIT)
+        west.apply(guide_traffic_split(namespace="guide"))
         kubeconfig = str(sandbox.kubeconfig_for(token))
         cli = ["--kubeconfig", kubeconfig, "--context", "west"]
 

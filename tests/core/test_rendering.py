@@ -27,6 +27,7 @@ from failsync.core.model import Policy, Target
 from failsync.core.policies import TRAFFICSPLIT_API_VERSIONS, parse_policies
 from failsync.core.rendering import Renderer, emit, template_name
 from failsync.errors import TemplateError
+from tests.helpers import GUIDE_TRAFFIC_SPLIT_FILE
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
@@ -79,7 +80,7 @@ def test_negative_weight_is_refused() -> None:
 
 
 def test_example_policy_renders_the_guides_trafficsplit() -> None:
-    guide_before, guide_after = yaml.safe_load_all((HERE / "fixtures" / "guide-trafficsplit.yaml").read_text())
+    guide_before, guide_after = yaml.safe_load_all(GUIDE_TRAFFIC_SPLIT_FILE.read_text())
     policy = _policy(REPOSITORY / "policies" / "emojivoto" / "web-svc-failover.yaml")
     renderer = Renderer()
     for guide, weights in ((guide_before, None), (guide_after, {"web-svc": 0, "web-svc-east": 1})):

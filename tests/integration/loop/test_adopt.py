@@ -11,36 +11,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers import wait_for
-from tests.integration.loop.conftest import app, running, traffic_split, weights, writes_to_traffic_splits
+import yaml
 
-GUIDE_SPLIT = """\
-apiVersion: split.smi-spec.io/v1alpha2
-kind: TrafficSplit
-metadata:
-    name: {name}
-    namespace: {namespace}
-    labels:
-{labels}
-    annotations:
-        failover.linkerd.io/primary-service: web-svc
-spec:
-    service: web-svc
-    backends:
-        - service: web-svc
-          weight: 1
-        - service: web-svc-east
-          weight: 0
-"""
+from tests.helpers import guide_traffic_split, wait_for
+from tests.integration.loop.conftest import app, running, traffic_split, weights, writes_to_traffic_splits
 
 
 def test_adopt_fails_the_guides_traffic_split_over_and_back(sandbox, kubectl, namespace, tmp_path: Path) -> None:
     west = sandbox["west"]
     app(west, namespace)
-    for name, labels in (("web-svc-failover", "        failover.linkerd.io/controlled-by: linkerd-failover"),
-                         ("not-mine", "        team: web")):
-        applied = kubectl("apply", "--validate=false", "-f", "-",
-                          input=GUIDE_SPLIT.format(name=name, namespace=namespace, labels=labels))
+    for name, labels in (("web-svc-failover", {"failover.linkerd.io/controlled-by": "linkerd-failover"}),
+                         ("not-mine", {"team": "web"})):
+        split = guide_traffic_split(name=name, namespace=namespace, labels=labels)
+        applied = kubectl("apply", "--validate=false", "-f", "-", input=yaml.safe_dump(split))
         assert applied.returncode == 0, applied.stderr
     with running(sandbox.kubeconfig, [tmp_path / "no-policies"], adopt=True):
         assert kubectl("-n", namespace, "scale", "deploy/web", "--replicas=0").returncode == 0

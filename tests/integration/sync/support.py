@@ -20,24 +20,6 @@ from failsync.cli import main
 REPO = Path(__file__).resolve().parents[3]
 GUIDE_POLICIES = REPO / "policies" / "emojivoto"
 
-GUIDE_TRAFFIC_SPLIT = """\
-apiVersion: split.smi-spec.io/v1alpha2
-kind: TrafficSplit
-metadata:
-    name: web-svc-failover
-    namespace: emojivoto
-    labels:
-        failover.linkerd.io/controlled-by: linkerd-failover
-    annotations:
-        failover.linkerd.io/primary-service: web-svc
-spec:
-    service: web-svc
-    backends:
-        - service: web-svc
-          weight: 1
-        - service: web-svc-east
-          weight: 0
-"""
 
 
 def namespace(name: str) -> dict:

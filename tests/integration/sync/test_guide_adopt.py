@@ -13,7 +13,8 @@ import json
 
 from tests.helpers import wait_for
 from tests.integration.sync.conftest import ready_count
-from tests.integration.sync.support import GUIDE_TRAFFIC_SPLIT, failsync, weights, writes
+from tests.helpers import GUIDE_TRAFFIC_SPLIT
+from tests.integration.sync.support import failsync, weights, writes
 
 
 def apply_guide_split(kubectl) -> None:
