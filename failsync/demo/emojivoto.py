@@ -2,13 +2,14 @@
 
 Owns: the objects the demo installs in each cluster (namespace ``emojivoto``; Deployments
 web, emoji, voting, vote-bot; Services web-svc, emoji-svc, voting-svc with selectors), the
-built-in copy of ``policies/emojivoto/web-svc-failover.yaml`` and where the demo takes the
-policy from. Never does: talk to a cluster (it returns plain dicts and paths).
+guide's policy (``policies/emojivoto/web-svc-failover.yaml``, shipped in the wheel as
+``failsync.examples``) and where the demo takes it from. Never does: talk to a cluster (it returns plain dicts and paths).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,37 +27,6 @@ WORKLOADS: tuple[tuple[str, str | None, int], ...] = (
     ("voting", "voting-svc", 8080),
     ("vote-bot", None, 0),
 )
-
-#: A copy of policies/emojivoto/web-svc-failover.yaml for installed wheels (a test keeps them equal).
-BUILT_IN_POLICY = """\
-# The failover of the Linkerd multicluster failover guide, as a failsync policy:
-# west's web-svc is the primary; web-svc-east (the mirror of east's web-svc) takes
-# the traffic while web-svc has no ready endpoints. No failover.linkerd.io/controlled-by
-# label: failsync owns the rendered TrafficSplit (app.kubernetes.io/managed-by), so the
-# Linkerd failover controller and failsync --adopt leave it alone.
-apiVersion: failsync.io/v1alpha1
-kind: FailoverPolicy
-metadata:
-  name: web-svc-failover
-  namespace: emojivoto
-  labels:
-    app.kubernetes.io/part-of: emojivoto
-spec:
-  service: web-svc
-  primary: web-svc
-  fallbacks:
-    - service: web-svc-east
-  health:
-    minReady: 1
-    source: auto
-  failback:
-    holdSeconds: 0
-  whenAllDown: keep
-  target:
-    kind: TrafficSplit
-    apiVersion: split.smi-spec.io/v1alpha2
-"""
-
 
 @dataclass(frozen=True)
 class PolicySource:
@@ -81,9 +51,14 @@ def find_policy(cwd: Path, scratch: Path) -> PolicySource:
     checkout), else the built-in copy written into ``scratch`` (an installed wheel)."""
     if (cwd / POLICY_PATH).is_file():
         return PolicySource(cwd / POLICY_PATH, built_in=False)
-    path = scratch / "web-svc-failover.yaml"
-    path.write_text(BUILT_IN_POLICY)
+    path = scratch / POLICY_PATH.name
+    path.write_text(built_in_policy())
     return PolicySource(path, built_in=True)
+
+
+def built_in_policy() -> str:
+    """The example policy as shipped inside the package (``policies/`` of the checkout it was built from)."""
+    return resources.files("failsync.examples").joinpath(*POLICY_PATH.parts[1:]).read_text()
 
 
 def objects() -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 import failsync.sync
 from failsync.cli import main
-from failsync.demo.emojivoto import BUILT_IN_POLICY, POLICY_PATH
+from failsync.demo.emojivoto import POLICY_PATH, built_in_policy
 from tests.helpers import LineStream
 
 REPOSITORY = Path(__file__).resolve().parents[3]
@@ -84,8 +84,8 @@ def test_console_script_piped_from_elsewhere_uses_the_built_in_policy(tmp_path: 
     assert "\x1b" not in done.stdout and "\r" not in done.stdout
 
 
-def test_built_in_policy_is_the_shipped_example_policy() -> None:
-    assert BUILT_IN_POLICY == (REPOSITORY / POLICY_PATH).read_text()
+def test_built_in_policy_is_the_example_policy_shipped_as_package_data() -> None:
+    assert built_in_policy() == (REPOSITORY / POLICY_PATH).read_text()
 
 
 def test_keep_running_serves_the_sandboxes_until_sigterm(tmp_path: Path) -> None:
