@@ -15,7 +15,9 @@ Counting rules:
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
@@ -32,18 +34,44 @@ def ready_from_endpoints(endpoints: Mapping[str, Any] | None) -> int:
     return len(ready)
 
 
+@dataclass(frozen=True, slots=True)
+class SliceReadiness:
+    """All the ready count needs of one EndpointSlice: its address family and, for each ready
+    endpoint, its addresses (empty for an endpoint the API reported without one)."""
+
+    family: str
+    ready: tuple[tuple[str, ...], ...]
+
+
+def slice_readiness(item: Mapping[str, Any], *, keep: Callable[[str], str] = str) -> SliceReadiness:
+    """The readiness of one EndpointSlice; ``keep`` is applied to every string kept (a cache
+    may copy them out of a large decoded document)."""
+    ready = []
+    for endpoint in item.get("endpoints") or ():
+        endpoint = endpoint or {}
+        if (endpoint.get("conditions") or {}).get("ready") is False:
+            continue
+        ready.append(tuple(keep(address) for address in endpoint.get("addresses") or ()))
+    return SliceReadiness(sys.intern(str(item.get("addressType") or "IPv4")), tuple(ready))
+
+
+def count_ready(slices: Iterable[SliceReadiness]) -> int:
+    """Ready endpoints over the slices of one service: distinct addresses, largest family."""
+    addressed: dict[str, set[tuple[str, ...]]] = {}
+    unaddressed: dict[str, int] = {}
+    for item in slices:
+        family = addressed.setdefault(item.family, set())
+        for addresses in item.ready:
+            if addresses:
+                family.add(addresses)
+            else:
+                unaddressed[item.family] = unaddressed.get(item.family, 0) + 1
+    return max((len(found) + unaddressed.get(name, 0) for name, found in addressed.items()), default=0)
+
+
 def ready_from_slices(slices: Iterable[Mapping[str, Any]]) -> int:
     """Ready endpoints over the EndpointSlices of one service (conditions.ready not false)."""
-    by_family: dict[str, set[object]] = {}
-    for item in slices:
-        family = by_family.setdefault(str(item.get("addressType") or "IPv4"), set())
-        for index, endpoint in enumerate(item.get("endpoints") or ()):
-            endpoint = endpoint or {}
-            if (endpoint.get("conditions") or {}).get("ready") is False:
-                continue
-            addresses = tuple(endpoint.get("addresses") or ())
-            family.add(addresses or (id(item), index))
-    return max((len(found) for found in by_family.values()), default=0)
+    return count_ready(slice_readiness(item) for item in slices)
 
 
 def ready_by_service(*, endpoints: Iterable[Mapping[str, Any]] = (),

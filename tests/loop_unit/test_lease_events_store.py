@@ -165,8 +165,8 @@ def test_the_loops_slice_projection_counts_as_the_whole_slices_do() -> None:
     slices = [_slice("a", "IPv4", ("10.0.0.1", True), ("10.0.0.2", False), ("10.0.0.3", None)),
               _slice("b", "IPv4", ("10.0.0.1", True), ("10.0.0.4", True)),  # 10.0.0.1 in two slices
               _slice("c", "IPv6", ("fd00::1", True))]
-    assert health.ready_from_slices([_slice_readiness(s) for s in slices]) == health.ready_from_slices(slices) == 3
-    assert health.ready_from_slices([_slice_readiness(s) for s in slices[2:]]) == 1
+    assert health.count_ready([_slice_readiness(s) for s in slices]) == health.ready_from_slices(slices) == 3
+    assert health.count_ready([_slice_readiness(s) for s in slices[2:]]) == 1
 
 
 @pytest.mark.parametrize("obj, ok", [
