@@ -17,7 +17,7 @@ import logging
 import random
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from failsync.backoff import Backoff
 from failsync.errors import ApiError, Gone, ServerError, Unreachable
@@ -156,8 +156,11 @@ class Store:
                 del self._index[value]
         return value
 
-    def replace(self, objects: list[Mapping[str, Any]]) -> list[Change]:
-        """Make the cache hold exactly ``objects`` (after a LIST); return what changed."""
+    def replace(self, objects: Iterable[Mapping[str, Any]]) -> list[Change]:
+        """Make the cache hold exactly ``objects`` (after a LIST); return what changed.
+
+        ``objects`` is consumed one at a time, so a LIST read page by page never has to be whole
+        in memory; until it ends, the cache holds the new objects seen so far beside the old rest."""
         changes: list[Change] = []
         seen = set()
         for obj in objects:
@@ -268,26 +271,29 @@ class Watcher:
         self._stopping.wait(delay)
 
     def _relist(self) -> None:
-        # Page by page, slimming each page before the next arrives: decoding a whole
-        # 25,000-item list at once leaves CPython holding its peak long after.
-        items = []
-        resource_version = None
-        for page in self.client.list_pages(self.resource, namespace=self.namespace,
-                                           label_selector=self.label_selector):
-            resource_version = page.resource_version
-            for item in page.items:
-                if is_well_formed(item):
-                    items.append(_slim(item))
-                else:
-                    log.warning("skipping a malformed %s in a list: %.200r", self.resource.kind, item)
-            del page
-        changes = self.store.replace(items)
-        self.resource_version = resource_version
+        # Page by page into the store: each page is projected and dropped before the next
+        # is decoded. Holding every page of a 25,000-item list until the end peaks at over
+        # 100 MB, which CPython keeps long after the list is freed.
+        listed = {"items": 0, "resource_version": None}
+
+        def items() -> Iterator[Mapping[str, Any]]:
+            for page in self.client.list_pages(self.resource, namespace=self.namespace,
+                                               label_selector=self.label_selector):
+                listed["resource_version"] = page.resource_version
+                for item in page.items:
+                    if is_well_formed(item):
+                        listed["items"] += 1
+                        yield _slim(item)
+                    else:
+                        log.warning("skipping a malformed %s in a list: %.200r", self.resource.kind, item)
+
+        changes = self.store.replace(items())
+        self.resource_version = listed["resource_version"]
         for change in changes:
             self._deliver(change)
         self.synced.set()
         self.backoff.reset()
-        log.debug("listed %d %s at resourceVersion %s", len(items), self.name, self.resource_version)
+        log.debug("listed %d %s at resourceVersion %s", listed["items"], self.name, self.resource_version)
         self.on_resync()
 
     def _watch(self) -> None:

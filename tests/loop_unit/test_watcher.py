@@ -5,7 +5,8 @@ Covers:
 - malformed objects in a list or a watch are skipped, never crash the loop;
 - a 410 Gone re-lists (an ``expired`` restart) and reports what changed meanwhile, then a resync;
 - a 503 with Retry-After is retried (a ``server-error`` restart) and the loop carries on;
-- a LIST that comes in several pages fills the cache whole and watches from its resourceVersion.
+- a LIST that comes in several pages fills the cache whole and watches from its resourceVersion;
+- each page is in the cache (projected) before the next is fetched, so a large LIST is never whole in memory.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from failsync.backoff import Backoff
 from failsync.errors import Gone, ServerError
 from failsync.kube.client import ObjectList, WatchEvent
 from failsync.kube.resources import ENDPOINTS
-from failsync.kube.watch import Watcher
+from failsync.kube.watch import Store, Watcher
 from tests.helpers import wait_for
 
 
@@ -89,3 +90,24 @@ def test_a_list_in_pages_fills_the_cache_whole_and_watches_from_its_version() ->
         watcher.stop()
     assert sorted(watcher.store.keys()) == ["ns/a", "ns/b", "ns/c"]
     assert client.watch_versions[0] == "9"
+
+
+def test_each_page_of_a_list_is_cached_before_the_next_is_fetched() -> None:
+    store = Store(project=lambda obj: obj["metadata"]["name"])
+    cached_when_fetched: list[list[str]] = []
+
+    class PagingClient(ScriptedClient):
+        def list_pages(self, resource, *, namespace=None, label_selector=None):
+            for page in (ObjectList((_obj("a", "3"), _obj("b", "4")), "9"), ObjectList((_obj("c", "7"),), "9")):
+                cached_when_fetched.append(sorted(store.keys()))
+                yield page
+
+    client = PagingClient(lists=[], watches=[])
+    watcher = Watcher(client, ENDPOINTS, store=store, backoff=Backoff(0.001, 0.01))  # type: ignore[arg-type]
+    watcher.start()
+    try:
+        wait_for(client.idle.is_set, timeout=5, message="the watch to start")
+    finally:
+        watcher.stop()
+    assert cached_when_fetched == [[], ["ns/a", "ns/b"]]
+    assert store.get("ns/c") == "c" and client.watch_versions[0] == "9"
