@@ -1,7 +1,7 @@
 """The layering of failsync holds by itself.
 
 Covers:
-- ``failsync.core`` imports only the standard library, jinja2, jsonpatch, yaml,
+- ``failsync.core`` imports only the standard library, jinja2, yaml,
   ``failsync.errors`` and other core modules (it never reaches the shell);
 - only ``failsync.kube`` imports pykube or requests;
 - the sandbox imports nothing of failsync above the core;
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "failsync"
-THIRD_PARTY_ALLOWED_IN_CORE = {"jinja2", "jsonpatch", "yaml"}
+THIRD_PARTY_ALLOWED_IN_CORE = {"jinja2", "yaml"}
 
 
 def _module_name(path: Path) -> str:
@@ -63,7 +63,7 @@ def test_core_imports_only_stdlib_its_libraries_and_itself(path: Path) -> None:
             )
         else:
             assert _top(name) in sys.stdlib_module_names | THIRD_PARTY_ALLOWED_IN_CORE, (
-                f"{path.name} imports {name}: the core may use only stdlib, jinja2, jsonpatch, yaml"
+                f"{path.name} imports {name}: the core may use only stdlib, jinja2, yaml"
             )
 
 

@@ -3,7 +3,7 @@ decision, rendering and diffing.
 
 Owns: values and functions from input to output. Never does: network or
 Kubernetes calls, writing files, reading the clock or the environment, logging
-setup. It may import only the standard library, jinja2, jsonpatch and yaml;
+setup. It may import only the standard library, jinja2 and yaml;
 it never imports ``failsync.kube``, ``failsync.sync``, ``failsync.controller``,
 ``failsync.cli`` or ``failsync.sandbox``.
 """
