@@ -129,8 +129,9 @@ def memory_breakdown(sandbox: SandboxProcess, policy_dir: Path, policies: list, 
                             LoopOptions(paths=[str(policy_dir)], metrics_port=None))
     thread = threading.Thread(target=controller.run, daemon=True)
     thread.start()
-    expected = {p.key: p.initial_weights for p in policies}
-    wait_for(lambda: controller.synced and scenarios._converged(sandbox, expected), 900, 0.5, "in-process converge")
+    # Every TrafficSplit created (not at its initial weights: the reaction pass left some primaries down).
+    keys = {p.key for p in policies}
+    wait_for(lambda: controller.synced and keys <= sandbox.splits().keys(), 900, 0.5, "in-process converge")
     scenarios._quiet(sandbox, 2.0, 300)
     snapshot = tracemalloc.take_snapshot()
     peak = tracemalloc.get_traced_memory()[1]
