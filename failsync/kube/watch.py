@@ -156,23 +156,23 @@ class Store:
                 del self._index[value]
         return value
 
-    def replace(self, objects: Iterable[Mapping[str, Any]]) -> list[Change]:
-        """Make the cache hold exactly ``objects`` (after a LIST); return what changed.
+    def replace(self, objects: Iterable[Mapping[str, Any]]) -> Iterator[Change]:
+        """Make the cache hold exactly ``objects`` (after a LIST), yielding each change as it is made.
 
-        ``objects`` is consumed one at a time, so a LIST read page by page never has to be whole
-        in memory; until it ends, the cache holds the new objects seen so far beside the old rest."""
-        changes: list[Change] = []
+        Lazy: nothing happens until it is consumed. ``objects`` is read one at a time, so a LIST
+        read page by page never has to be whole in memory; until the end, the cache holds the
+        objects seen so far beside the old rest, and the removals come last.
+        """
         seen = set()
         for obj in objects:
             key = object_key(obj)
             seen.add(key)
             if key not in self._objects or self._versions.get(key) != _version(obj):
-                changes.append(self.put(obj))
+                yield self.put(obj)
         for key in set(self.keys()) - seen:
             change = self.remove(key)
             if change:
-                changes.append(change)
-        return changes
+                yield change
 
 
 def _version(obj: Mapping[str, Any]) -> str | None:
@@ -271,29 +271,29 @@ class Watcher:
         self._stopping.wait(delay)
 
     def _relist(self) -> None:
-        # Page by page into the store: each page is projected and dropped before the next
-        # is decoded. Holding every page of a 25,000-item list until the end peaks at over
-        # 100 MB, which CPython keeps long after the list is freed.
-        listed = {"items": 0, "resource_version": None}
+        # Page by page into the store: each page is projected and dropped before the next is
+        # decoded (holding every page of a 25,000-item list until the end peaks at over 100 MB,
+        # which CPython keeps long after). Each change is told at once: when a later page fails,
+        # the next re-list finds the objects already cached unchanged, so it would not tell them.
+        resource_version: str | None = None
 
-        def items() -> Iterator[Mapping[str, Any]]:
+        def listed() -> Iterator[Mapping[str, Any]]:
+            nonlocal resource_version
             for page in self.client.list_pages(self.resource, namespace=self.namespace,
                                                label_selector=self.label_selector):
-                listed["resource_version"] = page.resource_version
+                resource_version = page.resource_version
                 for item in page.items:
                     if is_well_formed(item):
-                        listed["items"] += 1
                         yield _slim(item)
                     else:
                         log.warning("skipping a malformed %s in a list: %.200r", self.resource.kind, item)
 
-        changes = self.store.replace(items())
-        self.resource_version = listed["resource_version"]
-        for change in changes:
+        for change in self.store.replace(listed()):
             self._deliver(change)
+        self.resource_version = resource_version  # only once the whole list is in: else re-list
         self.synced.set()
         self.backoff.reset()
-        log.debug("listed %d %s at resourceVersion %s", listed["items"], self.name, self.resource_version)
+        log.debug("listed %d %s at resourceVersion %s", len(self.store), self.name, self.resource_version)
         self.on_resync()
 
     def _watch(self) -> None:

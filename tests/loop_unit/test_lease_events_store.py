@@ -131,19 +131,19 @@ def _obj(name: str, version: str, service: str = "s", namespace: str = "ns") -> 
 
 def test_store_replace_reports_only_what_changed_and_keeps_its_index() -> None:
     store = Store(index=lambda o: o["metadata"]["labels"]["svc"])
-    store.replace([_obj("a", "1"), _obj("b", "1")])
-    changes = store.replace([_obj("a", "1"), _obj("b", "2", service="t"), _obj("c", "3")])
+    list(store.replace([_obj("a", "1"), _obj("b", "1")]))
+    changes = list(store.replace([_obj("a", "1"), _obj("b", "2", service="t"), _obj("c", "3")]))
     assert sorted((c.type, c.key) for c in changes) == [(ADDED, "ns/c"), (MODIFIED, "ns/b")]
     assert [o["metadata"]["name"] for o in store.by_index("t")] == ["b"]
     assert [o["metadata"]["name"] for o in store.by_index("s")] == ["a", "c"]
-    changes = store.replace([_obj("c", "3")])
+    changes = list(store.replace([_obj("c", "3")]))
     assert sorted((c.type, c.key) for c in changes) == [(DELETED, "ns/a"), (DELETED, "ns/b")]
     assert store.by_index("t") == [] and len(store) == 1
 
 
 def test_projecting_store_keeps_projection_and_version_and_reports_index_moves() -> None:
     store = Store(index=lambda o: o["metadata"]["labels"]["svc"], project=lambda o: o["metadata"]["name"].upper())
-    store.replace([_obj("a", "1"), _obj("b", "1")])
+    list(store.replace([_obj("a", "1"), _obj("b", "1")]))
     assert store.get("ns/a") == "A" and store.version("ns/a") == "1" and "ns/b" in store
     moved = store.put(_obj("a", "2", service="t"))
     assert (moved.type, moved.old, moved.new, moved.indexed) == (MODIFIED, "A", "A", ("s", "t"))

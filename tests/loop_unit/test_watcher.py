@@ -6,7 +6,8 @@ Covers:
 - a 410 Gone re-lists (an ``expired`` restart) and reports what changed meanwhile, then a resync;
 - a 503 with Retry-After is retried (a ``server-error`` restart) and the loop carries on;
 - a LIST that comes in several pages fills the cache whole and watches from its resourceVersion;
-- each page is in the cache (projected) before the next is fetched, so a large LIST is never whole in memory.
+- each page is in the cache (projected) before the next is fetched, so a large LIST is never whole in memory;
+- a LIST whose later page fails is listed again, and every object of it is told to the handler exactly once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import threading
 
 from failsync.backoff import Backoff
-from failsync.errors import Gone, ServerError
+from failsync.errors import Gone, ServerError, Unreachable
 from failsync.kube.client import ObjectList, WatchEvent
 from failsync.kube.resources import ENDPOINTS
 from failsync.kube.watch import Store, Watcher
@@ -111,3 +112,29 @@ def test_each_page_of_a_list_is_cached_before_the_next_is_fetched() -> None:
         watcher.stop()
     assert cached_when_fetched == [[], ["ns/a", "ns/b"]]
     assert store.get("ns/c") == "c" and client.watch_versions[0] == "9"
+
+
+def test_a_list_failing_after_its_first_page_is_retried_and_every_object_told_once() -> None:
+    class FailingOnceClient(ScriptedClient):
+        attempts = 0
+
+        def list_pages(self, resource, *, namespace=None, label_selector=None):
+            self.attempts += 1
+            yield ObjectList((_obj("a", "3"), _obj("b", "4")), "9")
+            if self.attempts == 1:
+                raise Unreachable("connection reset while reading the second page")
+            yield ObjectList((_obj("c", "7"),), "9")
+
+    client = FailingOnceClient(lists=[], watches=[])
+    changes: list[tuple[str, str]] = []
+    restarts: list[str] = []
+    watcher = Watcher(client, ENDPOINTS, on_change=lambda c: changes.append((c.type, c.key)),  # type: ignore[arg-type]
+                      on_restart=restarts.append, backoff=Backoff(0.001, 0.01))
+    watcher.start()
+    try:
+        wait_for(client.idle.is_set, timeout=5, message="the watch to start")
+    finally:
+        watcher.stop()
+    assert restarts[0] == "connection" and client.attempts == 2
+    assert sorted(changes) == [("ADDED", "ns/a"), ("ADDED", "ns/b"), ("ADDED", "ns/c")]
+    assert client.watch_versions[0] == "9"
