@@ -1,6 +1,7 @@
 """Small test helpers shared by every test package: polling with a deadline,
 reading a blocking line stream (a watch, a `kubectl -w` process) with a deadline,
-and the Linkerd guide's TrafficSplit (one fixture file, verbatim from the guide).
+stopping a long-running process with SIGTERM (never leaving it behind), and the
+Linkerd guide's TrafficSplit (one fixture file, verbatim from the guide).
 
 Never sleeps waiting for something to happen: every wait is a poll that ends at a
 deadline with a clear AssertionError.
@@ -8,9 +9,12 @@ deadline with a clear AssertionError.
 from __future__ import annotations
 
 import queue
+import signal
+import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,6 +54,23 @@ def wait_for(predicate: Callable[[], T], timeout: float = 5, interval: float = 0
             what = message or getattr(predicate, "__name__", "condition")
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}")
         time.sleep(interval)  # poll interval, not a wait for an event
+
+
+@contextmanager
+def reaped(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """Run the block with ``process``; whatever happens in it, the process is not left running."""
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def exit_code_after_sigterm(process: subprocess.Popen, timeout: float) -> int:
+    """Send SIGTERM (what Kubernetes sends a pod) and wait up to ``timeout`` seconds for the exit code."""
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=timeout)
 
 
 class LineStream:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +31,7 @@ from failsync.demo import emojivoto
 from failsync.loading import load_policies
 from failsync.sandbox import Sandbox
 from failsync.sandbox import routing
-from tests.helpers import guide_traffic_split, wait_for
+from tests.helpers import exit_code_after_sigterm, guide_traffic_split, reaped, wait_for
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 DEPLOY = REPOSITORY / "deploy"
@@ -239,7 +238,7 @@ def test_the_roles_grant_exactly_what_sync_and_the_deployed_loop_use(tmp_path: P
         env = {**os.environ, "POD_NAME": "failsync-0", "POD_NAMESPACE": role_namespace}
         process = subprocess.Popen([str(SCRIPT), *cli, *args, str(tmp_path / "extra"), "--metrics-address",
                                     "127.0.0.1"], stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
+        with reaped(process):
             def lease_holder() -> str | None:
                 lease = west.get("coordination.k8s.io/v1", "Lease", role_namespace, "failsync")
                 return ((lease or {}).get("spec") or {}).get("holderIdentity")
@@ -261,12 +260,7 @@ def test_the_roles_grant_exactly_what_sync_and_the_deployed_loop_use(tmp_path: P
                      timeout=20, message="the adopted split to fail back")
             wait_for(lambda: any(e.get("reason") == "FailedBack" for e in west.list("v1", "Event", "guide")),
                      timeout=20, message="a FailedBack event")
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=30) == 0
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            assert exit_code_after_sigterm(process, timeout=30) == 0
         log.seek(0)
         output = log.read()
         assert lease_holder() == "", output  # released on SIGTERM

@@ -17,7 +17,6 @@ Covers:
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +26,7 @@ from click.testing import CliRunner
 import failsync.sync
 from failsync.cli import main
 from failsync.demo.emojivoto import POLICY_PATH, built_in_policy
-from tests.helpers import LineStream
+from tests.helpers import LineStream, exit_code_after_sigterm, reaped
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 SCRIPT = Path(sys.executable).parent / "failsync"
@@ -91,7 +90,7 @@ def test_built_in_policy_is_the_example_policy_shipped_as_package_data() -> None
 def test_keep_running_serves_the_sandboxes_until_sigterm(tmp_path: Path) -> None:
     process = subprocess.Popen([str(SCRIPT), "demo", "--keep-running"], cwd=REPOSITORY, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(process):
         lines = LineStream(process.stdout)
         kubeconfig = lines.until(lambda line: line.startswith("kubeconfig: "), timeout=60).split(": ", 1)[1].strip()
         got = subprocess.run([KUBECTL, "--kubeconfig", kubeconfig, "--cache-dir", str(tmp_path), "--context", "west",
@@ -100,10 +99,5 @@ def test_keep_running_serves_the_sandboxes_until_sigterm(tmp_path: Path) -> None
         assert got.returncode == 0, got.stderr
         backends = {b["service"]: b["weight"] for b in json.loads(got.stdout)["spec"]["backends"]}
         assert backends == {"web-svc": 1, "web-svc-east": 0}
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        assert exit_code_after_sigterm(process, timeout=30) == 0
         assert not Path(kubeconfig).exists()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()

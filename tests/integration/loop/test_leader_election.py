@@ -12,12 +12,11 @@ Covers:
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import LineStream, wait_for
+from tests.helpers import LineStream, exit_code_after_sigterm, reaped, wait_for
 from tests.integration.loop.conftest import (app, fetch, running, weights, write_policy,
                                              writes_to_traffic_splits)
 
@@ -81,7 +80,7 @@ def test_console_script_leads_fails_over_and_exits_0_on_sigterm(sandbox, kubectl
          "--retry-period", "0.2", "--identity", "cli-replica"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
     logs = LineStream(process.stderr)
-    try:
+    with reaped(process):
         served = logs.until(lambda line: "serving /metrics" in line, timeout=15)
         port = int(served.rsplit(":", 1)[1])
         wait_for(lambda: fetch(f"http://127.0.0.1:{port}/readyz") == (200, "ok: leader\n"), timeout=15)
@@ -90,11 +89,6 @@ def test_console_script_leads_fails_over_and_exits_0_on_sigterm(sandbox, kubectl
         wait_for(lambda: weights(west, namespace) == FAILED_OVER, timeout=10)
         logs.until(lambda line: "failed over in" in line and "ms" in line, timeout=10)
         assert _lease(west, namespace, "cli")["spec"]["holderIdentity"] == "cli-replica"
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        assert exit_code_after_sigterm(process, timeout=20) == 0
     assert _lease(west, namespace, "cli")["spec"]["holderIdentity"] == ""
     assert not any("Traceback" in line for line in logs.seen + logs.wait_end(timeout=5))
