@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from failsync.core import health
 from failsync.core.adoption import adopt, live_weights, parse_selector
+from failsync.core.targets import with_weights
 from failsync.core.diffing import Action, Change, Ownership, diff
 from failsync.core.model import (DEFAULT_ADOPT_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_ANNOTATION,
                                  Decision, HealthSource, Origin, Policy, Rule)
@@ -282,15 +283,15 @@ class SyncEngine:
              ready: Mapping[str, int]) -> tuple[Decision, dict[str, Any], Change]:
         """Decide the weights for ``policy`` given ``live`` and ready counts; render; diff. Pure but for the clock."""
         now = self.clock()
-        previous = live_weights(live)
+        previous = live_weights(live, policy.services)
         adopted = policy.origin is Origin.ADOPTED
         annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
         since = parse_time(annotations.get(HEALTHY_SINCE_ANNOTATION)) if not adopted else None
         decision = decide(policy, ready, previous=previous, primary_healthy_since=since, now=now)
         rendered = self.renderer.render(policy, decision.weights)
         if adopted and live is not None:
-            desired = _with_weights(live, decision.weights, rendered)
-            return decision, desired, diff(live, desired, ownership=Ownership.WEIGHTS)
+            desired = _with_weights(live, decision.weights, rendered, policy.services)
+            return decision, desired, diff(live, desired, ownership=Ownership.WEIGHTS, services=policy.services)
         extra = rendered.setdefault("metadata", {}).setdefault("annotations", {})
         if policy.hold_seconds > 0 and decision.primary_healthy_since is not None:
             extra[HEALTHY_SINCE_ANNOTATION] = format_time(decision.primary_healthy_since)
@@ -317,7 +318,7 @@ class SyncEngine:
                 decision, desired, change = self.plan(policy, live, ready)
             except FailsyncError as error:
                 return replace(base, outcome=Outcome.FAILED, message=str(error), attempts=attempt)
-            result = replace(base, decision=decision, change=change, live_weights=live_weights(live),
+            result = replace(base, decision=decision, change=change, live_weights=live_weights(live, policy.services),
                              attempts=attempt, message=decision.reason)
             written_last_change = ((desired.get("metadata") or {}).get("annotations") or {}).get(
                 LAST_CHANGE_ANNOTATION)
@@ -436,14 +437,11 @@ def _same_version(fresh: Mapping[str, Any] | None, live: Mapping[str, Any] | Non
         "resourceVersion")
 
 
-def _with_weights(live: Mapping[str, Any], weights: Mapping[str, Any], rendered: Mapping[str, Any]) -> dict[str, Any]:
-    """``live`` with each backend's weight replaced, spelled as the rendered object spells it."""
-    spelled = {b.get("service"): b.get("weight") for b in (rendered.get("spec") or {}).get("backends") or ()}
-    desired = {**live, "spec": dict(live.get("spec") or {})}
-    desired["spec"]["backends"] = [
-        {**backend, "weight": spelled.get(backend.get("service"), weights.get(backend.get("service"), 0))}
-        for backend in (live.get("spec") or {}).get("backends") or ()]
-    return desired
+def _with_weights(live: Mapping[str, Any], weights: Mapping[str, Any], rendered: Mapping[str, Any],
+                  services: tuple[str, ...]) -> dict[str, Any]:
+    """``live`` with each managed weight replaced, spelled as the rendered object spells it (v1alpha1 Quantities)."""
+    spelled = {**weights, **{b.get("service"): b.get("weight") for b in (rendered.get("spec") or {}).get("backends") or ()}}
+    return with_weights(live, spelled, services)
 
 
 def sync_once(client: KubeClient, policies: Sequence[Policy], *, renderer: Renderer | None = None,
