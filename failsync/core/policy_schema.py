@@ -363,7 +363,7 @@ class PolicyDocument:
         if api_version not in versions:
             other = [k for k in targets.KINDS if api_version in targets.API_VERSIONS[k]]
             why = f"it is a {other[0]} version" if other else "it is not a version failsync renders"
-            self.error("spec.target.apiVersion", f"{api_version!r} cannot be used for {_a(kind)} ({why}); "
+            self.error("spec.target.apiVersion", f"{api_version!r} cannot be used for {targets.with_article(kind)} ({why}); "
                        f"expected {_one_of(versions)}")
             return None
         if not targets.is_route(kind):
@@ -373,7 +373,7 @@ class PolicyDocument:
             return None if _ROUTE_ONLY_KEYS & target.keys() else _TARGETS[api_version]
         port = self.integer(target, "port", "spec.target.port", default=0, minimum=1, maximum=65535)
         if port == 0:
-            self.error("spec.target.port", f"required field is missing for {_a(kind)}; expected the Service "
+            self.error("spec.target.port", f"required field is missing for {targets.with_article(kind)}; expected the Service "
                        f"port (1-65535) of the parent and every backendRef", self._line_of("spec.target"))
             return None
         inactive = self.choice(target, "inactiveBackends", "spec.target.inactiveBackends",
@@ -381,11 +381,6 @@ class PolicyDocument:
         if port is None or inactive is None:
             return None
         return Target(kind, api_version, port=port, inactive_backends=_INACTIVE_BACKENDS[inactive])
-
-
-def _a(kind: str) -> str:
-    """``kind`` with its article, as a reader says it ("an HTTPRoute", "a GRPCRoute")."""
-    return f"an {kind}" if kind.startswith("HTTP") else f"a {kind}"
 
 
 @functools.lru_cache(maxsize=None)

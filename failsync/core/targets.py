@@ -58,6 +58,11 @@ def is_route(kind: str | None) -> bool:
     return kind in ROUTE_KINDS
 
 
+def with_article(kind: str) -> str:
+    """``kind`` as a reader says it: "an HTTPRoute", "a GRPCRoute", "a TrafficSplit"."""
+    return f"an {kind}" if kind.startswith("HTTP") else f"a {kind}"
+
+
 def default_api_version(kind: str) -> str:
     """The apiVersion a policy renders ``kind`` at when it names none."""
     return API_VERSIONS[kind][0]
