@@ -31,7 +31,8 @@ from failsync.core.diffing import Action, Change, Ownership, diff
 from failsync.core.model import (DEFAULT_ADOPT_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_ANNOTATION,
                                  Decision, HealthSource, Origin, Policy, Rule, Target)
 from failsync.core.rendering import Renderer
-from failsync.core.targets import (API_VERSIONS, DEFAULT_ROUTE_SELECTOR, TRAFFIC_SPLIT, is_route, with_article,
+from failsync.core.targets import (API_VERSIONS, DEFAULT_ROUTE_SELECTOR, TRAFFIC_SPLIT, is_route, route_acceptance,
+                                   with_article,
                                    with_weights)
 from failsync.core.weights import decide
 from failsync.errors import ApiError, Conflict, FailsyncError, NotFound, PolicyError
@@ -87,6 +88,8 @@ class ObjectResult:
     written: Mapping[str, Any] | None = None
     #: The kind and apiVersion of an object that has no policy (a pruned one); else the policy's target.
     target: Target | None = None
+    #: For a route: whether a parent accepted it (Accepted and ResolvedRefs True), and what the parents say.
+    route_acceptance: tuple[bool, str] | None = None
 
     @property
     def key(self) -> str:
@@ -130,6 +133,8 @@ class ObjectResult:
             "reason": decision.reason if decision else None,
             "patch": list(self.change.patch) if self.change else None,
             "lastChange": self.last_change, "attempts": self.attempts,
+            "routeAccepted": self.route_acceptance[0] if self.route_acceptance else None,
+            "routeParents": self.route_acceptance[1] if self.route_acceptance else None,
         }
 
 
@@ -251,10 +256,14 @@ class SyncEngine:
         """
         snapshot = Snapshot()
         scopes = self._scopes({p.namespace for p in policies}, cluster_wide)
-        wanted = {kind_of(p.target) for p in policies} | set(adopt)
+        self.read_targets(snapshot, {kind_of(p.target) for p in policies} | set(adopt), scopes)
         if every_kind:
-            listed = {(t.kind, t.group) for t in wanted}
-            wanted |= {t for t in self.served_targets() if (t.kind, t.group) not in listed}
+            self.read_other_kinds(snapshot, scopes)
+        self.read_health(policies, snapshot, scopes)
+        return snapshot
+
+    def read_targets(self, snapshot: Snapshot, wanted: set[Target], scopes: list[str | None]) -> None:
+        """LIST each of ``wanted`` once per scope into ``snapshot`` (unserved ones are noted there)."""
         for target in sorted(wanted, key=lambda t: (t.kind, t.api_version)):
             try:
                 resource = self.client.target_resource(target)
@@ -276,8 +285,11 @@ class SyncEngine:
                 snapshot.unserved[target] = str(missing_crd(resource, self.client.server))
                 continue
             snapshot.objects[target] = found
-        self.read_health(policies, snapshot, scopes)
-        return snapshot
+
+    def read_other_kinds(self, snapshot: Snapshot, scopes: list[str | None]) -> None:
+        """LIST every served target kind ``snapshot`` has not read yet (to find objects a policy left behind)."""
+        listed = {(t.kind, t.group) for t in (*snapshot.objects, *snapshot.unserved)}
+        self.read_targets(snapshot, {t for t in self.served_targets() if (t.kind, t.group) not in listed}, scopes)
 
     def served_targets(self) -> set[Target]:
         """One served apiVersion of each target kind the server serves (one LIST of it sees every object)."""
@@ -368,7 +380,7 @@ class SyncEngine:
             except FailsyncError as error:
                 return replace(base, outcome=Outcome.FAILED, message=str(error), attempts=attempt)
             result = replace(base, decision=decision, change=change, live_weights=live_weights(live, policy.services),
-                             attempts=attempt, message=decision.reason)
+                             attempts=attempt, message=decision.reason, route_acceptance=route_acceptance(live))
             written_last_change = ((desired.get("metadata") or {}).get("annotations") or {}).get(
                 LAST_CHANGE_ANNOTATION)
             live_last_change = (((live or {}).get("metadata") or {}).get("annotations") or {}).get(
@@ -476,7 +488,11 @@ class SyncEngine:
                                             f"failed to load"))
             else:
                 results.extend(self.prune(snapshot, every, dry_run=dry_run))
-        else:
+        elif any(r.outcome is Outcome.CREATED and r.policy and is_route(r.policy.target.kind) for r in results):
+            # A created route may replace a policy's TrafficSplit (the migration of docs/routes.md): look once
+            # at the other kinds and name what was left behind. Passes that create only TrafficSplits keep
+            # Part 1's request budget (one LIST per kind in use).
+            self.read_other_kinds(snapshot, self._scopes({p.namespace for p in every}, bool(adopting)))
             results.extend(ObjectResult(obj["metadata"].get("namespace") or "default", obj["metadata"].get("name", ""),
                                         Outcome.UNCHANGED, f"{message}; left in place (sync --prune deletes it)",
                                         target=target)
@@ -524,8 +540,9 @@ def _with_weights(live: Mapping[str, Any], weights: Mapping[str, Any], rendered:
 
 def sync_once(client: KubeClient, policies: Sequence[Policy], *, renderer: Renderer | None = None,
               policy_errors: Sequence[FailsyncError] = (), adopt: bool = False,
-              selector: str = DEFAULT_ADOPT_SELECTOR, prune: bool = False, dry_run: bool = False) -> SyncReport:
+              selector: str = DEFAULT_ADOPT_SELECTOR, adopt_routes: bool = False,
+              route_selector: str = DEFAULT_ROUTE_SELECTOR, prune: bool = False, dry_run: bool = False) -> SyncReport:
     """Run one sync pass against ``client`` and return the report (``dry_run``: decide and diff, write nothing)."""
     engine = SyncEngine(client, renderer=renderer)
-    return engine.sync(policies, policy_errors=policy_errors, adopt=adopt, selector=selector, prune=prune,
-                       dry_run=dry_run)
+    return engine.sync(policies, policy_errors=policy_errors, adopt=adopt, selector=selector,
+                       adopt_routes=adopt_routes, route_selector=route_selector, prune=prune, dry_run=dry_run)

@@ -253,3 +253,40 @@ def route_backends(obj: Mapping[str, Any], primary: str) -> list[str]:
         if primary in names:
             return [name for name in names if name is not None]
     return []
+
+
+# -- route status (set by the mesh) ----------------------------------------------------------------
+
+def _condition(conditions: Any, kind: str) -> Mapping[str, Any] | None:
+    for condition in conditions if isinstance(conditions, list) else ():
+        if isinstance(condition, Mapping) and condition.get("type") == kind:
+            return condition
+    return None
+
+
+def route_acceptance(obj: Mapping[str, Any] | None) -> tuple[bool, str] | None:
+    """Whether any parent of a live route has ``Accepted=True`` and ``ResolvedRefs=True``, and what
+    the parents say; None for a TrafficSplit or a missing object.
+
+    A route no parent accepted is ignored by the mesh: moving its weights changes nothing.
+    """
+    if obj is None or not is_route(obj.get("kind")):
+        return None
+    parents = ((obj.get("status") or {}).get("parents")) or []
+    if not isinstance(parents, list) or not parents:
+        return False, "no parent has accepted the route (status.parents is empty: no mesh controller has seen it)"
+    said = []
+    for parent in parents:
+        if not isinstance(parent, Mapping):
+            continue
+        ref = parent.get("parentRef") or {}
+        name = f"{ref.get('kind', 'Gateway')} {ref.get('name', '?')}"
+        accepted = _condition(parent.get("conditions"), "Accepted") or {}
+        resolved = _condition(parent.get("conditions"), "ResolvedRefs") or {}
+        if accepted.get("status") == "True" and resolved.get("status") == "True":
+            return True, f"accepted by {name} ({parent.get('controllerName', 'a mesh controller')})"
+        for condition, label in ((accepted, "Accepted"), (resolved, "ResolvedRefs")):
+            if condition.get("status") != "True":
+                reason = condition.get("reason") or "not reported"
+                said.append(f"{name}: {label}={condition.get('status', 'Unknown')} ({reason})")
+    return False, "no parent has Accepted=True and ResolvedRefs=True: " + "; ".join(said)
