@@ -141,3 +141,24 @@ def test_unreadable_policy_directory_is_an_error_and_prune_deletes_nothing(guide
     assert f"{hidden}: cannot read this directory: Permission denied" in result.stderr
     assert "prune skipped" in result.stderr
     assert west.get(SPLIT, "TrafficSplit", "emojivoto", "theirs") is not None
+
+
+def test_hostile_files_never_block_the_good_policies(guide, tmp_path) -> None:
+    """An alias bomb, a recursive alias, a named pipe and an empty file beside a good policy: each is
+    one file:line error, the good policy syncs, and nothing hangs."""
+    west, config = guide["west"], guide.kubeconfig
+    (tmp_path / "good.yaml").write_text(policy_document("emojivoto", "beside-hostile"))
+    bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9))
+    (tmp_path / "bomb.yaml").write_text(bomb)
+    (tmp_path / "loop.yaml").write_text("a: &a [*a]\n")
+    (tmp_path / "empty.yaml").write_text("")
+    os.mkfifo(tmp_path / "pipe.yaml")
+
+    result = failsync(config, "sync", str(tmp_path))
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if "1 object" not in line and "other error" not in line]
+    assert [line.split(":")[1].rpartition("/")[2] for line in errors] == [
+        "bomb.yaml", "empty.yaml", "loop.yaml", "pipe.yaml"], errors
+    assert "emojivoto/beside-hostile: created" in result.stdout
+    assert west.get(SPLIT, "TrafficSplit", "emojivoto", "beside-hostile") is not None
