@@ -22,7 +22,6 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
 from failsync.core import health
@@ -34,8 +33,9 @@ from failsync.core.rendering import Renderer
 from failsync.core.targets import (API_VERSIONS, DEFAULT_ROUTE_SELECTOR, TRAFFIC_SPLIT, is_route, route_acceptance,
                                    with_article,
                                    with_weights)
+from failsync.core.timestamps import format_time, parse_time
 from failsync.core.weights import decide
-from failsync.errors import ApiError, Conflict, FailsyncError, NotFound, PolicyError
+from failsync.errors import ApiError, Conflict, FailsyncError, NotFound, PolicyError, safe_text
 from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, SMI_GROUP, KubeClient
 from failsync.kube.errors import missing_crd
 
@@ -181,21 +181,6 @@ class Snapshot:
         return self.objects.get(kind_of(policy.target), {}).get((policy.namespace, policy.name))
 
 
-def format_time(seconds: float) -> str:
-    """RFC 3339 UTC with whole seconds, as Kubernetes writes timestamps."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: Any) -> float | None:
-    """Seconds since the epoch from an RFC 3339 timestamp; None when absent or malformed."""
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
 def kind_of(target: Target) -> Target:
     """``target`` without the route settings: what a LIST is made for (one per kind and apiVersion)."""
     return target if target.port is None else Target(target.kind, target.api_version)
@@ -206,6 +191,20 @@ def is_owned(obj: Mapping[str, Any]) -> bool:
     meta = obj.get("metadata") or {}
     return ((meta.get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
             and bool((meta.get("annotations") or {}).get(POLICY_ANNOTATION)))
+
+
+def ownership_problem(obj: Mapping[str, Any]) -> str | None:
+    """Which of failsync's ownership marks ``obj`` lacks, in words; None when failsync owns it."""
+    meta = obj.get("metadata") or {}
+    label = (meta.get("labels") or {}).get(MANAGED_BY_LABEL)
+    problems = []
+    if label is None:
+        problems.append(f"no {MANAGED_BY_LABEL} label")
+    elif label != MANAGED_BY_VALUE:
+        problems.append(f"{MANAGED_BY_LABEL}={safe_text(str(label), 80)}, not {MANAGED_BY_VALUE}")
+    if not (meta.get("annotations") or {}).get(POLICY_ANNOTATION):
+        problems.append(f"no {POLICY_ANNOTATION} annotation")
+    return " and ".join(problems) or None
 
 
 def resolve_source(policy: Policy, slices_served: bool) -> HealthSource:
@@ -373,7 +372,7 @@ class SyncEngine:
             if live is not None and policy.origin is Origin.FILE and not is_owned(live):
                 return replace(base, outcome=Outcome.FAILED, attempts=attempt, message=(
                     f"{live.get('kind', 'TrafficSplit')} {policy.key} exists and is not managed by failsync "
-                    f"(no {MANAGED_BY_LABEL}={MANAGED_BY_VALUE} label); left alone: rename the policy, "
+                    f"({ownership_problem(live)}); left alone: rename the policy, "
                     f"delete the object, or adopt it with --adopt"))
             try:
                 decision, desired, change = self.plan(policy, live, ready)
@@ -407,8 +406,11 @@ class SyncEngine:
                 except ApiError as read_error:
                     return replace(result, outcome=Outcome.FAILED, message=str(read_error))
                 if _same_version(fresh, live) and change.action is Action.PATCH:
-                    # The guard held, so the 422 was the server rejecting the patch itself.
-                    return replace(result, outcome=Outcome.FAILED, message=f"the server rejected the patch: {error}")
+                    # The object had not changed, so the resourceVersion test passed: the server
+                    # rejected the patch itself (say so, rather than blame a concurrent writer).
+                    return replace(result, outcome=Outcome.FAILED, message=(
+                        f"the server rejected the patch although the object had not changed since it "
+                        f"was read (so not a concurrent write; not retried): {error}"))
                 if fresh is None and policy.origin is Origin.ADOPTED:
                     return replace(result, outcome=Outcome.FAILED, message="deleted while being synced; skipped")
                 live = fresh

@@ -16,14 +16,14 @@ from typing import Sequence
 import click
 
 from failsync.cli.options import global_options, settings
+from failsync.cli.output import EXIT_CHANGES_PENDING, EXIT_ERROR, report_error, report_errors
+from failsync.core.adoption import parse_selector
 from failsync.core.model import DEFAULT_ADOPT_SELECTOR
 from failsync.core.rendering import Renderer
 from failsync.core.targets import DEFAULT_ROUTE_SELECTOR
 from failsync.kube import KubeClient
-from failsync.loading import load_policies
+from failsync.loading import load_policies, missing_policy_paths, policy_paths
 from failsync.sync import ObjectResult, Outcome, SyncReport, sync_once
-
-DEFAULT_POLICY_PATH = "./policies"
 
 _paths_argument = click.argument("paths", nargs=-1, type=click.Path())
 
@@ -45,8 +45,21 @@ def adopt_options(function):  # type: ignore[no-untyped-def]
 def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: bool = False,
              route_selector: str = DEFAULT_ROUTE_SELECTOR, prune: bool = False,
              dry_run: bool = False) -> SyncReport:
-    """Load the policies, connect to the cluster of the global options and run one pass."""
-    policy_set = load_policies(list(paths) or [DEFAULT_POLICY_PATH], allow_missing=adopt or adopt_routes)
+    """Load the policies, connect to the cluster of the global options and run one pass.
+
+    A missing policy path (unless ``adopt`` or ``adopt_routes``) or a bad selector ends the command (exit 2)
+    before the cluster is contacted.
+    """
+    given = policy_paths(paths)
+    missing = [] if adopt or adopt_routes else missing_policy_paths(given)
+    if missing:
+        report_errors(missing)
+        click.get_current_context().exit(EXIT_ERROR)
+    if adopt:
+        parse_selector(selector)
+    if adopt_routes:
+        parse_selector(route_selector)
+    policy_set = load_policies(given, allow_missing=adopt or adopt_routes)
     options = settings()
     client = KubeClient.from_kubeconfig(options.kubeconfig_path(), options.context)
     return sync_once(client, policy_set.policies, renderer=Renderer(options.templates),
@@ -75,10 +88,8 @@ def _colour_diff(text: str) -> str:
 
 
 def _report_problems(report: SyncReport) -> None:
-    for error in report.errors:
-        click.echo(f"error: {error}", err=True)
-    for result in report.failed:
-        click.echo(f"error: {result.key}: {result.message}", err=True)
+    report_errors(report.errors)
+    report_errors(f"{result.key}: {result.message}" for result in report.failed)
 
 
 def _exit_for_failures(report: SyncReport) -> None:
@@ -89,8 +100,8 @@ def _exit_for_failures(report: SyncReport) -> None:
             parts.append(f"{len(report.failed)} object(s) failed: {names}")
         if report.errors:
             parts.append(f"{len(report.errors)} other error(s)")
-        click.echo(f"error: {'; '.join(parts)}", err=True)
-        click.get_current_context().exit(2)
+        report_error("; ".join(parts))
+        click.get_current_context().exit(EXIT_ERROR)
 
 
 @click.command("diff")
@@ -138,9 +149,9 @@ def diff_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str
                 click.echo(_colour_diff(text) if colour else text, nl=False, color=colour)
     _report_problems(report)
     if not report.ok:
-        click.get_current_context().exit(2)
+        click.get_current_context().exit(EXIT_ERROR)
     if report.changed:
-        click.get_current_context().exit(1)
+        click.get_current_context().exit(EXIT_CHANGES_PENDING)
 
 
 def result_line(result: ObjectResult, *, dry_run: bool) -> str:

@@ -15,12 +15,12 @@ Never does: I/O; never decides weights.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from failsync.core import targets
 from failsync.core.model import LINKERD_PRIMARY_ANNOTATION, Backend, Origin, Policy, Target
+from failsync.core.selectors import Requirement, SelectorError, labels_match, parse_label_selector
 from failsync.errors import Location, PolicyError
 
 
@@ -105,72 +105,21 @@ def adopt_route(obj: Mapping[str, Any]) -> Policy:
     )
 
 
-_REQUIREMENT = re.compile(
-    r"^\s*(?P<not>!)?\s*(?P<key>[A-Za-z0-9_.\-/]+)"
-    r"(?:\s*(?P<op>==|=|!=)\s*(?P<value>[A-Za-z0-9_.\-]*)"
-    r"|\s+(?P<set>in|notin)\s*\((?P<values>[^)]*)\))?\s*$")
-
-
 @dataclass(frozen=True)
 class Selector:
-    """A parsed label selector (equality- and set-based), as kubectl understands it."""
+    """A parsed label selector (``--selector``), with the API server's grammar."""
 
     text: str
-    requirements: tuple[tuple[str, str, frozenset[str]], ...]
+    requirements: tuple[Requirement, ...]
 
     def matches(self, labels: Mapping[str, str] | None) -> bool:
         """Whether an object with ``labels`` is selected."""
-        labels = labels or {}
-        for key, op, values in self.requirements:
-            present = key in labels
-            if op == "exists" and not present:
-                return False
-            if op == "absent" and present:
-                return False
-            if op == "in" and labels.get(key) not in values:
-                return False
-            if op == "notin" and present and labels[key] in values:
-                return False
-        return True
-
-
-def _split(text: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for char in text:
-        depth += char == "("
-        depth -= char == ")"
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    return parts
+        return labels_match(self.requirements, labels)
 
 
 def parse_selector(text: str) -> Selector:
-    """Parse ``k=v,k!=v,k,!k,k in (a,b),k notin (a,b)``; PolicyError naming the bad part."""
-    requirements = []
-    for part in _split(text):
-        if not part.strip():
-            if text.strip():
-                raise PolicyError(f"empty requirement in label selector {text!r}", Location("--selector"))
-            continue
-        match = _REQUIREMENT.match(part)
-        if not match or (match["not"] and (match["op"] or match["set"])):
-            raise PolicyError(f"cannot parse {part.strip()!r} in label selector {text!r}; expected "
-                              f"key=value, key!=value, key, !key, key in (a,b) or key notin (a,b)",
-                              Location("--selector"))
-        key = match["key"]
-        if match["not"]:
-            requirements.append((key, "absent", frozenset()))
-        elif match["op"] in ("=", "=="):
-            requirements.append((key, "in", frozenset({match["value"]})))
-        elif match["op"] == "!=":
-            requirements.append((key, "notin", frozenset({match["value"]})))
-        elif match["set"]:
-            values = frozenset(v.strip() for v in match["values"].split(",") if v.strip())
-            requirements.append((key, match["set"], values))
-        else:
-            requirements.append((key, "exists", frozenset()))
-    return Selector(text, tuple(requirements))
+    """Parse a label selector as the API server does; PolicyError naming ``--selector`` and the problem."""
+    try:
+        return Selector(text, parse_label_selector(text))
+    except SelectorError as error:
+        raise PolicyError(f"invalid label selector {text!r}: {error}", Location("--selector")) from None

@@ -154,7 +154,10 @@ def owned_view(obj: Mapping[str, Any], *, desired: Mapping[str, Any], live: Mapp
         found = _subset(obj, field, keys, keep_empty=live_has_map)
         if found is not None and (found or live_has_map):
             view["metadata"][field] = found
-    view["spec"] = obj.get("spec") if obj.get("spec") is not None else {}
+    if obj.get("spec") is not None or obj is desired:
+        view["spec"] = obj.get("spec") if obj.get("spec") is not None else {}
+    # A live object without spec (removed by hand) has none in its view either, so the
+    # patch adds /spec whole: an "add" below a missing /spec would never apply.
     return _clean(view)  # copies every mapping and list on the way, so the view shares nothing mutable
 
 

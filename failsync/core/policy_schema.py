@@ -49,6 +49,10 @@ _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 _LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?\Z")
 
+#: Upper bounds: what the API (int32) and the decision can hold; a duration no longer than a week.
+INT32_MAX = 2**31 - 1
+MAX_HOLD_SECONDS = 7 * 24 * 3600
+
 _SCHEMA: dict[str, frozenset[str]] = {
     "": frozenset({"apiVersion", "kind", "metadata", "spec"}),
     "metadata": frozenset({"name", "namespace", "labels"}),
@@ -212,16 +216,17 @@ class PolicyDocument:
         return value
 
     def integer(self, parent: dict[str, Any], key: str, path: str, *, default: int,
-                minimum: int, maximum: int | None = None) -> int | None:
+                minimum: int, maximum: int = INT32_MAX) -> int | None:
         if key not in parent or parent[key] is None:
             return default
         value = parent[key]
-        what = f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
+        expected = f"an integer from {minimum} to {maximum}"
         if isinstance(value, bool) or not isinstance(value, int):
-            self.error(path, f"expected {what}, found the {_type_name(value)} {value!r}")
+            self.error(path, f"expected {expected}, found the {_type_name(value)} {value!r}")
             return None
-        if value < minimum or (maximum is not None and value > maximum):
-            self.error(path, f"expected {what}, found {value}")
+        if not minimum <= value <= maximum:
+            shown = value if abs(value) < 10**12 else f"a {len(str(abs(value)))}-digit number"
+            self.error(path, f"expected {expected}, found {shown}")
             return None
         return value
 
@@ -272,7 +277,7 @@ class PolicyDocument:
                              tuple(_HEALTH_SOURCES), HealthSource.AUTO.value)
         failback = self.mapping(spec, "failback", "spec.failback", "spec.failback")
         hold_seconds = self.integer(failback, "holdSeconds", "spec.failback.holdSeconds",
-                                    default=0, minimum=0)
+                                    default=0, minimum=0, maximum=MAX_HOLD_SECONDS)
         when_all_down = self.choice(spec, "whenAllDown", "spec.whenAllDown",
                                     tuple(_WHEN_ALL_DOWN), WhenAllDown.KEEP.value)
         target = self.target(spec)

@@ -40,6 +40,7 @@ from failsync.core.model import (
     Policy,
     Target,
 )
+from failsync.core.target_schema import rendered_object_problem, with_ownership_marks
 from failsync.errors import TemplateError
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -223,12 +224,54 @@ def template_name(target: Target) -> str:
     return f"{target.kind.lower()}-{group}-{version}.yaml.j2"
 
 
-def _builtin_source(name: str) -> str | None:
-    resource = resources.files(_TEMPLATE_PACKAGE).joinpath(name)
-    try:
-        return resource.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
+# A template is named by a plain file name: no directory part, no "..", nothing absolute.
+_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+_MAX_TEMPLATE_BYTES = 1024 * 1024
+
+
+def _refused(name: str) -> str | None:
+    """Why ``name`` may not be loaded as a template, or None."""
+    if not _TEMPLATE_NAME.match(name) or ".." in name:
+        return (f"template name {name!r} refused: templates are loaded by file name from the template "
+                f"directories only (no absolute paths, directories or '..')")
+    return None
+
+
+class _TemplateLoader(jinja2.BaseLoader):
+    """Templates by plain file name: from the override directory (regular files inside it, symlinks
+    not leading out), else the built-in ones. Nothing else on the machine can be read, whatever a
+    template's ``{% include %}``/``{% import %}`` asks for."""
+
+    def __init__(self, overrides: Path | None) -> None:
+        self.overrides = overrides.resolve() if overrides is not None else None
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+        problem = _refused(template)
+        if problem is not None:
+            raise TemplateError(problem)
+        if self.overrides is not None:
+            found = self._override(template)
+            if found is not None:
+                return found, None, lambda: True
+        try:
+            source = resources.files(_TEMPLATE_PACKAGE).joinpath(template).read_text(encoding="utf-8")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise jinja2.TemplateNotFound(template) from None
+        return source, None, lambda: True
+
+    def _override(self, name: str) -> str | None:
+        assert self.overrides is not None
+        path = (self.overrides / name).resolve()
+        if path.parent != self.overrides or not path.is_file():
+            return None  # missing, or a symlink leading out of the directory: not a template here
+        with path.open("rb") as stream:
+            data = stream.read(_MAX_TEMPLATE_BYTES + 1)
+        if len(data) > _MAX_TEMPLATE_BYTES:
+            raise TemplateError(f"template {name} is larger than 1 MiB")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise TemplateError(f"template {name} is not UTF-8 text ({error.reason})") from None
 
 
 class Renderer:
@@ -239,12 +282,8 @@ class Renderer:
 
     def __init__(self, overrides: Path | None = None) -> None:
         self.overrides = Path(overrides) if overrides is not None else None
-        loaders: list[jinja2.BaseLoader] = []
-        if self.overrides is not None:
-            loaders.append(jinja2.FileSystemLoader(str(self.overrides)))
-        loaders.append(jinja2.FunctionLoader(_builtin_source))
         self._environment = SandboxedEnvironment(
-            loader=jinja2.ChoiceLoader(loaders),
+            loader=_TemplateLoader(self.overrides),
             undefined=jinja2.StrictUndefined,
             finalize=emit,
             autoescape=False,
@@ -255,6 +294,9 @@ class Renderer:
         )
         self._environment.filters["yaml"] = emit
         self._environment.filters["quantity_weights"] = quantity_weights
+        # Templates compute from the context only: no helpers beyond the sandbox's safe builtins.
+        for name in ("lipsum", "cycler", "joiner"):
+            self._environment.globals.pop(name, None)
         self._templates: dict[str, tuple[jinja2.Template, _Pieces | None]] = {}
 
     def _template(self, target: Target) -> tuple[jinja2.Template, _Pieces | None]:
@@ -271,6 +313,8 @@ class Renderer:
                     f"no template {name} for {target.kind} {target.api_version} in {where}") from None
             except jinja2.TemplateSyntaxError as error:
                 raise TemplateError(f"template {name}, line {error.lineno}: {error.message}") from None
+            except TemplateError as error:
+                raise TemplateError(f"template {name}: {error}") from None
             self._templates[name] = found
         return found
 
@@ -285,6 +329,9 @@ class Renderer:
                 text = _fill(pieces, variables)
         except (TemplateError, jinja2.TemplateError) as error:
             raise TemplateError(f"template {template.name} failed for policy {policy.key}: {error}") from None
+        except RecursionError:
+            raise TemplateError(f"template {template.name} failed for policy {policy.key}: it includes "
+                                f"itself without end") from None
         return check_rendered(text, policy, template.name or template_name(policy.target))
 
 
@@ -402,4 +449,8 @@ def _checked(obj: Any, policy: Policy, template: str) -> dict:
         raise TemplateError(
             f"template {template} produced {found[1]} {found[0]} {found[3]}/{found[2]} for policy "
             f"{policy.key}; expected {expected[1]} {expected[0]} {expected[3]}/{expected[2]}")
-    return obj
+    problem = rendered_object_problem(obj, policy)
+    if problem is not None:
+        raise TemplateError(f"template {template} rendered {problem} for policy {policy.key}; nothing "
+                            f"was written")
+    return with_ownership_marks(obj, policy)

@@ -8,7 +8,9 @@ Owns: the wording and classification of API errors. Never does: retries.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -26,6 +28,22 @@ INSTALL_HINTS = {
                     "gateway-api release), which provide HTTPRoute and GRPCRoute"),
     LINKERD_POLICY_GROUP: "install Linkerd's CRDs (linkerd install --crds), which provide policy.linkerd.io HTTPRoute",
 }
+
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its userinfo (``https://user:token@host`` -> ``https://***@host``)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
+def redact_urls(text: str) -> str:
+    """Every URL's userinfo in free text replaced by ``***`` (an error message may quote a URL)."""
+    return _USERINFO.sub(lambda match: f"{match['scheme']}***@", text)
 
 
 def _status_body(response: requests.Response) -> dict[str, Any]:
@@ -71,7 +89,7 @@ def error_from_response(response: requests.Response, *, verb: str, resource: Res
     body = _status_body(response)
     status = response.status_code
     reason = body.get("reason") or response.reason
-    detail = body.get("message") or response.text.strip()[:200] or response.reason
+    detail = redact_urls(str(body.get("message") or response.text.strip()[:200] or response.reason))
     discovery = resource.plural == "apis" and not resource.group
     target = "API discovery (/apis)" if discovery else f"{resource.qualified}" + (f' "{name}"' if name else "")
     if status == 401:
@@ -100,8 +118,10 @@ def error_from_response(response: requests.Response, *, verb: str, resource: Res
         return Gone(f"{verb} {target}: {detail}", status=status, reason=reason)
     if status == 422:
         if guarded:
-            return Conflict(f"{target} {where(namespace)} changed since it was read "
-                            f"(resourceVersion guard failed): {detail}", status=status, reason=reason)
+            # A failed resourceVersion test and a patch that does not apply both answer 422;
+            # which one it was, only a re-read tells (the sync engine does and says so).
+            return Conflict(f"the server rejected the guarded patch of {target} {where(namespace)} "
+                            f"({status} {reason}): {detail}", status=status, reason=reason)
         return Invalid(f"the server rejected {target} {where(namespace)}: {detail}", status=status,
                        reason=reason)
     if status == 429 or status >= 500:
