@@ -3,8 +3,9 @@
 For each policy count: start the sandbox in its own process, create the policies' namespaces,
 Services and Deployments, then measure ``failsync render``, one-shot ``failsync sync`` (from
 scratch and converged) against the floor's ``--once``, and ``failsync run`` (time to converge,
-RSS/CPU, writes over a steady window, reaction latency alternating with the floor). Prints a
-markdown table and writes JSON. Asserts nothing: figures, not tests.
+RSS/CPU, writes over a steady window, reaction latency alternating with the floor); drop-in
+mode (``run --adopt``); and the same workload with HTTPRoute targets on a fresh sandbox. Prints
+a markdown table and writes JSON. Asserts nothing: figures, not tests.
 """
 
 from __future__ import annotations
