@@ -25,7 +25,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from failsync.sandbox import Sandbox, resources
+from failsync.sandbox import Sandbox
 
 ENDPOINT_KEYS = ("core/endpoints", "discovery/endpointslices")
 
@@ -44,7 +44,8 @@ class CommitLog:
                                  "type": change.type, "revision": change.revision})
 
 
-SPLITS = resources.lookup("split.smi-spec.io", "v1alpha2", "trafficsplits")
+SPLITS_KEY = "split.smi-spec.io/trafficsplits"  # the store key of the TrafficSplit CRD's objects
+SPLITS_API_VERSION = "split.smi-spec.io/v1alpha2"
 
 
 class AdminHandler(BaseHTTPRequestHandler):
@@ -79,7 +80,7 @@ class AdminHandler(BaseHTTPRequestHandler):
         elif url.path == "/splits":
             self._answer({f"{obj['metadata']['namespace']}/{obj['metadata']['name']}":
                           {b["service"]: b.get("weight") for b in (obj.get("spec") or {}).get("backends") or []}
-                          for obj in cluster.store.all_of(SPLITS.store_key)})
+                          for obj in cluster.store.all_of(SPLITS_KEY)})
         elif url.path == "/time":
             self._answer({"time": time.time()})
         else:
@@ -95,9 +96,9 @@ class AdminHandler(BaseHTTPRequestHandler):
             self._answer({"applied": len(body)})
         elif url.path == "/delete-splits":
             prefix = body or ""
-            objects = [o for o in cluster.store.all_of(SPLITS.store_key) if o["metadata"]["namespace"].startswith(prefix)]
+            objects = [o for o in cluster.store.all_of(SPLITS_KEY) if o["metadata"]["namespace"].startswith(prefix)]
             for obj in objects:
-                cluster.delete(SPLITS.api_version, SPLITS.kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
+                cluster.delete(SPLITS_API_VERSION, "TrafficSplit", obj["metadata"]["namespace"], obj["metadata"]["name"])
             self._answer({"deleted": len(objects)})
         else:
             self.send_error(404)
