@@ -19,6 +19,7 @@ from failsync.sandbox.definitions import default_crds
 from failsync.sandbox.auth import Authorizer
 from failsync.sandbox.faults import Faults
 from failsync.sandbox.server import RequestRecord, SandboxHTTPServer
+from failsync.sandbox.mesh import MeshSimulator
 from failsync.sandbox.simulator import Simulator
 from failsync.sandbox.status import ApiError
 from failsync.sandbox.store import Store, detached
@@ -51,6 +52,8 @@ class Cluster:
         self.registry = resources.Registry(resources.RESOURCES + (crds.CRD_RESOURCE,))
         self.crds = crds.CRDController(self.store, self.registry, writes.timestamp)
         self.store.hooks.append(self.crds.on_change)
+        self.mesh = MeshSimulator(self.store, self.registry.lookup)
+        self.store.hooks.append(self.mesh.on_change)
         self._port = port
         self._server: SandboxHTTPServer | None = None
         self._serving: threading.Thread | None = None
