@@ -10,9 +10,12 @@ Never does: parse policy files, print, or loop (the CLI and the controller do).
 
 State carried between one-shot runs lives on the owned objects themselves:
 ``failsync.io/primary-healthy-since`` (RFC 3339; written only for policies with
-``holdSeconds`` > 0) feeds ``decide`` so the failback hold survives across runs,
-and ``failsync.io/last-change`` records when failsync last changed the weights.
-Adopted (hand-written) objects get neither: there failsync writes weights only.
+``holdSeconds`` > 0) and ``failsync.io/primary-unhealthy-since`` (only with
+``failover.delaySeconds`` > 0) feed ``decide`` so a hold or a delay survives across
+runs, restarts and replicas; ``failsync.io/last-change`` records when failsync last
+changed the weights. A ``failsync.io/pin`` set by ``failsync pin`` is honoured and kept
+until it expires, when the write removes it (and an Event says so).
+Adopted (hand-written) objects get none of these: there failsync writes weights only.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
 from failsync.core import health
@@ -30,14 +32,20 @@ from failsync.core.adoption import adopt, live_weights, parse_selector
 from failsync.core.diffing import Action, Change, Ownership, diff
 from failsync.core.model import (DEFAULT_ADOPT_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_ANNOTATION,
                                  Decision, HealthSource, Origin, Policy, Rule)
+from failsync.core.pins import (HEALTHY_SINCE_ANNOTATION, PIN_ANNOTATION, UNHEALTHY_SINCE_ANNOTATION, describe_pin,
+                                format_time, parse_time, pin_of)
 from failsync.core.rendering import Renderer
 from failsync.core.weights import decide
 from failsync.errors import ApiError, Conflict, FailsyncError, NotFound, PolicyError
 from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, SMI_GROUP, KubeClient
+from failsync.kube.events import EventRecorder
 
 log = logging.getLogger(__name__)
 
-HEALTHY_SINCE_ANNOTATION = "failsync.io/primary-healthy-since"
+__all__ = ["HEALTHY_SINCE_ANNOTATION", "UNHEALTHY_SINCE_ANNOTATION", "PIN_ANNOTATION", "format_time", "parse_time",
+           "SyncEngine", "SyncReport", "ObjectResult", "Outcome", "State", "sync_once"]
+#: The Event reason when a sync or the loop removes a pin past its ``until``.
+PIN_EXPIRED = "PinExpired"
 LAST_CHANGE_ANNOTATION = "failsync.io/last-change"
 #: Above this many namespaces one cluster-wide LIST per kind replaces the per-namespace LISTs.
 NAMESPACE_LIST_LIMIT = 10
@@ -62,6 +70,10 @@ class State(str, enum.Enum):
     FAILED_OVER = "failed-over"
     ALL_DOWN = "all-down"
     DRIFTED = "drifted"
+    #: SPEC §12.
+    SPILLING = "spilling"
+    DISTRIBUTED = "distributed"
+    PINNED = "pinned"
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,7 @@ class ObjectResult:
             "reason": decision.reason if decision else None,
             "patch": list(self.change.patch) if self.change else None,
             "lastChange": self.last_change, "attempts": self.attempts,
+            "pin": describe_pin(decision.pin) if decision and decision.pin else None,
         }
 
 
@@ -159,21 +172,8 @@ class Snapshot:
     #: TrafficSplit apiVersions the server does not serve (while it serves others), with the reason.
     unserved: dict[str, str] = field(default_factory=dict)
     ready: dict[HealthSource, dict[tuple[str, str], int]] = field(default_factory=dict)
-
-
-def format_time(seconds: float) -> str:
-    """RFC 3339 UTC with whole seconds, as Kubernetes writes timestamps."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: Any) -> float | None:
-    """Seconds since the epoch from an RFC 3339 timestamp; None when absent or malformed."""
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+    #: All endpoints, ready or not, by source; read only when a policy needs them (SPEC §12).
+    total: dict[HealthSource, dict[tuple[str, str], int]] = field(default_factory=dict)
 
 
 def is_owned(obj: Mapping[str, Any]) -> bool:
@@ -196,11 +196,12 @@ def state_of(decision: Decision | None, pending: bool) -> State | None:
         return State.DRIFTED
     if decision is None:
         return None
-    if decision.rule is Rule.PRIMARY_HEALTHY:
-        return State.PRIMARY
-    if decision.rule in (Rule.FAILED_OVER, Rule.FAILBACK_HELD):
-        return State.FAILED_OVER
-    return State.ALL_DOWN
+    return _STATES.get(decision.rule, State.ALL_DOWN)
+
+
+_STATES = {Rule.PRIMARY_HEALTHY: State.PRIMARY, Rule.FAILOVER_DELAYED: State.PRIMARY,
+           Rule.FAILED_OVER: State.FAILED_OVER, Rule.FAILBACK_HELD: State.FAILED_OVER,
+           Rule.SPILLED_OVER: State.SPILLING, Rule.DISTRIBUTED: State.DISTRIBUTED, Rule.PINNED: State.PINNED}
 
 
 class SyncEngine:
@@ -214,6 +215,8 @@ class SyncEngine:
         self.renderer = renderer or Renderer()
         self.clock = clock
         self.max_attempts = max_attempts
+        #: Where PinExpired Events go (None: not sent); the loop sets its background recorder.
+        self.events: EventRecorder | None = None
 
     # -- reading -----------------------------------------------------------------
 
@@ -252,12 +255,17 @@ class SyncEngine:
             return
         served = self.client.serves_endpoint_slices()
         sources = {resolve_source(p, served) for p in policies}
+        totals = any(p.needs_totals for p in policies)
         if HealthSource.ENDPOINTSLICES in sources and served:
             slices = [item for scope in scopes for item in self.client.list(ENDPOINT_SLICES, namespace=scope).items]
             snapshot.ready[HealthSource.ENDPOINTSLICES] = health.ready_by_service(slices=slices)
+            if totals:
+                snapshot.total[HealthSource.ENDPOINTSLICES] = health.total_by_service(slices=slices)
         if HealthSource.ENDPOINTS in sources:
             endpoints = [item for scope in scopes for item in self.client.list(ENDPOINTS, namespace=scope).items]
             snapshot.ready[HealthSource.ENDPOINTS] = health.ready_by_service(endpoints=endpoints)
+            if totals:
+                snapshot.total[HealthSource.ENDPOINTS] = health.total_by_service(endpoints=endpoints)
 
     def adopted_policies(self, snapshot: Snapshot, version: str, selector: str,
                          taken: set[tuple[str, str]]) -> tuple[list[Policy], list[ObjectResult]]:
@@ -278,22 +286,21 @@ class SyncEngine:
 
     # -- deciding ----------------------------------------------------------------
 
-    def plan(self, policy: Policy, live: Mapping[str, Any] | None,
-             ready: Mapping[str, int]) -> tuple[Decision, dict[str, Any], Change]:
-        """Decide the weights for ``policy`` given ``live`` and ready counts; render; diff. Pure but for the clock."""
+    def plan(self, policy: Policy, live: Mapping[str, Any] | None, ready: Mapping[str, int], *,
+             total: Mapping[str, int] | None = None) -> tuple[Decision, dict[str, Any], Change]:
+        """Decide the weights for ``policy`` given ``live`` and endpoint counts; render; diff. Pure but for the clock."""
         now = self.clock()
         previous = live_weights(live)
         adopted = policy.origin is Origin.ADOPTED
         annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
-        since = parse_time(annotations.get(HEALTHY_SINCE_ANNOTATION)) if not adopted else None
-        decision = decide(policy, ready, previous=previous, primary_healthy_since=since, now=now)
+        state = decision_state(annotations) if not adopted else {}
+        decision = decide(policy, ready, total=total, previous=previous, now=now, **state)
         rendered = self.renderer.render(policy, decision.weights)
         if adopted and live is not None:
             desired = _with_weights(live, decision.weights, rendered)
             return decision, desired, diff(live, desired, ownership=Ownership.WEIGHTS)
         extra = rendered.setdefault("metadata", {}).setdefault("annotations", {})
-        if policy.hold_seconds > 0 and decision.primary_healthy_since is not None:
-            extra[HEALTHY_SINCE_ANNOTATION] = format_time(decision.primary_healthy_since)
+        extra.update(state_annotations(policy, decision, annotations))
         if live is None or previous != dict(decision.weights):
             extra[LAST_CHANGE_ANNOTATION] = format_time(now)
         elif annotations.get(LAST_CHANGE_ANNOTATION):
@@ -303,7 +310,7 @@ class SyncEngine:
     # -- writing -----------------------------------------------------------------
 
     def reconcile(self, policy: Policy, live: dict[str, Any] | None, ready: Mapping[str, int], *,
-                  dry_run: bool = False) -> ObjectResult:
+                  dry_run: bool = False, total: Mapping[str, int] | None = None) -> ObjectResult:
         """Bring one object in line with ``policy``; on Conflict re-read it and decide again (bounded)."""
         resource = self.client.traffic_split_resource(policy.target.api_version)
         base = ObjectResult(policy.namespace, policy.name, Outcome.UNCHANGED, policy=policy)
@@ -314,7 +321,7 @@ class SyncEngine:
                     f"(no {MANAGED_BY_LABEL}={MANAGED_BY_VALUE} label); left alone: rename the policy, "
                     f"delete the object, or adopt it with --adopt"))
             try:
-                decision, desired, change = self.plan(policy, live, ready)
+                decision, desired, change = self.plan(policy, live, ready, total=total)
             except FailsyncError as error:
                 return replace(base, outcome=Outcome.FAILED, message=str(error), attempts=attempt)
             result = replace(base, decision=decision, change=change, live_weights=live_weights(live),
@@ -354,6 +361,9 @@ class SyncEngine:
             except ApiError as error:
                 return replace(result, outcome=Outcome.FAILED, message=str(error))
             log.log(self.write_log_level, "%s %s: %s", policy.key, outcome.value, decision.reason)
+            if decision.expired_pin is not None and self.events is not None and written is not None:
+                self.events.record(written, PIN_EXPIRED, f"the pin to {describe_pin(decision.expired_pin)} "
+                                                         f"expired and was removed: {decision.reason}")
             return replace(result, outcome=outcome, state=state_of(decision, False), written=written,
                            last_change=written_last_change if policy.origin is Origin.FILE else None)
         raise AssertionError("unreachable: the loop returns on its last attempt")  # pragma: no cover
@@ -415,8 +425,11 @@ class SyncEngine:
                 continue
             counts = snapshot.ready.get(source, {})
             ready = {service: counts.get((policy.namespace, service), 0) for service in policy.services}
+            totals = snapshot.total.get(source) if policy.needs_totals else None
+            total = ({service: totals.get((policy.namespace, service), 0) for service in policy.services}
+                     if totals is not None else None)
             live = snapshot.traffic_splits.get(policy.target.api_version, {}).get((policy.namespace, policy.name))
-            results.append(self.reconcile(policy, live, ready, dry_run=dry_run))
+            results.append(self.reconcile(policy, live, ready, dry_run=dry_run, total=total))
         if prune:
             if policy_errors:
                 errors.append(FailsyncError(f"prune skipped: {len(policy_errors)} policy error(s); fix them "
@@ -427,6 +440,29 @@ class SyncEngine:
                 results.extend(self.prune(snapshot, keep, {p.key for p in every}, dry_run=dry_run))
         results.sort(key=lambda r: (r.namespace, r.name))
         return SyncReport(tuple(results), tuple(errors), dry_run)
+
+
+def decision_state(annotations: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``decide`` an owned object's annotations carry: hold/delay state and the pin."""
+    pin, _problem = pin_of(annotations)
+    return {"primary_healthy_since": parse_time(annotations.get(HEALTHY_SINCE_ANNOTATION)),
+            "primary_unhealthy_since": parse_time(annotations.get(UNHEALTHY_SINCE_ANNOTATION)), "pin": pin}
+
+
+def state_annotations(policy: Policy, decision: Decision, live: Mapping[str, Any]) -> dict[str, str]:
+    """The failsync.io state annotations the rendered object carries after ``decision``.
+
+    The hold and delay clocks only where the policy uses them; the pin as the live object has it,
+    unless it expired (then the write removes it). A malformed pin is kept for a person to fix.
+    """
+    found: dict[str, str] = {}
+    if policy.hold_seconds > 0 and decision.primary_healthy_since is not None:
+        found[HEALTHY_SINCE_ANNOTATION] = format_time(decision.primary_healthy_since)
+    if policy.delay_seconds > 0 and decision.primary_unhealthy_since is not None:
+        found[UNHEALTHY_SINCE_ANNOTATION] = format_time(decision.primary_unhealthy_since)
+    if PIN_ANNOTATION in live and decision.expired_pin is None:
+        found[PIN_ANNOTATION] = live[PIN_ANNOTATION]
+    return found
 
 
 def _same_version(fresh: Mapping[str, Any] | None, live: Mapping[str, Any] | None) -> bool:
@@ -451,5 +487,6 @@ def sync_once(client: KubeClient, policies: Sequence[Policy], *, renderer: Rende
               selector: str = DEFAULT_ADOPT_SELECTOR, prune: bool = False, dry_run: bool = False) -> SyncReport:
     """Run one sync pass against ``client`` and return the report (``dry_run``: decide and diff, write nothing)."""
     engine = SyncEngine(client, renderer=renderer)
+    engine.events = EventRecorder(client)
     return engine.sync(policies, policy_errors=policy_errors, adopt=adopt, selector=selector, prune=prune,
                        dry_run=dry_run)

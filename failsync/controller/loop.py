@@ -19,14 +19,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from failsync.backoff import Backoff
 from failsync.controller.policy_files import PolicyFiles
 from failsync.controller.queue import WorkQueue
 from failsync.core import health
 from failsync.core.adoption import parse_selector
-from failsync.core.model import DEFAULT_ADOPT_SELECTOR, HealthSource, Policy, Rule
+from failsync.core.model import DEFAULT_ADOPT_SELECTOR, HealthSource, Policy
 from failsync.core.rendering import Renderer
 from failsync.errors import ApiError, FailsyncError
 from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, SERVICES, KubeClient, Resource
@@ -100,7 +100,7 @@ def _projection(resource: Resource) -> Any:
     if resource == ENDPOINT_SLICES:
         return _slice_readiness
     if resource == ENDPOINTS:
-        return health.ready_from_endpoints  # the ready count is all the loop reads of an Endpoints
+        return health.endpoint_counts  # (ready, all) is all the loop reads of an Endpoints
     if resource == SERVICES:
         return _present
     return _interned  # TrafficSplits: the whole live object, diffed against the desired one
@@ -124,24 +124,26 @@ class _Inputs:
     store: Store | None
     cached: Mapping[str, Any] | None
     ready: dict[str, int]
+    total: dict[str, int] | None = None
 
 
 class Controller:
     """One cluster's loop. ``run()`` blocks until ``stop()``; tests may run it in a thread."""
 
     def __init__(self, client: KubeClient, options: LoopOptions, *, renderer: Renderer | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, clock: Callable[[], float] = time.time) -> None:
         parse_selector(options.selector)  # a bad selector fails before anything starts
         self.client = client
         self.options = options
         # The loop reports each write that moves traffic itself (with its reaction time), and at
         # 10,000 policies an INFO line per created object would cost more than the write.
-        self.engine = SyncEngine(client, renderer=renderer, write_log_level=logging.DEBUG)
+        self.engine = SyncEngine(client, renderer=renderer, write_log_level=logging.DEBUG, clock=clock)
         self.metrics = metrics or Metrics()
         self.queue = WorkQueue()
         self.files = PolicyFiles(options.paths, allow_missing=options.adopt)
         self.events = EventRecorder(client, instance=options.identity, background=True,
                                     on_sent=lambda reason: self.metrics.events.inc(reason=reason))
+        self.engine.events = self.events  # PinExpired when a write removes an expired pin
         self.elector: LeaderElector | None = None
         self.probes: ProbeServer | None = None
         self._lock = threading.RLock()
@@ -158,7 +160,7 @@ class Controller:
         self._threads: list[threading.Thread] = []
         # key -> the inputs of its last successful reconcile (policy, ready counts, live resourceVersion):
         # a reconcile with the same inputs would decide, render and diff to the same "nothing to write".
-        self._settled: dict[str, tuple[Policy, dict[str, int], str | None]] = {}
+        self._settled: dict[str, tuple[Policy, dict[str, int], dict[str, int] | None, str | None]] = {}
         count_requests(client, lambda verb, code: self.metrics.api_requests.inc(verb=verb, code=code))
 
     # ------------------------------------------------------------------ lifecycle
@@ -471,8 +473,20 @@ class Controller:
                 counts[service] = health.count_ready(store.by_index((policy.namespace, service))) if store else 0
             else:
                 store = self.store(ENDPOINTS)
-                counts[service] = (store.get(f"{policy.namespace}/{service}") or 0) if store else 0
+                counts[service] = (store.get(f"{policy.namespace}/{service}") or (0, 0))[0] if store else 0
         return counts
+
+    def total_counts(self, policy: Policy) -> dict[str, int] | None:
+        """All endpoints (ready or not) of each backend, from the caches; None when the policy needs only ready ones."""
+        if not policy.needs_totals:
+            return None
+        source = resolve_source(policy, self._slices_served)
+        store = self.store(ENDPOINT_SLICES if source is HealthSource.ENDPOINTSLICES else ENDPOINTS)
+        if store is None:
+            return dict.fromkeys(policy.services, 0)
+        if source is HealthSource.ENDPOINTSLICES:
+            return {s: health.count_all(store.by_index((policy.namespace, s))) for s in policy.services}
+        return {s: (store.get(f"{policy.namespace}/{s}") or (0, 0))[1] for s in policy.services}
 
     def _inputs(self, key: str) -> _Inputs | None:
         """What a reconcile of ``key`` starts from, from the caches; None when it is not managed."""
@@ -481,11 +495,13 @@ class Controller:
         if policy is None:
             return None
         store = self.store(self.client.traffic_split_resource(policy.target.api_version))
-        return _Inputs(key, policy, store, store.get(key) if store else None, self.ready_counts(policy))
+        return _Inputs(key, policy, store, store.get(key) if store else None, self.ready_counts(policy),
+                       self.total_counts(policy))
 
     def _is_settled(self, inputs: _Inputs) -> bool:
         """Whether the last successful reconcile had the same inputs (so it would write nothing again)."""
-        return self._settled.get(inputs.key) == (inputs.policy, inputs.ready, _version_of(inputs.cached))
+        return self._settled.get(inputs.key) == (inputs.policy, inputs.ready, inputs.total,
+                                                  _version_of(inputs.cached))
 
     def _reconcile(self, key: str, since: float) -> None:
         inputs = self._inputs(key)
@@ -499,7 +515,7 @@ class Controller:
         for service, count in ready.items():
             self.metrics.ready_endpoints.set(count, namespace=policy.namespace, name=policy.name, backend=service)
         started = time.monotonic()
-        result = self.engine.reconcile(policy, live, ready)
+        result = self.engine.reconcile(policy, live, ready, total=inputs.total)
         landed = time.monotonic()
         self.metrics.reconciles.inc(result=result.outcome.value)
         if result.outcome is Outcome.FAILED:
@@ -516,16 +532,15 @@ class Controller:
         if result.written is not None and store is not None and store.get(key) is cached:
             store.put(result.written)  # the watch event follows; until then the cache must not be stale
         settled_on = result.written if result.written is not None else cached
-        if decision.rule is Rule.FAILBACK_HELD or (result.changed and result.written is None):
-            self._settled.pop(key, None)  # a held failback changes with the clock alone; re-decide each time
+        if decision.revisit_at is not None or (result.changed and result.written is None):
+            self._settled.pop(key, None)  # a hold, delay or pin ends with the clock alone; re-decide each time
         else:
-            self._settled[key] = (policy, ready, _version_of(settled_on))
+            self._settled[key] = (policy, ready, inputs.total, _version_of(settled_on))
         if result.changed:
             self.metrics.decision_to_write.observe(landed - started)
             self._after_write(policy, live, result.live_weights, decision.weights, landed - since)
-        if decision.rule is Rule.FAILBACK_HELD and decision.primary_healthy_since is not None:
-            remaining = decision.primary_healthy_since + policy.hold_seconds - self.engine.clock()
-            self.queue.add_after(key, max(remaining, 0) + 0.05)
+        if decision.revisit_at is not None:  # FAILBACK_HELD, FAILOVER_DELAYED, a pin with an expiry
+            self.queue.add_after(key, max(decision.revisit_at - self.engine.clock(), 0) + 0.05)
 
     def _after_write(self, policy: Policy, live: Mapping[str, Any] | None, before: Mapping[str, int] | None,
                      after: Mapping[str, int], reaction: float) -> None:
