@@ -29,6 +29,7 @@ COMMAND_MODULES: dict[str, str] = {
     "run": "failsync.cli.run_cmd",
     "sandbox": "failsync.cli.sandbox_cmd",
     "demo": "failsync.cli.demo_cmd",
+    "simulate": "failsync.cli.simulate_cmd",
 }
 
 
