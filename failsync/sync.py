@@ -368,6 +368,18 @@ class SyncEngine:
                            last_change=written_last_change if policy.origin is Origin.FILE else None)
         raise AssertionError("unreachable: the loop returns on its last attempt")  # pragma: no cover
 
+    def preview(self, policy: Policy, annotations: Mapping[str, str | None]) -> ObjectResult:
+        """What a sync of ``policy`` would decide if its live object carried ``annotations`` (None: removed)."""
+        snapshot = self.read_snapshot([policy])
+        live = snapshot.traffic_splits.get(policy.target.api_version, {}).get((policy.namespace, policy.name))
+        if live is not None:
+            metadata = dict(live.get("metadata") or {})
+            changed = {**(metadata.get("annotations") or {}), **annotations}
+            metadata["annotations"] = {key: value for key, value in changed.items() if value is not None}
+            live = {**live, "metadata": metadata}
+        ready, total = counts_of(policy, snapshot, resolve_source(policy, self.client.serves_endpoint_slices()))
+        return self.reconcile(policy, live, ready, total=total, dry_run=True)
+
     def prune(self, snapshot: Snapshot, keep: set[tuple[str, str]], policy_keys: set[str], *,
               dry_run: bool) -> list[ObjectResult]:
         """Delete owned TrafficSplits whose policy is gone; never anything failsync does not own."""
@@ -423,11 +435,7 @@ class SyncEngine:
                     f"health.source is endpointslices but {self.client.server} does not serve "
                     f"discovery.k8s.io/v1 EndpointSlices; use source: endpoints or auto"), policy=policy))
                 continue
-            counts = snapshot.ready.get(source, {})
-            ready = {service: counts.get((policy.namespace, service), 0) for service in policy.services}
-            totals = snapshot.total.get(source) if policy.needs_totals else None
-            total = ({service: totals.get((policy.namespace, service), 0) for service in policy.services}
-                     if totals is not None else None)
+            ready, total = counts_of(policy, snapshot, source)
             live = snapshot.traffic_splits.get(policy.target.api_version, {}).get((policy.namespace, policy.name))
             results.append(self.reconcile(policy, live, ready, dry_run=dry_run, total=total))
         if prune:
@@ -440,6 +448,16 @@ class SyncEngine:
                 results.extend(self.prune(snapshot, keep, {p.key for p in every}, dry_run=dry_run))
         results.sort(key=lambda r: (r.namespace, r.name))
         return SyncReport(tuple(results), tuple(errors), dry_run)
+
+
+def counts_of(policy: Policy, snapshot: Snapshot, source: HealthSource) -> tuple[dict[str, int], dict[str, int] | None]:
+    """Ready endpoints of each backend of ``policy`` in ``snapshot``, and all endpoints when the policy needs them."""
+    counts = snapshot.ready.get(source, {})
+    ready = {service: counts.get((policy.namespace, service), 0) for service in policy.services}
+    totals = snapshot.total.get(source) if policy.needs_totals else None
+    if totals is None:
+        return ready, None
+    return ready, {service: totals.get((policy.namespace, service), 0) for service in policy.services}
 
 
 def decision_state(annotations: Mapping[str, Any]) -> dict[str, Any]:

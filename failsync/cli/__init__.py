@@ -30,6 +30,8 @@ COMMAND_MODULES: dict[str, str] = {
     "sandbox": "failsync.cli.sandbox_cmd",
     "demo": "failsync.cli.demo_cmd",
     "simulate": "failsync.cli.simulate_cmd",
+    "pin": "failsync.cli.pin_cmd",
+    "unpin": "failsync.cli.pin_cmd",
 }
 
 

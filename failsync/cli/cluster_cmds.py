@@ -17,6 +17,7 @@ import click
 
 from failsync.cli.options import global_options, settings
 from failsync.core.model import DEFAULT_ADOPT_SELECTOR
+from failsync.core.pins import describe_pin
 from failsync.core.rendering import Renderer
 from failsync.kube import KubeClient
 from failsync.loading import load_policies
@@ -184,6 +185,12 @@ def status_row(result: ObjectResult) -> tuple[str, ...]:
     return (result.namespace, result.name, target, state, active, ready, result.last_change or "-")
 
 
+def pin_cell(result: ObjectResult) -> str:
+    """``web-svc-east until 2026-01-31T12:00:00Z`` when a pin is in force, else ``-``."""
+    pin = result.decision.pin if result.decision else None
+    return describe_pin(pin) if pin else "-"
+
+
 @click.command("status")
 @_paths_argument
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -192,8 +199,9 @@ def status_row(result: ObjectResult) -> tuple[str, ...]:
 def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str) -> None:
     """Per policy: where traffic goes, ready endpoints per backend, drift, last change.
 
-    STATE is primary, failed-over or all-down, or drifted when the live object
-    differs from what sync would write. ACTIVE lists the backends that carry
+    STATE is primary, failed-over, spilling, distributed, pinned or all-down, or
+    drifted when the live object differs from what sync would write. A PIN column
+    appears when a policy is pinned (failsync pin). ACTIVE lists the backends that carry
     weight now. Reads only.
 
     \b
@@ -206,7 +214,10 @@ def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: s
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
         rows = [STATUS_COLUMNS, *(status_row(result) for result in report.results)]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(STATUS_COLUMNS))]
+        pins = [pin_cell(result) for result in report.results]
+        if any(cell != "-" for cell in pins):  # the PIN column only when something is pinned
+            rows = [(*row, cell) for row, cell in zip(rows, ["PIN", *pins])]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             click.echo("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     _report_problems(report)
