@@ -6,18 +6,24 @@ files with the new fields, the CLI in-process, and a clock the test moves by han
 - `set_endpoints(cluster, namespace, service, ready, total)`: ``ready`` addresses and
   ``total - ready`` notReadyAddresses;
 - `write_policy(path, namespace, spec_extra, ...)`: a FailoverPolicy file with extra spec YAML;
-- `FakeClock`: ``clock()`` returns ``clock.now``; ``advance(seconds)`` moves it.
+- `FakeClock`: ``clock()`` returns ``clock.now``; ``advance(seconds)`` moves it;
+- `running(kubeconfig, paths, clock=...)`: a Controller (``failsync run``) in a thread.
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from click.testing import CliRunner, Result
 
 from failsync.cli import main
+from failsync.controller import Controller, LoopOptions
+from failsync.kube import KubeClient
+from tests.helpers import wait_for
 
 SERVICES = ("web-svc", "web-svc-east", "web-svc-central")
 
@@ -70,8 +76,8 @@ def annotations(cluster: Any, namespace: str, name: str = "web-svc-failover") ->
 
 
 def events(cluster: Any, namespace: str, reason: str) -> list[dict]:
-    found = cluster.list("v1", "Event", namespace) if hasattr(cluster, "list") else []
-    return [e for e in found if e.get("reason") == reason]
+    """Events with ``reason`` in ``namespace``."""
+    return [e for e in cluster.list("v1", "Event", namespace) if e.get("reason") == reason]
 
 
 class FakeClock:
@@ -85,3 +91,20 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+@contextmanager
+def running(kubeconfig: Path, paths: list[Path], *, clock: Any = None, context: str = "west") -> Iterator[Controller]:
+    """``failsync run`` in-process with an injectable wall clock; stopped gracefully on exit."""
+    client = KubeClient.from_kubeconfig(kubeconfig, context)
+    controller = Controller(client, LoopOptions(paths=paths, policy_poll=0.05),
+                            **({"clock": clock} if clock is not None else {}))
+    thread = threading.Thread(target=controller.run, name="failsync-run", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: controller.synced, timeout=15, message="the loop's caches to sync")
+        yield controller
+    finally:
+        controller.stop()
+        thread.join(30)
+        assert not thread.is_alive(), "the loop did not shut down"
