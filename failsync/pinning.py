@@ -26,7 +26,13 @@ UNPINNED = "Unpinned"
 
 
 class PinRefused(FailsyncError):
-    """The pin or unpin cannot be done as asked (unknown policy or backend, object not owned)."""
+    """The pin or unpin cannot be done as asked (backend not in the policy, object missing or not owned)."""
+
+    exit_code = 2
+
+
+class PolicyChoiceError(FailsyncError):
+    """A command's POLICY argument names no policy, or several."""
 
     exit_code = 2
 
@@ -52,10 +58,10 @@ def find_policy(policies: Sequence[Policy], name: str) -> Policy:
     if len(matches) == 1:
         return matches[0]
     if matches:
-        raise PinRefused(f"{name!r} names several policies ({', '.join(p.key for p in matches)}); "
+        raise PolicyChoiceError(f"{name!r} names several policies ({', '.join(p.key for p in matches)}); "
                          f"expected namespace/name")
     known = ", ".join(p.key for p in policies) or "none"
-    raise PinRefused(f"no policy {name!r} among the policies loaded (found: {known})")
+    raise PolicyChoiceError(f"no policy {name!r} among the policies loaded (found: {known})")
 
 
 def pin(client: KubeClient, policy: Policy, backend: str, *, seconds: float | None = None,

@@ -32,6 +32,7 @@ COMMAND_MODULES: dict[str, str] = {
     "simulate": "failsync.cli.simulate_cmd",
     "pin": "failsync.cli.pin_cmd",
     "unpin": "failsync.cli.pin_cmd",
+    "explain": "failsync.cli.explain_cmd",
 }
 
 

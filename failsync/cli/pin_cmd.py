@@ -14,7 +14,7 @@ from failsync.cli.options import global_options, settings
 from failsync.core.pins import PIN_ANNOTATION, PinSyntaxError, parse_duration
 from failsync.kube import KubeClient
 from failsync.loading import load_policies
-from failsync.pinning import PinRefused, PinResult, find_policy, pin, unpin
+from failsync.pinning import PinResult, find_policy, pin, unpin
 
 DEFAULT_POLICY_PATH = "./policies"
 
@@ -83,12 +83,8 @@ def pin_command(policy: str, backend: str, duration: str | None, policy_paths: t
         seconds = parse_duration(duration) if duration is not None else None
     except PinSyntaxError as error:
         raise click.BadParameter(str(error), param_hint="--for") from None
-    try:
-        chosen = _policy(policy, policy_paths)
-        result = pin(_client(), chosen, backend, seconds=seconds, dry_run=dry_run)
-    except PinRefused as error:
-        click.echo(f"error: {error}", err=True)
-        click.get_current_context().exit(2)
+    # A refused pin or an unknown policy is a FailsyncError: one "error:" line, exit code 2.
+    result = pin(_client(), _policy(policy, policy_paths), backend, seconds=seconds, dry_run=dry_run)
     _print(result, "pinned")
 
 
@@ -107,11 +103,7 @@ def unpin_command(policy: str, policy_paths: tuple[str, ...], dry_run: bool) -> 
     Example:
       failsync --context west unpin emojivoto/web-svc-failover
     """
-    try:
-        result = unpin(_client(), _policy(policy, policy_paths), dry_run=dry_run)
-    except PinRefused as error:
-        click.echo(f"error: {error}", err=True)
-        click.get_current_context().exit(2)
+    result = unpin(_client(), _policy(policy, policy_paths), dry_run=dry_run)
     _print(result, "unpinned")
 
 
