@@ -18,6 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
+from failsync.core.timestamps import format_time
+
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -32,7 +34,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         payload = {
-            "time": self.formatTime(record),
+            "time": format_time(record.created, digits=3),  # RFC 3339, UTC
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

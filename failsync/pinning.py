@@ -83,7 +83,7 @@ def unpin(client: KubeClient, policy: Policy, *, dry_run: bool = False, clock: A
 
 def _set(engine: SyncEngine, policy: Policy, value: str | None, *, dry_run: bool) -> PinResult:
     client = engine.client
-    resource = client.traffic_split_resource(policy.target.api_version)
+    resource = client.target_resource(policy.target)
     for _attempt in range(MAX_ATTEMPTS):
         live = client.get(resource, policy.namespace, policy.name)
         if live is None:

@@ -25,7 +25,8 @@ def simulate(paths: Sequence[str], timeline_path: str) -> list[tuple[Policy, lis
     """Load policies and the timeline, replay it through each chosen policy; raises on bad input."""
     policy_set = load_policies(list(paths) or [DEFAULT_POLICY_PATH])
     if policy_set.errors:
-        raise TimelineError("\n".join(str(error) for error in policy_set.errors))
+        problems = [str(error) for error in policy_set.errors]
+        raise TimelineError(problems[0], problems=problems)
     try:
         with open(timeline_path, encoding="utf-8") as handle:
             text = handle.read()
@@ -88,7 +89,7 @@ def simulate_command(paths: tuple[str, ...], timeline_path: str, output: str) ->
     try:
         results = simulate(paths, timeline_path)
     except TimelineError as error:
-        for line in str(error).splitlines():
+        for line in error.problems:
             click.echo(f"error: {line}", err=True)
         click.get_current_context().exit(2)
     failures = [row.mismatch for _policy, rows in results for row in rows if row.mismatch]

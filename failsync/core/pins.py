@@ -2,17 +2,17 @@
 
 Owns: the spelling of ``failsync.io/pin: <backend>[,until=<RFC 3339 time>]``, of the
 state annotations (``failsync.io/primary-healthy-since``, ``primary-unhealthy-since``),
-RFC 3339 times and ``--for`` durations (``90s``, ``15m``, ``2h``, ``1h30m``, ``1d``).
+and of ``--for`` durations (``90s``, ``15m``, ``2h``, ``1h30m``, ``1d``).
 Pure: parses and formats text; never reads a clock (``now`` is passed in) or a cluster.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from typing import Any, Mapping
 
 from failsync.core.model import Pin
+from failsync.core.timestamps import format_time, parse_time
 
 PIN_ANNOTATION = "failsync.io/pin"
 HEALTHY_SINCE_ANNOTATION = "failsync.io/primary-healthy-since"
@@ -23,24 +23,6 @@ _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?\Z")
 
 class PinSyntaxError(ValueError):
     """A pin annotation or duration that cannot be read; the message says what was expected."""
-
-
-def format_time(seconds: float) -> str:
-    """RFC 3339 UTC with whole seconds, as Kubernetes writes timestamps."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: Any) -> float | None:
-    """Seconds since the epoch from an RFC 3339 timestamp; None when absent or malformed."""
-    if not isinstance(text, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:  # RFC 3339 always has an offset; a bare time is not one
-        return None
-    return parsed.timestamp()
 
 
 def parse_duration(text: str) -> float:

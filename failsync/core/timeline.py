@@ -33,9 +33,14 @@ _MAX_TIMER_ROWS = 16
 
 
 class TimelineError(PolicyError):
-    """Bad timeline input (the CLI exits 2, as for any bad input to simulate)."""
+    """Bad input to simulate (the CLI exits 2); ``problems`` holds every problem, one line each."""
 
     exit_code = 2
+
+    def __init__(self, message: str, location: Location | None = None, *,
+                 problems: Sequence[str] = ()) -> None:
+        super().__init__(message, location)
+        self.problems = tuple(problems) or (str(self),)
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,8 @@ def parse_timeline(text: str, file: str) -> Timeline:
     data = document.convert(node, "")
     timeline = _Reader(document).timeline(data)
     if document.errors or timeline is None:
-        raise TimelineError("\n".join(str(error) for error in document.errors) or "invalid timeline")
+        problems = [str(error) for error in document.errors] or ["invalid timeline"]
+        raise TimelineError(problems[0], problems=problems)
     return timeline
 
 
@@ -220,7 +226,7 @@ def check_services(policies: Sequence[Policy], timeline: Timeline) -> None:
                 problems.append(f"{timeline.file}:{step.line}: steps[{step.index}]: {service!r} is not a backend "
                                 f"of {', '.join(p.key for p in policies)}; expected one of {', '.join(sorted(known))}")
     if problems:
-        raise TimelineError("\n".join(problems))
+        raise TimelineError(problems[0], problems=problems)
 
 
 def replay(policy: Policy, timeline: Timeline) -> list[Row]:
