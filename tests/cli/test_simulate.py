@@ -8,6 +8,7 @@ Covers:
 - ``policy:`` picks one policy; naming an unknown one, or a service no policy has, is an error;
 - rows the loop takes on the clock alone (a delay ends between two steps) appear as "timer";
 - ``-o json`` carries every row with weights, rule, reason and ok;
+- pins in a timeline: a pin holds over health, expires on a timer row, ``pin: null`` removes it;
 - the replay uses the same decide() as the loop: the rows equal decide() called by hand.
 """
 
@@ -158,3 +159,24 @@ def test_replay_is_decide_step_by_step() -> None:
         assert again == row.decision
         previous, healthy_since, unhealthy_since = (again.weights, again.primary_healthy_since,
                                                     again.primary_unhealthy_since)
+
+
+def test_a_pin_in_the_timeline_holds_then_expires_on_a_timer_row(tmp_path: Path) -> None:
+    policy, timeline = _files(tmp_path, """\
+steps:
+  - {at: 0, ready: {web-svc: 1, web-svc-east: 1}}
+  - {at: 90, ready: {web-svc: 0}, pin: {backend: web-svc, for: 300}, expect: {web-svc: 1}}
+  - {at: 500, expect: {web-svc-east: 1}}
+  - {at: 600, pin: web-svc-east, ready: {web-svc: 1}, expect: {web-svc-east: 1}}
+  - {at: 700, pin: null, expect: {web-svc: 1}}
+""")
+    result = _run(policy, "--timeline", timeline, "-o", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["policies"][0]["rows"]
+    assert [(r["at"], r["step"], r["rule"]) for r in rows] == [
+        (0, 1, "primary-healthy"), (90, 2, "pinned"), (390, None, "failed-over"), (500, 3, "failed-over"),
+        (600, 4, "pinned"), (700, 5, "primary-healthy")]
+    assert "the pin to web-svc expired" in rows[2]["reason"]
+    bad = _files(tmp_path, "steps:\n  - {at: 0, pin: [web-svc]}\n")
+    result = _run(*bad[:1], "--timeline", bad[1])
+    assert result.exit_code == 2 and "steps[0].pin: expected a backend name" in result.stderr
