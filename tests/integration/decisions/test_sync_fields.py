@@ -106,3 +106,39 @@ def test_delay_seconds_holds_traffic_across_one_shot_runs(sandbox, ns: str, tmp_
     assert failsync(sandbox.kubeconfig, "sync", str(policy)).exit_code == 0
     assert weights(west, ns)["web-svc"] == 1
     assert UNHEALTHY_SINCE_ANNOTATION not in annotations(west, ns)
+
+
+def test_gradual_and_pin_on_an_httproute_target(sandbox, ns: str, tmp_path: Path) -> None:
+    west = sandbox["west"]
+    policy = tmp_path / "p.yaml"
+    policy.write_text(f"""\
+apiVersion: failsync.io/v1alpha1
+kind: FailoverPolicy
+metadata:
+  name: web-svc-failover
+  namespace: {ns}
+spec:
+  service: web-svc
+  fallbacks:
+    - service: web-svc-east
+  failover:
+    mode: gradual
+  target:
+    kind: HTTPRoute
+    apiVersion: gateway.networking.k8s.io/v1
+    port: 80
+""")
+    set_endpoints(west, ns, "web-svc", 6, 10)
+    result = failsync(sandbox.kubeconfig, "sync", str(policy))
+    assert result.exit_code == 0, result.output
+
+    def route_weights() -> dict:
+        route = west.get("gateway.networking.k8s.io/v1", "HTTPRoute", ns, "web-svc-failover")
+        return {ref["name"]: ref["weight"] for ref in route["spec"]["rules"][0]["backendRefs"]}
+
+    assert route_weights() == {"web-svc": 84, "web-svc-east": 16}
+    pinned = failsync(sandbox.kubeconfig, "pin", "web-svc-failover", "--to", "web-svc-east", "-f", str(policy))
+    assert pinned.exit_code == 0, pinned.output
+    assert route_weights() == {"web-svc": 0, "web-svc-east": 100}
+    assert failsync(sandbox.kubeconfig, "unpin", "web-svc-failover", "-f", str(policy)).exit_code == 0
+    assert route_weights() == {"web-svc": 84, "web-svc-east": 16}
