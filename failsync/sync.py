@@ -32,7 +32,8 @@ from failsync.core.adoption import adopt, adopt_route, live_weights, parse_selec
 from failsync.core.diffing import Action, Change, Ownership, diff
 from failsync.core.model import (DEFAULT_ADOPT_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_ANNOTATION,
                                  Decision, HealthSource, Origin, Policy, Rule, Target)
-from failsync.core.pins import HEALTHY_SINCE_ANNOTATION, PIN_ANNOTATION, UNHEALTHY_SINCE_ANNOTATION, describe_pin, pin_of
+from failsync.core.pins import (HEALTHY_SINCE_ANNOTATION, PIN_ANNOTATION, UNHEALTHY_SINCE_ANNOTATION, decision_state,
+                                describe_pin, state_annotations)
 from failsync.core.rendering import Renderer
 from failsync.core.targets import (API_VERSIONS, DEFAULT_ROUTE_SELECTOR, TRAFFIC_SPLIT, is_route, route_acceptance,
                                    with_article,
@@ -547,29 +548,6 @@ def counts_of(policy: Policy, snapshot: Snapshot, source: HealthSource) -> tuple
     if totals is None:
         return ready, None
     return ready, {service: totals.get((policy.namespace, service), 0) for service in policy.services}
-
-
-def decision_state(annotations: Mapping[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of ``decide`` an owned object's annotations carry: hold/delay state and the pin."""
-    pin, _problem = pin_of(annotations)
-    return {"primary_healthy_since": parse_time(annotations.get(HEALTHY_SINCE_ANNOTATION)),
-            "primary_unhealthy_since": parse_time(annotations.get(UNHEALTHY_SINCE_ANNOTATION)), "pin": pin}
-
-
-def state_annotations(policy: Policy, decision: Decision, live: Mapping[str, Any]) -> dict[str, str]:
-    """The failsync.io state annotations the rendered object carries after ``decision``.
-
-    The hold and delay clocks only where the policy uses them; the pin as the live object has it,
-    unless it expired (then the write removes it). A malformed pin is kept for a person to fix.
-    """
-    found: dict[str, str] = {}
-    if policy.hold_seconds > 0 and decision.primary_healthy_since is not None:
-        found[HEALTHY_SINCE_ANNOTATION] = format_time(decision.primary_healthy_since)
-    if policy.delay_seconds > 0 and decision.primary_unhealthy_since is not None:
-        found[UNHEALTHY_SINCE_ANNOTATION] = format_time(decision.primary_unhealthy_since)
-    if PIN_ANNOTATION in live and decision.expired_pin is None:
-        found[PIN_ANNOTATION] = live[PIN_ANNOTATION]
-    return found
 
 
 def _orphans(snapshot: Snapshot, policies: Sequence[Policy]) -> list[tuple[Target, dict[str, Any], str, bool]]:

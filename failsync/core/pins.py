@@ -2,8 +2,9 @@
 
 Owns: the spelling of ``failsync.io/pin: <backend>[,until=<RFC 3339 time>]``, of the
 state annotations (``failsync.io/primary-healthy-since``, ``primary-unhealthy-since``),
-and of ``--for`` durations (``90s``, ``15m``, ``2h``, ``1h30m``, ``1d``).
-Pure: parses and formats text; never reads a clock (``now`` is passed in) or a cluster.
+and of ``--for`` durations (``90s``, ``15m``, ``2h``, ``1h30m``, ``1d``); which of them a
+decision reads (``decision_state``) and which the rendered object carries after it
+(``state_annotations``). Pure: never reads a clock (``now`` is passed in) or a cluster.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from failsync.core.model import Pin
+from failsync.core.model import Decision, Pin, Policy
 from failsync.core.timestamps import format_time, parse_time
 
 PIN_ANNOTATION = "failsync.io/pin"
@@ -78,3 +79,26 @@ def pin_of(annotations: Mapping[str, Any]) -> tuple[Pin | None, str | None]:
         return parse_pin(text), None
     except PinSyntaxError as error:
         return None, str(error)
+
+
+def decision_state(annotations: Mapping[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of ``decide`` an owned object's annotations carry: hold/delay state and the pin."""
+    pin, _problem = pin_of(annotations)
+    return {"primary_healthy_since": parse_time(annotations.get(HEALTHY_SINCE_ANNOTATION)),
+            "primary_unhealthy_since": parse_time(annotations.get(UNHEALTHY_SINCE_ANNOTATION)), "pin": pin}
+
+
+def state_annotations(policy: Policy, decision: Decision, live: Mapping[str, Any]) -> dict[str, str]:
+    """The failsync.io state annotations the rendered object carries after ``decision``.
+
+    The hold and delay clocks only where the policy uses them; the pin as the live object has it,
+    unless it expired (then the write removes it). A malformed pin is kept for a person to fix.
+    """
+    found: dict[str, str] = {}
+    if policy.hold_seconds > 0 and decision.primary_healthy_since is not None:
+        found[HEALTHY_SINCE_ANNOTATION] = format_time(decision.primary_healthy_since)
+    if policy.delay_seconds > 0 and decision.primary_unhealthy_since is not None:
+        found[UNHEALTHY_SINCE_ANNOTATION] = format_time(decision.primary_unhealthy_since)
+    if PIN_ANNOTATION in live and decision.expired_pin is None:
+        found[PIN_ANNOTATION] = live[PIN_ANNOTATION]
+    return found

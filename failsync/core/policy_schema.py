@@ -17,18 +17,15 @@ from typing import Any
 
 import yaml
 
+from failsync.core.decision_schema import SCHEMA_KEYS, decision_fields
 from failsync.core.model import (
-    DEFAULT_OVERPROVISIONING_FACTOR,
     MANAGED_BY_LABEL,
-    MAX_ROUTE_WEIGHT,
     POLICY_API_VERSION,
     POLICY_KIND,
     Backend,
-    FailoverMode,
     HealthSource,
     InactiveBackends,
     Policy,
-    SpecMode,
     Target,
     WhenAllDown,
 )
@@ -68,13 +65,9 @@ _SCHEMA: dict[str, frozenset[str]] = {
     "spec.target": frozenset({"kind", "apiVersion", "port", "inactiveBackends"}),
 }
 
-# -- SPEC §12 (decisions, part 2): the keys it adds, kept in one block --------------------------
-_SCHEMA["spec"] |= {"mode", "primaryWeight", "failover"}
-_SCHEMA["spec.fallbacks[]"] |= {"weight"}
-_SCHEMA["spec.health"] |= {"minReadyPercent"}
-_SCHEMA["spec.failover"] = frozenset({"delaySeconds", "mode", "overprovisioningFactor"})
-_SPEC_MODES = {mode.value: mode for mode in SpecMode}
-_FAILOVER_MODES = {mode.value: mode for mode in FailoverMode}
+# SPEC §12 (decisions, part 2) adds its keys from its own module.
+for _path, _keys in SCHEMA_KEYS.items():
+    _SCHEMA[_path] = _SCHEMA.get(_path, frozenset()) | _keys
 
 
 def _type_name(value: Any) -> str:
@@ -294,7 +287,7 @@ class PolicyDocument:
         when_all_down = self.choice(spec, "whenAllDown", "spec.whenAllDown",
                                     tuple(_WHEN_ALL_DOWN), WhenAllDown.KEEP.value)
         target = self.target(spec)
-        decisions = self.decision_fields(spec, health)
+        decisions = decision_fields(self, spec, health)
 
         if len(self.errors) > before or None in (name, namespace, service, primary, labels,
                                                    min_ready, source, hold_seconds, when_all_down,
@@ -311,94 +304,6 @@ class PolicyDocument:
             # Anchored at the name: the line a reader looks at to tell policies apart.
             location=Location(self.file, self._line_of("metadata.name") or self.lines[""]),
         )
-
-    # -- SPEC §12: minReadyPercent, failover.*, spec.mode distribute and weights ----------------
-
-    def ranged_integer(self, parent: dict[str, Any], key: str, path: str, *, default: int | None,
-                       minimum: int, maximum: int) -> int | None:
-        """An integer in [minimum, maximum] (``default`` when absent); None after an error."""
-        if key not in parent or parent[key] is None:
-            return default
-        value = parent[key]
-        expected = f"expected an integer from {minimum} to {maximum}"
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.error(path, f"{expected}, found the {_type_name(value)} {value!r}")
-            return None
-        if not minimum <= value <= maximum:
-            self.error(path, f"{expected}, found {value}")
-            return None
-        return value
-
-    def decision_fields(self, spec: dict[str, Any], health: dict[str, Any]) -> dict[str, Any] | None:
-        """The Policy fields of SPEC §12 (and fallback weights), or None after an error."""
-        before = len(self.errors)
-        fields: dict[str, Any] = {}
-        percent_path = "spec.health.minReadyPercent"
-        fields["min_ready_percent"] = self.ranged_integer(health, "minReadyPercent", percent_path,
-                                                          default=None, minimum=1, maximum=100)
-        mode = self.choice(spec, "mode", "spec.mode", tuple(_SPEC_MODES), SpecMode.FAILOVER.value)
-        distribute = mode == SpecMode.DISTRIBUTE.value
-        failover = self.mapping(spec, "failover", "spec.failover", "spec.failover")
-        fields["delay_seconds"] = self.ranged_integer(failover, "delaySeconds", "spec.failover.delaySeconds",
-                                                      default=0, minimum=0, maximum=86400)
-        failover_mode = self.choice(failover, "mode", "spec.failover.mode", tuple(_FAILOVER_MODES),
-                                    FailoverMode.ALL_AT_ONCE.value)
-        gradual = failover_mode == FailoverMode.GRADUAL.value
-        if gradual and distribute:
-            self.error("spec.failover.mode", "gradual spills traffic over between tiers, which spec.mode: "
-                                             "distribute does not do; expected all-at-once (or no failover.mode) "
-                                             "with distribute")
-        fields["overprovisioning_factor"] = self.factor(failover, gradual)
-        weights = self.distribute_weights(spec, distribute)
-        if len(self.errors) > before or mode is None or failover_mode is None or weights is None:
-            return None
-        fields["mode"] = _SPEC_MODES[mode]
-        fields["failover_mode"] = _FAILOVER_MODES[failover_mode]
-        primary_weight, fallback_weights = weights
-        fields["primary_weight"] = primary_weight
-        fields["fallback_weights"] = fallback_weights
-        return fields
-
-    def factor(self, failover: dict[str, Any], gradual: bool) -> float | None:
-        path = "spec.failover.overprovisioningFactor"
-        value = failover.get("overprovisioningFactor")
-        if value is None:
-            return DEFAULT_OVERPROVISIONING_FACTOR
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            self.error(path, f"expected a number from 1 to 100, found the {_type_name(value)} {value!r}")
-            return None
-        if not 1 <= value <= 100:
-            self.error(path, f"expected a number from 1 to 100 (1: no overprovisioning), found {value}")
-            return None
-        if not gradual:
-            self.error(path, "only applies with failover.mode: gradual; expected failover.mode: gradual "
-                             "or no overprovisioningFactor")
-            return None
-        return float(value)
-
-    def distribute_weights(self, spec: dict[str, Any], distribute: bool
-                           ) -> tuple[int, tuple[int, ...] | None] | None:
-        """(primary weight, each fallback's weight or None without distribute); weights elsewhere are errors."""
-        def weight(parent: dict[str, Any], key: str, path: str) -> int | None:
-            if key in parent and parent[key] is not None and not distribute:
-                self.error(path, "a weight only applies with spec.mode: distribute; expected spec.mode: "
-                                 "distribute or no weight")
-                return None
-            return self.ranged_integer(parent, key, path, default=1, minimum=1, maximum=MAX_ROUTE_WEIGHT)
-
-        primary_weight = weight(spec, "primaryWeight", "spec.primaryWeight")
-        entries = spec.get("fallbacks")
-        entries = entries if isinstance(entries, list) else []
-        weights = [weight(entry, "weight", f"spec.fallbacks[{index}].weight") if isinstance(entry, dict) else 1
-                   for index, entry in enumerate(entries)]
-        if primary_weight is None or None in weights:
-            return None
-        total = primary_weight + sum(weights)  # type: ignore[arg-type]
-        if distribute and total > MAX_ROUTE_WEIGHT:
-            self.error("spec.mode", f"the weights add up to {total}; expected at most {MAX_ROUTE_WEIGHT} "
-                                    f"(the route weight range), since one backend may carry them all")
-            return None
-        return primary_weight, (tuple(weights) if distribute else None)  # type: ignore[arg-type]
 
     def fallbacks(self, spec: dict[str, Any], primary: str | None) -> tuple[Backend, ...]:
         path = "spec.fallbacks"

@@ -116,7 +116,8 @@ def decide(policy: Policy, ready: Mapping[str, int], *, previous: Mapping[str, i
     failed_over = previous is not None and _fallback_carries_traffic(policy, previous)
     if not primary_ok or not failed_over or hold <= 0:
         why = ("the primary is unhealthy" if not primary_ok else
-               "the primary was not failed away from" if not failed_over else "holdSeconds is 0")
+               "no failover to come back from (the primary carries traffic, or nothing does)"
+               if not failed_over else "holdSeconds is 0")
         trace.append(RuleCheck("failback.holdSeconds", False, why))
     elif now - healthy_since >= hold:  # type: ignore[operator]
         trace.append(RuleCheck("failback.holdSeconds", False,
