@@ -540,7 +540,8 @@ class Controller:
             self._settled[key] = (policy, ready, inputs.total, _version_of(settled_on))
         if result.changed:
             self.metrics.decision_to_write.observe(landed - started)
-            self._after_write(policy, live, result.live_weights, decision.weights, landed - since)
+            if decision.pin is None:  # a pin is no failover: `failsync pin` posts its own Pinned Event
+                self._after_write(policy, live, result.live_weights, decision.weights, landed - since)
         if decision.revisit_at is not None:  # FAILBACK_HELD, FAILOVER_DELAYED, a pin with an expiry
             self.queue.add_after(key, max(decision.revisit_at - self.engine.clock(), 0) + 0.05)
 

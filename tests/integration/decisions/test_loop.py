@@ -4,8 +4,9 @@ Covers (no test sleeps through a delay or a hold: the loop's wall clock is injec
 - failover.delaySeconds: the primary going down is recorded (primary-unhealthy-since) and the
   weights stay; a restarted loop (a second replica) reads the state from the object and still
   waits; once the clock passes the delay traffic fails over;
-- a pin set on the object with an expiry moves the traffic at once; once the clock passes its
-  expiry the loop removes it (a PinExpired Event) and health decides again;
+- a pin set on the object with an expiry moves the traffic at once (never announced as a
+  FailedOver of an unhealthy primary); once the clock passes its expiry the loop removes it
+  (a PinExpired Event) and health decides again;
 - minReadyPercent, gradual spillover and distribute each react to endpoint changes in the loop.
 """
 
@@ -73,6 +74,8 @@ def test_a_pin_in_the_loop_moves_traffic_and_expires(sandbox, ns: str, tmp_path:
         wait_for(lambda: weights(west, ns) == PRIMARY, timeout=10, message="health decides after the expiry")
         assert PIN_ANNOTATION not in annotations(west, ns)
         wait_for(lambda: events(west, ns, "PinExpired"), timeout=10, message="the PinExpired Event")
+        # Events go out in order: one for applying the pin would have been posted before PinExpired.
+        assert not events(west, ns, "FailedOver"), "a pin is not announced as a failover of an unhealthy primary"
 
 
 @pytest.mark.parametrize("spec_extra, fallbacks, change, expected", [
