@@ -119,9 +119,9 @@ class Loop:
     """``failsync run`` on one set of policies and the floor on another, both against one sandbox."""
 
     def __init__(self, sandbox: SandboxProcess, workdir: Path, policy_dir: Path, floor_table: Path,
-                 extra_run_args: tuple[str, ...] = ()) -> None:
+                 extra_run_args: tuple[str, ...] = (), log_name: str = "failsync-run.log") -> None:
         self.sandbox = sandbox
-        self.log = (workdir / "failsync-run.log").open("w")
+        self.log = (workdir / log_name).open("w")
         self.started = time.perf_counter()
         self.failsync = subprocess.Popen(
             failsync_command("run", str(policy_dir), "--metrics-port", "0", *extra_run_args,
@@ -194,12 +194,12 @@ class Flipper:
                     found.setdefault("endpoints", commit["time"])
             patches, request_cursor = self.sandbox.requests_after(request_cursor, "PATCH")
             for record in patches:
-                if record["path"] == policy.split_path and 200 <= record["status"] < 300:
+                if record["path"] == policy.target_path and 200 <= record["status"] < 300:
                     found.setdefault("landed", record["finished"])
             return "slice" in found and "landed" in found
 
         try:
-            wait_for(landed, timeout, interval=0.02, what=f"the TrafficSplit write for {policy.key}")
+            wait_for(landed, timeout, interval=0.02, what=f"the {policy.kind} write for {policy.key}")
         except TimeoutError:
             return {"policy": policy.key, "kill": kill, "missed": True}
         return {"policy": policy.key, "kill": kill, "missed": False,

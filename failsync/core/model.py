@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Mapping
 
 from failsync.errors import Location
@@ -136,9 +137,9 @@ class Policy:
         """``namespace/name``: the value of the failsync.io/policy annotation."""
         return f"{self.namespace}/{self.name}"
 
-    @property
+    @cached_property
     def backends(self) -> tuple[Backend, ...]:
-        """The primary (tier 0) then the fallbacks in declared order."""
+        """The primary (tier 0) then the fallbacks in declared order (built once: the loop asks often)."""
         return (Backend(self.primary, priority=0, weight=self.primary_weight), *self.fallbacks)
 
     @property
@@ -154,7 +155,7 @@ class Policy:
         return self.min_ready_percent is not None or (
             self.mode is SpecMode.FAILOVER and self.failover_mode is FailoverMode.GRADUAL)
 
-    @property
+    @cached_property
     def services(self) -> tuple[str, ...]:
         """Backend service names, primary first: the order of backends in the rendered object."""
         return tuple(b.service for b in self.backends)
