@@ -25,7 +25,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from failsync.sandbox import Sandbox, resources
+from failsync.sandbox import Sandbox
 
 ENDPOINT_KEYS = ("core/endpoints", "discovery/endpointslices")
 
@@ -44,8 +44,8 @@ class CommitLog:
                                  "type": change.type, "revision": change.revision})
 
 
-SPLITS = resources.lookup("split.smi-spec.io", "v1alpha2", "trafficsplits")
-ROUTES = resources.lookup("gateway.networking.k8s.io", "v1", "httproutes")
+#: Store keys of the CRD-served objects the bench reads (stored at the CRDs' storage versions).
+TARGET_KEYS = ("split.smi-spec.io/trafficsplits", "gateway.networking.k8s.io/httproutes")
 
 
 def _weights(obj: dict) -> dict:
@@ -87,7 +87,7 @@ class AdminHandler(BaseHTTPRequestHandler):
                           "records": [r.as_dict() for r in records if method is None or r.method == method]})
         elif url.path == "/splits":  # TrafficSplits and HTTPRoutes (the bench keeps them in other namespaces)
             self._answer({f"{obj['metadata']['namespace']}/{obj['metadata']['name']}": _weights(obj)
-                          for kind in (SPLITS, ROUTES) for obj in cluster.store.all_of(kind.store_key)})
+                          for key in TARGET_KEYS for obj in cluster.store.all_of(key)})
         elif url.path == "/time":
             self._answer({"time": time.time()})
         else:
@@ -103,10 +103,10 @@ class AdminHandler(BaseHTTPRequestHandler):
             self._answer({"applied": len(body)})
         elif url.path == "/delete-splits":
             prefix = body or ""
-            objects = [(kind, o) for kind in (SPLITS, ROUTES) for o in cluster.store.all_of(kind.store_key)
+            objects = [o for key in TARGET_KEYS for o in cluster.store.all_of(key)
                        if o["metadata"]["namespace"].startswith(prefix)]
-            for kind, obj in objects:
-                cluster.delete(kind.api_version, kind.kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
+            for obj in objects:
+                cluster.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])
             self._answer({"deleted": len(objects)})
         else:
             self.send_error(404)
