@@ -7,7 +7,8 @@ Covers:
 - a pin to a backend outside the policy, or of an unknown policy, exits 2 and writes nothing;
 - --dry-run writes nothing and says what would change; a bad --for exits 2;
 - unpin removes the annotation, health decides again, an Unpinned Event; unpin again is a no-op;
-- an expired pin: the next `sync` removes the annotation, goes back to health, a PinExpired Event.
+- an expired pin: the next `sync` removes the annotation, goes back to health, a PinExpired Event;
+- a hand-written pin that cannot be read or names no backend: ignored, kept, and said by `explain`.
 """
 
 from __future__ import annotations
@@ -114,3 +115,17 @@ def test_an_expired_pin_is_removed_by_sync_with_an_event(sandbox, synced) -> Non
     assert PIN_ANNOTATION not in annotations(west, ns)
     (event,) = _events(west, ns, "PinExpired")
     assert "web-svc-central" in event["message"]
+
+
+def test_a_hand_written_pin_that_cannot_be_used_is_ignored_kept_and_explained(sandbox, synced) -> None:
+    west = sandbox["west"]
+    ns, policy = synced
+    for text, said in (("web-svc-east,until=soon", "the pin cannot be read and is ignored"),
+                       ("web-svc-north", "is ignored: not a backend of this policy")):
+        obj = copy.deepcopy(west.get(SPLIT, "TrafficSplit", ns, "web-svc-failover"))
+        obj["metadata"]["annotations"][PIN_ANNOTATION] = text
+        west.apply(obj)
+        result = failsync(sandbox.kubeconfig, "sync", str(policy))
+        assert f"{ns}/web-svc-failover: unchanged" in result.stdout, result.output
+        assert weights(west, ns) == PRIMARY and annotations(west, ns)[PIN_ANNOTATION] == text
+        assert said in failsync(sandbox.kubeconfig, "explain", "web-svc-failover", "-f", str(policy)).stdout
