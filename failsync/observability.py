@@ -313,7 +313,8 @@ class ProbeServer:
 
     def __init__(self, metrics: Metrics, *, ready: Callable[[], tuple[bool, str]],
                  healthy: Callable[[], bool] = lambda: True,
-                 host: str = "127.0.0.1", port: int = 9095, max_connections: int = MAX_CONNECTIONS) -> None:
+                 host: str = "127.0.0.1", port: int = 9095, max_connections: int = MAX_CONNECTIONS,
+                 connection_timeout: float = CONNECTION_TIMEOUT) -> None:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -333,7 +334,7 @@ class ProbeServer:
             def log_message(self, format: str, *args: object) -> None:
                 log.debug("probe %s", format % args)
 
-        Handler.timeout = CONNECTION_TIMEOUT  # a client that sends nothing holds its thread this long at most
+        Handler.timeout = connection_timeout  # a client that sends nothing holds its thread this long at most
         try:
             self._server = _ProbeHTTPServer((host, port), Handler, max_connections)
         except OSError as error:

@@ -105,6 +105,7 @@ class Controller:
         self.probes: ProbeServer | None = None
         self._adopt_version: str | None = None
         self._reported_errors: set[str] = set()
+        self._waiting_for: str | None = "the API server's discovery"  # why the loop has not started yet
         self._stopping = threading.Event()
         self._started = threading.Event()
         count_requests(client, lambda verb, code: self.metrics.api_requests.inc(verb=verb, code=code))
@@ -126,10 +127,17 @@ class Controller:
         return not self._stopping.is_set() and not self.supervisor.failing
 
     def readiness(self) -> tuple[bool, str]:
-        """For /readyz: ready once the caches are synced; says leader or standby."""
+        """For /readyz: ready once the caches are synced and writes can happen; says leader or standby."""
         role = "leader" if self.is_leader else "standby"
+        if self._waiting_for is not None and not self._started.is_set():
+            return False, f"not ready: cannot start yet: {self._waiting_for}"
         if not self.synced:
             return False, f"not ready: caches not synced ({role})"
+        workers = [name for name in self.supervisor.failing if name.startswith("reconcile-")]
+        if workers:
+            return False, f"not ready: reconcile threads keep failing ({', '.join(workers)})"
+        if self.reconciler.forbidden is not None:
+            return False, f"not ready: writes are forbidden: {self.reconciler.forbidden}"
         return True, f"ok: {role}"
 
     @property
@@ -194,17 +202,29 @@ class Controller:
             self.supervisor.spawn(f"reconcile-{number}", self._work)
 
     def _discover(self) -> bool:
-        """Ask the server what it serves, retrying with backoff while it is unreachable."""
+        """Ask the server what it serves, retrying with backoff while it is unreachable or lacks the
+        TrafficSplit CRD: one clear line per cause, then quiet retries (``/readyz`` says why)."""
         backoff = self.options.retry.backoff()
+        said: str | None = None
         while not self._stopping.is_set():
             try:
                 self.caches.discover()
+                resource = self.client.traffic_split_resource()  # NotFound while the CRD is missing
                 if self.options.adopt:
-                    self._adopt_version = self.client.traffic_split_resource().api_version
+                    self._adopt_version = resource.api_version
+                self._waiting_for = None
+                if said is not None:
+                    log.info("the API server at %s serves what failsync needs now: starting", self.client.server)
                 return True
             except ApiError as error:
                 delay = backoff.next_delay(getattr(error, "retry_after", None))
-                log.warning("cannot start yet: %s; retrying in %.1fs", error, delay)
+                self._waiting_for = str(error)
+                if str(error) != said:
+                    said = str(error)
+                    log.error("cannot start yet: %s; retrying quietly until it works", error)
+                else:
+                    log.debug("still cannot start: %s; retrying in %.1fs", error, delay)
+                self.client.forget_discovery()  # a CRD installed meanwhile must be seen
                 self._stopping.wait(delay)
         return False
 

@@ -20,7 +20,7 @@ from failsync.controller.caches import Caches
 from failsync.controller.index import PolicyIndex
 from failsync.controller.queue import WorkQueue
 from failsync.core.model import Policy, Rule
-from failsync.errors import Conflict
+from failsync.errors import Conflict, Forbidden
 from failsync.kube.errors import is_temporary
 from failsync.kube.events import FAILED_BACK, FAILED_OVER, EventRecorder, transition
 from failsync.kube.watch import Store
@@ -65,6 +65,8 @@ class Reconciler:
         self._settled: dict[str, tuple[Policy, dict[str, int], str | None]] = {}
         self._unserved: dict[str, str] = {}  # key -> why its TrafficSplit version cannot be served
         self._failing: dict[str, str] = {}  # key -> the permanent failure last reported
+        #: The last write's 403 message while no write has succeeded since (then /readyz is 503).
+        self.forbidden: str | None = None
 
     def forget(self, policy: Policy) -> None:
         """Drop what is remembered about a policy that is no longer managed."""
@@ -139,6 +141,10 @@ class Reconciler:
         result = self.engine.reconcile(policy, live, ready)
         landed = time.monotonic()
         self.metrics.reconciles.inc(result=result.outcome.value)
+        if isinstance(result.error, Forbidden):
+            self.forbidden = result.message
+        elif result.changed:
+            self.forbidden = None
         if result.outcome is Outcome.FAILED:
             self._settled.pop(key, None)
             self._requeue(key, result.message, result.error)

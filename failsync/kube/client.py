@@ -161,6 +161,10 @@ class KubeClient:
             self._discovery = found
         return self._discovery
 
+    def forget_discovery(self) -> None:
+        """Ask the server again at the next ``discovery()`` (the loop, waiting for a CRD to be installed)."""
+        self._discovery = None
+
     def serves_endpoint_slices(self) -> bool:
         """Whether the server serves discovery.k8s.io/v1 EndpointSlices (discovered once)."""
         return self.discovery().serves(ENDPOINT_SLICES.api_version)
