@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
+from failsync.core.timestamps import format_time
 from failsync.errors import FailsyncError
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         payload = {
-            "time": self.formatTime(record),
+            "time": format_time(record.created, digits=3),  # RFC 3339, UTC
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

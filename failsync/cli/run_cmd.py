@@ -20,11 +20,13 @@ from typing import Sequence
 import click
 
 from failsync.cli.options import global_options, settings
+from failsync.cli.output import EXIT_ERROR, report_errors
 from failsync.controller import Controller, LoopOptions
 from failsync.core.rendering import Renderer
 from failsync.kube import KubeClient
 from failsync.kube.events import SHUTDOWN_BUDGET
 from failsync.kube.lease import default_identity
+from failsync.loading import missing_policy_paths, policy_paths
 
 log = logging.getLogger(__name__)
 DEFAULTS = LoopOptions(identity="")
@@ -137,11 +139,15 @@ def run_command(paths: Sequence[str], resync: float, metrics_port: int, metrics_
     if leader_elect and not retry_period < renew_deadline < lease_duration:
         raise click.BadParameter("needs --retry-period < --renew-deadline < --lease-duration",
                                  param_hint="--renew-deadline")
+    missing = [] if adopt else missing_policy_paths(policy_paths(paths))
+    if missing:  # a typo in a path is a usage error, not a policy that is "kept" (there is none)
+        report_errors(missing)
+        click.get_current_context().exit(EXIT_ERROR)
     options = settings()
     _default_to_info_logging(options.verbose)
     client = KubeClient.from_kubeconfig(options.kubeconfig_path(), options.context)
     controller = Controller(client, LoopOptions(
-        paths=list(paths) or list(DEFAULTS.paths), resync=resync, adopt=adopt, selector=selector,
+        paths=[str(path) for path in policy_paths(paths)], resync=resync, adopt=adopt, selector=selector,
         leader_elect=leader_elect, lease_name=lease_name, lease_namespace=lease_namespace,
         lease_duration=lease_duration, renew_deadline=renew_deadline, retry_period=retry_period,
         identity=identity or default_identity(), metrics_port=metrics_port, metrics_host=metrics_address,

@@ -17,12 +17,12 @@ from typing import Any, Callable, Iterable, Mapping
 
 from failsync.backoff import RetryPolicy
 from failsync.core import health
-from failsync.core.model import HealthSource, Policy
+from failsync.core.model import HealthSource, Policy, Target
 from failsync.errors import ApiError
 from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, SERVICES, KubeClient, Resource
 from failsync.kube.watch import Change, Store, Watcher, detached
 from failsync.supervisor import Spawn
-from failsync.sync import resolve_source
+from failsync.sync import kind_of, resolve_source
 
 log = logging.getLogger(__name__)
 
@@ -84,31 +84,31 @@ class Caches:
         self.started = False
         self._lock = threading.Lock()
         self.watchers: dict[Resource, Watcher] = {}
-        #: TrafficSplit apiVersions the server does not serve, with the error saying so.
-        self.unserved: dict[str, str] = {}
+        #: Targets (kind, apiVersion) the server does not serve, with the error saying so.
+        self.unserved: dict[Target, str] = {}
 
     def discover(self) -> None:
         """Ask the server what it serves (raises ApiError while it cannot answer)."""
         self.slices_served = self.client.serves_endpoint_slices()
 
-    def traffic_splits(self, api_version: str) -> Resource | None:
-        """The TrafficSplit resource of ``api_version``, or None when the server does not serve it."""
-        if api_version in self.unserved:
+    def target_resource(self, target: Target) -> Resource | None:
+        """The resource of a policy's target (a TrafficSplit version, a route kind), or None when not served."""
+        target = kind_of(target)
+        if target in self.unserved:
             return None
         try:
-            return self.client.traffic_split_resource(api_version)
+            return self.client.target_resource(target)
         except ApiError as error:
             with self._lock:
-                self.unserved[api_version] = str(error)
+                self.unserved[target] = str(error)
             return None
 
     def resources_for(self, policy: Policy) -> list[Resource]:
-        """The kinds a policy reads: its TrafficSplit version (when served), its health source, Services."""
+        """The kinds a policy reads: its target kind (when served), its health source, Services."""
         resources = []
-        if policy.target.kind == "TrafficSplit":
-            split = self.traffic_splits(policy.target.api_version)
-            if split is not None:
-                resources.append(split)
+        target = self.target_resource(policy.target)
+        if target is not None:
+            resources.append(target)
         resources.extend(self._health_resources([resolve_source(policy, self.slices_served)]))
         return resources
 
@@ -157,9 +157,9 @@ class Caches:
         watcher = self.watchers.get(resource) if resource is not None else None
         return watcher.store if watcher else None
 
-    def split_store(self, policy: Policy) -> Store | None:
-        """The cache of ``policy``'s TrafficSplit version (None when not served or not watched)."""
-        return self.store(self.traffic_splits(policy.target.api_version))
+    def target_store(self, policy: Policy) -> Store | None:
+        """The cache of ``policy``'s target kind (None when not served or not watched)."""
+        return self.store(self.target_resource(policy.target))
 
     def ready_counts(self, policy: Policy) -> dict[str, int]:
         """Ready endpoints of each backend of ``policy``, from the caches."""

@@ -29,7 +29,8 @@ from failsync.controller.policy_files import PolicyFiles
 from failsync.controller.queue import WorkQueue
 from failsync.controller.reconciler import Reconciler
 from failsync.core.adoption import parse_selector
-from failsync.core.model import DEFAULT_ADOPT_SELECTOR, Policy
+from failsync.core.model import DEFAULT_ADOPT_SELECTOR, Policy, Target
+from failsync.core.targets import KINDS, TRAFFIC_SPLIT
 from failsync.core.rendering import Renderer
 from failsync.errors import ApiError, FailsyncError
 from failsync.kube import ENDPOINT_SLICES, KubeClient, Resource
@@ -179,7 +180,7 @@ class Controller:
         self.files.poll()
         self._reload_policy_files()
         self._started.set()
-        adopted = [self.caches.traffic_splits(self._adopt_version)] if self._adopt_version else []
+        adopted = [self.caches.target_resource(Target(TRAFFIC_SPLIT, self._adopt_version))] if self._adopt_version else []
         self.caches.start([r for r in adopted if r is not None])
         for policy in self.index.snapshot().values():
             self.caches.ensure_for(policy)
@@ -258,7 +259,7 @@ class Controller:
     # ------------------------------------------------------------------ changes
 
     def _on_change(self, resource: Resource, change: Change) -> None:
-        if resource.kind == "TrafficSplit":
+        if resource.kind in KINDS:
             key = change.key
             if self._adopt_version == resource.api_version:
                 self._readopt(resource.api_version, key, change.new)
@@ -281,7 +282,8 @@ class Controller:
             namespace, name = metadata.get("namespace") or "default", metadata.get("name", "")
             taken = {(namespace, name)} if self.index.has_file_policy(key) else set()
             found, failures = self.engine.adopted_policies(
-                Snapshot(traffic_splits={version: {(namespace, name): dict(obj)}}), version,
+                Snapshot(objects={Target(TRAFFIC_SPLIT, version): {(namespace, name): dict(obj)}}),
+                Target(TRAFFIC_SPLIT, version),
                 self.options.selector, taken)
             adopted = found[0] if found else None
             for failure in failures:

@@ -25,7 +25,7 @@ from failsync.kube.errors import is_temporary
 from failsync.kube.events import FAILED_BACK, FAILED_OVER, EventRecorder, transition
 from failsync.kube.watch import Store
 from failsync.observability import Metrics
-from failsync.sync import Outcome, SyncEngine
+from failsync.sync import Outcome, SyncEngine, kind_of
 
 log = logging.getLogger(__name__)
 
@@ -86,16 +86,16 @@ class Reconciler:
         policy = self.index.get(key)
         if policy is None:
             return None
-        if self.caches.traffic_splits(policy.target.api_version) is None:
+        if self.caches.target_resource(policy.target) is None:
             self._report_unserved(policy)
             return None
-        store = self.caches.split_store(policy)
+        store = self.caches.target_store(policy)
         return Inputs(key, policy, store, store.get(key) if store else None, self.caches.ready_counts(policy))
 
     def _report_unserved(self, policy: Policy) -> None:
         if policy.key in self._unserved:
             return
-        why = self.caches.unserved.get(policy.target.api_version, "not served")
+        why = self.caches.unserved.get(kind_of(policy.target), "not served")
         self._unserved[policy.key] = why
         self.metrics.unserved_policies.set(len(self._unserved))
         log.error("policy %s: %s (skipped until the server serves it)", policy.key, why,
