@@ -137,6 +137,10 @@ class Controller:
         workers = [name for name in self.supervisor.failing if name.startswith("reconcile-")]
         if workers:
             return False, f"not ready: reconcile threads keep failing ({', '.join(workers)})"
+        unserved = self.reconciler.unserved
+        if unserved:
+            return False, (f"not ready: {len(unserved)} polic{'y aims' if len(unserved) == 1 else 'ies aim'} at a "
+                           f"kind the server does not serve: {next(iter(unserved.values()))}")
         if self.reconciler.forbidden is not None:
             return False, f"not ready: writes are forbidden: {self.reconciler.forbidden}"
         return True, f"ok: {role}"
@@ -203,16 +207,16 @@ class Controller:
             self.supervisor.spawn(f"reconcile-{number}", self._work)
 
     def _discover(self) -> bool:
-        """Ask the server what it serves, retrying with backoff while it is unreachable or lacks the
-        TrafficSplit CRD: one clear line per cause, then quiet retries (``/readyz`` says why)."""
+        """Ask the server what it serves, retrying with backoff while it is unreachable (or, with
+        ``--adopt``, lacks the TrafficSplit CRD): one clear line per cause, then quiet retries
+        (``/readyz`` says why). A policy's own target kind missing is the reconciler's to report."""
         backoff = self.options.retry.backoff()
         said: str | None = None
         while not self._stopping.is_set():
             try:
                 self.caches.discover()
-                resource = self.client.traffic_split_resource()  # NotFound while the CRD is missing
-                if self.options.adopt:
-                    self._adopt_version = resource.api_version
+                if self.options.adopt:  # drop-in mode needs the TrafficSplit CRD: NotFound while it is missing
+                    self._adopt_version = self.client.traffic_split_resource().api_version
                 self._waiting_for = None
                 if said is not None:
                     log.info("the API server at %s serves what failsync needs now: starting", self.client.server)

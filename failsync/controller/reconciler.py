@@ -92,14 +92,24 @@ class Reconciler:
         store = self.caches.target_store(policy)
         return Inputs(key, policy, store, store.get(key) if store else None, self.caches.ready_counts(policy))
 
+    @property
+    def unserved(self) -> dict[str, str]:
+        """Policies skipped because the server does not serve their target kind, with why."""
+        return dict(self._unserved)
+
     def _report_unserved(self, policy: Policy) -> None:
         if policy.key in self._unserved:
             return
-        why = self.caches.unserved.get(kind_of(policy.target), "not served")
+        target = kind_of(policy.target)
+        why = self.caches.unserved.get(target, "not served")
+        first = why not in self._unserved.values()
         self._unserved[policy.key] = why
         self.metrics.unserved_policies.set(len(self._unserved))
-        log.error("policy %s: %s (skipped until the server serves it)", policy.key, why,
-                  extra={"policy": policy.key})
+        if first:  # one line per missing kind (a missing CRD), not one per policy
+            log.error("policy %s: %s (skipped, like every policy on %s %s, until the server serves it)",
+                      policy.key, why, target.kind, target.api_version, extra={"policy": policy.key})
+        else:
+            log.debug("policy %s: %s (skipped)", policy.key, why)
 
     def is_settled(self, inputs: Inputs) -> bool:
         """Whether the last successful reconcile had the same inputs (so it would write nothing again)."""

@@ -1,8 +1,8 @@
 """No silent thread death, and signals that always end the loop in time.
 
 Covers:
-- a policy aimed at a TrafficSplit apiVersion the server does not serve is reported once (log and
-  ``failsync_unserved_policies``) and skipped; every thread lives on: resyncs keep running, a policy
+- a policy aimed at a TrafficSplit apiVersion the server does not serve is reported once (log,
+  ``failsync_unserved_policies``, /readyz 503 saying why) and skipped; every thread lives on: resyncs keep running, a policy
   file added later still takes effect, /healthz stays 200;
 - a Conflict on a write requeues the key with backoff: the object is written again later, from
   the cache, and never re-read with a GET on the worker;
@@ -66,6 +66,8 @@ def test_a_policy_on_an_unserved_version_is_reported_and_kills_no_thread(sandbox
         assert loop.metrics.unserved_policies.value() == 1
         assert loop.metrics.thread_errors._values == {}
         assert fetch(f"http://127.0.0.1:{loop.probes.port}/healthz") == (200, "ok\n")
+        status, body = fetch(f"http://127.0.0.1:{loop.probes.port}/readyz")
+        assert status == 503 and "1 policy aims at a kind the server does not serve" in body and "v1alpha4" in body
     reports = [r for r in caplog.records if f"{namespace}/on-v4" in r.getMessage() and r.levelno >= logging.ERROR]
     assert len(reports) == 1 and "v1alpha4" in reports[0].getMessage()
     assert west.get("split.smi-spec.io/v1alpha2", "TrafficSplit", namespace, "on-v4") is None
