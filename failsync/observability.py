@@ -236,6 +236,9 @@ class Metrics:
             "failsync_failovers_total", "Failovers written (primary lost its weight).", ["namespace", "name"])
         self.failbacks = registry.counter(
             "failsync_failbacks_total", "Failbacks written (weight returned to the primary).", ["namespace", "name"])
+        self.drift_reverted = registry.counter(
+            "failsync_drift_reverted_total", "Writes that put back weights changed behind failsync's back.",
+            ["namespace", "name"])
         self.ready_endpoints = registry.gauge(
             "failsync_backend_ready_endpoints", "Ready endpoints of each backend of a policy.",
             ["namespace", "name", "backend"])
@@ -264,7 +267,7 @@ class Metrics:
 
     def forget_policy(self, namespace: str, name: str) -> None:
         """Drop every series of a policy that is gone, so memory stays bounded."""
-        for metric in (self.failovers, self.failbacks, self.ready_endpoints, self.active_backends):
+        for metric in (self.failovers, self.failbacks, self.drift_reverted, self.ready_endpoints, self.active_backends):
             metric.remove_matching(namespace=namespace, name=name)
 
     def expose(self) -> str:

@@ -65,6 +65,7 @@ class Reconciler:
         self._settled: dict[str, tuple[Policy, dict[str, int], str | None]] = {}
         self._unserved: dict[str, str] = {}  # key -> why its TrafficSplit version cannot be served
         self._failing: dict[str, str] = {}  # key -> the permanent failure last reported
+        self._decided: dict[str, tuple[tuple[str, int], ...]] = {}  # key -> weights of its last decision
         #: The last write's 403 message while no write has succeeded since (then /readyz is 503).
         self.forbidden: str | None = None
 
@@ -72,6 +73,7 @@ class Reconciler:
         """Drop what is remembered about a policy that is no longer managed."""
         self._settled.pop(policy.key, None)
         self._failing.pop(policy.key, None)
+        self._decided.pop(policy.key, None)
         if self._unserved.pop(policy.key, None) is not None:
             self.metrics.unserved_policies.set(len(self._unserved))
         self.metrics.forget_policy(policy.namespace, policy.name)
@@ -167,6 +169,10 @@ class Reconciler:
             self._settled.pop(key, None)
             return
         self.metrics.active_backends.set(len(decision.active), namespace=policy.namespace, name=policy.name)
+        decided, previous = tuple(decision.weights.items()), self._decided.get(key)
+        self._decided[key] = decided
+        if result.outcome is Outcome.CREATED:
+            log.info("%s: created its %s (%s)", key, policy.target.kind, result.weight_changes, extra={"policy": key})
         if result.written is not None and store is not None and store.get(key) is cached:
             store.put(result.written)  # the watch event follows; until then the cache must not be stale
         settled_on = result.written if result.written is not None else cached
@@ -176,7 +182,8 @@ class Reconciler:
             self._settled[key] = (policy, ready, _version_of(settled_on))
         if result.changed:
             self.metrics.decision_to_write.observe(landed - started)
-            self._after_write(policy, live, result.live_weights, decision.weights, landed - since)
+            self._after_write(policy, live, result.live_weights, decision.weights, landed - since,
+                              drift=previous == decided and live is not None)
         if decision.rule is Rule.FAILBACK_HELD and decision.primary_healthy_since is not None:
             remaining = decision.primary_healthy_since + policy.hold_seconds - self.engine.clock()
             self.queue.add_after(key, remaining + 0.05)  # the queue clamps any delay (holdSeconds 10^10 too)
@@ -194,9 +201,20 @@ class Reconciler:
             log.warning("%s: %s (tried again at the next resync or change)", key, message, extra={"policy": key})
 
     def _after_write(self, policy: Policy, live: Mapping[str, Any] | None, before: Mapping[str, int] | None,
-                     after: Mapping[str, int], reaction: float) -> None:
-        """Metrics, an Event and a log line when a write moved traffic."""
+                     after: Mapping[str, int], reaction: float, *, drift: bool) -> None:
+        """Metrics, an Event and a log line when a write moved traffic.
+
+        ``drift``: the decision is the one already made last time, so the write put back a change
+        made behind failsync's back: counted and logged as drift, never as a failover or failback.
+        """
         self.metrics.reaction.observe(reaction)
+        if drift:
+            if dict(before or {}) != dict(after):
+                self.metrics.drift_reverted.inc(namespace=policy.namespace, name=policy.name)
+                log.info("%s: put back weights changed behind failsync's back (%s)", policy.key,
+                         ", ".join(f"{s} {(before or {}).get(s, '-')}->{w}" for s, w in after.items()
+                                   if (before or {}).get(s) != w), extra={"policy": policy.key})
+            return
         change = transition(policy.primary, before, after)
         if change is None:
             return
