@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 import click
 
@@ -118,7 +118,7 @@ def diff_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str
     if output == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
     elif output == "json-patch":
-        writes = []
+        writes: list[dict[str, Any]] = []
         for result in report.changed:
             if result.change is None:
                 continue

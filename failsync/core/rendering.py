@@ -306,7 +306,7 @@ class Renderer:
             self._templates[name] = found
         return found
 
-    def render(self, policy: Policy, weights: Mapping[str, int] | None = None) -> dict:
+    def render(self, policy: Policy, weights: Mapping[str, int] | None = None) -> dict[str, Any]:
         """The object ``policy`` renders to with ``weights`` (None: primary 1, others 0)."""
         template, pieces = self._template(policy.target)
         variables = context(policy, weights)
@@ -346,7 +346,7 @@ def _pieces(environment: jinja2.Environment, tree: nodes.Template) -> _Pieces | 
             return None
         for node in output.nodes:
             apply = None
-            if isinstance(node, nodes.Filter) and node.name in _DIRECT_FILTERS and not (
+            if isinstance(node, nodes.Filter) and node.name in _DIRECT_FILTERS and node.node is not None and not (
                     node.args or node.kwargs or node.dyn_args or node.dyn_kwargs):
                 apply = environment.filters[node.name]
                 node = node.node
@@ -399,7 +399,7 @@ def context(policy: Policy, weights: Mapping[str, int] | None = None) -> dict[st
     }
 
 
-def check_rendered(text: str, policy: Policy, template: str) -> dict:
+def check_rendered(text: str, policy: Policy, template: str) -> dict[str, Any]:
     """Parse rendered text back; it must be one mapping of the policy's kind, apiVersion and name."""
     try:
         # Built-in templates write JSON (a subset of YAML) because json parses it ~10x faster.
@@ -418,12 +418,14 @@ def _load_yaml(text: str, policy: Policy, template: str) -> Any:
                             f"{summary}") from None
 
 
-def _checked(obj: Any, policy: Policy, template: str) -> dict:
+def _checked(obj: Any, policy: Policy, template: str) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise TemplateError(f"template {template} produced a {type(obj).__name__} for policy "
                             f"{policy.key}; expected one {policy.target.kind} mapping")
     expected = (policy.target.api_version, policy.target.kind, policy.name, policy.namespace)
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = {}
     found = (obj.get("apiVersion"), obj.get("kind"), metadata.get("name"), metadata.get("namespace"))
     if found != expected:
         raise TemplateError(
