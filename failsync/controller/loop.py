@@ -26,7 +26,8 @@ from failsync.controller.policy_files import PolicyFiles
 from failsync.controller.queue import WorkQueue
 from failsync.core import health
 from failsync.core.adoption import parse_selector
-from failsync.core.model import DEFAULT_ADOPT_SELECTOR, HealthSource, Policy, Rule
+from failsync.core.model import DEFAULT_ADOPT_SELECTOR, HealthSource, Policy, Rule, Target
+from failsync.core.targets import KINDS, TRAFFIC_SPLIT
 from failsync.core.rendering import Renderer
 from failsync.errors import ApiError, FailsyncError
 from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, SERVICES, KubeClient, Resource
@@ -35,7 +36,7 @@ from failsync.kube.instrument import count_requests
 from failsync.kube.lease import LeaderElector, default_identity
 from failsync.kube.watch import Change, Store, Watcher, detached
 from failsync.observability import Metrics, ProbeServer
-from failsync.sync import Outcome, Snapshot, SyncEngine, resolve_source
+from failsync.sync import Outcome, Snapshot, SyncEngine, kind_of, resolve_source
 
 log = logging.getLogger(__name__)
 
@@ -278,13 +279,13 @@ class Controller:
     def _needed_resources(self) -> list[Resource]:
         with self._lock:
             policies = list(self._policies.values())
-        versions = {p.target.api_version for p in policies if p.target.kind == "TrafficSplit"}
+        wanted = {kind_of(p.target) for p in policies}
         if self._adopt_version:
-            versions.add(self._adopt_version)
+            wanted.add(Target(TRAFFIC_SPLIT, self._adopt_version))
         resources: list[Resource] = []
-        for version in sorted(versions):
+        for target in sorted(wanted, key=lambda t: (t.kind, t.api_version)):
             try:
-                resources.append(self.client.traffic_split_resource(version))
+                resources.append(self.client.target_resource(target))
             except ApiError as error:
                 log.error("%s", error)
         default = HealthSource.ENDPOINTSLICES if self._slices_served else HealthSource.ENDPOINTS
@@ -321,7 +322,7 @@ class Controller:
         return watcher.store if watcher else None
 
     def _on_change(self, resource: Resource, change: Change) -> None:
-        if resource.kind == "TrafficSplit":
+        if resource.kind in KINDS:
             key = change.key
             if self._adopt_version == resource.api_version:
                 self._readopt(resource.api_version, key, change.new)
@@ -350,7 +351,8 @@ class Controller:
             with self._lock:
                 taken = {(namespace, name)} if key in self._file_policies else set()
             found, failures = self.engine.adopted_policies(
-                Snapshot(traffic_splits={version: {(namespace, name): dict(obj)}}), version,
+                Snapshot(objects={Target(TRAFFIC_SPLIT, version): {(namespace, name): dict(obj)}}),
+                Target(TRAFFIC_SPLIT, version),
                 self.options.selector, taken)
             adopted = found[0] if found else None
             for failure in failures:
@@ -480,7 +482,7 @@ class Controller:
             policy = self._policies.get(key)
         if policy is None:
             return None
-        store = self.store(self.client.traffic_split_resource(policy.target.api_version))
+        store = self.store(self.client.target_resource(policy.target))
         return _Inputs(key, policy, store, store.get(key) if store else None, self.ready_counts(policy))
 
     def _is_settled(self, inputs: _Inputs) -> bool:

@@ -60,12 +60,26 @@ class Backend:
     priority: int = 1
 
 
+class InactiveBackends(str, enum.Enum):
+    """What a rendered route does with a backend of weight 0 (SPEC §10)."""
+
+    ZERO_WEIGHT = "zero-weight"
+    OMIT = "omit"
+
+
 @dataclass(frozen=True)
 class Target:
-    """The kind and apiVersion of the object a policy renders to."""
+    """The object a policy renders to: kind and apiVersion; for routes, the port and idle backends."""
 
     kind: str = DEFAULT_TARGET_KIND
     api_version: str = DEFAULT_TARGET_API_VERSION
+    port: int | None = None
+    inactive_backends: InactiveBackends = InactiveBackends.ZERO_WEIGHT
+
+    @property
+    def group(self) -> str:
+        """The API group of the target (``split.smi-spec.io``, ``gateway.networking.k8s.io``, ...)."""
+        return self.api_version.rpartition("/")[0]
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,12 @@ from typing import Any, Iterable
 import yaml
 
 from failsync.core.model import Policy
-from failsync.core.policy_schema import TRAFFICSPLIT_API_VERSIONS, UNSUPPORTED_TARGET_KINDS, PolicyDocument
+from failsync.core.policy_schema import ROUTE_API_VERSIONS, TRAFFICSPLIT_API_VERSIONS, PolicyDocument
 from failsync.core.simple_yaml import simple_documents
 from failsync.errors import Location, PolicyError
 
 __all__ = ["PolicySet", "parse_policies", "merge_policy_sets", "object_identity",
-           "TRAFFICSPLIT_API_VERSIONS", "UNSUPPORTED_TARGET_KINDS"]
+           "TRAFFICSPLIT_API_VERSIONS", "ROUTE_API_VERSIONS"]
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -170,13 +170,17 @@ def merge_policy_sets(sets: Iterable[PolicySet]) -> PolicySet:
     return _without_duplicates(policies, errors)
 
 
-def object_identity(policy: Policy) -> tuple[str, str, str]:
-    """(kind, namespace, name) of the object a policy renders; apiVersions of one kind share it."""
-    return (policy.target.kind, policy.namespace, policy.name)
+def object_identity(policy: Policy) -> tuple[str, str]:
+    """(namespace, name): a policy's key, which names its rendered object whatever the target kind.
+
+    Two policies of one name in one namespace would fight over the same key (the
+    ``failsync.io/policy`` annotation, the loop's queue) even when they target different kinds.
+    """
+    return (policy.namespace, policy.name)
 
 
 def _without_duplicates(policies: list[Policy], errors: list[PolicyError]) -> PolicySet:
-    seen: dict[tuple[str, str, str], Policy] = {}
+    seen: dict[tuple[str, str], Policy] = {}
     kept: list[Policy] = []
     for policy in policies:
         identity = object_identity(policy)
@@ -187,8 +191,8 @@ def _without_duplicates(policies: list[Policy], errors: list[PolicyError]) -> Po
             continue
         where = _short_location(first.location)
         errors.append(PolicyError(
-            f"policy {policy.key} renders the same {policy.target.kind} as the policy at {where}; "
-            f"expected a unique namespace/name per {policy.target.kind}",
+            f"policy {policy.key} renders the same object as the policy at {where}; "
+            f"expected a unique namespace/name per policy, whatever its target kind",
             _relocate(policy.location, "metadata.name")))
     return PolicySet(tuple(kept), tuple(errors))
 

@@ -30,11 +30,13 @@ import yaml
 from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from failsync.core import targets
 from failsync.core.model import (
     LINKERD_PRIMARY_ANNOTATION,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     POLICY_ANNOTATION,
+    InactiveBackends,
     Policy,
     Target,
 )
@@ -206,10 +208,20 @@ def _flow(value: Any) -> str:
     return _scalar_text(value)
 
 
+#: Groups whose templates are named by kind and version alone (a kind belongs to one of them).
+_PLAIN_TEMPLATE_GROUPS = frozenset({targets.SMI_GROUP, targets.GATEWAY_GROUP})
+
+
 def template_name(target: Target) -> str:
-    """File name of the template for a target, e.g. ``trafficsplit-v1alpha2.yaml.j2``."""
-    version = target.api_version.rpartition("/")[2]
-    return f"{target.kind.lower()}-{version}.yaml.j2"
+    """File name of the template for a target, e.g. ``trafficsplit-v1alpha2.yaml.j2``.
+
+    Kinds of another group carry it in the name (``httproute-policy.linkerd.io-v1beta3.yaml.j2``),
+    so Linkerd's HTTPRoute and the Gateway API's never share a template.
+    """
+    group, _, version = target.api_version.rpartition("/")
+    if group in _PLAIN_TEMPLATE_GROUPS:
+        return f"{target.kind.lower()}-{version}.yaml.j2"
+    return f"{target.kind.lower()}-{group}-{version}.yaml.j2"
 
 
 # A template is named by a plain file name: no directory part, no "..", nothing absolute.
@@ -328,7 +340,7 @@ class Renderer:
 _Pieces = list[tuple[str, str, Any]]
 #: The variables ``context`` gives every template.
 CONTEXT_VARIABLES = frozenset({"name", "namespace", "labels", "annotations", "service", "primary",
-                               "backends", "kind", "api_version"})
+                               "backends", "kind", "api_version", "port", "backend_refs"})
 _DIRECT_FILTERS = frozenset({"yaml", "quantity_weights"})
 
 
@@ -386,6 +398,12 @@ def context(policy: Policy, weights: Mapping[str, int] | None = None) -> dict[st
             backends.append({"service": service, "weight": weight})
     labels = dict(policy.labels)
     labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
+    target = policy.target
+    backend_refs = None
+    if targets.is_route(target.kind):
+        omit = target.inactive_backends is InactiveBackends.OMIT
+        backend_refs = [{"group": "", "kind": "Service", "name": b["service"], "port": target.port,
+                         "weight": b["weight"]} for b in backends if not (omit and b["weight"] == 0)]
     return {
         "name": policy.name,
         "namespace": policy.namespace,
@@ -394,8 +412,10 @@ def context(policy: Policy, weights: Mapping[str, int] | None = None) -> dict[st
         "service": policy.service,
         "primary": policy.primary,
         "backends": backends,
-        "kind": policy.target.kind,
-        "api_version": policy.target.api_version,
+        "kind": target.kind,
+        "api_version": target.api_version,
+        "port": target.port,  # routes only (None for a TrafficSplit)
+        "backend_refs": backend_refs,  # routes only: backends as Gateway API backendRefs
     }
 
 

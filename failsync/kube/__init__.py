@@ -7,8 +7,8 @@ Never does: decide weights, render, or diff (that is ``failsync.core``).
 """
 
 from failsync.kube.client import Discovery, KubeClient, ObjectList, WatchEvent, load_config
-from failsync.kube.resources import (ENDPOINT_SLICES, ENDPOINTS, EVENTS, SERVICES, SMI_GROUP, TRAFFIC_SPLITS,
-                                     Resource, resource_for)
+from failsync.kube.resources import (ENDPOINT_SLICES, ENDPOINTS, EVENTS, ROUTES, SERVICES, SMI_GROUP,
+                                     TRAFFIC_SPLITS, Resource, resource_for)
 
 __all__ = ["Discovery", "KubeClient", "ObjectList", "WatchEvent", "load_config", "Resource", "resource_for",
-           "SMI_GROUP", "TRAFFIC_SPLITS", "ENDPOINT_SLICES", "ENDPOINTS", "SERVICES", "EVENTS"]
+           "SMI_GROUP", "TRAFFIC_SPLITS", "ROUTES", "ENDPOINT_SLICES", "ENDPOINTS", "SERVICES", "EVENTS"]

@@ -24,10 +24,12 @@ import requests
 import urllib3
 import yaml
 
+from failsync.core.model import Target
+from failsync.core.targets import is_route
 from failsync.errors import ApiError, FailsyncError, Gone, NotFound, safe_text
 from failsync.kube.errors import error_from_response, missing_crd, redact_url, redact_urls, unreachable
+from failsync.kube.resources import ENDPOINT_SLICES, ROUTES, SMI_GROUP, TRAFFIC_SPLITS, Resource
 from failsync.loading import expand_path
-from failsync.kube.resources import (ENDPOINT_SLICES, SMI_GROUP, TRAFFIC_SPLITS, Resource)
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +271,24 @@ class KubeClient:
                            f"{', '.join(f'{SMI_GROUP}/{v}' for v in served)}, not {wanted}; set "
                            f"spec.target.apiVersion to one of those", status=404, reason="NotFound")
         raise missing_crd(TRAFFIC_SPLITS.get(wanted, TRAFFIC_SPLITS[f"{SMI_GROUP}/v1alpha2"]), self.server)
+
+    def target_resource(self, target: Target) -> Resource:
+        """The Resource a policy's target is read and written through (its kind at its apiVersion).
+
+        Raises NotFound naming what to install when the kind is not served, or the versions
+        served when only the apiVersion is not.
+        """
+        if not is_route(target.kind):
+            return self.traffic_split_resource(target.api_version)
+        resource = ROUTES[(target.kind, target.api_version)]
+        served = self.discovery().groups.get(resource.group, ())
+        if resource.version in served:
+            return resource
+        if served:
+            raise NotFound(f"the API server at {self.server} serves {resource.group} only at "
+                           f"{', '.join(served)}, not {resource.version}; set spec.target.apiVersion to a "
+                           f"served version", status=404, reason="NotFound")
+        raise missing_crd(resource, self.server)
 
     # -- reads -----------------------------------------------------------------
 

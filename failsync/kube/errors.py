@@ -16,10 +16,18 @@ import requests
 
 from failsync.errors import (ApiError, Conflict, Forbidden, Gone, Invalid, NotFound, ServerError,
                              Unauthorized, Unreachable)
+from failsync.core.targets import GATEWAY_GROUP, LINKERD_POLICY_GROUP
 from failsync.kube.resources import SMI_GROUP, Resource
 
 INSTALL_SMI_HINT = ("install linkerd-smi (helm install linkerd-smi -n linkerd-smi --create-namespace "
                     "linkerd-smi/linkerd-smi), which provides the TrafficSplit CRD")
+#: What to install for each target group's CRDs.
+INSTALL_HINTS = {
+    SMI_GROUP: INSTALL_SMI_HINT,
+    GATEWAY_GROUP: ("install the Gateway API CRDs (kubectl apply -f the standard-install.yaml of a "
+                    "gateway-api release), which provide HTTPRoute and GRPCRoute"),
+    LINKERD_POLICY_GROUP: "install Linkerd's CRDs (linkerd install --crds), which provide policy.linkerd.io HTTPRoute",
+}
 
 
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
@@ -63,9 +71,10 @@ def where(namespace: str | None) -> str:
 
 
 def missing_crd(resource: Resource, server: str) -> NotFound:
-    """The error for a TrafficSplit kind the server does not serve."""
+    """The error for a target kind (TrafficSplit, a route) the server does not serve."""
+    hint = INSTALL_HINTS.get(resource.group, INSTALL_SMI_HINT)
     return NotFound(f"the API server at {server} does not serve {resource.kind} "
-                    f"{resource.api_version}: the TrafficSplit CRD is missing; {INSTALL_SMI_HINT}",
+                    f"{resource.api_version}: the {resource.kind} CRD is missing; {hint}",
                     status=404, reason="NotFound")
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import pykube
 
+from failsync.core.targets import API_VERSIONS, ROUTE_KINDS
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -47,6 +49,11 @@ TRAFFIC_SPLIT_VERSIONS = ("v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4")
 TRAFFIC_SPLITS: dict[str, Resource] = {
     f"{SMI_GROUP}/{version}": Resource(f"{SMI_GROUP}/{version}", "TrafficSplit", "trafficsplits")
     for version in TRAFFIC_SPLIT_VERSIONS
+}
+#: Route kinds by (kind, apiVersion): Gateway API HTTPRoute/GRPCRoute and Linkerd's HTTPRoute (SPEC §10).
+ROUTES: dict[tuple[str, str], Resource] = {
+    (kind, api_version): Resource(api_version, kind, f"{kind.lower()}s")
+    for kind in ROUTE_KINDS for api_version in API_VERSIONS[kind]
 }
 ENDPOINT_SLICES = Resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslices")
 ENDPOINTS = Resource("v1", "Endpoints", "endpoints")

@@ -19,6 +19,7 @@ from failsync.sandbox import discovery, reads, resources, writes
 from failsync.sandbox.auth import Authorizer
 from failsync.sandbox.faults import Faults
 from failsync.sandbox.server import RequestRecord, SandboxHTTPServer
+from failsync.sandbox.mesh import MeshSimulator
 from failsync.sandbox.simulator import Simulator
 from failsync.sandbox.status import ApiError
 from failsync.sandbox.store import Store, detached
@@ -48,6 +49,8 @@ class Cluster:
         self.bookmark_interval = 60.0
         self.simulator = Simulator(self.store, readiness_delay)
         self.store.hooks.append(self.simulator.on_change)
+        self.mesh = MeshSimulator(self.store)
+        self.store.hooks.append(self.mesh.on_change)
         self._port = port
         self._server: SandboxHTTPServer | None = None
         self._serving: threading.Thread | None = None
