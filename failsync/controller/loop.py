@@ -372,7 +372,7 @@ class Controller:
         with self._lock:
             self._file_policies = {p.key: p for p in current.policies}
         for error in current.errors:
-            self._report(f"{error} (skipped; a previous good version of the policy stays in force)")
+            self._report(self.files.describe(error))
         self.metrics.policy_errors.set(len(current.errors))
         self._publish_policies()
 

@@ -83,6 +83,13 @@ class PolicyFiles:
             self.current = PolicySet(merged.policies, (*self._path_errors, *merged.errors))
         return changed
 
+    def describe(self, error: PolicyError) -> str:
+        """``error`` with what happens to its policies: kept as last loaded, or not enforced (never loaded)."""
+        found = self._files.get(Path(error.location.file)) if error.location else None
+        if found is not None and len(found.kept) > len(found.parsed.policies):
+            return f"{error} (skipped; the previous good version of this file's policies stays in force)"
+        return f"{error} (skipped; no good version of it was loaded before, so nothing of it is enforced)"
+
     @staticmethod
     def _kept(parsed: PolicySet, previous: _File | None) -> tuple[Policy, ...]:
         """The file's good policies; on an error, also the previous version of every policy that did not parse."""

@@ -82,3 +82,21 @@ def test_missing_path_is_an_error_except_in_drop_in_mode(tmp_path: Path) -> None
     relaxed = PolicyFiles([tmp_path / "nope"], allow_missing=True)
     relaxed.poll()
     assert relaxed.current.errors == () and relaxed.current.policies == ()
+
+
+def test_an_error_says_a_previous_version_stays_only_when_there_is_one(tmp_path: Path) -> None:
+    """run never claims "a previous good version stays in force" for a file that never loaded."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("kind: FailoverPolicy\n")
+    files = PolicyFiles([tmp_path])
+    files.poll()
+    error = files.current.errors[0]
+    assert "no good version of it was loaded before" in files.describe(error)
+    assert "stays in force" not in files.describe(error)
+    good = tmp_path / "good.yaml"
+    _write(good, POLICY.format(name="web", primary="web"))
+    files.poll()
+    _write(good, POLICY.format(name="web", primary="Not_A_Label"))
+    files.poll()
+    later = next(e for e in files.current.errors if e.location and e.location.file == str(good))
+    assert "the previous good version of this file's policies stays in force" in files.describe(later)
