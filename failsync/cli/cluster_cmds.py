@@ -17,6 +17,7 @@ import click
 
 from failsync.cli.options import global_options, settings
 from failsync.cli.output import EXIT_CHANGES_PENDING, EXIT_ERROR, report_error, report_errors
+from failsync.errors import safe_text
 from failsync.core.adoption import parse_selector
 from failsync.core.model import DEFAULT_ADOPT_SELECTOR
 from failsync.core.rendering import Renderer
@@ -167,7 +168,7 @@ def result_line(result: ObjectResult, *, dry_run: bool) -> str:
     left_in_place = result.outcome is Outcome.UNCHANGED and result.policy is None
     if (result.outcome in (Outcome.FAILED, Outcome.PRUNED) or left_in_place) and result.message:
         line += f": {result.message}"
-    return line
+    return safe_text(line)
 
 
 @click.command("sync")

@@ -1,5 +1,8 @@
 """What a rendered object may contain: the target kind's schema and failsync's ownership marks.
 
+Schemas: SMI TrafficSplit v1alpha1..v1alpha4 (every field), and the Gateway API routes
+(HTTPRoute, GRPCRoute, Linkerd's HTTPRoute) down to rules and backendRefs.
+
 Owns: the check ``rendering`` runs on every rendered object before anything is written.
 A template is code, but it must not be able to write what failsync does not mean to:
 fields outside the SMI TrafficSplit schema of its apiVersion, a ``status``, or changed
@@ -26,6 +29,10 @@ _SPEC = {
     "split.smi-spec.io/v1alpha4": frozenset({"service", "backends", "matches"}),
 }
 _INT32_MAX = 2**31 - 1
+#: Gateway API HTTPRoute/GRPCRoute (and Linkerd's policy.linkerd.io HTTPRoute): spec, rule and backendRef fields.
+_ROUTE_SPEC = frozenset({"parentRefs", "hostnames", "rules"})
+_ROUTE_RULE = frozenset({"name", "matches", "filters", "backendRefs", "timeouts", "retry", "sessionPersistence"})
+_ROUTE_BACKEND = frozenset({"group", "kind", "name", "namespace", "port", "weight", "filters"})
 
 
 def _unknown(value: Mapping[str, Any], allowed: frozenset[str], path: str) -> str | None:
@@ -102,6 +109,38 @@ def with_ownership_marks(obj: dict[str, Any], policy: Policy) -> dict[str, Any]:
     return obj
 
 
+def _route_spec_problem(spec: Any) -> str | None:
+    if not isinstance(spec, Mapping):
+        return f"spec as a {type(spec).__name__}; expected a mapping"
+    problem = _unknown(spec, _ROUTE_SPEC, "spec")
+    if problem:
+        return problem
+    rules = spec.get("rules") or []
+    if not isinstance(rules, list):
+        return "spec.rules as a non-list; expected a list of rules"
+    for index, rule in enumerate(rules):
+        path = f"spec.rules[{index}]"
+        if not isinstance(rule, Mapping):
+            return f"{path} as a {type(rule).__name__}; expected a mapping"
+        problem = _unknown(rule, _ROUTE_RULE, path)
+        if problem:
+            return problem
+        refs = rule.get("backendRefs") or []
+        if not isinstance(refs, list):
+            return f"{path}.backendRefs as a non-list; expected a list"
+        for number, ref in enumerate(refs):
+            where = f"{path}.backendRefs[{number}]"
+            if not isinstance(ref, Mapping):
+                return f"{where} as a {type(ref).__name__}; expected a mapping"
+            problem = _unknown(ref, _ROUTE_BACKEND, where)
+            if problem:
+                return problem
+            weight = ref.get("weight", 1)
+            if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= 1_000_000:
+                return f"{where}.weight = {weight!r}; expected an integer from 0 to 1000000"
+    return None
+
+
 def rendered_object_problem(obj: Mapping[str, Any], policy: Policy) -> str | None:
     """What is wrong with ``obj`` as the object of ``policy`` (kind, apiVersion and name already checked), or None."""
     if "status" in obj:
@@ -128,7 +167,9 @@ def rendered_object_problem(obj: Mapping[str, Any], policy: Policy) -> str | Non
     if annotations.get(POLICY_ANNOTATION, policy.key) != policy.key:
         return (f"the annotation {POLICY_ANNOTATION}={annotations.get(POLICY_ANNOTATION)!r}; expected "
                 f"{policy.key!r} (failsync's ownership mark; a template may not change it)")
+    if obj.get("kind") in ("HTTPRoute", "GRPCRoute"):
+        return _route_spec_problem(obj.get("spec"))
     api_version = obj.get("apiVersion")
     if api_version not in _SPEC:
-        return None  # not a TrafficSplit version failsync knows: the kind check already failed
+        return None  # not a kind and version failsync knows: the kind check already failed
     return _spec_problem(obj.get("spec"), str(api_version))
