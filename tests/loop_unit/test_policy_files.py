@@ -100,3 +100,24 @@ def test_an_error_says_a_previous_version_stays_only_when_there_is_one(tmp_path:
     files.poll()
     later = next(e for e in files.current.errors if e.location and e.location.file == str(good))
     assert "the previous good version of this file's policies stays in force" in files.describe(later)
+
+
+def test_an_unreadable_directory_and_a_named_pipe_are_errors_while_running(tmp_path: Path, monkeypatch) -> None:
+    import failsync.loading as loading
+
+    _write(tmp_path / "good.yaml", POLICY.format(name="web", primary="web"))
+    hidden = tmp_path / "team-b"
+    hidden.mkdir()
+    pipe = tmp_path / "pipe.yaml"
+    os.mkfifo(pipe)
+    real_scandir = os.scandir
+    monkeypatch.setattr(loading.os, "scandir",
+                        lambda path: (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
+                        if Path(path) == hidden else real_scandir(path))
+    files = PolicyFiles([tmp_path, pipe])
+    files.poll()
+    messages = [str(error) for error in files.current.errors]
+    assert f"{hidden}: cannot read this directory: Permission denied; expected a readable directory of " \
+           f"policy files" in messages
+    assert f"{pipe}: is a named pipe, not a regular file; expected a policy file" in messages
+    assert [policy.name for policy in files.current.policies] == ["web"]
