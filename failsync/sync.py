@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import enum
 import logging
-import random
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
+from failsync.backoff import RetryPolicy
 from failsync.core import health
 from failsync.core.adoption import adopt, adopt_route, live_weights, parse_selector
 from failsync.core.diffing import Action, Change, Ownership, diff
@@ -46,7 +46,8 @@ LAST_CHANGE_ANNOTATION = "failsync.io/last-change"
 #: Above this many namespaces one cluster-wide LIST per kind replaces the per-namespace LISTs.
 NAMESPACE_LIST_LIMIT = 10
 MAX_ATTEMPTS = 5
-RETRY_BASE_SECONDS = 0.05
+#: Waits between the attempts of a one-shot pass (the loop makes one attempt and requeues instead).
+CONFLICT_RETRY = RetryPolicy(0.1, 0.8)
 
 
 class Outcome(str, enum.Enum):
@@ -90,6 +91,8 @@ class ObjectResult:
     target: Target | None = None
     #: For a route: whether a parent accepted it (Accepted and ResolvedRefs True), and what the parents say.
     route_acceptance: tuple[bool, str] | None = None
+    #: The API error behind a FAILED outcome (the loop retries by its class), else None.
+    error: ApiError | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
@@ -232,12 +235,13 @@ class SyncEngine:
 
     def __init__(self, client: KubeClient, *, renderer: Renderer | None = None,
                  clock: Callable[[], float] = time.time, max_attempts: int = MAX_ATTEMPTS,
-                 write_log_level: int = logging.INFO) -> None:
+                 write_log_level: int = logging.INFO, retry: RetryPolicy = CONFLICT_RETRY) -> None:
         self.client = client
         self.write_log_level = write_log_level
         self.renderer = renderer or Renderer()
         self.clock = clock
         self.max_attempts = max_attempts
+        self.retry = retry
 
     # -- reading -----------------------------------------------------------------
 
@@ -397,14 +401,15 @@ class SyncEngine:
                     written = self.client.patch(resource, policy.namespace, policy.name, change.patch)
             except Conflict as error:
                 if attempt == self.max_attempts:
-                    return replace(result, outcome=Outcome.FAILED, message=(
+                    return replace(result, outcome=Outcome.FAILED, error=error, message=(
+                        str(error) if attempt == 1 else
                         f"gave up after {attempt} attempts, the object kept changing: {error}"))
                 log.info("%s: %s; re-reading and deciding again (attempt %d)", policy.key, error, attempt)
-                time.sleep(random.uniform(0, RETRY_BASE_SECONDS * 2 ** attempt))
+                time.sleep(self.retry.delay(attempt))
                 try:
                     fresh = self.client.get(resource, policy.namespace, policy.name)
                 except ApiError as read_error:
-                    return replace(result, outcome=Outcome.FAILED, message=str(read_error))
+                    return replace(result, outcome=Outcome.FAILED, message=str(read_error), error=read_error)
                 if _same_version(fresh, live) and change.action is Action.PATCH:
                     # The object had not changed, so the resourceVersion test passed: the server
                     # rejected the patch itself (say so, rather than blame a concurrent writer).
@@ -416,7 +421,7 @@ class SyncEngine:
                 live = fresh
                 continue
             except ApiError as error:
-                return replace(result, outcome=Outcome.FAILED, message=str(error))
+                return replace(result, outcome=Outcome.FAILED, message=str(error), error=error)
             log.log(self.write_log_level, "%s %s: %s", policy.key, outcome.value, decision.reason)
             return replace(result, outcome=outcome, state=state_of(decision, False), written=written,
                            last_change=written_last_change if policy.origin is Origin.FILE else None)

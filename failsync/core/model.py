@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Mapping
 
 from failsync.errors import Location
@@ -105,12 +106,12 @@ class Policy:
         """``namespace/name``: the value of the failsync.io/policy annotation."""
         return f"{self.namespace}/{self.name}"
 
-    @property
+    @cached_property
     def backends(self) -> tuple[Backend, ...]:
-        """The primary (tier 0) then the fallbacks in declared order."""
+        """The primary (tier 0) then the fallbacks in declared order (built once: the loop asks often)."""
         return (Backend(self.primary, priority=0), *self.fallbacks)
 
-    @property
+    @cached_property
     def services(self) -> tuple[str, ...]:
         """Backend service names, primary first: the order of backends in the rendered object."""
         return tuple(b.service for b in self.backends)

@@ -27,7 +27,8 @@ import yaml
 from failsync.core.model import Target
 from failsync.core.targets import is_route
 from failsync.errors import ApiError, FailsyncError, Gone, NotFound, safe_text
-from failsync.kube.errors import error_from_response, missing_crd, redact_url, redact_urls, unreachable
+from failsync.kube.errors import (error_from_response, error_from_status, missing_crd, redact_url, redact_urls,
+                                  unreachable)
 from failsync.kube.resources import ENDPOINT_SLICES, ROUTES, SMI_GROUP, TRAFFIC_SPLITS, Resource
 from failsync.loading import expand_path
 
@@ -353,12 +354,8 @@ class KubeClient:
                 event = json.loads(line)
                 if event.get("type") == "ERROR" or event.get("kind") == "Status":
                     status = event.get("object", event)
-                    code = status.get("code")
-                    message = status.get("message", "watch failed")
-                    if code == 410:
-                        raise Gone(f"watch {resource.qualified}: {message}", status=410, reason="Expired")
-                    raise ApiError(f"watch {resource.qualified}: {message}", status=code,
-                                   reason=status.get("reason"))
+                    raise error_from_status(status if isinstance(status, dict) else {}, resource=resource,
+                                            server=self.server)
                 yield WatchEvent(event.get("type", ""), self._typed(resource, event.get("object") or {}))
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
             raise unreachable(error, self.server) from error

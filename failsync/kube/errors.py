@@ -143,3 +143,31 @@ def unreachable(error: Exception, server: str) -> Unreachable:
         cause = "connection refused or host unknown"
     return Unreachable(f"cannot reach the Kubernetes API server at {server} ({cause}); check "
                        f"--kubeconfig/--context and that the cluster is running")
+
+
+def is_temporary(error: BaseException) -> bool:
+    """Whether the same request may succeed later (retry with backoff): lost connections, 429 and
+    5xx answers, an expired watch (410: re-list). Everything else (401, 403, 404, 409, 422, other
+    4xx) is permanent for that request. The one place that decides, by class and status."""
+    if isinstance(error, (Unreachable, ServerError, Gone)):
+        return True
+    if isinstance(error, ApiError) and error.status is not None:
+        return error.status == 429 or error.status >= 500
+    return False
+
+
+def error_from_status(status: dict[str, Any], *, resource: Resource, server: str) -> ApiError:
+    """The ApiError for a watch ERROR event's Status: the same classes as an HTTP answer's status."""
+    code = status.get("code") if isinstance(status.get("code"), int) else None
+    message = f"watch {resource.qualified}: {status.get('message', 'watch failed')}"
+    reason = status.get("reason")
+    if code == 410:
+        return Gone(message, status=410, reason=reason or "Expired")
+    if code is not None and (code == 429 or code >= 500):
+        return ServerError(f"the API server at {server} ended {message} with {code} {reason or ''}".rstrip(),
+                           status=code, reason=reason)
+    if code == 403:
+        return Forbidden(message, status=code, reason=reason)
+    if code == 404:
+        return NotFound(message, status=code, reason=reason)
+    return ApiError(message, status=code, reason=reason)
