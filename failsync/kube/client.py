@@ -80,7 +80,7 @@ _PEM_DATA_FIELDS = {"clusters": ("certificate-authority-data",),
 def kubeconfig_files(kubeconfig: str | Path) -> list[Path]:
     """The files of a kubeconfig setting: one file, or a ``$KUBECONFIG`` list (``a:b``), in order."""
     text = os.fspath(kubeconfig)
-    if os.pathsep in text and not Path(text).expanduser().is_file():
+    if os.pathsep in text and not expand_path(text).is_file():
         return [expand_path(part) for part in text.split(os.pathsep) if part]
     return [expand_path(text)]
 
@@ -119,8 +119,9 @@ def merge_kubeconfigs(paths: Sequence[Path]) -> dict[str, Any]:
                 seen[section].add(name)
                 entry = dict(item[inner])
                 for key in file_fields:
-                    if isinstance(entry.get(key), str) and not Path(entry[key]).expanduser().is_absolute():
-                        entry[key] = str(path.parent / entry[key])
+                    if isinstance(entry.get(key), str):
+                        named = expand_path(entry[key])
+                        entry[key] = str(named if named.is_absolute() else path.parent / named)
                 merged[section].append({"name": name, inner: entry})
         if not merged.get("current-context") and doc.get("current-context"):
             merged["current-context"] = doc["current-context"]

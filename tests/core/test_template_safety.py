@@ -130,3 +130,20 @@ def test_every_builtin_template_keeps_to_the_schema_it_is_trusted_with() -> None
                 assert rendered_object_problem(obj, policy) is None, (kind, version)
                 assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "failsync"
                 assert obj["metadata"]["annotations"]["failsync.io/policy"] == "emojivoto/web"
+
+
+@pytest.mark.parametrize("expression", [
+    "self.__init__.__globals__",
+    "namespace.__init__.__globals__",
+    "range.__self__",
+    "lipsum",
+    "cycler",
+    "joiner",
+    "config",
+    "environ",
+])
+def test_templates_have_no_way_to_the_environment(tmp_path: Path, expression: str) -> None:
+    renderer = _template(tmp_path, spec='{"service": {{ EXPR }}, "backends": {{ backends }}}'.replace(
+        "EXPR", expression))
+    with pytest.raises(TemplateError, match=f"template {NAME} failed"):
+        renderer.render(POLICY)
