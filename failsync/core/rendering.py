@@ -1,9 +1,10 @@
 """Rendering: a Policy and its weights -> the one Kubernetes object it stands for.
 
-Owns: the Jinja2 environment (sandboxed, StrictUndefined), template lookup (built-in
-templates shipped as ``failsync.templates``, optionally overridden by file name from a
-directory), YAML-safe emission of every value, and the check that the output is
-exactly one object of the expected kind and apiVersion. Never touches a cluster and
+Owns: the Jinja2 environment (sandboxed, StrictUndefined; templates found only by file
+name through ``template_loader``: built-in ones shipped as ``failsync.templates``,
+optionally overridden from a directory), YAML-safe emission of every value, and the
+check that the output is exactly one object of the expected kind and apiVersion (and,
+for an override template, keeps to ``target_schema``). Never touches a cluster and
 never decides weights.
 
 Safety: every ``{{ expression }}`` passes through ``emit`` (the environment's
@@ -21,7 +22,6 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,10 @@ from failsync.core.model import (
     Target,
 )
 from failsync.core.target_schema import rendered_object_problem, with_ownership_marks
+from failsync.core.template_loader import TemplateLoader
 from failsync.errors import TemplateError
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_TEMPLATE_PACKAGE = "failsync.templates"
 
 # Characters json.dumps leaves as they are but YAML would reject or fold: C1 controls
 # and DEL (not printable in YAML), line/paragraph separators and NEL (line breaks
@@ -224,57 +224,6 @@ def template_name(target: Target) -> str:
     return f"{target.kind.lower()}-{group}-{version}.yaml.j2"
 
 
-# A template is named by a plain file name: no directory part, no "..", nothing absolute.
-_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-_MAX_TEMPLATE_BYTES = 1024 * 1024
-
-
-def _refused(name: str) -> str | None:
-    """Why ``name`` may not be loaded as a template, or None."""
-    if not _TEMPLATE_NAME.match(name) or ".." in name:
-        return (f"template name {name!r} refused: templates are loaded by file name from the template "
-                f"directories only (no absolute paths, directories or '..')")
-    return None
-
-
-class _TemplateLoader(jinja2.BaseLoader):
-    """Templates by plain file name: from the override directory (regular files inside it, symlinks
-    not leading out), else the built-in ones. Nothing else on the machine can be read, whatever a
-    template's ``{% include %}``/``{% import %}`` asks for."""
-
-    def __init__(self, overrides: Path | None) -> None:
-        self.overrides = overrides.resolve() if overrides is not None else None
-
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
-        problem = _refused(template)
-        if problem is not None:
-            raise TemplateError(problem)
-        if self.overrides is not None:
-            found = self._override(template)
-            if found is not None:
-                # The file name marks a template as the user's (checked after every render).
-                return found, str(self.overrides / template), lambda: True
-        try:
-            source = resources.files(_TEMPLATE_PACKAGE).joinpath(template).read_text(encoding="utf-8")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise jinja2.TemplateNotFound(template) from None
-        return source, None, lambda: True
-
-    def _override(self, name: str) -> str | None:
-        assert self.overrides is not None
-        path = (self.overrides / name).resolve()
-        if path.parent != self.overrides or not path.is_file():
-            return None  # missing, or a symlink leading out of the directory: not a template here
-        with path.open("rb") as stream:
-            data = stream.read(_MAX_TEMPLATE_BYTES + 1)
-        if len(data) > _MAX_TEMPLATE_BYTES:
-            raise TemplateError(f"template {name} is larger than 1 MiB")
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise TemplateError(f"template {name} is not UTF-8 text ({error.reason})") from None
-
-
 class Renderer:
     """Renders policies to objects; templates are compiled once and reused.
 
@@ -284,7 +233,7 @@ class Renderer:
     def __init__(self, overrides: Path | None = None) -> None:
         self.overrides = Path(overrides) if overrides is not None else None
         self._environment = SandboxedEnvironment(
-            loader=_TemplateLoader(self.overrides),
+            loader=TemplateLoader(self.overrides),
             undefined=jinja2.StrictUndefined,
             finalize=emit,
             autoescape=False,
