@@ -247,16 +247,19 @@ class Renderer:
         # Templates compute from the context only: no helpers beyond the sandbox's safe builtins.
         for name in ("lipsum", "cycler", "joiner"):
             self._environment.globals.pop(name, None)
-        self._templates: dict[str, tuple[jinja2.Template, _Pieces | None]] = {}
+        self._templates: dict[str, tuple[jinja2.Template, _Pieces | None, bool]] = {}
 
-    def _template(self, target: Target) -> tuple[jinja2.Template, _Pieces | None]:
+    def _template(self, target: Target) -> tuple[jinja2.Template, _Pieces | None, bool]:
+        """The compiled template of ``target``, its text-and-variables pieces (or None), and whether
+        it is a built-in one (trusted: its output needs no schema check)."""
         name = template_name(target)
         found = self._templates.get(name)
         if found is None:
             try:
                 template = self._environment.get_template(name)
-                source = self._environment.loader.get_source(self._environment, name)[0]  # type: ignore[union-attr]
-                found = (template, _pieces(self._environment, self._environment.parse(source)))
+                source, filename, _ = self._environment.loader.get_source(  # type: ignore[union-attr]
+                    self._environment, name)
+                found = (template, _pieces(self._environment, self._environment.parse(source)), filename is None)
             except jinja2.TemplateNotFound:
                 where = f"{self.overrides} or the built-in templates" if self.overrides else "the built-in templates"
                 raise TemplateError(
@@ -270,7 +273,7 @@ class Renderer:
 
     def render(self, policy: Policy, weights: Mapping[str, int] | None = None) -> dict[str, Any]:
         """The object ``policy`` renders to with ``weights`` (None: primary 1, others 0)."""
-        template, pieces = self._template(policy.target)
+        template, pieces, builtin = self._template(policy.target)
         variables = context(policy, weights)
         try:
             if pieces is None:
@@ -283,7 +286,7 @@ class Renderer:
             raise TemplateError(f"template {template.name} failed for policy {policy.key}: it includes "
                                 f"itself without end") from None
         return check_rendered(text, policy, template.name or template_name(policy.target),
-                              trusted=template.filename is None)
+                              trusted=builtin)
 
 
 # A template made only of text and {{ variable }} / {{ variable | filter }} as pieces:

@@ -47,7 +47,8 @@ class TemplateLoader(jinja2.BaseLoader):
         if self.overrides is not None:
             found = self._override(template)
             if found is not None:
-                # The file name marks a template as the user's (checked after every render).
+                # A file name marks the template as the user's (its output is checked after every
+                # render); built-in templates have none.
                 return found, str(self.overrides / template), lambda: True
         try:
             source = resources.files(_TEMPLATE_PACKAGE).joinpath(template).read_text(encoding="utf-8")

@@ -169,3 +169,16 @@ def test_a_well_formed_route_template_renders(tmp_path: Path) -> None:
                                        .replace("REFS", "{{ backend_refs }}"))
     obj = Renderer(tmp_path).render(ROUTE_POLICY)
     assert obj["spec"]["rules"][0]["backendRefs"][0]["name"] == "web-svc"
+
+
+def test_only_override_templates_pay_for_the_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import failsync.core.rendering as rendering
+
+    checked: list[str] = []
+    real = rendering.rendered_object_problem
+    monkeypatch.setattr(rendering, "rendered_object_problem",
+                        lambda obj, policy: checked.append(policy.key) or real(obj, policy))
+    Renderer().render(POLICY)
+    assert checked == []  # built-in: trusted
+    _template(tmp_path).render(POLICY)
+    assert checked == ["emojivoto/web"]
