@@ -267,7 +267,7 @@ class SyncEngine:
     def _scopes(self, namespaces: set[str], cluster_wide: bool) -> list[str | None]:
         if cluster_wide or len(namespaces) > NAMESPACE_LIST_LIMIT:
             return [None]
-        return sorted(namespaces)
+        return [*sorted(namespaces)]
 
     def read_snapshot(self, policies: Sequence[Policy], *, adopt: Sequence[Target] = (),
                       cluster_wide: bool = False, every_kind: bool = False) -> Snapshot:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 import click
 
 from failsync.cli.options import global_options, settings
 from failsync.cli.output import EXIT_CHANGES_PENDING, EXIT_ERROR, report_error, report_errors
+from failsync.errors import safe_text
 from failsync.core.adoption import parse_selector
 from failsync.core.model import DEFAULT_ADOPT_SELECTOR
 from failsync.core.pins import describe_pin
@@ -48,11 +49,12 @@ def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: 
              dry_run: bool = False) -> SyncReport:
     """Load the policies, connect to the cluster of the global options and run one pass.
 
-    A missing policy path (unless ``adopt`` or ``adopt_routes``) or a bad selector ends the command (exit 2)
-    before the cluster is contacted.
+    A missing policy path (unless a drop-in mode makes files optional) or a bad selector
+    ends the command (exit 2) before the cluster is contacted.
     """
+    optional = adopt or adopt_routes
     given = policy_paths(paths)
-    missing = [] if adopt or adopt_routes else missing_policy_paths(given)
+    missing = [] if optional else missing_policy_paths(given)
     if missing:
         report_errors(missing)
         click.get_current_context().exit(EXIT_ERROR)
@@ -60,7 +62,7 @@ def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: 
         parse_selector(selector)
     if adopt_routes:
         parse_selector(route_selector)
-    policy_set = load_policies(given, allow_missing=adopt or adopt_routes)
+    policy_set = load_policies(given, allow_missing=optional)
     options = settings()
     client = KubeClient.from_kubeconfig(options.kubeconfig_path(), options.context)
     return sync_once(client, policy_set.policies, renderer=Renderer(options.templates),
@@ -131,7 +133,7 @@ def diff_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str
     if output == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
     elif output == "json-patch":
-        writes = []
+        writes: list[dict[str, Any]] = []
         for result in report.changed:
             if result.change is None:
                 continue
@@ -167,7 +169,7 @@ def result_line(result: ObjectResult, *, dry_run: bool) -> str:
     left_in_place = result.outcome is Outcome.UNCHANGED and result.policy is None
     if (result.outcome in (Outcome.FAILED, Outcome.PRUNED) or left_in_place) and result.message:
         line += f": {result.message}"
-    return line
+    return safe_text(line)
 
 
 @click.command("sync")
@@ -250,7 +252,7 @@ def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: s
         pins = [pin_cell(result) for result in report.results]
         pinned = any(cell != "-" for cell in pins)  # the PIN column only when something is pinned
         columns = (*STATUS_COLUMNS, *((ROUTE_COLUMN,) if routes else ()), *(("PIN",) if pinned else ()))
-        rows = [columns]
+        rows: list[tuple[str, ...]] = [columns]
         for result, pin in zip(report.results, pins):
             row = status_row(result)
             rows.append((*row, *((_accepted(result),) if routes else ()), *((pin,) if pinned else ())))

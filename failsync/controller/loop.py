@@ -316,7 +316,7 @@ class Controller:
         """Take the policy files as last polled."""
         current = self.files.current
         for error in current.errors:
-            self._report(f"{error} (skipped; a previous good version of the policy stays in force)")
+            self._report(self.files.describe(error))
         self.metrics.policy_errors.set(len(current.errors))
         self._apply(self.index.set_files({p.key: p for p in current.policies}))
 

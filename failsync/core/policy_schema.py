@@ -130,7 +130,7 @@ class PolicyDocument:
 
     def _scalar(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
-            return f"<{node.id}>"
+            return f"<{type(node).__name__}>"
         if node.tag == _STR_TAG:  # the common case, without the constructor's bookkeeping
             return node.value
         if self._constructor is None:
@@ -299,8 +299,8 @@ class PolicyDocument:
         return Policy(**decisions,  # type: ignore[arg-type]
             name=name, namespace=namespace, service=service, primary=primary,  # type: ignore[arg-type]
             fallbacks=fallbacks, labels=labels, min_ready=min_ready,  # type: ignore[arg-type]
-            health_source=_HEALTH_SOURCES[source], hold_seconds=hold_seconds,  # type: ignore[index]
-            when_all_down=_WHEN_ALL_DOWN[when_all_down], target=target,  # type: ignore[index]
+            health_source=_HEALTH_SOURCES[source], hold_seconds=hold_seconds,  # type: ignore[index, arg-type]
+            when_all_down=_WHEN_ALL_DOWN[when_all_down], target=target,  # type: ignore[index, arg-type]
             # Anchored at the name: the line a reader looks at to tell policies apart.
             location=Location(self.file, self._line_of("metadata.name") or self.lines[""]),
         )
