@@ -17,6 +17,7 @@ from typing import Mapping
 
 from failsync.sandbox import discovery, reads, resources, writes
 from failsync.sandbox.auth import Authorizer
+from failsync.sandbox.deletion import Collector
 from failsync.sandbox.faults import Faults
 from failsync.sandbox.server import RequestRecord, SandboxHTTPServer
 from failsync.sandbox.simulator import Simulator
@@ -48,6 +49,8 @@ class Cluster:
         self.bookmark_interval = 60.0
         self.simulator = Simulator(self.store, readiness_delay)
         self.store.hooks.append(self.simulator.on_change)
+        self.collector = Collector(self.store, writes.timestamp)
+        self.store.hooks.append(self.collector.on_change)
         self._port = port
         self._server: SandboxHTTPServer | None = None
         self._serving: threading.Thread | None = None
@@ -107,6 +110,7 @@ class Cluster:
             if recovery is not None:
                 recovery.cancel()
             self._close()
+        self.collector.stop()
 
     def _drop_watches(self) -> int:
         return self.store.close_watches()

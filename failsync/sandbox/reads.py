@@ -14,16 +14,27 @@ from dataclasses import dataclass
 
 from failsync.sandbox.resources import ResourceType, to_view
 from failsync.sandbox.selectors import SelectorError, parse_field_selector, parse_label_selector
-from failsync.sandbox.status import ApiError, bad_request, expired, invalid, not_found
+from failsync.sandbox.status import ApiError, bad_request, expired, forbidden, invalid, not_found
 from failsync.sandbox.store import Change, Store, Watcher
 
 _NAMESPACES = "core/namespaces"
 
 
-def require_namespace(store: Store, resource: ResourceType, namespace: str | None) -> None:
-    """404 ``namespaces "x" not found`` when a namespaced request names a missing namespace."""
-    if resource.namespaced and namespace and store.get(_NAMESPACES, "", namespace) is None:
+def require_namespace(store: Store, resource: ResourceType, namespace: str | None, name: str = "") -> None:
+    """Before a create: 404 ``namespaces "x" not found`` when the namespace is missing, 403 (as the
+    NamespaceLifecycle admission plugin answers) while it is being terminated."""
+    if not (resource.namespaced and namespace):
+        return
+    stored = store.get(_NAMESPACES, "", namespace)
+    if stored is None:
         raise not_found("namespaces", "", namespace)
+    if stored["metadata"].get("deletionTimestamp"):
+        subject = resource.group_resource + (f' "{name}"' if name else "")
+        error = forbidden(f"{subject} is forbidden: unable to create new content in namespace {namespace} because it "
+                          "is being terminated", resource.plural, resource.group, name)
+        error.details["causes"] = [{"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being "
+                                    "terminated", "field": "metadata.namespace"}]
+        raise error
 
 
 def get(store: Store, resource: ResourceType, namespace: str, name: str) -> dict:

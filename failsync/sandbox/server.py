@@ -149,6 +149,16 @@ def _dry_run(query: dict[str, str], kind: str) -> bool:
     return True
 
 
+def _delete_options(body: Any, query: dict[str, str]) -> dict:
+    """DeleteOptions from the body, with the query parameters kube-apiserver also reads."""
+    options = dict(body) if isinstance(body, dict) else {}
+    if "propagationPolicy" in query:
+        options["propagationPolicy"] = query["propagationPolicy"]
+    if "orphanDependents" in query:
+        options["orphanDependents"] = query["orphanDependents"] in ("true", "1")
+    return options
+
+
 class Handler(BaseHTTPRequestHandler):
     """One connection; each request is routed, faulted, authorised, answered and logged."""
 
@@ -318,13 +328,12 @@ class Handler(BaseHTTPRequestHandler):
                                      self.headers.get("Content-Type") or "", body, subresource=route.subresource,
                                      dry_run=_dry_run(query, "PatchOptions"), field_manager=query.get("fieldManager"))
         elif verb == "delete":
-            options = self._decode(body) if body.strip() else {}
-            code, obj = 200, writes.delete(store, resource, route.namespace, route.name or "",
-                                           options if isinstance(options, dict) else {},
-                                           dry_run=_dry_run(query, "DeleteOptions") or
-                                           "All" in ((options or {}).get("dryRun") or []))
+            options = _delete_options(self._decode(body) if body.strip() else {}, query)
+            code, obj = writes.delete(store, resource, route.namespace, route.name or "", options,
+                                      dry_run=_dry_run(query, "DeleteOptions") or "All" in (options.get("dryRun") or []))
         elif verb == "deletecollection":
-            code, obj = 200, writes.delete_collection(store, resource, route.namespace, query,
+            options = _delete_options(self._decode(body) if body.strip() else {}, query)
+            code, obj = 200, writes.delete_collection(store, resource, route.namespace, query, options,
                                                       dry_run=_dry_run(query, "DeleteOptions"))
         else:
             raise method_not_allowed()

@@ -130,6 +130,11 @@ class Store:
         with self.lock:
             return list(self._objects.get(store_key, {}).values())
 
+    def kinds(self) -> list[str]:
+        """The store keys that have (or had) objects."""
+        with self.lock:
+            return list(self._objects)
+
     def too_old(self, revision: int) -> bool:
         """Whether changes after ``revision`` have already left the history window."""
         return revision < self._floor

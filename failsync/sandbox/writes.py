@@ -15,9 +15,9 @@ import re
 import time
 import uuid
 
-from failsync.sandbox import patches
+from failsync.sandbox import deletion, patches
 from failsync.sandbox.reads import list_objects, require_namespace, scale_of
-from failsync.sandbox.resources import RESOURCES, ResourceType, to_store, to_view
+from failsync.sandbox.resources import ResourceType, to_store, to_view
 from failsync.sandbox.status import (ApiError, already_exists, bad_request, conflict, field_cause, internal,
                                      invalid, method_not_allowed, not_found)
 from failsync.sandbox.store import Store
@@ -25,7 +25,7 @@ from failsync.sandbox.store import Store
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _SERVER_METADATA = ("uid", "creationTimestamp", "generation", "resourceVersion", "deletionTimestamp",
-                    "managedFields", "selfLink")
+                    "deletionGracePeriodSeconds", "managedFields", "selfLink")
 
 
 def timestamp(now: float | None = None) -> str:
@@ -92,7 +92,7 @@ def create(store: Store, resource: ResourceType, namespace: str | None, body: di
     """POST: 201 body; 409 AlreadyExists; 404 missing namespace; 500 with a resourceVersion set."""
     _check_writable(resource, "create")
     metadata = _body_metadata(resource, body, namespace)
-    require_namespace(store, resource, metadata.get("namespace"))
+    require_namespace(store, resource, metadata.get("namespace"), metadata.get("name") or "")
     if metadata.get("resourceVersion"):
         raise internal("resourceVersion should not be set on objects to be created")
     if not metadata.get("name"):
@@ -174,7 +174,7 @@ def _replace(store: Store, resource: ResourceType, old: dict, new: dict, dry_run
             new = dict(new, status=old["status"]) if "status" in old else {k: v for k, v in new.items()
                                                                              if k != "status"}
     metadata = {k: v for k, v in (new.get("metadata") or {}).items() if k not in _SERVER_METADATA}
-    for key in ("uid", "creationTimestamp", "deletionTimestamp", "generation"):
+    for key in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
         if key in old["metadata"]:
             metadata[key] = old["metadata"][key]
     if resource.namespaced:
@@ -185,11 +185,12 @@ def _replace(store: Store, resource: ResourceType, old: dict, new: dict, dry_run
     generation = _generation(resource, old, new)
     if generation is not None:
         metadata["generation"] = generation
+    deletion.check_update(resource, old, new)
     if _same(old, new):
         return old
     if dry_run:
         return new
-    return store.commit(resource.store_key, "MODIFIED", new, old)
+    return deletion.commit_update(store, resource.store_key, old, new)
 
 
 def patch(store: Store, resource: ResourceType, namespace: str | None, name: str, content_type: str, body: bytes,
@@ -237,52 +238,23 @@ def _server_side_apply(store: Store, resource: ResourceType, namespace: str | No
 
 
 def delete(store: Store, resource: ResourceType, namespace: str | None, name: str, options: dict | None = None, *,
-           dry_run: bool = False) -> dict:
-    """DELETE: the deleted object, or a Success Status for the generic store; 404 missing; 409 on preconditions."""
+           dry_run: bool = False) -> tuple[int, dict]:
+    """DELETE: (status code, body) as ``deletion.delete`` answers it."""
     _check_writable(resource, "delete")
-    with store.lock:
-        old = store.get(resource.store_key, (namespace or "") if resource.namespaced else "", name)
-        if old is None:
-            raise not_found(resource.plural, resource.group, name)
-        preconditions = (options or {}).get("preconditions") or {}
-        if preconditions.get("uid") and preconditions["uid"] != old["metadata"]["uid"]:
-            raise conflict(resource.plural, resource.group, name,
-                           f"Precondition failed: UID in precondition: {preconditions['uid']}, "
-                           f"UID in object meta: {old['metadata']['uid']}")
-        if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != old["metadata"][
-                "resourceVersion"]:
-            raise conflict(resource.plural, resource.group, name)
-        if dry_run:
-            gone = old
-        else:
-            if resource.store_key == "core/namespaces":
-                _empty_namespace(store, name)
-                old = dict(old, status={"phase": "Terminating"},
-                           metadata=dict(old["metadata"], deletionTimestamp=timestamp()))
-            gone = store.commit(resource.store_key, "DELETED", old, old)
-    if resource.delete_returns_status:
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": {"name": name, "group": resource.group, "kind": resource.plural,
-                            "uid": old["metadata"]["uid"]}}
-    return to_view(resource, gone)
+    return deletion.delete(store, resource, namespace, name, options, dry_run=dry_run, now=timestamp)
 
 
-def _empty_namespace(store: Store, namespace: str) -> None:
-    for store_key in dict.fromkeys(r.store_key for r in RESOURCES if r.namespaced):
-        for obj in store.all_of(store_key):
-            if obj["metadata"].get("namespace") == namespace:
-                store.commit(store_key, "DELETED", obj, obj)
-
-
-def delete_collection(store: Store, resource: ResourceType, namespace: str | None, query: dict[str, str], *,
-                      dry_run: bool = False) -> dict:
+def delete_collection(store: Store, resource: ResourceType, namespace: str | None, query: dict[str, str],
+                      options: dict | None = None, *, dry_run: bool = False) -> dict:
     """DELETE on a collection: every selected object; answers the list of deleted objects."""
     _check_writable(resource, "deletecollection")
+    deletion.propagation_policy(options or {})
     with store.lock:
         listed = list_objects(store, resource, namespace, {k: v for k, v in query.items()
                                                           if k in ("labelSelector", "fieldSelector")})
         for item in listed["items"]:
-            delete(store, resource, item["metadata"].get("namespace"), item["metadata"]["name"], dry_run=dry_run)
+            delete(store, resource, item["metadata"].get("namespace"), item["metadata"]["name"], options,
+                   dry_run=dry_run)
     return listed
 
 
