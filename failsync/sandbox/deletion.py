@@ -157,6 +157,7 @@ class Collector:
         self._now = now
         self._dependents: dict[str, set[Ref]] = {}  # owner uid -> dependents naming it
         self._foreground: dict[str, Ref] = {}  # uid -> owner being deleted in the foreground
+        self._terminating: set[str] = set()  # namespaces being deleted
         self._work: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -184,8 +185,13 @@ class Collector:
             if FOREGROUND in (metadata.get("finalizers") or ()):
                 self._foreground[metadata["uid"]] = ref
             self._queue(("deleting", *ref))
+        if change.store_key == NAMESPACES:
+            if change.type != "DELETED" and metadata.get("deletionTimestamp"):
+                self._terminating.add(metadata["name"])
+            else:
+                self._terminating.discard(metadata["name"])
         namespace = metadata.get("namespace")
-        if namespace and namespace_terminating(self.store, namespace):
+        if namespace and namespace in self._terminating:
             self._queue(("namespace", namespace))
 
     def _index(self, change: Change, refs: list | None, old_refs: list | None) -> None:

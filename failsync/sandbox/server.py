@@ -14,13 +14,16 @@ import queue
 import socket
 import ssl
 import threading
+import random
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from failsync.sandbox import discovery, protobuf, reads, routing, tls, writes
+import yaml
+
+from failsync.sandbox import discovery, managed_fields, protobuf, reads, routing, tls, writes
 from failsync.sandbox.resources import ResourceType, to_view
 from failsync.sandbox.status import ApiError, bad_request, invalid, method_not_allowed
 
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _JSON = "application/json"
+_YAML = "application/yaml"
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,7 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: SandboxHTTPServer
     _pending_record: tuple | None = None  # (path, query, verb, started) until the request is logged
+    _format = "json"  # of answers: "json" or "yaml" (Accept: application/yaml)
 
     def setup(self) -> None:
         super().setup()
@@ -204,7 +209,25 @@ class Handler(BaseHTTPRequestHandler):
         self.flush_headers()
 
     def _json(self, code: int, obj: Any, headers: dict[str, str] | None = None) -> None:
-        self._send(code, json.dumps(obj, separators=(",", ":")).encode(), headers=headers)
+        """Answer ``obj`` as JSON, or as YAML when the request's Accept asked for it."""
+        if self._format == "yaml":
+            self._send(code, yaml.safe_dump(obj, sort_keys=False).encode(), _YAML, headers=headers)
+        else:
+            self._send(code, json.dumps(obj, separators=(",", ":")).encode(), headers=headers)
+
+    def _negotiate(self, watch: bool) -> str:
+        """json or yaml from the Accept header (first acceptable entry); 406 when none is."""
+        accept = self.headers.get("Accept") or ""
+        if not accept.strip():
+            return "json"
+        for entry in accept.split(","):
+            media = entry.split(";")[0].strip().lower()
+            if media in (_JSON, "*/*", "application/*", "application/json-seq"):
+                return "json"
+            if media == _YAML and not watch:  # YAML has no streaming form: a watch needs JSON
+                return "yaml"
+        raise ApiError(406, "NotAcceptable", "only the following media types are accepted: application/json, "
+                                             "application/yaml, application/vnd.kubernetes.protobuf")
 
     def _not_found_page(self) -> None:
         self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
@@ -222,6 +245,7 @@ class Handler(BaseHTTPRequestHandler):
         started = time.time()
         self.status_code = 0
         self._pending_record = None
+        self._format = "json"
         url = urlsplit(self.path)
         query = {key: values[0] for key, values in parse_qs(url.query, keep_blank_values=True).items()}
         length = int(self.headers.get("Content-Length") or 0)
@@ -242,6 +266,7 @@ class Handler(BaseHTTPRequestHandler):
             if failure is not None:
                 raise failure
             cluster.auth.authorize(token, verb, route)
+            self._format = self._negotiate(verb == "watch")
             if route is None:
                 self._discovery(url.path)
             else:
@@ -308,7 +333,11 @@ class Handler(BaseHTTPRequestHandler):
                         dict(query, fieldSelector=f"metadata.name={route.name}"))
             return
         if verb == "list":
-            self._json(200, reads.list_objects(store, resource, route.namespace, query))
+            wait = self.server.cluster.too_large_wait
+            if self._format == "json":
+                self._send(200, reads.list_json(store, resource, route.namespace, query, wait=wait))
+            else:
+                self._json(200, reads.list_objects(store, resource, route.namespace, query, wait=wait))
             return
         if verb == "get":
             obj = reads.get(store, resource, route.namespace or "", route.name or "")
@@ -317,16 +346,19 @@ class Handler(BaseHTTPRequestHandler):
             return
         if resource.namespaced and route.namespace is None and verb in ("create", "deletecollection"):
             raise method_not_allowed()
+        manager = query.get("fieldManager") or managed_fields.user_agent_manager(self.headers.get("User-Agent"))
         if verb == "create":
             code, obj = 201, writes.create(store, resource, route.namespace, self._decode(body),
-                                           dry_run=_dry_run(query, "CreateOptions"))
+                                           dry_run=_dry_run(query, "CreateOptions"), manager=manager)
         elif verb == "update":
             code, obj = writes.update(store, resource, route.namespace, route.name or "", self._decode(body),
-                                      subresource=route.subresource, dry_run=_dry_run(query, "UpdateOptions"))
+                                      subresource=route.subresource, dry_run=_dry_run(query, "UpdateOptions"),
+                                      manager=manager)
         elif verb == "patch":
             code, obj = writes.patch(store, resource, route.namespace, route.name or "",
                                      self.headers.get("Content-Type") or "", body, subresource=route.subresource,
-                                     dry_run=_dry_run(query, "PatchOptions"), field_manager=query.get("fieldManager"))
+                                     dry_run=_dry_run(query, "PatchOptions"), field_manager=query.get("fieldManager"),
+                                     manager=manager, force=query.get("force") in ("true", "1"))
         elif verb == "delete":
             options = _delete_options(self._decode(body) if body.strip() else {}, query)
             code, obj = writes.delete(store, resource, route.namespace, route.name or "", options,
@@ -379,11 +411,11 @@ class Handler(BaseHTTPRequestHandler):
         cluster = self.server.cluster
         store = cluster.store
         try:
-            plan = reads.open_watch(store, resource, namespace, query)
+            plan = reads.open_watch(store, resource, namespace, query, wait=cluster.too_large_wait)
             if self.server.closing:  # registered after close() ended the watches: end this one too
                 plan.watcher.close()
         except ApiError as error:
-            if error.code != 410:
+            if error.code not in (410, 504):  # past validation, the real server sends these as a watch ERROR
                 raise
             self._start_stream()
             self._chunk(json.dumps({"type": "ERROR", "object": error.body()}, separators=(",", ":")).encode() + b"\n")
@@ -403,7 +435,8 @@ class Handler(BaseHTTPRequestHandler):
                                 resource.api_version, "metadata": metadata}}, separators=(",", ":")) + "\n").encode()
 
         watcher = plan.watcher
-        deadline = time.monotonic() + plan.timeout if plan.timeout is not None else None
+        timeout = plan.timeout if plan.timeout is not None else cluster.min_request_timeout * (1 + random.random())
+        deadline = time.monotonic() + timeout
         next_bookmark = time.monotonic() + cluster.bookmark_interval
         try:
             first = b"".join(change.encode(event_type, resource, view) for event_type, change in plan.first)
@@ -413,14 +446,12 @@ class Handler(BaseHTTPRequestHandler):
                 self._chunk(first)
             while True:
                 now = time.monotonic()
-                wait = next_bookmark - now
-                if deadline is not None:
-                    wait = min(wait, deadline - now)
+                wait = min(next_bookmark - now, deadline - now)
                 try:
                     item = watcher.events.get(timeout=max(wait, 0))
                 except queue.Empty:
                     now = time.monotonic()
-                    if deadline is not None and now >= deadline:
+                    if now >= deadline:
                         revision = store.idle_revision(watcher)
                         if plan.bookmarks and revision is not None:
                             self._chunk(bookmark(revision))
