@@ -47,6 +47,11 @@ class Cluster:
         self.faults = Faults(self._drop_watches, self._outage)
         self.requests: RequestLog = RequestLog()
         self.bookmark_interval = 60.0
+        # A watch without timeoutSeconds ends after minRequestTimeout x (1 + random()), as
+        # kube-apiserver's (default 1800 s, so 30-60 min); tests lower it.
+        self.min_request_timeout = 1800.0
+        # How long a LIST or WATCH at a resourceVersion ahead of the store waits before 504 (3 s, as the watch cache).
+        self.too_large_wait = 3.0
         self.simulator = Simulator(self.store, readiness_delay)
         self.store.hooks.append(self.simulator.on_change)
         self.collector = Collector(self.store, writes.timestamp)
