@@ -2,8 +2,8 @@
 
 ``kubectl create namespace|deployment|service`` post ``application/vnd.kubernetes.protobuf``
 bodies (the ``k8s\\0`` envelope around the object). This module decodes that envelope and, for
-Namespace, Deployment and Service, the fields of their messages that a create can carry (``KINDS``
-below). Other kinds are refused (the caller answers 415).
+Namespace, Deployment, Service and SelfSubjectAccessReview (``kubectl auth can-i``), the fields of
+their messages that a create can carry (``KINDS`` below). Other kinds are refused (the caller answers 415).
 Never does: encoding (the sandbox always answers JSON, which kubectl also accepts).
 """
 
@@ -87,10 +87,16 @@ _SERVICE_PORT: Layout = {1: ("name", "s"), 2: ("protocol", "s"), 3: ("port", "i"
 _SERVICE_SPEC: Layout = {1: ("ports", "R", _SERVICE_PORT), 2: ("selector", "M"), 3: ("clusterIP", "s"),
                          4: ("type", "s"), 7: ("sessionAffinity", "s"), 11: ("externalName", "s")}
 _NAMESPACE_SPEC: Layout = {1: ("finalizers", "S")}
+_RESOURCE_ATTRIBUTES: Layout = {1: ("namespace", "s"), 2: ("verb", "s"), 3: ("group", "s"), 4: ("version", "s"),
+                                5: ("resource", "s"), 6: ("subresource", "s"), 7: ("name", "s")}
+_ACCESS_REVIEW_SPEC: Layout = {1: ("resourceAttributes", "m", _RESOURCE_ATTRIBUTES),
+                               2: ("nonResourceAttributes", "m", {1: ("path", "s"), 2: ("verb", "s")})}
 KINDS: dict[tuple[str, str], Layout] = {
     ("v1", "Namespace"): {1: ("metadata", "m", _OBJECT_META), 2: ("spec", "m", _NAMESPACE_SPEC)},
     ("v1", "Service"): {1: ("metadata", "m", _OBJECT_META), 2: ("spec", "m", _SERVICE_SPEC)},
     ("apps/v1", "Deployment"): {1: ("metadata", "m", _OBJECT_META), 2: ("spec", "m", _DEPLOYMENT_SPEC)},
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): {1: ("metadata", "m", _OBJECT_META),
+                                                            2: ("spec", "m", _ACCESS_REVIEW_SPEC)},
 }
 
 

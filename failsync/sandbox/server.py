@@ -23,9 +23,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from failsync.sandbox import discovery, managed_fields, protobuf, reads, routing, tls, writes
+from failsync.sandbox import access, discovery, managed_fields, protobuf, reads, routing, tls, writes
 from failsync.sandbox.resources import ResourceType, to_view
-from failsync.sandbox.status import ApiError, bad_request, invalid, method_not_allowed
+from failsync.sandbox.status import ApiError, bad_request, forbidden, invalid, method_not_allowed
 
 if TYPE_CHECKING:
     from failsync.sandbox.cluster import Cluster
@@ -265,8 +265,13 @@ class Handler(BaseHTTPRequestHandler):
             failure = cluster.faults.failure_for(verb)
             if failure is not None:
                 raise failure
-            cluster.auth.authorize(token, verb, route)
             self._format = self._negotiate(verb == "watch")
+            if url.path.rstrip("/") == access.PATH:  # every authenticated user may ask about itself
+                if self.command != "POST":
+                    raise method_not_allowed()
+                self._json(201, access.review(cluster.auth, token, self._decode(body)))
+                return
+            cluster.auth.authorize(token, verb, route)
             if route is None:
                 self._discovery(url.path)
             else:
@@ -282,7 +287,13 @@ class Handler(BaseHTTPRequestHandler):
             self._log_request()  # watch streams (logged when they end) and requests that were never answered
 
     def _admin(self, path: str, body: bytes) -> None:
+        """The sandbox's own endpoints; with tokens on, reading the log needs a known token and
+        setting faults one that may do everything (401 / 403 otherwise)."""
         cluster = self.server.cluster
+        token = cluster.auth.authenticate(self.headers.get("Authorization"))
+        if token is not None and path == "/_sandbox/faults" and cluster.auth.rules(token) is not None:
+            raise forbidden(f'forbidden: User "{cluster.auth.user(token)}" cannot set the sandbox\'s faults',
+                            "", "", "")
         if path == "/_sandbox/requests" and self.command == "GET":
             self._json(200, [record.as_dict() for record in list(cluster.requests)])
         elif path == "/_sandbox/faults" and self.command == "POST":
@@ -300,8 +311,8 @@ class Handler(BaseHTTPRequestHandler):
             self._not_found_page()
 
     def _discovery(self, path: str) -> None:
-        if self.command != "GET":
-            raise method_not_allowed()
+        """A discovery document; a path that is none (nor a resource) is "404 page not found" for any
+        method, a document asked with another method than GET is 405 (as the real mux answers)."""
         path = path.rstrip("/") or "/"
         parts = [p for p in path.split("/") if p]
         answer: Any = None
@@ -318,10 +329,13 @@ class Handler(BaseHTTPRequestHandler):
         elif parts[:1] == ["apis"] and len(parts) == 3:
             answer = discovery.resource_list(parts[1], parts[2])
         elif path in ("/healthz", "/livez", "/readyz"):
-            self._send(200, b"ok", "text/plain; charset=utf-8")
-            return
+            answer = "ok"
         if answer is None:
             self._not_found_page()
+        elif self.command != "GET":
+            raise method_not_allowed()
+        elif answer == "ok":
+            self._send(200, b"ok", "text/plain; charset=utf-8")
         else:
             self._json(200, answer)
 

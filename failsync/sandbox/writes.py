@@ -248,7 +248,7 @@ def patch(store: Store, resource: ResourceType, namespace: str | None, name: str
         if content_type == patches.APPLY_PATCH:
             return _server_side_apply(store, resource, namespace, name, old, body, field_manager, force, dry_run)
         if old is None:
-            patches.apply(content_type, {}, b"{}", custom=resource.custom)  # 415 before 404, as the server does
+            patches.check_content_type(content_type, custom=resource.custom)  # 415 before 404, as the server does
             raise not_found(resource.plural, resource.group, name)
         current = scale_of(old) if subresource == "scale" else to_view(resource, old)
         patched = patches.apply(content_type, current, body, custom=resource.custom)
