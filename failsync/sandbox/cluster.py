@@ -145,8 +145,10 @@ class Cluster:
     # --- direct access (no HTTP) ---------------------------------------------------------------
     # Python callers get and give deep copies: a caller editing a result (or the dict it applied)
     # must not change stored state behind the store's back (no resourceVersion, no watch event).
-    def apply(self, obj: dict) -> dict:
-        """Create or replace an object (its namespace is created when missing); returns a copy of the stored view."""
+    def apply(self, obj: dict, *, manager: str | None = None) -> dict:
+        """Create or replace an object (its namespace is created when missing); returns a copy of the stored view.
+
+        ``manager`` names the field manager to record (None: a set-up write, no managedFields)."""
         obj = detached(obj)
         resource = resources.by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
         metadata = dict(obj.get("metadata") or {})
@@ -158,11 +160,11 @@ class Cluster:
             current = self.store.get(resource.store_key, namespace or "", metadata.get("name", ""))
             if current is None:
                 metadata.pop("resourceVersion", None)
-                stored = writes.create(self.store, resource, namespace, dict(obj, metadata=metadata))
+                stored = writes.create(self.store, resource, namespace, dict(obj, metadata=metadata), manager=manager)
             else:
                 metadata["resourceVersion"] = current["metadata"]["resourceVersion"]
                 stored = writes.update(self.store, resource, namespace, metadata["name"],
-                                       dict(obj, metadata=metadata))[1]
+                                       dict(obj, metadata=metadata), manager=manager)[1]
         return detached(stored)
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict | None:
