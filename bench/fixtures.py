@@ -2,8 +2,9 @@
 and the cluster objects behind them (Namespace, Services with selectors, Deployments).
 
 Owns: naming (namespace ``<prefix>-00042``, services ``web``, ``web-east``, ``web-central``),
-the policy files (many policies per file, like a real repository), the floor's policy table
-and the initial TrafficSplit objects the floor patches. Never does: talk to a cluster.
+the policy files (many policies per file, like a real repository), the floor's policy table,
+the initial TrafficSplit objects the floor patches, and the hand-written TrafficSplits of
+drop-in mode. Never does: talk to a cluster.
 """
 
 from __future__ import annotations
@@ -93,6 +94,18 @@ def split_object(policy: BenchPolicy) -> dict:
             "metadata": {"name": policy.name, "namespace": policy.namespace},
             "spec": {"service": policy.primary,
                      "backends": [{"service": s, "weight": w} for s, w in policy.initial_weights.items()]}}
+
+
+def adopted_split_object(policy: BenchPolicy) -> dict:
+    """A hand-written TrafficSplit as linkerd-failover users have them (drop-in mode), its weight
+    on the first fallback, so that ``run --adopt`` must write each one to converge."""
+    weights = {service: int(index == 1) for index, (service, _) in enumerate(policy.backends)}
+    return {"apiVersion": SPLIT_API, "kind": "TrafficSplit",
+            "metadata": {"name": policy.name, "namespace": policy.namespace,
+                         "labels": {"failover.linkerd.io/controlled-by": "linkerd-failover"},
+                         "annotations": {"failover.linkerd.io/primary-service": policy.primary}},
+            "spec": {"service": policy.primary,
+                     "backends": [{"service": s, "weight": w} for s, w in weights.items()]}}
 
 
 def write_floor_table(policies: list[BenchPolicy], path: Path) -> Path:

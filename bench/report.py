@@ -62,6 +62,17 @@ def rows(figures: dict) -> list[tuple[str, str]]:
                 (f"steady state over {steady['window_s']:.0f} s: `run` CPU",
                  f"{steady['cpu_s']:.2f} s ({100 * steady['cpu_s'] / steady['window_s']:.1f}% of a core)"),
                 ("steady state: requests", _verbs(steady["requests"]))]
+    dropin = figures.get("dropin") or {}
+    if dropin.get("loop"):
+        out += [("drop-in `run --adopt` from start to converged (patches every adopted TrafficSplit)",
+                 _s(dropin["loop"]["converge_s"])),
+                ("drop-in start-to-converged ratio to `run` on policy files (goal ≤ 1.5)",
+                 _fmt_ratio(figures.get("dropin_converge_ratio"))),
+                ("drop-in RSS when converged (peak)", f"{dropin['loop']['rss_mb']:.0f} MB ({dropin['loop']['hwm_mb']:.0f} MB)")]
+    if dropin.get("reaction"):
+        fs, fl = dropin["reaction"]["failsync"], dropin["reaction"]["floor"]
+        out += [("drop-in reaction p99: failsync / floor", f"{_ms(fs['p99_s'])} / {_ms(fl['p99_s'])}"),
+                ("drop-in reaction p99 ratio failsync/floor (goal ≤ 1.5)", _fmt_ratio(figures.get("dropin_p99_ratio")))]
     render = figures.get("render")
     if render:
         out += [("`render` wall, subprocess (goal < 1 s)", _s(render["subprocess_wall_s"])),
@@ -84,6 +95,14 @@ def add_derived(figures: dict) -> None:
         figures["median_ratio"] = _ratio(reaction["failsync"]["median_s"], reaction["floor"]["median_s"])
         goals["reaction_p99_within_1.5x_floor"] = figures["p99_ratio"] is not None and \
             figures["p99_ratio"] <= GOAL_P99_RATIO
+    dropin = figures.get("dropin") or {}
+    if dropin.get("loop") and figures.get("loop"):
+        figures["dropin_converge_ratio"] = _ratio(dropin["loop"]["converge_s"], figures["loop"]["converge_s"])
+        goals["dropin_converge_within_1.5x_files"] = figures["dropin_converge_ratio"] <= GOAL_P99_RATIO
+    if dropin.get("reaction"):
+        figures["dropin_p99_ratio"] = _ratio(dropin["reaction"]["failsync"]["p99_s"], dropin["reaction"]["floor"]["p99_s"])
+        goals["dropin_reaction_p99_within_1.5x_floor"] = figures["dropin_p99_ratio"] is not None and \
+            figures["dropin_p99_ratio"] <= GOAL_P99_RATIO
     if figures.get("loop"):
         goals["rss_under_200mb"] = figures["loop"]["rss_mb"] < GOAL_RSS_MB
     if figures.get("steady"):

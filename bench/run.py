@@ -20,7 +20,7 @@ from pathlib import Path
 from bench import fixtures, report, scenarios
 from bench.harness import ROOT, SandboxProcess
 
-PARTS = ("render", "sync", "loop")
+PARTS = ("render", "sync", "loop", "dropin")
 
 
 def _counts(values: list[str]) -> list[int]:
@@ -85,10 +85,36 @@ def measure(count: int, options: argparse.Namespace) -> dict:
                 figures["after_reaction"] = scenarios.proc_stat(loop.failsync.pid).__dict__
             finally:
                 figures["exits"] = loop.stop()
+        if "dropin" not in options.skip:
+            figures["dropin"] = dropin_figures(sandbox, workdir, policies, floor_policies, floor_table, options)
     finally:
         sandbox.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     report.add_derived(figures)
+    return figures
+
+
+def dropin_figures(sandbox: SandboxProcess, workdir: Path, policies: list, floor_policies: list,
+                   floor_table: Path, options: argparse.Namespace) -> dict:
+    """``run --adopt`` over hand-written TrafficSplits (no policy files): start to converged,
+    footprint and reaction against the floor, on the same workload as the policy-file loop."""
+    sandbox.delete_splits("fs-")
+    # Every primary up again and the floor's splits at their initial weights (earlier parts flipped them).
+    sandbox.apply([obj for p in policies + floor_policies for obj in fixtures.cluster_objects(p)])
+    sandbox.apply([fixtures.split_object(p) for p in floor_policies])
+    sandbox.apply([fixtures.adopted_split_object(p) for p in policies])
+    empty = workdir / "no-policies"
+    empty.mkdir(exist_ok=True)
+    loop = scenarios.Loop(sandbox, workdir, empty, floor_table, extra_run_args=("--adopt",),
+                          log_name="failsync-dropin.log")
+    figures: dict = {}
+    try:
+        figures["loop"] = loop.converge(policies, options.converge_timeout)
+        _log(f"drop-in run converged in {figures['loop']['converge_s']:.1f}s, RSS {figures['loop']['rss_mb']:.0f} MB")
+        if "loop" not in options.skip:
+            figures["reaction"] = scenarios.reaction_figures(sandbox, policies, floor_policies, options.events)
+    finally:
+        figures["exits"] = loop.stop()
     return figures
 
 

@@ -119,9 +119,9 @@ class Loop:
     """``failsync run`` on one set of policies and the floor on another, both against one sandbox."""
 
     def __init__(self, sandbox: SandboxProcess, workdir: Path, policy_dir: Path, floor_table: Path,
-                 extra_run_args: tuple[str, ...] = ()) -> None:
+                 extra_run_args: tuple[str, ...] = (), log_name: str = "failsync-run.log") -> None:
         self.sandbox = sandbox
-        self.log = (workdir / "failsync-run.log").open("w")
+        self.log = (workdir / log_name).open("w")
         self.started = time.perf_counter()
         self.failsync = subprocess.Popen(
             failsync_command("run", str(policy_dir), "--metrics-port", "0", *extra_run_args,

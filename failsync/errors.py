@@ -6,13 +6,43 @@ This module imports nothing else of failsync.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+#: Longest message failsync prints for one error; longer ones keep their start and end.
+MESSAGE_LIMIT = 1000
+# What must never reach a terminal or a log raw: C0/C1 controls (a newline would forge a
+# second error line), DEL, and the bidirectional overrides, embeddings and isolates (U+202E
+# would reorder what the reader sees).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(char) or f"\\u{ord(char):04x}"
+
+
+def safe_text(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` as one printable line: control and bidi characters escaped, at most ``limit`` characters.
+
+    Output is not a channel: an echoed value can neither forge a line nor flood the terminal.
+    """
+    if _UNSAFE.search(text):
+        text = _UNSAFE.sub(_escaped, text)
+    if len(text) > limit:
+        tail = limit // 5
+        cut = len(text) - limit
+        text = f"{text[:limit - tail]}... [{cut} characters cut] ...{text[-tail:]}"
+    return text
 
 
 class FailsyncError(Exception):
-    """Root of every error failsync raises on purpose."""
+    """Root of every error failsync raises on purpose. ``str()`` is always one safe, bounded line."""
 
     exit_code: int = 2
+
+    def __str__(self) -> str:
+        return safe_text(super().__str__())
 
 
 @dataclass(frozen=True)
@@ -25,7 +55,8 @@ class Location:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{where}: {self.key}" if self.key else where
+        text = f"{where}: {self.key}" if self.key else where
+        return safe_text(text, MESSAGE_LIMIT // 2)
 
 
 class PolicyError(FailsyncError):
@@ -37,6 +68,12 @@ class PolicyError(FailsyncError):
         self.message = message
         self.location = location
         super().__init__(f"{location}: {message}" if location else message)
+
+
+class PolicyPathError(PolicyError):
+    """A policy path given on the command line does not exist: a usage error (exit 2), not bad content."""
+
+    exit_code = 2
 
 
 class TemplateError(FailsyncError):

@@ -10,19 +10,37 @@ No dependency beyond the standard library.
 from __future__ import annotations
 
 import bisect
+import errno
 import json
 import logging
 import math
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import urlsplit
+
+from failsync.core.timestamps import format_time
+from failsync.errors import FailsyncError
 
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Seconds; reaction of a watch-driven loop is milliseconds, a slow API server seconds.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+#: Mounted into every pod that has a service account: failsync runs inside a cluster.
+SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+#: Seconds a probe client may take to send its request and read the answer.
+CONNECTION_TIMEOUT = 5.0
+#: Connections served at once; more are closed at once (500 idle clients never make 500 threads).
+MAX_CONNECTIONS = 32
+
+
+def default_metrics_host() -> str:
+    """Where the probes listen by default: every address in a pod (the kubelet and Prometheus reach
+    the pod IP), only the loopback elsewhere (nothing exposed on a laptop or a shared host)."""
+    return "0.0.0.0" if SERVICE_ACCOUNT_TOKEN.exists() else "127.0.0.1"
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,7 +50,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         payload = {
-            "time": self.formatTime(record),
+            "time": format_time(record.created, digits=3),  # RFC 3339, UTC
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
@@ -237,6 +255,12 @@ class Metrics:
         self.policies = registry.gauge("failsync_policies", "Policies loaded and managed.")
         self.policy_errors = registry.gauge("failsync_policy_errors", "Invalid policies currently reported.")
         self.queue_depth = registry.gauge("failsync_queue_depth", "Policies waiting for a reconcile.")
+        self.thread_errors = registry.counter(
+            "failsync_thread_errors_total", "Unexpected errors that restarted a thread of the loop.", ["thread"])
+        self.events_dropped = registry.counter(
+            "failsync_events_dropped_total", "Events dropped (backlog full, or not sent within shutdown's budget).")
+        self.unserved_policies = registry.gauge(
+            "failsync_unserved_policies", "Policies whose TrafficSplit apiVersion the server does not serve.")
 
     def forget_policy(self, namespace: str, name: str) -> None:
         """Drop every series of a policy that is gone, so memory stays bounded."""
@@ -250,6 +274,37 @@ class Metrics:
 
 # --------------------------------------------------------------------------- HTTP server
 
+class _ProbeHTTPServer(ThreadingHTTPServer):
+    """A threading server with a bounded number of connections, quiet about clients that go away."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: Any, max_connections: int) -> None:
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            log.debug("probe connection from %s refused: %s", client_address, "too many connections")
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that disconnects or times out is not failsync's error: one DEBUG line, no traceback."""
+        log.debug("probe connection from %s ended: %s", client_address, sys.exc_info()[1])
+
+
 class ProbeServer:
     """Serves ``/metrics``, ``/healthz`` and ``/readyz`` from a daemon thread.
 
@@ -259,7 +314,7 @@ class ProbeServer:
 
     def __init__(self, metrics: Metrics, *, ready: Callable[[], tuple[bool, str]],
                  healthy: Callable[[], bool] = lambda: True,
-                 host: str = "0.0.0.0", port: int = 9095) -> None:
+                 host: str = "127.0.0.1", port: int = 9095, max_connections: int = MAX_CONNECTIONS) -> None:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -279,8 +334,15 @@ class ProbeServer:
             def log_message(self, format: str, *args: object) -> None:
                 log.debug("probe %s", format % args)
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
+        Handler.timeout = CONNECTION_TIMEOUT  # a client that sends nothing holds its thread this long at most
+        try:
+            self._server = _ProbeHTTPServer((host, port), Handler, max_connections)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise FailsyncError(f"cannot serve the probes: port {port} on {host} is already in use; "
+                                    f"choose another with --metrics-port, or --metrics-port 0 for any free "
+                                    f"port") from None
+            raise FailsyncError(f"cannot serve the probes on {host}:{port}: {error.strerror}") from None
         self._thread = threading.Thread(target=self._server.serve_forever, name="failsync-probes", daemon=True)
 
     @staticmethod

@@ -19,21 +19,25 @@ from __future__ import annotations
 
 import enum
 import logging
-import random
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Sequence
 
+from failsync.backoff import RetryPolicy
 from failsync.core import health
-from failsync.core.adoption import adopt, live_weights, parse_selector
+from failsync.core.adoption import adopt, adopt_route, live_weights, parse_selector
 from failsync.core.diffing import Action, Change, Ownership, diff
 from failsync.core.model import (DEFAULT_ADOPT_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_ANNOTATION,
-                                 Decision, HealthSource, Origin, Policy, Rule)
+                                 Decision, HealthSource, Origin, Policy, Rule, Target)
 from failsync.core.rendering import Renderer
+from failsync.core.targets import (API_VERSIONS, DEFAULT_ROUTE_SELECTOR, TRAFFIC_SPLIT, is_route, route_acceptance,
+                                   with_article,
+                                   with_weights)
+from failsync.core.timestamps import format_time, parse_time
 from failsync.core.weights import decide
-from failsync.errors import ApiError, Conflict, FailsyncError, NotFound, PolicyError
-from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, SMI_GROUP, KubeClient
+from failsync.errors import ApiError, Conflict, FailsyncError, NotFound, PolicyError, safe_text
+from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, ROUTES, SMI_GROUP, KubeClient
+from failsync.kube.errors import missing_crd
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,8 @@ LAST_CHANGE_ANNOTATION = "failsync.io/last-change"
 #: Above this many namespaces one cluster-wide LIST per kind replaces the per-namespace LISTs.
 NAMESPACE_LIST_LIMIT = 10
 MAX_ATTEMPTS = 5
-RETRY_BASE_SECONDS = 0.05
+#: Waits between the attempts of a one-shot pass (the loop makes one attempt and requeues instead).
+CONFLICT_RETRY = RetryPolicy(0.1, 0.8)
 
 
 class Outcome(str, enum.Enum):
@@ -82,10 +87,21 @@ class ObjectResult:
     #: The object as the server stored it after this pass's write (None when nothing was written);
     #: the loop puts it into its cache so the next reconcile does not start from a stale copy.
     written: Mapping[str, Any] | None = None
+    #: The kind and apiVersion of an object that has no policy (a pruned one); else the policy's target.
+    target: Target | None = None
+    #: For a route: whether a parent accepted it (Accepted and ResolvedRefs True), and what the parents say.
+    route_acceptance: tuple[bool, str] | None = None
+    #: The API error behind a FAILED outcome (the loop retries by its class), else None.
+    error: ApiError | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def object_target(self) -> Target | None:
+        """The kind and apiVersion of this result's object."""
+        return self.target or (self.policy.target if self.policy else None)
 
     @property
     def changed(self) -> bool:
@@ -110,8 +126,8 @@ class ObjectResult:
             "namespace": self.namespace, "name": self.name, "outcome": self.outcome.value,
             "message": self.message, "state": self.state.value if self.state else None,
             "origin": self.policy.origin.value if self.policy else None,
-            "target": ({"kind": self.policy.target.kind, "apiVersion": self.policy.target.api_version}
-                       if self.policy else None),
+            "target": ({"kind": self.object_target.kind, "apiVersion": self.object_target.api_version}
+                       if self.object_target else None),
             "liveWeights": dict(self.live_weights) if self.live_weights is not None else None,
             "desiredWeights": dict(decision.weights) if decision else None,
             "ready": dict(decision.ready) if decision else None,
@@ -120,6 +136,8 @@ class ObjectResult:
             "reason": decision.reason if decision else None,
             "patch": list(self.change.patch) if self.change else None,
             "lastChange": self.last_change, "attempts": self.attempts,
+            "routeAccepted": self.route_acceptance[0] if self.route_acceptance else None,
+            "routeParents": self.route_acceptance[1] if self.route_acceptance else None,
         }
 
 
@@ -153,27 +171,22 @@ class SyncReport:
 
 @dataclass
 class Snapshot:
-    """What one pass read: live TrafficSplits by apiVersion and (namespace, name), and ready counts by source."""
+    """What one pass read: live target objects by Target (kind, apiVersion) and (namespace, name),
+    and ready counts by source."""
 
-    traffic_splits: dict[str, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict)
-    #: TrafficSplit apiVersions the server does not serve (while it serves others), with the reason.
-    unserved: dict[str, str] = field(default_factory=dict)
+    objects: dict[Target, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict)
+    #: Targets the server does not serve, with the reason (every policy aimed at one fails alone).
+    unserved: dict[Target, str] = field(default_factory=dict)
     ready: dict[HealthSource, dict[tuple[str, str], int]] = field(default_factory=dict)
 
+    def live(self, policy: Policy) -> dict[str, Any] | None:
+        """The live object of ``policy``'s target, or None when it is missing."""
+        return self.objects.get(kind_of(policy.target), {}).get((policy.namespace, policy.name))
 
-def format_time(seconds: float) -> str:
-    """RFC 3339 UTC with whole seconds, as Kubernetes writes timestamps."""
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-
-def parse_time(text: Any) -> float | None:
-    """Seconds since the epoch from an RFC 3339 timestamp; None when absent or malformed."""
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+def kind_of(target: Target) -> Target:
+    """``target`` without the route settings: what a LIST is made for (one per kind and apiVersion)."""
+    return target if target.port is None else Target(target.kind, target.api_version)
 
 
 def is_owned(obj: Mapping[str, Any]) -> bool:
@@ -181,6 +194,20 @@ def is_owned(obj: Mapping[str, Any]) -> bool:
     meta = obj.get("metadata") or {}
     return ((meta.get("labels") or {}).get(MANAGED_BY_LABEL) == MANAGED_BY_VALUE
             and bool((meta.get("annotations") or {}).get(POLICY_ANNOTATION)))
+
+
+def ownership_problem(obj: Mapping[str, Any]) -> str | None:
+    """Which of failsync's ownership marks ``obj`` lacks, in words; None when failsync owns it."""
+    meta = obj.get("metadata") or {}
+    label = (meta.get("labels") or {}).get(MANAGED_BY_LABEL)
+    problems = []
+    if label is None:
+        problems.append(f"no {MANAGED_BY_LABEL} label")
+    elif label != MANAGED_BY_VALUE:
+        problems.append(f"{MANAGED_BY_LABEL}={safe_text(str(label), 80)}, not {MANAGED_BY_VALUE}")
+    if not (meta.get("annotations") or {}).get(POLICY_ANNOTATION):
+        problems.append(f"no {POLICY_ANNOTATION} annotation")
+    return " and ".join(problems) or None
 
 
 def resolve_source(policy: Policy, slices_served: bool) -> HealthSource:
@@ -208,12 +235,13 @@ class SyncEngine:
 
     def __init__(self, client: KubeClient, *, renderer: Renderer | None = None,
                  clock: Callable[[], float] = time.time, max_attempts: int = MAX_ATTEMPTS,
-                 write_log_level: int = logging.INFO) -> None:
+                 write_log_level: int = logging.INFO, retry: RetryPolicy = CONFLICT_RETRY) -> None:
         self.client = client
         self.write_log_level = write_log_level
         self.renderer = renderer or Renderer()
         self.clock = clock
         self.max_attempts = max_attempts
+        self.retry = retry
 
     # -- reading -----------------------------------------------------------------
 
@@ -222,29 +250,63 @@ class SyncEngine:
             return [None]
         return sorted(namespaces)
 
-    def read_snapshot(self, policies: Sequence[Policy], *, adopt_version: str | None = None,
-                      cluster_wide: bool = False) -> Snapshot:
-        """LIST TrafficSplits (once per apiVersion in use) and the health kinds the policies need."""
+    def read_snapshot(self, policies: Sequence[Policy], *, adopt: Sequence[Target] = (),
+                      cluster_wide: bool = False, every_kind: bool = False) -> Snapshot:
+        """LIST each target kind in use (once per kind and apiVersion) and the health kinds the policies need.
+
+        ``adopt``: also these targets (drop-in mode). ``every_kind``: also every other target kind the
+        server serves (prune must see an owned route whose policy is gone or now targets a TrafficSplit).
+        """
         snapshot = Snapshot()
         scopes = self._scopes({p.namespace for p in policies}, cluster_wide)
-        versions = {p.target.api_version for p in policies if p.target.kind == "TrafficSplit"}
-        if adopt_version:
-            versions.add(adopt_version)
-        for version in sorted(versions):
-            try:
-                resource = self.client.traffic_split_resource(version)
-            except NotFound as error:
-                if not self.client.discovery().groups.get(SMI_GROUP):
-                    raise  # no TrafficSplit at all: the whole run fails, saying to install linkerd-smi
-                snapshot.unserved[version] = str(error)
-                continue
-            found = snapshot.traffic_splits.setdefault(version, {})
-            for scope in scopes:
-                for item in self.client.list(resource, namespace=scope).items:
-                    meta = item.get("metadata") or {}
-                    found[(meta.get("namespace") or scope or "default", meta.get("name", ""))] = item
+        self.read_targets(snapshot, {kind_of(p.target) for p in policies} | set(adopt), scopes)
+        if every_kind:
+            self.read_other_kinds(snapshot, scopes)
         self.read_health(policies, snapshot, scopes)
         return snapshot
+
+    def read_targets(self, snapshot: Snapshot, wanted: set[Target], scopes: list[str | None]) -> None:
+        """LIST each of ``wanted`` once per scope into ``snapshot`` (unserved ones are noted there)."""
+        for target in sorted(wanted, key=lambda t: (t.kind, t.api_version)):
+            try:
+                resource = self.client.target_resource(target)
+            except NotFound as error:
+                if target.kind == TRAFFIC_SPLIT and not self.client.discovery().groups.get(SMI_GROUP):
+                    raise  # no TrafficSplit at all: the whole run fails, saying to install linkerd-smi
+                snapshot.unserved[target] = str(error)
+                continue
+            found: dict[tuple[str, str], dict[str, Any]] = {}
+            try:
+                for scope in scopes:
+                    for item in self.client.list(resource, namespace=scope).items:
+                        meta = item.get("metadata") or {}
+                        found[(meta.get("namespace") or scope or "default", meta.get("name", ""))] = item
+            except NotFound:
+                if target.kind == TRAFFIC_SPLIT:
+                    raise
+                # Discovery names groups and versions; a version can serve HTTPRoute without GRPCRoute.
+                snapshot.unserved[target] = str(missing_crd(resource, self.client.server))
+                continue
+            snapshot.objects[target] = found
+
+    def read_other_kinds(self, snapshot: Snapshot, scopes: list[str | None]) -> None:
+        """LIST every served target kind ``snapshot`` has not read yet (to find objects a policy left behind)."""
+        listed = {(t.kind, t.group) for t in (*snapshot.objects, *snapshot.unserved)}
+        self.read_targets(snapshot, {t for t in self.served_targets() if (t.kind, t.group) not in listed}, scopes)
+
+    def served_targets(self) -> set[Target]:
+        """One served apiVersion of each target kind the server serves (one LIST of it sees every object)."""
+        chosen: dict[tuple[str, str], Target] = {}
+        for kind, versions in API_VERSIONS.items():
+            for api_version in versions:
+                target = Target(kind, api_version)
+                if (kind, target.group) in chosen:
+                    continue
+                served = (self.client.serves_resource(ROUTES[(kind, api_version)]) if is_route(kind)
+                          else self.client.discovery().serves(api_version))
+                if served:
+                    chosen[(kind, target.group)] = target
+        return set(chosen.values())
 
     def read_health(self, policies: Sequence[Policy], snapshot: Snapshot, scopes: list[str | None]) -> None:
         """LIST EndpointSlices and/or Endpoints, once per kind per scope, for the sources in use."""
@@ -259,21 +321,24 @@ class SyncEngine:
             endpoints = [item for scope in scopes for item in self.client.list(ENDPOINTS, namespace=scope).items]
             snapshot.ready[HealthSource.ENDPOINTS] = health.ready_by_service(endpoints=endpoints)
 
-    def adopted_policies(self, snapshot: Snapshot, version: str, selector: str,
+    def adopted_policies(self, snapshot: Snapshot, target: Target, selector: str,
                          taken: set[tuple[str, str]]) -> tuple[list[Policy], list[ObjectResult]]:
-        """Hand-written TrafficSplits matching ``selector`` as policies; malformed ones as failed results."""
+        """Hand-written objects of ``target`` (TrafficSplits or routes) matching ``selector`` as policies;
+        malformed ones as failed results. Adds each adopted (namespace, name) to ``taken``."""
         match = parse_selector(selector)
+        read = adopt_route if is_route(target.kind) else adopt
         policies: list[Policy] = []
         failures: list[ObjectResult] = []
-        for (namespace, name), obj in sorted(snapshot.traffic_splits.get(version, {}).items()):
+        for (namespace, name), obj in sorted(snapshot.objects.get(target, {}).items()):
             labels = (obj.get("metadata") or {}).get("labels")
             if (namespace, name) in taken or is_owned(obj) or not match.matches(labels):
                 continue
             try:
-                policies.append(adopt(obj))
+                policies.append(read(obj))
+                taken.add((namespace, name))
             except PolicyError as error:
                 failures.append(ObjectResult(namespace, name, Outcome.FAILED,
-                                             f"cannot adopt: {error}; skipped"))
+                                             f"cannot adopt: {error}; skipped", target=target))
         return policies, failures
 
     # -- deciding ----------------------------------------------------------------
@@ -282,15 +347,15 @@ class SyncEngine:
              ready: Mapping[str, int]) -> tuple[Decision, dict[str, Any], Change]:
         """Decide the weights for ``policy`` given ``live`` and ready counts; render; diff. Pure but for the clock."""
         now = self.clock()
-        previous = live_weights(live)
+        previous = live_weights(live, policy.services)
         adopted = policy.origin is Origin.ADOPTED
         annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
         since = parse_time(annotations.get(HEALTHY_SINCE_ANNOTATION)) if not adopted else None
         decision = decide(policy, ready, previous=previous, primary_healthy_since=since, now=now)
         rendered = self.renderer.render(policy, decision.weights)
         if adopted and live is not None:
-            desired = _with_weights(live, decision.weights, rendered)
-            return decision, desired, diff(live, desired, ownership=Ownership.WEIGHTS)
+            desired = _with_weights(live, decision.weights, rendered, policy.services)
+            return decision, desired, diff(live, desired, ownership=Ownership.WEIGHTS, services=policy.services)
         extra = rendered.setdefault("metadata", {}).setdefault("annotations", {})
         if policy.hold_seconds > 0 and decision.primary_healthy_since is not None:
             extra[HEALTHY_SINCE_ANNOTATION] = format_time(decision.primary_healthy_since)
@@ -305,20 +370,23 @@ class SyncEngine:
     def reconcile(self, policy: Policy, live: dict[str, Any] | None, ready: Mapping[str, int], *,
                   dry_run: bool = False) -> ObjectResult:
         """Bring one object in line with ``policy``; on Conflict re-read it and decide again (bounded)."""
-        resource = self.client.traffic_split_resource(policy.target.api_version)
         base = ObjectResult(policy.namespace, policy.name, Outcome.UNCHANGED, policy=policy)
+        try:
+            resource = self.client.target_resource(policy.target)
+        except NotFound as error:
+            return replace(base, outcome=Outcome.FAILED, message=str(error))
         for attempt in range(1, self.max_attempts + 1):
             if live is not None and policy.origin is Origin.FILE and not is_owned(live):
                 return replace(base, outcome=Outcome.FAILED, attempts=attempt, message=(
                     f"{live.get('kind', 'TrafficSplit')} {policy.key} exists and is not managed by failsync "
-                    f"(no {MANAGED_BY_LABEL}={MANAGED_BY_VALUE} label); left alone: rename the policy, "
+                    f"({ownership_problem(live)}); left alone: rename the policy, "
                     f"delete the object, or adopt it with --adopt"))
             try:
                 decision, desired, change = self.plan(policy, live, ready)
             except FailsyncError as error:
                 return replace(base, outcome=Outcome.FAILED, message=str(error), attempts=attempt)
-            result = replace(base, decision=decision, change=change, live_weights=live_weights(live),
-                             attempts=attempt, message=decision.reason)
+            result = replace(base, decision=decision, change=change, live_weights=live_weights(live, policy.services),
+                             attempts=attempt, message=decision.reason, route_acceptance=route_acceptance(live))
             written_last_change = ((desired.get("metadata") or {}).get("annotations") or {}).get(
                 LAST_CHANGE_ANNOTATION)
             live_last_change = (((live or {}).get("metadata") or {}).get("annotations") or {}).get(
@@ -336,76 +404,83 @@ class SyncEngine:
                     written = self.client.patch(resource, policy.namespace, policy.name, change.patch)
             except Conflict as error:
                 if attempt == self.max_attempts:
-                    return replace(result, outcome=Outcome.FAILED, message=(
+                    return replace(result, outcome=Outcome.FAILED, error=error, message=(
+                        str(error) if attempt == 1 else
                         f"gave up after {attempt} attempts, the object kept changing: {error}"))
                 log.info("%s: %s; re-reading and deciding again (attempt %d)", policy.key, error, attempt)
-                time.sleep(random.uniform(0, RETRY_BASE_SECONDS * 2 ** attempt))
+                time.sleep(self.retry.delay(attempt))
                 try:
                     fresh = self.client.get(resource, policy.namespace, policy.name)
                 except ApiError as read_error:
-                    return replace(result, outcome=Outcome.FAILED, message=str(read_error))
+                    return replace(result, outcome=Outcome.FAILED, message=str(read_error), error=read_error)
                 if _same_version(fresh, live) and change.action is Action.PATCH:
-                    # The guard held, so the 422 was the server rejecting the patch itself.
-                    return replace(result, outcome=Outcome.FAILED, message=f"the server rejected the patch: {error}")
+                    # The object had not changed, so the resourceVersion test passed: the server
+                    # rejected the patch itself (say so, rather than blame a concurrent writer).
+                    return replace(result, outcome=Outcome.FAILED, message=(
+                        f"the server rejected the patch although the object had not changed since it "
+                        f"was read (so not a concurrent write; not retried): {error}"))
                 if fresh is None and policy.origin is Origin.ADOPTED:
                     return replace(result, outcome=Outcome.FAILED, message="deleted while being synced; skipped")
                 live = fresh
                 continue
             except ApiError as error:
-                return replace(result, outcome=Outcome.FAILED, message=str(error))
+                return replace(result, outcome=Outcome.FAILED, message=str(error), error=error)
             log.log(self.write_log_level, "%s %s: %s", policy.key, outcome.value, decision.reason)
             return replace(result, outcome=outcome, state=state_of(decision, False), written=written,
                            last_change=written_last_change if policy.origin is Origin.FILE else None)
         raise AssertionError("unreachable: the loop returns on its last attempt")  # pragma: no cover
 
-    def prune(self, snapshot: Snapshot, keep: set[tuple[str, str]], policy_keys: set[str], *,
-              dry_run: bool) -> list[ObjectResult]:
-        """Delete owned TrafficSplits whose policy is gone; never anything failsync does not own."""
+    def prune(self, snapshot: Snapshot, policies: Sequence[Policy], *, dry_run: bool) -> list[ObjectResult]:
+        """Delete owned objects whose policy is gone or now targets another kind; never anything failsync
+        does not own."""
         results = []
-        seen: set[tuple[str, str]] = set()
-        for version, objects in sorted(snapshot.traffic_splits.items()):
-            for (namespace, name), obj in sorted(objects.items()):
-                if (namespace, name) in seen or (namespace, name) in keep or not is_owned(obj):
+        for target, obj, message, _ in _orphans(snapshot, policies):
+            meta = obj["metadata"]
+            namespace, name = meta.get("namespace") or "default", meta.get("name", "")
+            if not dry_run:
+                try:
+                    self.client.delete(self.client.target_resource(target), namespace, name)
+                except ApiError as error:
+                    results.append(ObjectResult(namespace, name, Outcome.FAILED, str(error), target=target))
                     continue
-                seen.add((namespace, name))
-                owner = obj["metadata"]["annotations"][POLICY_ANNOTATION]
-                if owner in policy_keys:
-                    continue
-                message = f"policy {owner} is gone"
-                if not dry_run:
-                    try:
-                        self.client.delete(self.client.traffic_split_resource(version), namespace, name)
-                    except ApiError as error:
-                        results.append(ObjectResult(namespace, name, Outcome.FAILED, str(error)))
-                        continue
-                results.append(ObjectResult(namespace, name, Outcome.PRUNED, message))
+            results.append(ObjectResult(namespace, name, Outcome.PRUNED, message, target=target))
         return results
 
     def sync(self, policies: Sequence[Policy], *, policy_errors: Sequence[FailsyncError] = (),
-             adopt: bool = False, selector: str = DEFAULT_ADOPT_SELECTOR, prune: bool = False,
+             adopt: bool = False, selector: str = DEFAULT_ADOPT_SELECTOR, adopt_routes: bool = False,
+             route_selector: str = DEFAULT_ROUTE_SELECTOR, prune: bool = False,
              dry_run: bool = False) -> SyncReport:
-        """One pass over ``policies`` (plus adopted TrafficSplits with ``adopt``)."""
+        """One pass over ``policies`` (plus adopted TrafficSplits with ``adopt``, hand-written routes
+        with ``adopt_routes``)."""
         errors: list[FailsyncError] = list(policy_errors)
+        adopting: list[tuple[Target, str]] = []
         if adopt:
             parse_selector(selector)  # a bad selector fails before any request
-        adopt_version = self.client.traffic_split_resource().api_version if adopt else None
+            version = self.client.traffic_split_resource().api_version
+            adopting.append((Target(TRAFFIC_SPLIT, version), selector))
+        if adopt_routes:
+            parse_selector(route_selector)
+            adopting += [(t, route_selector) for t in sorted(self.served_targets(), key=lambda t: t.api_version)
+                         if is_route(t.kind)]
         file_policies = list(policies)
-        snapshot = self.read_snapshot(file_policies, adopt_version=adopt_version, cluster_wide=adopt or prune)
+        snapshot = self.read_snapshot(file_policies, adopt=[target for target, _ in adopting],
+                                      cluster_wide=bool(adopting) or prune, every_kind=prune)
         results: list[ObjectResult] = []
         every = list(file_policies)
-        if adopt_version:
+        if adopting:
             taken = {(p.namespace, p.name) for p in file_policies}
-            adopted, failures = self.adopted_policies(snapshot, adopt_version, selector, taken)
-            results.extend(failures)
             served = self.client.serves_endpoint_slices()
-            missing = [p for p in adopted if resolve_source(p, served) not in snapshot.ready]
-            self.read_health(missing, snapshot, [None])
-            every.extend(adopted)
+            for target, target_selector in adopting:
+                adopted, failures = self.adopted_policies(snapshot, target, target_selector, taken)
+                results.extend(failures)
+                missing = [p for p in adopted if resolve_source(p, served) not in snapshot.ready]
+                self.read_health(missing, snapshot, [None])
+                every.extend(adopted)
         served = self.client.serves_endpoint_slices() if every else False
         for policy in every:
-            if policy.target.api_version in snapshot.unserved:
+            if kind_of(policy.target) in snapshot.unserved:
                 results.append(ObjectResult(policy.namespace, policy.name, Outcome.FAILED,
-                                            snapshot.unserved[policy.target.api_version], policy=policy))
+                                            snapshot.unserved[kind_of(policy.target)], policy=policy))
                 continue
             source = resolve_source(policy, served)
             if source is HealthSource.ENDPOINTSLICES and not served:
@@ -415,18 +490,48 @@ class SyncEngine:
                 continue
             counts = snapshot.ready.get(source, {})
             ready = {service: counts.get((policy.namespace, service), 0) for service in policy.services}
-            live = snapshot.traffic_splits.get(policy.target.api_version, {}).get((policy.namespace, policy.name))
-            results.append(self.reconcile(policy, live, ready, dry_run=dry_run))
+            results.append(self.reconcile(policy, snapshot.live(policy), ready, dry_run=dry_run))
         if prune:
             if policy_errors:
                 errors.append(FailsyncError(f"prune skipped: {len(policy_errors)} policy error(s); fix them "
                                             f"first so that no object is deleted for a policy that only "
                                             f"failed to load"))
             else:
-                keep = {(p.namespace, p.name) for p in every}
-                results.extend(self.prune(snapshot, keep, {p.key for p in every}, dry_run=dry_run))
+                results.extend(self.prune(snapshot, every, dry_run=dry_run))
+        elif any(r.outcome is Outcome.CREATED and r.policy and is_route(r.policy.target.kind) for r in results):
+            # A created route may replace a policy's TrafficSplit (the migration of docs/routes.md): look once
+            # at the other kinds and name what was left behind. Passes that create only TrafficSplits keep
+            # Part 1's request budget (one LIST per kind in use).
+            self.read_other_kinds(snapshot, self._scopes({p.namespace for p in every}, bool(adopting)))
+            results.extend(ObjectResult(obj["metadata"].get("namespace") or "default", obj["metadata"].get("name", ""),
+                                        Outcome.UNCHANGED, f"{message}; left in place (sync --prune deletes it)",
+                                        target=target)
+                           for target, obj, message, moved in _orphans(snapshot, every) if moved)
         results.sort(key=lambda r: (r.namespace, r.name))
         return SyncReport(tuple(results), tuple(errors), dry_run)
+
+
+def _orphans(snapshot: Snapshot, policies: Sequence[Policy]) -> list[tuple[Target, dict[str, Any], str, bool]]:
+    """Owned objects no policy renders any more, each once, with why and whether their policy moved:
+    its policy is gone, or it now renders another kind (from a TrafficSplit to an HTTPRoute, say)."""
+    by_key = {p.key: p for p in policies}
+    found = []
+    seen: set[tuple[str, str, str, str]] = set()
+    for target, objects in sorted(snapshot.objects.items(), key=lambda item: (item[0].kind, item[0].api_version)):
+        for (namespace, name), obj in sorted(objects.items()):
+            identity = (target.kind, target.group, namespace, name)
+            if identity in seen or not is_owned(obj):
+                continue
+            seen.add(identity)
+            owner = obj["metadata"]["annotations"][POLICY_ANNOTATION]
+            policy = by_key.get(owner)
+            if policy is None:
+                found.append((target, obj, f"policy {owner} is gone", False))
+            elif (policy.target.kind, policy.target.group) != (target.kind, target.group) and (
+                    (policy.namespace, policy.name) == (namespace, name)):
+                found.append((target, obj, f"{target.kind} of policy {owner}, which now renders "
+                                           f"{with_article(policy.target.kind)} ({policy.target.api_version})", True))
+    return found
 
 
 def _same_version(fresh: Mapping[str, Any] | None, live: Mapping[str, Any] | None) -> bool:
@@ -436,20 +541,18 @@ def _same_version(fresh: Mapping[str, Any] | None, live: Mapping[str, Any] | Non
         "resourceVersion")
 
 
-def _with_weights(live: Mapping[str, Any], weights: Mapping[str, Any], rendered: Mapping[str, Any]) -> dict[str, Any]:
-    """``live`` with each backend's weight replaced, spelled as the rendered object spells it."""
-    spelled = {b.get("service"): b.get("weight") for b in (rendered.get("spec") or {}).get("backends") or ()}
-    desired = {**live, "spec": dict(live.get("spec") or {})}
-    desired["spec"]["backends"] = [
-        {**backend, "weight": spelled.get(backend.get("service"), weights.get(backend.get("service"), 0))}
-        for backend in (live.get("spec") or {}).get("backends") or ()]
-    return desired
+def _with_weights(live: Mapping[str, Any], weights: Mapping[str, Any], rendered: Mapping[str, Any],
+                  services: tuple[str, ...]) -> dict[str, Any]:
+    """``live`` with each managed weight replaced, spelled as the rendered object spells it (v1alpha1 Quantities)."""
+    spelled = {**weights, **{b.get("service"): b.get("weight") for b in (rendered.get("spec") or {}).get("backends") or ()}}
+    return with_weights(live, spelled, services)
 
 
 def sync_once(client: KubeClient, policies: Sequence[Policy], *, renderer: Renderer | None = None,
               policy_errors: Sequence[FailsyncError] = (), adopt: bool = False,
-              selector: str = DEFAULT_ADOPT_SELECTOR, prune: bool = False, dry_run: bool = False) -> SyncReport:
+              selector: str = DEFAULT_ADOPT_SELECTOR, adopt_routes: bool = False,
+              route_selector: str = DEFAULT_ROUTE_SELECTOR, prune: bool = False, dry_run: bool = False) -> SyncReport:
     """Run one sync pass against ``client`` and return the report (``dry_run``: decide and diff, write nothing)."""
     engine = SyncEngine(client, renderer=renderer)
-    return engine.sync(policies, policy_errors=policy_errors, adopt=adopt, selector=selector, prune=prune,
-                       dry_run=dry_run)
+    return engine.sync(policies, policy_errors=policy_errors, adopt=adopt, selector=selector,
+                       adopt_routes=adopt_routes, route_selector=route_selector, prune=prune, dry_run=dry_run)

@@ -131,6 +131,7 @@ def test_the_deployment_runs_the_loop_with_leader_election_policies_and_probes()
     assert volume["configMap"]["name"] == one("ConfigMap")["metadata"]["name"]
     port = next(p for p in container()["ports"] if p["name"] == "metrics")["containerPort"]
     assert f"--metrics-port={port}" in args
+    assert "--metrics-address=0.0.0.0" in args  # explicit: without it failsync would pick by itself
     assert container()["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     assert container()["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
 

@@ -16,6 +16,7 @@ import sys
 import click
 
 from failsync.cli.options import global_options
+from failsync.cli.output import exit_code_for, report_error
 from failsync.errors import FailsyncError
 
 #: Command name -> the module whose ``COMMANDS`` holds it. A hint for loading one
@@ -64,8 +65,8 @@ class FailsyncGroup(click.Group):
         try:
             return super().invoke(ctx)
         except FailsyncError as error:
-            click.echo(f"error: {error}", err=True)
-            ctx.exit(error.exit_code)
+            report_error(error)
+            ctx.exit(exit_code_for(ctx.invoked_subcommand, error))
 
 
 @click.group(cls=FailsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})

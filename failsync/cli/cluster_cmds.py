@@ -16,18 +16,25 @@ from typing import Sequence
 import click
 
 from failsync.cli.options import global_options, settings
+from failsync.cli.output import EXIT_CHANGES_PENDING, EXIT_ERROR, report_error, report_errors
+from failsync.core.adoption import parse_selector
 from failsync.core.model import DEFAULT_ADOPT_SELECTOR
 from failsync.core.rendering import Renderer
+from failsync.core.targets import DEFAULT_ROUTE_SELECTOR
 from failsync.kube import KubeClient
-from failsync.loading import load_policies
+from failsync.loading import load_policies, missing_policy_paths, policy_paths
 from failsync.sync import ObjectResult, Outcome, SyncReport, sync_once
-
-DEFAULT_POLICY_PATH = "./policies"
 
 _paths_argument = click.argument("paths", nargs=-1, type=click.Path())
 
 
-def _adopt_options(function):  # type: ignore[no-untyped-def]
+def adopt_options(function):  # type: ignore[no-untyped-def]
+    """--adopt/--selector (hand-written TrafficSplits) and --adopt-routes/--route-selector (routes)."""
+    function = click.option("--route-selector", default=DEFAULT_ROUTE_SELECTOR, show_default=True,
+                            help="Label selector of the HTTPRoutes/GRPCRoutes --adopt-routes manages.")(function)
+    function = click.option("--adopt-routes", is_flag=True,
+                            help="Also manage hand-written HTTPRoutes/GRPCRoutes matching --route-selector: "
+                                 "only their weights change; policy files become optional.")(function)
     function = click.option("--selector", default=DEFAULT_ADOPT_SELECTOR, show_default=True,
                             help="Label selector of the TrafficSplits --adopt treats as policies.")(function)
     return click.option("--adopt", is_flag=True,
@@ -35,15 +42,29 @@ def _adopt_options(function):  # type: ignore[no-untyped-def]
                              "(drop-in for linkerd-failover); policy files become optional.")(function)
 
 
-def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, prune: bool = False,
+def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: bool = False,
+             route_selector: str = DEFAULT_ROUTE_SELECTOR, prune: bool = False,
              dry_run: bool = False) -> SyncReport:
-    """Load the policies, connect to the cluster of the global options and run one pass."""
-    policy_set = load_policies(list(paths) or [DEFAULT_POLICY_PATH], allow_missing=adopt)
+    """Load the policies, connect to the cluster of the global options and run one pass.
+
+    A missing policy path (unless ``adopt`` or ``adopt_routes``) or a bad selector ends the command (exit 2)
+    before the cluster is contacted.
+    """
+    given = policy_paths(paths)
+    missing = [] if adopt or adopt_routes else missing_policy_paths(given)
+    if missing:
+        report_errors(missing)
+        click.get_current_context().exit(EXIT_ERROR)
+    if adopt:
+        parse_selector(selector)
+    if adopt_routes:
+        parse_selector(route_selector)
+    policy_set = load_policies(given, allow_missing=adopt or adopt_routes)
     options = settings()
     client = KubeClient.from_kubeconfig(options.kubeconfig_path(), options.context)
     return sync_once(client, policy_set.policies, renderer=Renderer(options.templates),
-                     policy_errors=policy_set.errors, adopt=adopt, selector=selector, prune=prune,
-                     dry_run=dry_run)
+                     policy_errors=policy_set.errors, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
+                     route_selector=route_selector, prune=prune, dry_run=dry_run)
 
 
 def _use_colour() -> bool:
@@ -67,10 +88,8 @@ def _colour_diff(text: str) -> str:
 
 
 def _report_problems(report: SyncReport) -> None:
-    for error in report.errors:
-        click.echo(f"error: {error}", err=True)
-    for result in report.failed:
-        click.echo(f"error: {result.key}: {result.message}", err=True)
+    report_errors(report.errors)
+    report_errors(f"{result.key}: {result.message}" for result in report.failed)
 
 
 def _exit_for_failures(report: SyncReport) -> None:
@@ -81,8 +100,8 @@ def _exit_for_failures(report: SyncReport) -> None:
             parts.append(f"{len(report.failed)} object(s) failed: {names}")
         if report.errors:
             parts.append(f"{len(report.errors)} other error(s)")
-        click.echo(f"error: {'; '.join(parts)}", err=True)
-        click.get_current_context().exit(2)
+        report_error("; ".join(parts))
+        click.get_current_context().exit(EXIT_ERROR)
 
 
 @click.command("diff")
@@ -91,9 +110,10 @@ def _exit_for_failures(report: SyncReport) -> None:
               show_default=True,
               help="text: a unified YAML diff per object; json-patch: the exact writes sync would send; "
                    "json: the whole report.")
-@_adopt_options
+@adopt_options
 @global_options
-def diff_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str) -> None:
+def diff_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str, adopt_routes: bool,
+                 route_selector: str) -> None:
     """Dry run against the live cluster: what sync would change, and nothing written.
 
     Only what failsync owns is compared (spec and its own labels and annotations),
@@ -105,7 +125,8 @@ def diff_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str
       failsync --context west diff policies/
       failsync diff --adopt -o json-patch
     """
-    report = run_pass(paths, adopt=adopt, selector=selector, dry_run=True)
+    report = run_pass(paths, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
+                      route_selector=route_selector, dry_run=True)
     if output == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
     elif output == "json-patch":
@@ -128,9 +149,9 @@ def diff_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str
                 click.echo(_colour_diff(text) if colour else text, nl=False, color=colour)
     _report_problems(report)
     if not report.ok:
-        click.get_current_context().exit(2)
+        click.get_current_context().exit(EXIT_ERROR)
     if report.changed:
-        click.get_current_context().exit(1)
+        click.get_current_context().exit(EXIT_CHANGES_PENDING)
 
 
 def result_line(result: ObjectResult, *, dry_run: bool) -> str:
@@ -138,8 +159,12 @@ def result_line(result: ObjectResult, *, dry_run: bool) -> str:
     verbs = {Outcome.CREATED: "create", Outcome.PATCHED: "patch", Outcome.PRUNED: "prune"}
     outcome = f"would {verbs[result.outcome]}" if dry_run and result.outcome in verbs else result.outcome.value
     detail = result.weight_changes if result.outcome in (Outcome.CREATED, Outcome.PATCHED) else ""
-    line = f"{result.key}: {outcome}" + (f" ({detail})" if detail else "")
-    if result.outcome in (Outcome.FAILED, Outcome.PRUNED) and result.message:
+    target = result.object_target
+    # TrafficSplits keep the Part 1 output; other kinds are named, so a policy that moved shows both objects.
+    shown = result.key if target is None or target.kind == "TrafficSplit" else f"{target.kind} {result.key}"
+    line = f"{shown}: {outcome}" + (f" ({detail})" if detail else "")
+    left_in_place = result.outcome is Outcome.UNCHANGED and result.policy is None
+    if (result.outcome in (Outcome.FAILED, Outcome.PRUNED) or left_in_place) and result.message:
         line += f": {result.message}"
     return line
 
@@ -148,10 +173,12 @@ def result_line(result: ObjectResult, *, dry_run: bool) -> str:
 @_paths_argument
 @click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
 @click.option("--prune", is_flag=True,
-              help="Delete TrafficSplits failsync owns whose policy is gone (never anything else).")
-@_adopt_options
+              help="Delete objects failsync owns whose policy is gone or now renders another kind "
+                   "(never anything else).")
+@adopt_options
 @global_options
-def sync_command(paths: tuple[str, ...], dry_run: bool, prune: bool, adopt: bool, selector: str) -> None:
+def sync_command(paths: tuple[str, ...], dry_run: bool, prune: bool, adopt: bool, selector: str,
+                 adopt_routes: bool, route_selector: str) -> None:
     """Apply the policies once: create missing objects, patch drifted ones.
 
     Writes are JSON Patches guarded by the object's resourceVersion; when another
@@ -164,7 +191,8 @@ def sync_command(paths: tuple[str, ...], dry_run: bool, prune: bool, adopt: bool
       failsync --context west sync policies/
       failsync sync --adopt --dry-run
     """
-    report = run_pass(paths, adopt=adopt, selector=selector, prune=prune, dry_run=dry_run)
+    report = run_pass(paths, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
+                      route_selector=route_selector, prune=prune, dry_run=dry_run)
     for result in report.results:
         click.echo(result_line(result, dry_run=dry_run))
     _report_problems(report)
@@ -172,12 +200,15 @@ def sync_command(paths: tuple[str, ...], dry_run: bool, prune: bool, adopt: bool
 
 
 STATUS_COLUMNS = ("NAMESPACE", "NAME", "TARGET", "STATE", "ACTIVE", "READY", "LAST-CHANGE")
+#: Shown when the report has a route: whether a parent (the mesh) accepted it.
+ROUTE_COLUMN = "ACCEPTED"
 
 
 def status_row(result: ObjectResult) -> tuple[str, ...]:
     """The status table cells of one object."""
     policy = result.policy
-    target = f"{policy.target.kind}/{policy.target.api_version.rpartition('/')[2]}" if policy else "-"
+    target_of = result.object_target
+    target = f"{target_of.kind}/{target_of.api_version.rpartition('/')[2]}" if target_of else "-"
     active = ",".join(s for s, w in (result.live_weights or {}).items() if w > 0) or "-"
     ready = ",".join(f"{s}={n}" for s, n in result.decision.ready.items()) if result.decision else "-"
     state = "error" if result.outcome is Outcome.FAILED else (result.state.value if result.state else "-")
@@ -187,9 +218,10 @@ def status_row(result: ObjectResult) -> tuple[str, ...]:
 @click.command("status")
 @_paths_argument
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@_adopt_options
+@adopt_options
 @global_options
-def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str) -> None:
+def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str, adopt_routes: bool,
+                   route_selector: str) -> None:
     """Per policy: where traffic goes, ready endpoints per backend, drift, last change.
 
     STATE is primary, failed-over or all-down, or drifted when the live object
@@ -201,15 +233,32 @@ def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: s
       failsync --context west status policies/
       failsync status --adopt -o json
     """
-    report = run_pass(paths, adopt=adopt, selector=selector, dry_run=True)
+    report = run_pass(paths, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
+                      route_selector=route_selector, dry_run=True)
     if output == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
-        rows = [STATUS_COLUMNS, *(status_row(result) for result in report.results)]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(STATUS_COLUMNS))]
+        routes = any(result.route_acceptance is not None for result in report.results)
+        columns = (*STATUS_COLUMNS, ROUTE_COLUMN) if routes else STATUS_COLUMNS
+        rows = [columns]
+        for result in report.results:
+            row = status_row(result)
+            rows.append((*row, _accepted(result)) if routes else row)
+        widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
         for row in rows:
             click.echo("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for result in report.results:
+        if result.route_acceptance is not None and not result.route_acceptance[0]:
+            click.echo(f"warning: {result.object_target.kind if result.object_target else 'route'} {result.key}: "
+                       f"{result.route_acceptance[1]}; the mesh ignores this route, so failover changes nothing",
+                       err=True)
     _report_problems(report)
+
+
+def _accepted(result: ObjectResult) -> str:
+    if result.route_acceptance is None:
+        return "-"
+    return "yes" if result.route_acceptance[0] else "no"
 
 
 COMMANDS: list[click.Command] = [diff_command, sync_command, status_command]

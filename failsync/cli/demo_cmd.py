@@ -29,10 +29,10 @@ def _serve_until_signal(console: Console, demo: Demo, result: DemoResult) -> Non
     kubectl = f"kubectl --kubeconfig {kubeconfig} --context west -n {NAMESPACE}"
     console.echo()
     console.title("The sandboxes and the loop keep running. Try:")
-    for line in (f"{kubectl} get ts/{POLICY_NAME} -o yaml",
-                 f"{kubectl} get ts -w                      # in a second terminal",
+    for line in (f"{kubectl} get {demo.short}/{POLICY_NAME} -o yaml",
+                 f"{kubectl} get {demo.short} -w                      # in a second terminal",
                  f"{kubectl} scale deploy/web --replicas=0",
-                 f"{kubectl} get events --field-selector involvedObject.kind=TrafficSplit",
+                 f"{kubectl} get events --field-selector involvedObject.kind={demo.kind}",
                  f"kubectl --kubeconfig {kubeconfig} --context east -n {NAMESPACE} scale deploy/web --replicas=0",
                  f"failsync --kubeconfig {kubeconfig} --context west status {demo.policy.path}"):
         console.command(line)
@@ -54,10 +54,14 @@ def _serve_until_signal(console: Console, demo: Demo, result: DemoResult) -> Non
               help="Leave the sandboxes and the loop up afterwards; print the kubeconfig and kubectl "
                    "commands to try; stop on Ctrl-C or SIGTERM.")
 @click.option("--step", "step_by_step", is_flag=True, help="Pause for Enter between steps.")
+@click.option("--target", type=click.Choice(["trafficsplit", "httproute"]), default="trafficsplit",
+              show_default=True,
+              help="What the guide's policy renders: the guide's SMI TrafficSplit, or a Gateway API HTTPRoute "
+                   "(a GAMMA route with web-svc as parent) with the same failover.")
 @click.option("--timeout", default=10.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Seconds each step may wait for the cluster before it counts as failed.")
 @global_options
-def demo_command(keep_running: bool, step_by_step: bool, timeout: float) -> None:
+def demo_command(keep_running: bool, step_by_step: bool, target: str, timeout: float) -> None:
     """Replay the Linkerd multicluster failover guide on a local sandbox: no cluster needed.
 
     Starts clusters west and east in-process, installs emojivoto in both, exports
@@ -71,9 +75,10 @@ def demo_command(keep_running: bool, step_by_step: bool, timeout: float) -> None
     Example:
       failsync demo
       failsync demo --step --keep-running
+      failsync demo --target httproute
     """
     console = Console(pause=_wait_for_enter if step_by_step else None)
-    options = DemoOptions(timeout=timeout, templates=settings().templates)
+    options = DemoOptions(timeout=timeout, templates=settings().templates, target=target)
     after = (lambda demo, result: _serve_until_signal(console, demo, result)) if keep_running else None
     result = run_demo(console, options, after=after)
     console.echo()

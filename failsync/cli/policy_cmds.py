@@ -15,12 +15,11 @@ from typing import Iterable, Iterator, Sequence
 import click
 
 from failsync.cli.options import global_options, settings
+from failsync.cli.output import EXIT_INVALID, exit_code_for_errors, report_errors
 from failsync.core.policies import PolicySet
 from failsync.core.rendering import Renderer, to_yaml
 from failsync.errors import PolicyError, TemplateError
-from failsync.loading import load_policies
-
-DEFAULT_POLICY_PATH = "./policies"
+from failsync.loading import load_policies, policy_paths
 
 _paths_argument = click.argument("paths", nargs=-1, type=click.Path())
 
@@ -42,12 +41,11 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _load(paths: Sequence[str]) -> PolicySet:
-    return load_policies(list(paths) or [DEFAULT_POLICY_PATH])
+    return load_policies(policy_paths(paths))
 
 
 def _report_errors(errors: Iterable[PolicyError]) -> None:
-    for error in errors:
-        click.echo(str(error), err=True)
+    report_errors(errors, prefix="")
 
 
 def summary(policy_set: PolicySet) -> str:
@@ -67,7 +65,8 @@ def validate(paths: tuple[str, ...]) -> None:
 
     PATHS are policy files or directories (searched recursively for *.yaml and
     *.yml); the default is ./policies. Exit code 0 when everything is valid,
-    1 otherwise. Each error is one line: file:line: key: message.
+    1 when any policy file is invalid or cannot be read, 2 when a path does
+    not exist. Each error is one line: file:line: key: message.
 
     \b
     Example:
@@ -79,7 +78,7 @@ def validate(paths: tuple[str, ...]) -> None:
     _report_errors(policy_set.errors)
     click.echo(summary(policy_set))
     if not policy_set.ok:
-        click.get_current_context().exit(1)
+        click.get_current_context().exit(exit_code_for_errors("validate", policy_set.errors))
 
 
 @click.command("render")
@@ -92,7 +91,7 @@ def render(paths: tuple[str, ...], output: str) -> None:
 
     Nothing is printed on stdout unless every policy is valid and renders: a
     partial output piped into kubectl would look complete. Errors go to stderr and
-    the exit code is 1.
+    the exit code is 1 (2 when a path does not exist).
 
     \b
     Example:
@@ -114,7 +113,7 @@ def render(paths: tuple[str, ...], output: str) -> None:
             _report_errors(failures)
             click.echo(f"nothing rendered: {len(failures)} {'error' if len(failures) == 1 else 'errors'}",
                        err=True)
-            click.get_current_context().exit(1)
+            click.get_current_context().exit(max(EXIT_INVALID, exit_code_for_errors("render", failures)))
         if output == "json":
             click.echo(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2))
         elif objects:

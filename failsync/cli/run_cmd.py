@@ -1,27 +1,37 @@
 """``failsync run``: the watch-driven loop (SPEC §7).
 
 Thin: the loop is ``failsync.controller.Controller``; this module turns options
-into ``LoopOptions``, connects to the cluster of the global options, installs
-SIGTERM/SIGINT handlers for a graceful shutdown and exits 0 after it.
+into ``LoopOptions`` (whose defaults are the options' defaults), connects to the
+cluster of the global options, and owns the signals: the first SIGTERM/SIGINT asks
+for a graceful shutdown, a second is harmless, a third exits at once; whatever
+happens, the process exits within ``--shutdown-timeout``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import select
 import signal
+import threading
+import time
 from typing import Sequence
 
 import click
 
 from failsync.cli.options import global_options, settings
+from failsync.cli.output import EXIT_ERROR, report_errors
 from failsync.controller import Controller, LoopOptions
-from failsync.core.model import DEFAULT_ADOPT_SELECTOR
 from failsync.core.rendering import Renderer
 from failsync.kube import KubeClient
+from failsync.kube.events import SHUTDOWN_BUDGET
 from failsync.kube.lease import default_identity
+from failsync.loading import missing_policy_paths, policy_paths
 
-DEFAULT_POLICY_PATH = "./policies"
 log = logging.getLogger(__name__)
+DEFAULTS = LoopOptions(identity="")
+#: Exit code when shutdown was cut short (a third signal, or the shutdown deadline passed).
+FORCED_EXIT = 1
 
 
 def _positive(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -30,64 +40,161 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float) -> float
     return value
 
 
+class ShutdownSignals:
+    """Counts SIGTERM/SIGINT without taking a lock in the handler (a handler that set a
+    ``threading.Event`` could deadlock on a second signal arriving inside ``Event.set``).
+
+    A signal may be delivered to any thread, so the main thread never blocks where only a
+    signal to itself would wake it: it waits on the wakeup pipe the C-level handler writes to.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last = 0
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+
+    def install(self) -> None:
+        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        self.count += 1
+        self.last = signum
+        if self.count >= 3:
+            os.write(2, b"failsync: third signal: exiting now\n")
+            os._exit(FORCED_EXIT)
+
+    def notify(self) -> None:
+        """Wake ``wait`` without a signal (the loop ended by itself)."""
+        try:
+            os.write(self._write, b"\0")
+        except BlockingIOError:  # the pipe is full: ``wait`` wakes anyway
+            pass
+
+    def wait(self, timeout: float) -> None:
+        """Block until a signal, ``notify`` or ``timeout`` seconds (handlers run on return)."""
+        readable, _, _ = select.select([self._read], [], [], max(0.0, timeout))
+        if readable:
+            try:
+                os.read(self._read, 512)
+            except BlockingIOError:
+                pass
+
+
 @click.command("run")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--resync", default=60.0, show_default=True, type=float, callback=_positive,
+@click.option("--resync", default=DEFAULTS.resync, show_default=True, type=float, callback=_positive,
               help="Seconds between full resyncs (a safety net under the watches).")
 @click.option("--metrics-port", default=9095, show_default=True, type=click.IntRange(0, 65535),
               help="Port of /metrics, /healthz and /readyz (0: any free port, logged).")
-@click.option("--metrics-address", default="0.0.0.0", show_default=True, help="Address to serve them on.")
+@click.option("--metrics-address", default=None,
+              help="Address to serve them on [default: 0.0.0.0 in a pod (a service account is mounted), "
+                   "else 127.0.0.1].")
 @click.option("--leader-elect", is_flag=True, help="Elect a leader with a Lease; only the leader writes.")
-@click.option("--lease-name", default="failsync", show_default=True, help="Name of the Lease.")
-@click.option("--lease-namespace", default="default", show_default=True, help="Namespace of the Lease.")
-@click.option("--lease-duration", default=15.0, show_default=True, type=float, callback=_positive,
-              help="Seconds a standby waits on an unrenewed lease before taking over.")
-@click.option("--renew-deadline", default=10.0, show_default=True, type=float, callback=_positive,
-              help="Seconds the leader keeps trying to renew before it stops writing.")
-@click.option("--retry-period", default=2.0, show_default=True, type=float, callback=_positive,
-              help="Seconds between lease acquire/renew attempts.")
+@click.option("--lease-name", default=DEFAULTS.lease_name, show_default=True, help="Name of the Lease.")
+@click.option("--lease-namespace", default=DEFAULTS.lease_namespace, show_default=True,
+              help="Namespace of the Lease.")
+@click.option("--lease-duration", default=DEFAULTS.lease_duration, show_default=True, type=float,
+              callback=_positive, help="Seconds a standby waits on an unrenewed lease before taking over.")
+@click.option("--renew-deadline", default=DEFAULTS.renew_deadline, show_default=True, type=float,
+              callback=_positive,
+              help="Seconds the leader keeps trying to renew before it stops writing; it never writes "
+                   "with a renewal older than this (it re-reads the Lease first).")
+@click.option("--retry-period", default=DEFAULTS.retry_period, show_default=True, type=float,
+              callback=_positive, help="Seconds between lease acquire/renew attempts.")
 @click.option("--identity", default=None, help="This replica's name in the Lease (default: $POD_NAME or host_random).")
 @click.option("--adopt", is_flag=True,
               help="Also manage hand-written TrafficSplits matching --selector (drop-in for linkerd-failover); "
                    "policy files become optional.")
-@click.option("--selector", default=DEFAULT_ADOPT_SELECTOR, show_default=True,
+@click.option("--selector", default=DEFAULTS.selector, show_default=True,
               help="Label selector of the TrafficSplits --adopt manages.")
+@click.option("--adopt-routes", is_flag=True,
+              help="Also manage hand-written HTTPRoutes/GRPCRoutes matching --route-selector: only their "
+                   "weights change; policy files become optional.")
+@click.option("--route-selector", default=DEFAULTS.route_selector, show_default=True,
+              help="Label selector of the routes --adopt-routes manages.")
+@click.option("--shutdown-timeout", default=DEFAULTS.shutdown_timeout, show_default=True, type=float,
+              callback=_positive,
+              help=f"Seconds from SIGTERM to exit, however slow the API server: the write in flight "
+                   f"finishes, queued work is abandoned, Events get {SHUTDOWN_BUDGET:g}s, the lease is "
+                   f"released. Keep it under the pod's terminationGracePeriodSeconds.")
 @global_options
-def run_command(paths: Sequence[str], resync: float, metrics_port: int, metrics_address: str, leader_elect: bool,
-                lease_name: str, lease_namespace: str, lease_duration: float, renew_deadline: float,
-                retry_period: float, identity: str | None, adopt: bool, selector: str) -> None:
-    """Keep every policy's TrafficSplit in line with live endpoint health, reacting to
+def run_command(paths: Sequence[str], resync: float, metrics_port: int, metrics_address: str | None,
+                leader_elect: bool, lease_name: str, lease_namespace: str, lease_duration: float,
+                renew_deadline: float, retry_period: float, identity: str | None, adopt: bool, selector: str,
+                adopt_routes: bool, route_selector: str, shutdown_timeout: float) -> None:
+    """Keep every policy's TrafficSplit or route in line with live endpoint health, reacting to
     changes within milliseconds, until SIGTERM or SIGINT (then exit 0).
 
-    Watches TrafficSplits, EndpointSlices (or Endpoints) and Services, and the policy
+    Watches the policies' target kinds, EndpointSlices (or Endpoints) and Services, and the policy
     files themselves: edits take effect while running; an invalid edit keeps the last
     good version of the policy and logs the error.
+
+    On SIGTERM or SIGINT it exits within --shutdown-timeout; a second signal changes
+    nothing, a third exits at once (code 1).
 
     \b
     Example:
       failsync run policies/ --metrics-port 9095
       failsync run --adopt --leader-elect --lease-namespace failsync
+      failsync run --adopt-routes --route-selector failsync.io/failover=enabled
     """
     if leader_elect and not retry_period < renew_deadline < lease_duration:
         raise click.BadParameter("needs --retry-period < --renew-deadline < --lease-duration",
                                  param_hint="--renew-deadline")
+    missing = [] if adopt or adopt_routes else missing_policy_paths(policy_paths(paths))
+    if missing:  # a typo in a path is a usage error, not a policy that is "kept" (there is none)
+        report_errors(missing)
+        click.get_current_context().exit(EXIT_ERROR)
     options = settings()
     _default_to_info_logging(options.verbose)
     client = KubeClient.from_kubeconfig(options.kubeconfig_path(), options.context)
     controller = Controller(client, LoopOptions(
-        paths=list(paths) or [DEFAULT_POLICY_PATH], resync=resync, adopt=adopt, selector=selector,
+        paths=[str(path) for path in policy_paths(paths)], resync=resync, adopt=adopt, selector=selector,
+        adopt_routes=adopt_routes, route_selector=route_selector,
         leader_elect=leader_elect, lease_name=lease_name, lease_namespace=lease_namespace,
         lease_duration=lease_duration, renew_deadline=renew_deadline, retry_period=retry_period,
         identity=identity or default_identity(), metrics_port=metrics_port, metrics_host=metrics_address,
+        shutdown_timeout=shutdown_timeout,
     ), renderer=Renderer(options.templates))
+    serve(controller, shutdown_timeout)
 
-    def on_signal(signum: int, _frame: object) -> None:
-        log.info("received %s: finishing the write in flight and shutting down", signal.Signals(signum).name)
+
+def serve(controller: Controller, shutdown_timeout: float) -> None:
+    """Run ``controller`` until SIGTERM/SIGINT; exit within ``shutdown_timeout`` of the first signal."""
+    signals = ShutdownSignals()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            controller.run()
+        except BaseException as error:  # re-raised on the main thread (e.g. a busy metrics port)
+            failure.append(error)
+        finally:
+            signals.notify()
+
+    signals.install()
+    loop = threading.Thread(target=run, name="failsync-run", daemon=True)
+    loop.start()
+    while loop.is_alive() and not signals.count:
+        signals.wait(1.0)
+    if signals.count:
+        log.info("received %s: finishing the write in flight and shutting down (at most %.0fs)",
+                 signal.Signals(signals.last).name, shutdown_timeout)
+        deadline = time.monotonic() + shutdown_timeout
         controller.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    controller.run()
+        while loop.is_alive() and time.monotonic() < deadline:  # a third signal exits from its handler
+            signals.wait(deadline - time.monotonic())
+        if loop.is_alive():
+            log.error("shutdown did not finish within %.0fs: exiting now", shutdown_timeout)
+            logging.shutdown()
+            os._exit(FORCED_EXIT)
+    loop.join()
+    if failure:
+        raise failure[0]
 
 
 def _default_to_info_logging(verbose: int) -> None:

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from typing import Callable, Iterable
 
-from failsync.backoff import Backoff
+from failsync.backoff import Backoff, RetryPolicy, clamped
 
 
 URGENT, RESYNC = 0, 1
@@ -31,10 +31,10 @@ class WorkQueue:
     to the urgent lane (a watch event overtakes the resync it arrived during).
     """
 
-    def __init__(self, *, backoff: Callable[[], Backoff] = lambda: Backoff(0.05, 30.0),
+    def __init__(self, *, retry: RetryPolicy = RetryPolicy(0.05, 30.0),
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._new_backoff = backoff
+        self._retry = retry
         self._cond = threading.Condition()
         # Lane deques may hold stale entries (a key moved to the urgent lane, or handed out from
         # another entry); ``_lane`` is the truth: the lane of every queued key.
@@ -80,7 +80,9 @@ class WorkQueue:
             self._cond.notify()
 
     def add_after(self, key: str, delay: float) -> None:
-        """Queue ``key`` once ``delay`` seconds have passed."""
+        """Queue ``key`` once ``delay`` seconds have passed (clamped to ``backoff.MAX_DELAY``, so any
+        delay a policy can produce, even 10^10 s or NaN, is safe for the workers)."""
+        delay = clamped(delay)
         if delay <= 0:
             self.add(key)
             return
@@ -92,7 +94,7 @@ class WorkQueue:
     def retry(self, key: str) -> float:
         """Queue ``key`` again after its next backoff delay; returns the delay."""
         with self._cond:
-            backoff = self._failures.setdefault(key, self._new_backoff())
+            backoff = self._failures.setdefault(key, self._retry.backoff())
         delay = backoff.next_delay()
         self.add_after(key, delay)
         return delay
@@ -122,7 +124,7 @@ class WorkQueue:
                                      None if deadline is None else deadline - self._clock()) if w is not None]
                 if deadline is not None and deadline - self._clock() <= 0:
                     return None
-                self._cond.wait(max(0.0, min(waits)) if waits else None)
+                self._cond.wait(clamped(min(waits)) if waits else None)
 
     def _pop_locked(self) -> str | None:
         for lane, entries in enumerate(self._lanes):

@@ -1,8 +1,8 @@
-"""Drop-in mode: reading live TrafficSplits as failsync values (SPEC §3).
+"""Drop-in mode: reading live TrafficSplits and routes as failsync values (SPEC §3, §10).
 
-Owns: turning a hand-written TrafficSplit (like the Linkerd failover guide's) into
-a Policy with origin ADOPTED, reading the live weights of any TrafficSplit, and
-matching label selectors such as ``--selector``.
+Owns: turning a hand-written TrafficSplit (like the Linkerd failover guide's) or
+HTTPRoute/GRPCRoute into a Policy with origin ADOPTED, reading the live weights of any
+of them, and matching label selectors such as ``--selector``.
 
 Primary: the ``failover.linkerd.io/primary-service`` annotation, else the first
 backend; every other backend is a fallback of priority 1; all other settings
@@ -15,12 +15,12 @@ Never does: I/O; never decides weights.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any, Mapping
 
+from failsync.core import targets
 from failsync.core.model import LINKERD_PRIMARY_ANNOTATION, Backend, Origin, Policy, Target
+from failsync.core.selectors import Requirement, SelectorError, labels_match, parse_label_selector
 from failsync.errors import Location, PolicyError
 
 
@@ -66,112 +66,60 @@ def adopt(obj: Mapping[str, Any]) -> Policy:
     )
 
 
-def _number(weight: Any) -> Decimal | None:
-    """A weight as a number: an integer, or a Quantity string (``"1"``, ``"500m"``) as v1alpha1 spells it."""
-    if isinstance(weight, bool):
-        return None
-    if isinstance(weight, int):
-        return Decimal(weight)
-    if isinstance(weight, str):
-        text = weight.strip()
-        scale = Decimal(1)
-        if text.endswith("m"):
-            text, scale = text[:-1], Decimal("0.001")
-        try:
-            return Decimal(text) * scale
-        except InvalidOperation:
-            return None
-    return None
+def live_weights(obj: Mapping[str, Any] | None, services: tuple[str, ...] | None = None) -> dict[str, int] | None:
+    """The weights a live TrafficSplit or route carries, per backend service (see ``targets.weights_of``)."""
+    return targets.weights_of(obj, services)
 
 
-def live_weights(obj: Mapping[str, Any] | None) -> dict[str, int] | None:
-    """The weights a live TrafficSplit carries, per backend service; None when missing or malformed.
+def adopt_route(obj: Mapping[str, Any]) -> Policy:
+    """The Policy a hand-written HTTPRoute/GRPCRoute stands for; PolicyError when it cannot be one.
 
-    Fractional Quantities (``"500m"``) are scaled by 1000 for every backend, which
-    keeps the proportions (weights are relative).
+    Primary: the ``failsync.io/primary-service`` annotation, else the first backendRef of the
+    first rule; the backends are those of the first rule naming the primary, in order.
     """
-    backends = ((obj or {}).get("spec") or {}).get("backends")
-    if not isinstance(backends, list):
-        return None
-    found: dict[str, Decimal] = {}
-    for backend in backends:
-        if not isinstance(backend, Mapping) or not isinstance(backend.get("service"), str):
-            return None
-        number = _number(backend.get("weight", 0))
-        if number is None or number < 0:
-            return None
-        found[backend["service"]] = number
-    if any(number != number.to_integral_value() for number in found.values()):
-        return {service: int(number * 1000) for service, number in found.items()}
-    return {service: int(number) for service, number in found.items()}
-
-
-_REQUIREMENT = re.compile(
-    r"^\s*(?P<not>!)?\s*(?P<key>[A-Za-z0-9_.\-/]+)"
-    r"(?:\s*(?P<op>==|=|!=)\s*(?P<value>[A-Za-z0-9_.\-]*)"
-    r"|\s+(?P<set>in|notin)\s*\((?P<values>[^)]*)\))?\s*$")
+    where = _where(obj)
+    meta = obj.get("metadata") or {}
+    rules = (obj.get("spec") or {}).get("rules") if isinstance(obj.get("spec"), Mapping) else None
+    if not isinstance(rules, list) or not rules:
+        raise PolicyError("expected a route with rules and backendRefs", Location(where, key="spec.rules"))
+    primary = targets.primary_of_route(obj)
+    if primary is None:
+        raise PolicyError("expected the first rule to name a backendRef (or the "
+                          f"{targets.ROUTE_PRIMARY_ANNOTATION} annotation)", Location(where, key="spec.rules[0]"))
+    services = targets.route_backends(obj, primary)
+    if not services:
+        raise PolicyError(f"primary service {primary!r} is not a backendRef of any rule",
+                          Location(where, key=f"metadata.annotations.{targets.ROUTE_PRIMARY_ANNOTATION}"))
+    if len(set(services)) != len(services):
+        raise PolicyError("a backend is listed twice in the rule naming the primary",
+                          Location(where, key="spec.rules"))
+    return Policy(
+        name=str(meta.get("name")),
+        namespace=str(meta.get("namespace")),
+        service=targets.route_parent_service(obj) or primary,
+        primary=primary,
+        fallbacks=tuple(Backend(service, priority=1) for service in services if service != primary),
+        target=Target(kind=str(obj.get("kind")), api_version=str(obj.get("apiVersion"))),
+        origin=Origin.ADOPTED,
+        location=Location(where),
+    )
 
 
 @dataclass(frozen=True)
 class Selector:
-    """A parsed label selector (equality- and set-based), as kubectl understands it."""
+    """A parsed label selector (``--selector``), with the API server's grammar."""
 
     text: str
-    requirements: tuple[tuple[str, str, frozenset[str]], ...]
+    requirements: tuple[Requirement, ...]
 
     def matches(self, labels: Mapping[str, str] | None) -> bool:
         """Whether an object with ``labels`` is selected."""
-        labels = labels or {}
-        for key, op, values in self.requirements:
-            present = key in labels
-            if op == "exists" and not present:
-                return False
-            if op == "absent" and present:
-                return False
-            if op == "in" and labels.get(key) not in values:
-                return False
-            if op == "notin" and present and labels[key] in values:
-                return False
-        return True
-
-
-def _split(text: str) -> list[str]:
-    parts, depth, current = [], 0, ""
-    for char in text:
-        depth += char == "("
-        depth -= char == ")"
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    return parts
+        return labels_match(self.requirements, labels)
 
 
 def parse_selector(text: str) -> Selector:
-    """Parse ``k=v,k!=v,k,!k,k in (a,b),k notin (a,b)``; PolicyError naming the bad part."""
-    requirements = []
-    for part in _split(text):
-        if not part.strip():
-            if text.strip():
-                raise PolicyError(f"empty requirement in label selector {text!r}", Location("--selector"))
-            continue
-        match = _REQUIREMENT.match(part)
-        if not match or (match["not"] and (match["op"] or match["set"])):
-            raise PolicyError(f"cannot parse {part.strip()!r} in label selector {text!r}; expected "
-                              f"key=value, key!=value, key, !key, key in (a,b) or key notin (a,b)",
-                              Location("--selector"))
-        key = match["key"]
-        if match["not"]:
-            requirements.append((key, "absent", frozenset()))
-        elif match["op"] in ("=", "=="):
-            requirements.append((key, "in", frozenset({match["value"]})))
-        elif match["op"] == "!=":
-            requirements.append((key, "notin", frozenset({match["value"]})))
-        elif match["set"]:
-            values = frozenset(v.strip() for v in match["values"].split(",") if v.strip())
-            requirements.append((key, match["set"], values))
-        else:
-            requirements.append((key, "exists", frozenset()))
-    return Selector(text, tuple(requirements))
+    """Parse a label selector as the API server does; PolicyError naming ``--selector`` and the problem."""
+    try:
+        return Selector(text, parse_label_selector(text))
+    except SelectorError as error:
+        raise PolicyError(f"invalid label selector {text!r}: {error}", Location("--selector")) from None

@@ -6,8 +6,9 @@ Owns: the owned-field rule of SPEC §3 and the shape of every write.
   object carries plus ``app.kubernetes.io/managed-by``; the annotations the desired
   object carries, every ``failsync.io/*`` annotation, and
   ``failover.linkerd.io/primary-service``.
-- ``Ownership.WEIGHTS`` (adopted hand-written TrafficSplits): only
-  ``spec.backends[].weight``.
+- ``Ownership.WEIGHTS`` (adopted hand-written TrafficSplits and routes): only the
+  weights (``spec.backends[].weight``; a route's ``spec.rules[].backendRefs[].weight`` in
+  the rules ``targets.managed_rules`` names).
 Everything else (other labels and annotations, ``status``, server-set metadata) is
 left out of both sides, so it can never show up as drift or be written.
 The patch (RFC 6902) between the two owned views is led by a ``test`` op on
@@ -30,6 +31,7 @@ from typing import Any
 import yaml
 
 from failsync.core.model import API_GROUP, LINKERD_PRIMARY_ANNOTATION, MANAGED_BY_LABEL
+from failsync.core.targets import weights_view
 
 FAILSYNC_ANNOTATION_PREFIX = f"{API_GROUP}/"
 
@@ -129,20 +131,13 @@ def _subset(obj: Mapping[str, Any], field: str, keys: set[str], *, keep_empty: b
     return {key: value for key, value in found.items() if key in keys}
 
 
-def _weights_spec(obj: Mapping[str, Any]) -> dict[str, Any]:
-    backends = (obj.get("spec") or {}).get("backends")
-    if not isinstance(backends, list):
-        return {}
-    return {"backends": [{"service": (b or {}).get("service"), "weight": (b or {}).get("weight")}
-                         for b in backends]}
-
-
 def owned_view(obj: Mapping[str, Any], *, desired: Mapping[str, Any], live: Mapping[str, Any] | None,
-               ownership: Ownership = Ownership.FULL) -> dict[str, Any]:
+               ownership: Ownership = Ownership.FULL, services: tuple[str, ...] = ()) -> dict[str, Any]:
     """The part of ``obj`` (the live or the desired object) that failsync owns, normalised.
 
     The identity (apiVersion, kind, name, namespace) is taken from ``desired`` on
-    both sides so it is shown but never diffed. A label/annotation map appears in
+    both sides so it is shown but never diffed. ``services`` (drop-in mode) are the
+    policy's backends, which say which rules of a hand-written route are managed. A label/annotation map appears in
     the view when the live object has one, so patches add single keys to it and
     never replace a map holding foreign keys.
     """
@@ -150,7 +145,7 @@ def owned_view(obj: Mapping[str, Any], *, desired: Mapping[str, Any], live: Mapp
     view: dict[str, Any] = {"apiVersion": desired.get("apiVersion"), "kind": desired.get("kind"),
                             "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")}}
     if ownership is Ownership.WEIGHTS:
-        view["spec"] = _weights_spec(obj)
+        view["spec"] = weights_view(obj, services)
         return _clean(view)
     label_keys, annotation_keys = _owned_keys(desired, live)
     live_meta = (live or {}).get("metadata") or {}
@@ -159,7 +154,10 @@ def owned_view(obj: Mapping[str, Any], *, desired: Mapping[str, Any], live: Mapp
         found = _subset(obj, field, keys, keep_empty=live_has_map)
         if found is not None and (found or live_has_map):
             view["metadata"][field] = found
-    view["spec"] = obj.get("spec") if obj.get("spec") is not None else {}
+    if obj.get("spec") is not None or obj is desired:
+        view["spec"] = obj.get("spec") if obj.get("spec") is not None else {}
+    # A live object without spec (removed by hand) has none in its view either, so the
+    # patch adds /spec whole: an "add" below a missing /spec would never apply.
     return _clean(view)  # copies every mapping and list on the way, so the view shares nothing mutable
 
 
@@ -212,12 +210,12 @@ def guarded_patch(live: Mapping[str, Any], live_view: Mapping[str, Any],
 
 
 def diff(live: Mapping[str, Any] | None, desired: Mapping[str, Any], *,
-         ownership: Ownership = Ownership.FULL) -> Change:
-    """Compare the owned parts of ``live`` (None: missing) and ``desired``."""
+         ownership: Ownership = Ownership.FULL, services: tuple[str, ...] = ()) -> Change:
+    """Compare the owned parts of ``live`` (None: missing) and ``desired`` (``services``: see ``owned_view``)."""
     meta = desired.get("metadata") or {}
     name = f"{meta.get('namespace')}/{meta.get('name')}"
-    desired_view = owned_view(desired, desired=desired, live=live, ownership=ownership)
+    desired_view = owned_view(desired, desired=desired, live=live, ownership=ownership, services=services)
     if live is None:
         return Change(name, None, desired_view, ())
-    live_view = owned_view(live, desired=desired, live=live, ownership=ownership)
+    live_view = owned_view(live, desired=desired, live=live, ownership=ownership, services=services)
     return Change(name, live_view, desired_view, guarded_patch(live, live_view, desired_view))

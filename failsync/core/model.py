@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Mapping
 
 from failsync.errors import Location
@@ -60,12 +61,26 @@ class Backend:
     priority: int = 1
 
 
+class InactiveBackends(str, enum.Enum):
+    """What a rendered route does with a backend of weight 0 (SPEC §10)."""
+
+    ZERO_WEIGHT = "zero-weight"
+    OMIT = "omit"
+
+
 @dataclass(frozen=True)
 class Target:
-    """The kind and apiVersion of the object a policy renders to."""
+    """The object a policy renders to: kind and apiVersion; for routes, the port and idle backends."""
 
     kind: str = DEFAULT_TARGET_KIND
     api_version: str = DEFAULT_TARGET_API_VERSION
+    port: int | None = None
+    inactive_backends: InactiveBackends = InactiveBackends.ZERO_WEIGHT
+
+    @property
+    def group(self) -> str:
+        """The API group of the target (``split.smi-spec.io``, ``gateway.networking.k8s.io``, ...)."""
+        return self.api_version.rpartition("/")[0]
 
 
 @dataclass(frozen=True)
@@ -91,12 +106,12 @@ class Policy:
         """``namespace/name``: the value of the failsync.io/policy annotation."""
         return f"{self.namespace}/{self.name}"
 
-    @property
+    @cached_property
     def backends(self) -> tuple[Backend, ...]:
-        """The primary (tier 0) then the fallbacks in declared order."""
+        """The primary (tier 0) then the fallbacks in declared order (built once: the loop asks often)."""
         return (Backend(self.primary, priority=0), *self.fallbacks)
 
-    @property
+    @cached_property
     def services(self) -> tuple[str, ...]:
         """Backend service names, primary first: the order of backends in the rendered object."""
         return tuple(b.service for b in self.backends)

@@ -19,12 +19,12 @@ from typing import Any, Iterable
 import yaml
 
 from failsync.core.model import Policy
-from failsync.core.policy_schema import TRAFFICSPLIT_API_VERSIONS, UNSUPPORTED_TARGET_KINDS, PolicyDocument
+from failsync.core.policy_schema import ROUTE_API_VERSIONS, TRAFFICSPLIT_API_VERSIONS, PolicyDocument
 from failsync.core.simple_yaml import simple_documents
 from failsync.errors import Location, PolicyError
 
 __all__ = ["PolicySet", "parse_policies", "merge_policy_sets", "object_identity",
-           "TRAFFICSPLIT_API_VERSIONS", "UNSUPPORTED_TARGET_KINDS"]
+           "TRAFFICSPLIT_API_VERSIONS", "ROUTE_API_VERSIONS"]
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -73,12 +73,64 @@ def _valid_policies(documents: list[tuple[dict[str, Any], dict[str, int]]], file
     return policies
 
 
+#: Bounds on what one YAML document may expand to: a policy is a few dozen values, so these
+#: only stop alias bombs ("billion laughs") and pathological nesting, never a real policy.
+MAX_DOCUMENT_VALUES = 10_000
+MAX_DOCUMENT_DEPTH = 32
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def expansion_problem(root: yaml.Node) -> tuple[str, yaml.Node] | None:
+    """Why a composed document is too big to convert (and the node where), or None.
+
+    Counts the values the document expands to with aliases followed (each distinct node
+    once, so the count itself is linear in the text), finds recursive aliases and
+    measures nesting; iterative, so no input can exhaust the stack.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool, int]] = [(root, False, 1)]
+    while stack:
+        node, finished, depth = stack.pop()
+        key = id(node)
+        if finished:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > MAX_DOCUMENT_VALUES:
+                return (f"the document expands to more than {MAX_DOCUMENT_VALUES} values (YAML aliases "
+                        f"repeating other values?); expected a policy of a few dozen values", node)
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            return "a YAML alias refers to a value that contains it (a recursive alias); expected plain values", node
+        if depth > MAX_DOCUMENT_DEPTH:
+            return (f"values are nested more than {MAX_DOCUMENT_DEPTH} levels deep; expected a policy "
+                    f"(at most a few levels)", node)
+        open_nodes.add(key)
+        stack.append((node, True, depth))
+        stack.extend((child, False, depth + 1) for child in _children(node))
+    return None
+
+
 def _parse_with_nodes(text: str, file: str) -> PolicySet:
     policies: list[Policy] = []
     errors: list[PolicyError] = []
     try:
         for node in yaml.compose_all(text, Loader=_Loader):
             if node is None:
+                continue
+            problem = expansion_problem(node)
+            if problem is not None:
+                message, where = problem
+                errors.append(PolicyError(message, Location(file, where.start_mark.line + 1)))
                 continue
             document = PolicyDocument(file, root=node)
             data = document.convert(node, "")
@@ -118,13 +170,17 @@ def merge_policy_sets(sets: Iterable[PolicySet]) -> PolicySet:
     return _without_duplicates(policies, errors)
 
 
-def object_identity(policy: Policy) -> tuple[str, str, str]:
-    """(kind, namespace, name) of the object a policy renders; apiVersions of one kind share it."""
-    return (policy.target.kind, policy.namespace, policy.name)
+def object_identity(policy: Policy) -> tuple[str, str]:
+    """(namespace, name): a policy's key, which names its rendered object whatever the target kind.
+
+    Two policies of one name in one namespace would fight over the same key (the
+    ``failsync.io/policy`` annotation, the loop's queue) even when they target different kinds.
+    """
+    return (policy.namespace, policy.name)
 
 
 def _without_duplicates(policies: list[Policy], errors: list[PolicyError]) -> PolicySet:
-    seen: dict[tuple[str, str, str], Policy] = {}
+    seen: dict[tuple[str, str], Policy] = {}
     kept: list[Policy] = []
     for policy in policies:
         identity = object_identity(policy)
@@ -135,8 +191,8 @@ def _without_duplicates(policies: list[Policy], errors: list[PolicyError]) -> Po
             continue
         where = _short_location(first.location)
         errors.append(PolicyError(
-            f"policy {policy.key} renders the same {policy.target.kind} as the policy at {where}; "
-            f"expected a unique namespace/name per {policy.target.kind}",
+            f"policy {policy.key} renders the same object as the policy at {where}; "
+            f"expected a unique namespace/name per policy, whatever its target kind",
             _relocate(policy.location, "metadata.name")))
     return PolicySet(tuple(kept), tuple(errors))
 

@@ -22,33 +22,36 @@ from failsync.core.model import (
     POLICY_KIND,
     Backend,
     HealthSource,
+    InactiveBackends,
     Policy,
     Target,
     WhenAllDown,
 )
+from failsync.core import targets
 from failsync.errors import Location, PolicyError
 
 _STR_TAG = "tag:yaml.org,2002:str"
 
-#: apiVersions of TrafficSplit a policy may target (SMI traffic-split specs).
-TRAFFICSPLIT_API_VERSIONS = (
-    "split.smi-spec.io/v1alpha1",
-    "split.smi-spec.io/v1alpha2",
-    "split.smi-spec.io/v1alpha3",
-    "split.smi-spec.io/v1alpha4",
-)
-#: Target kinds that are planned but not rendered yet.
-UNSUPPORTED_TARGET_KINDS = ("HTTPRoute",)
+#: apiVersions of TrafficSplit a policy may target (SMI traffic-split specs), oldest first.
+TRAFFICSPLIT_API_VERSIONS = tuple(sorted(targets.API_VERSIONS[targets.TRAFFIC_SPLIT]))
+#: apiVersions of each route kind a policy may target (SPEC §10), the default first.
+ROUTE_API_VERSIONS = {kind: targets.API_VERSIONS[kind] for kind in targets.ROUTE_KINDS}
+_ROUTE_ONLY_KEYS = frozenset({"port", "inactiveBackends"})
 
 # Built once rather than per document: accepted values (in the order messages list them)
 # and the values policies hold. Target is immutable, so policies share one per version.
 _HEALTH_SOURCES = {source.value: source for source in HealthSource}
 _WHEN_ALL_DOWN = {mode.value: mode for mode in WhenAllDown}
+_INACTIVE_BACKENDS = {choice.value: choice for choice in InactiveBackends}
 _TARGETS = {version: Target("TrafficSplit", version) for version in TRAFFICSPLIT_API_VERSIONS}
 
 _DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 _LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?\Z")
+
+#: Upper bounds: what the API (int32) and the decision can hold; a duration no longer than a week.
+INT32_MAX = 2**31 - 1
+MAX_HOLD_SECONDS = 7 * 24 * 3600
 
 _SCHEMA: dict[str, frozenset[str]] = {
     "": frozenset({"apiVersion", "kind", "metadata", "spec"}),
@@ -57,7 +60,7 @@ _SCHEMA: dict[str, frozenset[str]] = {
     "spec.fallbacks[]": frozenset({"service", "priority"}),
     "spec.health": frozenset({"minReady", "source"}),
     "spec.failback": frozenset({"holdSeconds"}),
-    "spec.target": frozenset({"kind", "apiVersion"}),
+    "spec.target": frozenset({"kind", "apiVersion", "port", "inactiveBackends"}),
 }
 
 
@@ -213,15 +216,17 @@ class PolicyDocument:
         return value
 
     def integer(self, parent: dict[str, Any], key: str, path: str, *, default: int,
-                minimum: int) -> int | None:
+                minimum: int, maximum: int = INT32_MAX) -> int | None:
         if key not in parent or parent[key] is None:
             return default
         value = parent[key]
+        expected = f"an integer from {minimum} to {maximum}"
         if isinstance(value, bool) or not isinstance(value, int):
-            self.error(path, f"expected an integer >= {minimum}, found the {_type_name(value)} {value!r}")
+            self.error(path, f"expected {expected}, found the {_type_name(value)} {value!r}")
             return None
-        if value < minimum:
-            self.error(path, f"expected an integer >= {minimum}, found {value}")
+        if not minimum <= value <= maximum:
+            shown = value if abs(value) < 10**12 else f"a {len(str(abs(value)))}-digit number"
+            self.error(path, f"expected {expected}, found {shown}")
             return None
         return value
 
@@ -272,7 +277,7 @@ class PolicyDocument:
                              tuple(_HEALTH_SOURCES), HealthSource.AUTO.value)
         failback = self.mapping(spec, "failback", "spec.failback", "spec.failback")
         hold_seconds = self.integer(failback, "holdSeconds", "spec.failback.holdSeconds",
-                                    default=0, minimum=0)
+                                    default=0, minimum=0, maximum=MAX_HOLD_SECONDS)
         when_all_down = self.choice(spec, "whenAllDown", "spec.whenAllDown",
                                     tuple(_WHEN_ALL_DOWN), WhenAllDown.KEEP.value)
         target = self.target(spec)
@@ -352,24 +357,35 @@ class PolicyDocument:
 
     def target(self, spec: dict[str, Any]) -> Target | None:
         target = self.mapping(spec, "target", "spec.target", "spec.target")
-        kind = self.string(target, "kind", "spec.target.kind", required=False, default="TrafficSplit",
-                           what="kind TrafficSplit")
+        kind = self.choice(target, "kind", "spec.target.kind", targets.KINDS, targets.TRAFFIC_SPLIT)
+        if kind is None:
+            return None
+        versions = targets.API_VERSIONS[kind]
         api_version = self.string(target, "apiVersion", "spec.target.apiVersion", required=False,
-                                  default="split.smi-spec.io/v1alpha2",
-                                  what=_one_of(TRAFFICSPLIT_API_VERSIONS))
-        if kind is None or api_version is None:
+                                  default=versions[0], what=_one_of(versions))
+        if api_version is None:
             return None
-        if kind in UNSUPPORTED_TARGET_KINDS:
-            self.error("spec.target.kind", f"{kind} is not supported yet; expected TrafficSplit")
+        if api_version not in versions:
+            other = [k for k in targets.KINDS if api_version in targets.API_VERSIONS[k]]
+            why = f"it is a {other[0]} version" if other else "it is not a version failsync renders"
+            self.error("spec.target.apiVersion", f"{api_version!r} cannot be used for {targets.with_article(kind)} ({why}); "
+                       f"expected {_one_of(versions)}")
             return None
-        if kind != "TrafficSplit":
-            self.error("spec.target.kind", f"{kind!r} is not a supported target; expected TrafficSplit")
+        if not targets.is_route(kind):
+            for key in _ROUTE_ONLY_KEYS & target.keys():
+                self.error(f"spec.target.{key}", f"only routes (HTTPRoute, GRPCRoute) take {key}; "
+                           f"a TrafficSplit names no port and keeps every backend")
+            return None if _ROUTE_ONLY_KEYS & target.keys() else _TARGETS[api_version]
+        port = self.integer(target, "port", "spec.target.port", default=0, minimum=1, maximum=65535)
+        if port == 0:
+            self.error("spec.target.port", f"required field is missing for {targets.with_article(kind)}; expected the Service "
+                       f"port (1-65535) of the parent and every backendRef", self._line_of("spec.target"))
             return None
-        if api_version not in TRAFFICSPLIT_API_VERSIONS:
-            self.error("spec.target.apiVersion", f"{api_version!r} is not a TrafficSplit version; "
-                       f"expected one of {', '.join(TRAFFICSPLIT_API_VERSIONS)}")
+        inactive = self.choice(target, "inactiveBackends", "spec.target.inactiveBackends",
+                               tuple(_INACTIVE_BACKENDS), InactiveBackends.ZERO_WEIGHT.value)
+        if port is None or inactive is None:
             return None
-        return _TARGETS[api_version]
+        return Target(kind, api_version, port=port, inactive_backends=_INACTIVE_BACKENDS[inactive])
 
 
 @functools.lru_cache(maxsize=None)

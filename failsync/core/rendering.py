@@ -30,14 +30,17 @@ import yaml
 from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from failsync.core import targets
 from failsync.core.model import (
     LINKERD_PRIMARY_ANNOTATION,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
     POLICY_ANNOTATION,
+    InactiveBackends,
     Policy,
     Target,
 )
+from failsync.core.target_schema import rendered_object_problem, with_ownership_marks
 from failsync.errors import TemplateError
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -205,18 +208,70 @@ def _flow(value: Any) -> str:
     return _scalar_text(value)
 
 
+#: Groups whose templates are named by kind and version alone (a kind belongs to one of them).
+_PLAIN_TEMPLATE_GROUPS = frozenset({targets.SMI_GROUP, targets.GATEWAY_GROUP})
+
+
 def template_name(target: Target) -> str:
-    """File name of the template for a target, e.g. ``trafficsplit-v1alpha2.yaml.j2``."""
-    version = target.api_version.rpartition("/")[2]
-    return f"{target.kind.lower()}-{version}.yaml.j2"
+    """File name of the template for a target, e.g. ``trafficsplit-v1alpha2.yaml.j2``.
+
+    Kinds of another group carry it in the name (``httproute-policy.linkerd.io-v1beta3.yaml.j2``),
+    so Linkerd's HTTPRoute and the Gateway API's never share a template.
+    """
+    group, _, version = target.api_version.rpartition("/")
+    if group in _PLAIN_TEMPLATE_GROUPS:
+        return f"{target.kind.lower()}-{version}.yaml.j2"
+    return f"{target.kind.lower()}-{group}-{version}.yaml.j2"
 
 
-def _builtin_source(name: str) -> str | None:
-    resource = resources.files(_TEMPLATE_PACKAGE).joinpath(name)
-    try:
-        return resource.read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        return None
+# A template is named by a plain file name: no directory part, no "..", nothing absolute.
+_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+_MAX_TEMPLATE_BYTES = 1024 * 1024
+
+
+def _refused(name: str) -> str | None:
+    """Why ``name`` may not be loaded as a template, or None."""
+    if not _TEMPLATE_NAME.match(name) or ".." in name:
+        return (f"template name {name!r} refused: templates are loaded by file name from the template "
+                f"directories only (no absolute paths, directories or '..')")
+    return None
+
+
+class _TemplateLoader(jinja2.BaseLoader):
+    """Templates by plain file name: from the override directory (regular files inside it, symlinks
+    not leading out), else the built-in ones. Nothing else on the machine can be read, whatever a
+    template's ``{% include %}``/``{% import %}`` asks for."""
+
+    def __init__(self, overrides: Path | None) -> None:
+        self.overrides = overrides.resolve() if overrides is not None else None
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+        problem = _refused(template)
+        if problem is not None:
+            raise TemplateError(problem)
+        if self.overrides is not None:
+            found = self._override(template)
+            if found is not None:
+                return found, None, lambda: True
+        try:
+            source = resources.files(_TEMPLATE_PACKAGE).joinpath(template).read_text(encoding="utf-8")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise jinja2.TemplateNotFound(template) from None
+        return source, None, lambda: True
+
+    def _override(self, name: str) -> str | None:
+        assert self.overrides is not None
+        path = (self.overrides / name).resolve()
+        if path.parent != self.overrides or not path.is_file():
+            return None  # missing, or a symlink leading out of the directory: not a template here
+        with path.open("rb") as stream:
+            data = stream.read(_MAX_TEMPLATE_BYTES + 1)
+        if len(data) > _MAX_TEMPLATE_BYTES:
+            raise TemplateError(f"template {name} is larger than 1 MiB")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise TemplateError(f"template {name} is not UTF-8 text ({error.reason})") from None
 
 
 class Renderer:
@@ -227,12 +282,8 @@ class Renderer:
 
     def __init__(self, overrides: Path | None = None) -> None:
         self.overrides = Path(overrides) if overrides is not None else None
-        loaders: list[jinja2.BaseLoader] = []
-        if self.overrides is not None:
-            loaders.append(jinja2.FileSystemLoader(str(self.overrides)))
-        loaders.append(jinja2.FunctionLoader(_builtin_source))
         self._environment = SandboxedEnvironment(
-            loader=jinja2.ChoiceLoader(loaders),
+            loader=_TemplateLoader(self.overrides),
             undefined=jinja2.StrictUndefined,
             finalize=emit,
             autoescape=False,
@@ -243,6 +294,9 @@ class Renderer:
         )
         self._environment.filters["yaml"] = emit
         self._environment.filters["quantity_weights"] = quantity_weights
+        # Templates compute from the context only: no helpers beyond the sandbox's safe builtins.
+        for name in ("lipsum", "cycler", "joiner"):
+            self._environment.globals.pop(name, None)
         self._templates: dict[str, tuple[jinja2.Template, _Pieces | None]] = {}
 
     def _template(self, target: Target) -> tuple[jinja2.Template, _Pieces | None]:
@@ -259,6 +313,8 @@ class Renderer:
                     f"no template {name} for {target.kind} {target.api_version} in {where}") from None
             except jinja2.TemplateSyntaxError as error:
                 raise TemplateError(f"template {name}, line {error.lineno}: {error.message}") from None
+            except TemplateError as error:
+                raise TemplateError(f"template {name}: {error}") from None
             self._templates[name] = found
         return found
 
@@ -273,6 +329,9 @@ class Renderer:
                 text = _fill(pieces, variables)
         except (TemplateError, jinja2.TemplateError) as error:
             raise TemplateError(f"template {template.name} failed for policy {policy.key}: {error}") from None
+        except RecursionError:
+            raise TemplateError(f"template {template.name} failed for policy {policy.key}: it includes "
+                                f"itself without end") from None
         return check_rendered(text, policy, template.name or template_name(policy.target))
 
 
@@ -281,7 +340,7 @@ class Renderer:
 _Pieces = list[tuple[str, str, Any]]
 #: The variables ``context`` gives every template.
 CONTEXT_VARIABLES = frozenset({"name", "namespace", "labels", "annotations", "service", "primary",
-                               "backends", "kind", "api_version"})
+                               "backends", "kind", "api_version", "port", "backend_refs"})
 _DIRECT_FILTERS = frozenset({"yaml", "quantity_weights"})
 
 
@@ -339,6 +398,12 @@ def context(policy: Policy, weights: Mapping[str, int] | None = None) -> dict[st
             backends.append({"service": service, "weight": weight})
     labels = dict(policy.labels)
     labels[MANAGED_BY_LABEL] = MANAGED_BY_VALUE
+    target = policy.target
+    backend_refs = None
+    if targets.is_route(target.kind):
+        omit = target.inactive_backends is InactiveBackends.OMIT
+        backend_refs = [{"group": "", "kind": "Service", "name": b["service"], "port": target.port,
+                         "weight": b["weight"]} for b in backends if not (omit and b["weight"] == 0)]
     return {
         "name": policy.name,
         "namespace": policy.namespace,
@@ -347,8 +412,10 @@ def context(policy: Policy, weights: Mapping[str, int] | None = None) -> dict[st
         "service": policy.service,
         "primary": policy.primary,
         "backends": backends,
-        "kind": policy.target.kind,
-        "api_version": policy.target.api_version,
+        "kind": target.kind,
+        "api_version": target.api_version,
+        "port": target.port,  # routes only (None for a TrafficSplit)
+        "backend_refs": backend_refs,  # routes only: backends as Gateway API backendRefs
     }
 
 
@@ -382,4 +449,8 @@ def _checked(obj: Any, policy: Policy, template: str) -> dict:
         raise TemplateError(
             f"template {template} produced {found[1]} {found[0]} {found[3]}/{found[2]} for policy "
             f"{policy.key}; expected {expected[1]} {expected[0]} {expected[3]}/{expected[2]}")
-    return obj
+    problem = rendered_object_problem(obj, policy)
+    if problem is not None:
+        raise TemplateError(f"template {template} rendered {problem} for policy {policy.key}; nothing "
+                            f"was written")
+    return with_ownership_marks(obj, policy)

@@ -47,6 +47,11 @@ class _NotSimple(Exception):
     """The text needs the full YAML parser."""
 
 
+# Deeper nesting is left to the full parser, which reports it as an error (and the
+# recursion below stays far from Python's limit).
+_MAX_DEPTH = 32
+
+
 def simple_documents(text: str) -> list[tuple[dict[str, Any], dict[str, int]]] | None:
     """Each non-empty document as (mapping, line of every key path), or None if not simple YAML.
 
@@ -67,6 +72,7 @@ class _Reader:
         self.text = text
         self.resolvers = yaml.SafeLoader.yaml_implicit_resolvers
         self.constructor: yaml.constructor.SafeConstructor | None = None
+        self.depth = 0
 
     def documents(self) -> list[tuple[dict[str, Any], dict[str, int]]]:
         # Every content line of the text: (line number, indent, dash, key, value or None, item).
@@ -189,7 +195,11 @@ class _Reader:
             else:
                 nested: dict[str, Any] = {}
                 mapping[key] = nested
+                self.depth += 1
+                if self.depth > _MAX_DEPTH:
+                    raise _NotSimple
                 index = self.block(lines, index, following[1], nested, child, paths)
+                self.depth -= 1
         return index
 
     def sequence(self, lines: list, index: int, indent: int, items: list[Any], path: str,
@@ -210,5 +220,9 @@ class _Reader:
             else:
                 entry: dict[str, Any] = {}
                 items.append(entry)
+                self.depth += 1
+                if self.depth > _MAX_DEPTH:
+                    raise _NotSimple
                 index = self.block(lines, index, indent + 2, entry, item_path, paths)
+                self.depth -= 1
         return index

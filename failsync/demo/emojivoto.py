@@ -13,6 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 NAMESPACE = "emojivoto"
 POLICY_NAME = "web-svc-failover"
 PRIMARY = "web-svc"
@@ -54,6 +56,27 @@ def find_policy(cwd: Path, scratch: Path) -> PolicySource:
     path = scratch / POLICY_PATH.name
     path.write_text(built_in_policy())
     return PolicySource(path, built_in=True)
+
+
+def as_route_policy(source: PolicySource, scratch: Path) -> PolicySource:
+    """The guide's policy with an HTTPRoute target (Gateway API v1, the Service port 80) instead of
+    its TrafficSplit, written into ``scratch``: the same failover, the route of docs/routes.md."""
+    document = yaml.safe_load(source.path.read_text())
+    document["spec"]["target"] = {"kind": "HTTPRoute", "apiVersion": "gateway.networking.k8s.io/v1", "port": 80}
+    path = scratch / "web-svc-failover-httproute.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return RoutePolicySource(path, built_in=source.built_in, derived_from=source.label)
+
+
+@dataclass(frozen=True)
+class RoutePolicySource(PolicySource):
+    """The guide's policy turned into its HTTPRoute twin (``failsync demo --target httproute``)."""
+
+    derived_from: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.derived_from}, with spec.target {{kind: HTTPRoute, port: 80}}"
 
 
 def built_in_policy() -> str:

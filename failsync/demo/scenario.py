@@ -27,12 +27,17 @@ from failsync.demo.console import Console
 from failsync.demo.emojivoto import FALLBACK, NAMESPACE, POLICY_NAME, PRIMARY, PolicySource
 from failsync.demo.traffic import VoteBot, Window, stat_table
 from failsync.errors import ApiError, FailsyncError
-from failsync.kube import ENDPOINT_SLICES, SERVICES, TRAFFIC_SPLITS, KubeClient, Resource
+from failsync.core.targets import weights_of
+from failsync.kube import ENDPOINT_SLICES, ROUTES, SERVICES, TRAFFIC_SPLITS, KubeClient, Resource
 from failsync.sandbox import Sandbox
 
 T = TypeVar("T")
 DEPLOYMENTS = Resource("apps/v1", "Deployment", "deployments")
 TS_VERSION = "split.smi-spec.io/v1alpha2"
+ROUTE_VERSION = "gateway.networking.k8s.io/v1"
+#: --target -> (kind, kubectl short name).
+TARGET_KINDS = {"trafficsplit": ("TrafficSplit", "ts"), "httproute": ("HTTPRoute", "httproute")}
+TARGET_RESOURCES = {"TrafficSplit": TRAFFIC_SPLITS[TS_VERSION], "HTTPRoute": ROUTES[("HTTPRoute", ROUTE_VERSION)]}
 ON_PRIMARY = {PRIMARY: 1, FALLBACK: 0}
 ON_FALLBACK = {PRIMARY: 0, FALLBACK: 1}
 
@@ -51,6 +56,7 @@ class DemoOptions:
     window: float = 1.0  # seconds of vote-bot traffic behind each stat table
     cwd: Path = field(default_factory=Path.cwd)  # where ./policies/emojivoto/web-svc-failover.yaml is looked for
     templates: Path | None = None
+    target: str = "trafficsplit"  # or "httproute": the guide with a Gateway API HTTPRoute instead
 
 
 @dataclass
@@ -77,6 +83,10 @@ class Demo:
         self.sandbox = Sandbox(clusters=("west", "east"), mirror_mode="gateway")
         self._scratch = tempfile.TemporaryDirectory(prefix="failsync-demo-")
         self.policy: PolicySource = emojivoto.find_policy(self.options.cwd, Path(self._scratch.name))
+        self.kind, self.short = TARGET_KINDS[self.options.target]
+        self.resource = TARGET_RESOURCES[self.kind]
+        if self.kind != "TrafficSplit":
+            self.policy = emojivoto.as_route_policy(self.policy, Path(self._scratch.name))
         self.controller: Controller | None = None
         self._loop_thread: threading.Thread | None = None
         self.west: KubeClient | None = None
@@ -84,10 +94,10 @@ class Demo:
         self.steps: list[tuple[str, Callable[[], str]]] = [
             ("Install emojivoto in west and east", self.install),
             ("Export web-svc from east: web-svc-east appears in west", self.export),
-            ("Create the failover TrafficSplit: failsync run with the guide's policy", self.create_split),
+            (f"Create the failover {self.kind}: failsync run with the guide's policy", self.create_split),
             ("vote-bot traffic goes to the primary, web-svc", self.traffic_on_primary),
-            ("Scale web to 0 in west: the TrafficSplit fails over to web-svc-east", self.fail_over),
-            ("Scale web back to 1 in west: the TrafficSplit fails back to web-svc", self.fail_back),
+            (f"Scale web to 0 in west: the {self.kind} fails over to web-svc-east", self.fail_over),
+            (f"Scale web back to 1 in west: the {self.kind} fails back to web-svc", self.fail_back),
         ]
         self.reactions: dict[str, float] = {}
 
@@ -161,10 +171,10 @@ class Demo:
     def create_split(self) -> str:
         self.console.command(f"failsync --context=west run {emojivoto.POLICY_PATH}   # the loop, in-process")
         self._start_loop()
-        self._wait(lambda: self._weights() == ON_PRIMARY, "the loop to create the TrafficSplit",
+        self._wait(lambda: self._weights() == ON_PRIMARY, f"the loop to create the {self.kind}",
                    otherwise=lambda: f"weights now: {self._describe(self._weights())}")
         self._show_split()
-        return f"failsync created TrafficSplit {NAMESPACE}/{POLICY_NAME}: {self._describe(ON_PRIMARY)}"
+        return f"failsync created {self.kind} {NAMESPACE}/{POLICY_NAME}: {self._describe(ON_PRIMARY)}"
 
     def traffic_on_primary(self) -> str:
         return self._traffic_goes_to(PRIMARY)
@@ -195,18 +205,18 @@ class Demo:
         self.west.scale(DEPLOYMENTS, NAMESPACE, "web", replicas)
         self.console.block(["deployment.apps/web scaled"])
         started = time.monotonic()
-        self._wait(lambda: self._weights() == expected, f"the TrafficSplit to {verb}",
-                   otherwise=lambda: f"the TrafficSplit did not {verb}; weights now: "
+        self._wait(lambda: self._weights() == expected, f"the {self.kind} to {verb}",
+                   otherwise=lambda: f"the {self.kind} did not {verb}; weights now: "
                                      f"{self._describe(self._weights())}")
         observed = time.monotonic() - started
         reaction = self._server_reaction()
         self.reactions[label] = reaction if reaction is not None else observed
         if reaction is None:
             return f"{observed * 1000:.1f} ms (seen by polling)"
-        return f"{reaction * 1000:.1f} ms (from the scale request to the TrafficSplit write landing, server clock)"
+        return f"{reaction * 1000:.1f} ms (from the scale request to the {self.kind} write landing, server clock)"
 
     def _server_reaction(self) -> float | None:
-        """From the last scale request reaching west to the next TrafficSplit write landing, by its request log.
+        """From the last scale request reaching west to the next write of the target landing, by its request log.
 
         Measured from the scale's arrival: the endpoints change inside that request, so the
         loop's write can land before the scale's own answer has been sent.
@@ -216,14 +226,14 @@ class Demo:
         if not scales:
             return None
         arrived = scales[-1].started
-        writes = [r for r in records if r.method in ("PATCH", "POST") and "/trafficsplits" in r.path
+        writes = [r for r in records if r.method in ("PATCH", "POST") and f"/{self.resource.plural}" in r.path
                   and r.status < 300 and r.finished >= arrived]
         return min(r.finished for r in writes) - arrived if writes else None
 
     def _traffic_goes_to(self, backend: str) -> str:
         assert self.west is not None
         self.console.command("linkerd --context=west viz stat -n emojivoto svc --from deploy/vote-bot")
-        bot = VoteBot(self.west, TRAFFIC_SPLITS[TS_VERSION], NAMESPACE, POLICY_NAME)
+        bot = VoteBot(self.west, self.resource, NAMESPACE, POLICY_NAME)
         window: Window = bot.run(self.options.window, backends=(PRIMARY, FALLBACK),
                                  progress=lambda elapsed: self.console.progress("vote-bot sending requests", elapsed))
         self.console.end_progress()
@@ -239,24 +249,26 @@ class Demo:
 
     def _show_split(self) -> None:
         assert self.west is not None
-        self.console.command(f"kubectl --context=west -n emojivoto get ts/{POLICY_NAME} -o yaml   # spec")
-        split = self.west.get(TRAFFIC_SPLITS[TS_VERSION], NAMESPACE, POLICY_NAME) or {}
+        self.console.command(f"kubectl --context=west -n emojivoto get {self.short}/{POLICY_NAME} -o yaml   # spec")
+        split = self.west.get(self.resource, NAMESPACE, POLICY_NAME) or {}
         text = yaml.safe_dump({"spec": split.get("spec")}, sort_keys=True, default_flow_style=False)
         lines = text.splitlines()
-        heavy = {i for i, line in enumerate(lines) if line.strip() == "weight: 1"}
-        heavy |= {i - 1 for i in heavy}  # the "- service:" line of a backend carrying weight
+        heavy = set()
+        for index, line in enumerate(lines):
+            if line.strip() == "weight: 1":  # the whole list item of a backend carrying weight
+                start = index
+                while start > 0 and not lines[start].lstrip().startswith("- "):
+                    start -= 1
+                heavy.update(range(start, index + 1))
         self.console.block(lines, highlighted=heavy)
 
     def _weights(self) -> dict[str, int] | None:
         assert self.west is not None
-        split = self.west.get(TRAFFIC_SPLITS[TS_VERSION], NAMESPACE, POLICY_NAME)
-        if split is None:
-            return None
-        return {b.get("service"): int(b.get("weight") or 0) for b in (split.get("spec") or {}).get("backends") or ()}
+        return weights_of(self.west.get(self.resource, NAMESPACE, POLICY_NAME), (PRIMARY, FALLBACK))
 
     @staticmethod
     def _describe(weights: Mapping[str, int] | None) -> str:
-        return "no TrafficSplit" if weights is None else ", ".join(f"{s}={w}" for s, w in weights.items())
+        return "no object yet" if weights is None else ", ".join(f"{s}={w}" for s, w in weights.items())
 
     @staticmethod
     def _ready(client: KubeClient | None) -> dict[str, int]:

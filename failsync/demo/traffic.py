@@ -1,10 +1,10 @@
-"""The demo's vote-bot: simulated requests that follow the live TrafficSplit weights, and
+"""The demo's vote-bot: simulated requests that follow the live TrafficSplit (or route) weights, and
 the per-backend table ``linkerd viz stat`` would show for them.
 
 Owns: routing one simulated request (a weighted pick among the backends, success when the
 chosen backend has a ready endpoint, as a meshed proxy would see it) and summing a window
 of requests into NAME / SUCCESS / RPS rows. Never does: change anything in the cluster; it
-only reads the TrafficSplit and the EndpointSlices (over HTTP, like the proxies' watches).
+only reads the TrafficSplit (or route) and the EndpointSlices (over HTTP, like the proxies' watches).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 from failsync.core import health
+from failsync.core.targets import weights_of
 from failsync.kube import ENDPOINT_SLICES, KubeClient, Resource
 
 
@@ -66,12 +67,12 @@ def pick(weights: Mapping[str, int], rng: random.Random) -> str | None:
 
 
 class VoteBot:
-    """Sends simulated requests to a TrafficSplit's apex service, following its current weights."""
+    """Sends simulated requests to the apex service of a TrafficSplit or route, following its current weights."""
 
-    def __init__(self, client: KubeClient, traffic_splits: Resource, namespace: str, name: str, *,
+    def __init__(self, client: KubeClient, target: Resource, namespace: str, name: str, *,
                  rate: float = 20.0, seed: int = 7) -> None:
         self.client = client
-        self.traffic_splits = traffic_splits
+        self.target = target
         self.namespace = namespace
         self.name = name
         self.rate = rate
@@ -79,9 +80,7 @@ class VoteBot:
 
     def _route_table(self) -> tuple[dict[str, int], dict[str, int]]:
         """(weights, ready endpoints) per backend, as the proxies know them now."""
-        split = self.client.get(self.traffic_splits, self.namespace, self.name) or {}
-        weights = {backend["service"]: int(backend.get("weight") or 0)
-                   for backend in (split.get("spec") or {}).get("backends") or ()}
+        weights = weights_of(self.client.get(self.target, self.namespace, self.name)) or {}
         slices = self.client.list(ENDPOINT_SLICES, namespace=self.namespace).items
         ready = health.ready_by_service(slices=slices)
         return weights, {backend: ready.get((self.namespace, backend), 0) for backend in weights}

@@ -8,8 +8,10 @@ Owns: URLs, HTTP, and converting every client failure into ``failsync.errors``
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -22,9 +24,12 @@ import requests
 import urllib3
 import yaml
 
-from failsync.errors import ApiError, FailsyncError, Gone, NotFound
-from failsync.kube.errors import error_from_response, missing_crd, unreachable
-from failsync.kube.resources import (ENDPOINT_SLICES, SMI_GROUP, TRAFFIC_SPLITS, Resource)
+from failsync.core.model import Target
+from failsync.core.targets import is_route
+from failsync.errors import ApiError, FailsyncError, Gone, NotFound, safe_text
+from failsync.kube.errors import error_from_response, error_from_status, missing_crd, redact_url, redact_urls, unreachable
+from failsync.loading import expand_path
+from failsync.kube.resources import ENDPOINT_SLICES, ROUTES, SMI_GROUP, TRAFFIC_SPLITS, Resource
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +61,99 @@ class Discovery:
 
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     preferred: dict[str, str] = field(default_factory=dict)
+    #: Resource names served per group version, read on first need (``/apis/GROUP/VERSION``).
+    resources: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def serves(self, api_version: str) -> bool:
         group, _, version = api_version.rpartition("/")
         return not group or version in self.groups.get(group, ())
 
 
+#: Kubeconfig fields naming files, resolved against the directory of the file that names them.
+_FILE_FIELDS = {"clusters": ("cluster", ("certificate-authority",)),
+                "users": ("user", ("client-certificate", "client-key", "tokenFile")),
+                "contexts": ("context", ())}
+#: base64 fields that must hold PEM text, by section.
+_PEM_DATA_FIELDS = {"clusters": ("certificate-authority-data",),
+                    "users": ("client-certificate-data", "client-key-data")}
+
+
+def kubeconfig_files(kubeconfig: str | Path) -> list[Path]:
+    """The files of a kubeconfig setting: one file, or a ``$KUBECONFIG`` list (``a:b``), in order."""
+    text = os.fspath(kubeconfig)
+    if os.pathsep in text and not Path(text).expanduser().is_file():
+        return [expand_path(part) for part in text.split(os.pathsep) if part]
+    return [expand_path(text)]
+
+
+def _read_kubeconfig(path: Path) -> dict[str, Any]:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise FailsyncError(f"cannot read kubeconfig {path}: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise FailsyncError(f"kubeconfig {path} is not valid YAML: {safe_text(str(error))}") from error
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise FailsyncError(f"kubeconfig {path} is not a mapping")
+    return doc
+
+
+def merge_kubeconfigs(paths: Sequence[Path]) -> dict[str, Any]:
+    """The kubeconfig kubectl sees for a ``$KUBECONFIG`` list: files that do not exist are skipped,
+    the first file to name a cluster, user or context wins, the first ``current-context`` wins.
+    Relative file paths are resolved against the file that holds them."""
+    merged: dict[str, Any] = {"clusters": [], "users": [], "contexts": []}
+    seen: dict[str, set[str]] = {section: set() for section in merged}
+    for path in paths:
+        if len(paths) > 1 and not path.exists():
+            continue
+        doc = _read_kubeconfig(path)
+        for section, (inner, file_fields) in _FILE_FIELDS.items():
+            for item in doc.get(section) or ():
+                if not isinstance(item, dict) or not isinstance(item.get(inner), dict):
+                    continue
+                name = str(item.get("name"))
+                if name in seen[section]:
+                    continue
+                seen[section].add(name)
+                entry = dict(item[inner])
+                for key in file_fields:
+                    if isinstance(entry.get(key), str) and not Path(entry[key]).expanduser().is_absolute():
+                        entry[key] = str(path.parent / entry[key])
+                merged[section].append({"name": name, inner: entry})
+        if not merged.get("current-context") and doc.get("current-context"):
+            merged["current-context"] = doc["current-context"]
+    return merged
+
+
+def _check_pem_data(doc: Mapping[str, Any], where: str, context: str) -> None:
+    """A ``*-data`` field of the chosen cluster or user that is not base64 PEM: one line naming it."""
+    chosen = next(item["context"] for item in doc["contexts"] if item["name"] == context)
+    for section, fields in _PEM_DATA_FIELDS.items():
+        inner = _FILE_FIELDS[section][0]
+        name = chosen.get(inner)
+        for item in doc[section]:
+            if item["name"] != name:
+                continue
+            for key in fields:
+                value = item[inner].get(key)
+                if value is None:
+                    continue
+                try:
+                    text = base64.b64decode(str(value), validate=True).decode("ascii")
+                except (ValueError, UnicodeDecodeError):
+                    text = ""
+                if "-----BEGIN" not in text:
+                    raise FailsyncError(f"kubeconfig {where}: {section} entry {name!r}: {key} is not base64 of a "
+                                        f"PEM {'key' if 'key' in key else 'certificate'}; expected the output of "
+                                        f"base64 -w0 on a PEM file")
+
+
 def load_config(kubeconfig: str | Path | None, context: str | None = None) -> pykube.KubeConfig:
-    """The pykube configuration from a kubeconfig file and context, or in-cluster when ``kubeconfig`` is None."""
+    """The pykube configuration from a kubeconfig (one file, or a ``$KUBECONFIG`` list merged as kubectl
+    merges it) and context, or in-cluster when ``kubeconfig`` is None."""
     if kubeconfig is None:
         try:
             config = pykube.KubeConfig.from_service_account()
@@ -73,29 +163,29 @@ def load_config(kubeconfig: str | Path | None, context: str | None = None) -> py
         if context:
             raise FailsyncError(f"--context {context} needs a kubeconfig file; none was found")
         return config
-    path = Path(kubeconfig).expanduser()
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise FailsyncError(f"cannot read kubeconfig {path}: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise FailsyncError(f"kubeconfig {path} is not valid YAML: {error}") from error
-    if not isinstance(doc, dict) or not isinstance(doc.get("contexts"), list):
-        raise FailsyncError(f"kubeconfig {path} has no contexts")
-    names = [item.get("name") for item in doc["contexts"] if isinstance(item, dict)]
+    files = kubeconfig_files(kubeconfig)
+    path = files[0]
+    where = str(path) if len(files) == 1 else f"$KUBECONFIG ({os.pathsep.join(map(str, files))})"
+    doc = merge_kubeconfigs(files)
+    if not doc["contexts"]:
+        raise FailsyncError(f"kubeconfig {where} has no contexts")
+    names = [item["name"] for item in doc["contexts"]]
     chosen = context or doc.get("current-context")
     if not chosen:
-        raise FailsyncError(f"kubeconfig {path} has no current-context; pass --context "
-                            f"(available: {', '.join(map(str, names))})")
+        raise FailsyncError(f"kubeconfig {where} has no current-context; pass --context "
+                            f"(available: {', '.join(names)})")
     if chosen not in names:
-        raise FailsyncError(f"context {chosen!r} not found in kubeconfig {path} "
-                            f"(available: {', '.join(map(str, names))})")
+        raise FailsyncError(f"context {chosen!r} not found in kubeconfig {where} "
+                            f"(available: {', '.join(names)})")
     config = pykube.KubeConfig(doc, current_context=chosen)
-    config.filepath = path
+    config.filepath = next((file for file in files if file.exists()), path)
     try:
         config.cluster  # resolves the context's cluster entry now, so errors surface here
+        config.user
     except (KeyError, pykube.exceptions.PyKubeError) as error:
-        raise FailsyncError(f"context {chosen!r} in kubeconfig {path} is incomplete: {error}") from error
+        raise FailsyncError(f"context {chosen!r} in kubeconfig {where} is incomplete: "
+                            f"{safe_text(redact_urls(str(error)))}") from error
+    _check_pem_data(doc, where, chosen)
     return config
 
 
@@ -133,9 +223,10 @@ class KubeClient:
         self._api = pykube.HTTPClient(config, timeout=timeout)
         self._timeout = timeout
         self._discovery: Discovery | None = None
-        self.server: str = self._api.url.rstrip("/")
+        #: The server URL as messages and logs show it: never with the userinfo (a token) of the kubeconfig.
+        self.server: str = redact_url(self._api.url.rstrip("/"))
         self.context: str | None = config.current_context
-        _settle_environment(self._api.session, self.server)
+        _settle_environment(self._api.session, self._api.url.rstrip("/"))
         if config.cluster.get("insecure-skip-tls-verify"):
             _quiet_insecure_warning(self.server)
 
@@ -161,6 +252,19 @@ class KubeClient:
             self._discovery = found
         return self._discovery
 
+    def serves_resource(self, resource: Resource) -> bool:
+        """Whether the server serves ``resource`` itself, not only its group version (one GET per group
+        version, read once): a Gateway API install can serve HTTPRoute without GRPCRoute."""
+        found = self.discovery()
+        if not found.serves(resource.api_version):
+            return False
+        if resource.api_version not in found.resources:
+            body = self._send("GET", f"/apis/{resource.api_version}", verb="get",
+                              resource=Resource(resource.api_version, "APIResourceList", ""))
+            found.resources[resource.api_version] = frozenset(
+                item.get("name", "") for item in body.get("resources") or ())
+        return resource.plural in found.resources[resource.api_version]
+
     def serves_endpoint_slices(self) -> bool:
         """Whether the server serves discovery.k8s.io/v1 EndpointSlices (discovered once)."""
         return self.discovery().serves(ENDPOINT_SLICES.api_version)
@@ -182,6 +286,26 @@ class KubeClient:
                            f"{', '.join(f'{SMI_GROUP}/{v}' for v in served)}, not {wanted}; set "
                            f"spec.target.apiVersion to one of those", status=404, reason="NotFound")
         raise missing_crd(TRAFFIC_SPLITS.get(wanted, TRAFFIC_SPLITS[f"{SMI_GROUP}/v1alpha2"]), self.server)
+
+    def target_resource(self, target: Target) -> Resource:
+        """The Resource a policy's target is read and written through (its kind at its apiVersion).
+
+        Raises NotFound naming what to install when the kind is not served, or the versions
+        served when only the apiVersion is not.
+        """
+        if not is_route(target.kind):
+            return self.traffic_split_resource(target.api_version)
+        resource = ROUTES[(target.kind, target.api_version)]
+        served = self.discovery().groups.get(resource.group, ())
+        if self.serves_resource(resource):
+            return resource
+        if resource.version in served:
+            raise missing_crd(resource, self.server)
+        if served:
+            raise NotFound(f"the API server at {self.server} serves {resource.group} only at "
+                           f"{', '.join(served)}, not {resource.version}; set spec.target.apiVersion to a "
+                           f"served version", status=404, reason="NotFound")
+        raise missing_crd(resource, self.server)
 
     # -- reads -----------------------------------------------------------------
 
@@ -246,12 +370,8 @@ class KubeClient:
                 event = json.loads(line)
                 if event.get("type") == "ERROR" or event.get("kind") == "Status":
                     status = event.get("object", event)
-                    code = status.get("code")
-                    message = status.get("message", "watch failed")
-                    if code == 410:
-                        raise Gone(f"watch {resource.qualified}: {message}", status=410, reason="Expired")
-                    raise ApiError(f"watch {resource.qualified}: {message}", status=code,
-                                   reason=status.get("reason"))
+                    raise error_from_status(status if isinstance(status, dict) else {}, resource=resource,
+                                            server=self.server)
                 yield WatchEvent(event.get("type", ""), self._typed(resource, event.get("object") or {}))
         except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
             raise unreachable(error, self.server) from error

@@ -8,16 +8,42 @@ Owns: the wording and classification of API errors. Never does: retries.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
 from failsync.errors import (ApiError, Conflict, Forbidden, Gone, Invalid, NotFound, ServerError,
                              Unauthorized, Unreachable)
+from failsync.core.targets import GATEWAY_GROUP, LINKERD_POLICY_GROUP
 from failsync.kube.resources import SMI_GROUP, Resource
 
 INSTALL_SMI_HINT = ("install linkerd-smi (helm install linkerd-smi -n linkerd-smi --create-namespace "
                     "linkerd-smi/linkerd-smi), which provides the TrafficSplit CRD")
+#: What to install for each target group's CRDs.
+INSTALL_HINTS = {
+    SMI_GROUP: INSTALL_SMI_HINT,
+    GATEWAY_GROUP: ("install the Gateway API CRDs (kubectl apply -f the standard-install.yaml of a "
+                    "gateway-api release), which provide HTTPRoute and GRPCRoute"),
+    LINKERD_POLICY_GROUP: "install Linkerd's CRDs (linkerd install --crds), which provide policy.linkerd.io HTTPRoute",
+}
+
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its userinfo (``https://user:token@host`` -> ``https://***@host``)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
+def redact_urls(text: str) -> str:
+    """Every URL's userinfo in free text replaced by ``***`` (an error message may quote a URL)."""
+    return _USERINFO.sub(lambda match: f"{match['scheme']}***@", text)
 
 
 def _status_body(response: requests.Response) -> dict[str, Any]:
@@ -45,9 +71,10 @@ def where(namespace: str | None) -> str:
 
 
 def missing_crd(resource: Resource, server: str) -> NotFound:
-    """The error for a TrafficSplit kind the server does not serve."""
+    """The error for a target kind (TrafficSplit, a route) the server does not serve."""
+    hint = INSTALL_HINTS.get(resource.group, INSTALL_SMI_HINT)
     return NotFound(f"the API server at {server} does not serve {resource.kind} "
-                    f"{resource.api_version}: the TrafficSplit CRD is missing; {INSTALL_SMI_HINT}",
+                    f"{resource.api_version}: the {resource.kind} CRD is missing; {hint}",
                     status=404, reason="NotFound")
 
 
@@ -62,7 +89,7 @@ def error_from_response(response: requests.Response, *, verb: str, resource: Res
     body = _status_body(response)
     status = response.status_code
     reason = body.get("reason") or response.reason
-    detail = body.get("message") or response.text.strip()[:200] or response.reason
+    detail = redact_urls(str(body.get("message") or response.text.strip()[:200] or response.reason))
     discovery = resource.plural == "apis" and not resource.group
     target = "API discovery (/apis)" if discovery else f"{resource.qualified}" + (f' "{name}"' if name else "")
     if status == 401:
@@ -91,8 +118,10 @@ def error_from_response(response: requests.Response, *, verb: str, resource: Res
         return Gone(f"{verb} {target}: {detail}", status=status, reason=reason)
     if status == 422:
         if guarded:
-            return Conflict(f"{target} {where(namespace)} changed since it was read "
-                            f"(resourceVersion guard failed): {detail}", status=status, reason=reason)
+            # A failed resourceVersion test and a patch that does not apply both answer 422;
+            # which one it was, only a re-read tells (the sync engine does and says so).
+            return Conflict(f"the server rejected the guarded patch of {target} {where(namespace)} "
+                            f"({status} {reason}): {detail}", status=status, reason=reason)
         return Invalid(f"the server rejected {target} {where(namespace)}: {detail}", status=status,
                        reason=reason)
     if status == 429 or status >= 500:
@@ -114,3 +143,31 @@ def unreachable(error: Exception, server: str) -> Unreachable:
         cause = "connection refused or host unknown"
     return Unreachable(f"cannot reach the Kubernetes API server at {server} ({cause}); check "
                        f"--kubeconfig/--context and that the cluster is running")
+
+
+def is_temporary(error: BaseException) -> bool:
+    """Whether the same request may succeed later (retry with backoff): lost connections, 429 and
+    5xx answers, an expired watch (410: re-list). Everything else (401, 403, 404, 409, 422, other
+    4xx) is permanent for that request. The one place that decides, by class and status."""
+    if isinstance(error, (Unreachable, ServerError, Gone)):
+        return True
+    if isinstance(error, ApiError) and error.status is not None:
+        return error.status == 429 or error.status >= 500
+    return False
+
+
+def error_from_status(status: dict[str, Any], *, resource: Resource, server: str) -> ApiError:
+    """The ApiError for a watch ERROR event's Status: the same classes as an HTTP answer's status."""
+    code = status.get("code") if isinstance(status.get("code"), int) else None
+    message = f"watch {resource.qualified}: {status.get('message', 'watch failed')}"
+    reason = status.get("reason")
+    if code == 410:
+        return Gone(message, status=410, reason=reason or "Expired")
+    if code is not None and (code == 429 or code >= 500):
+        return ServerError(f"the API server at {server} ended {message} with {code} {reason or ''}".rstrip(),
+                           status=code, reason=reason)
+    if code == 403:
+        return Forbidden(message, status=code, reason=reason)
+    if code == 404:
+        return NotFound(message, status=code, reason=reason)
+    return ApiError(message, status=code, reason=reason)

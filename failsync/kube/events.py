@@ -1,18 +1,19 @@
 """Kubernetes Events (core/v1) on TrafficSplits at every failover and failback.
 
 Owns: naming the transition a write made (``transition``: FailedOver / FailedBack
-with a message naming the backends) and posting it once: the same transition of
-the same object is never emitted twice in a row. Posting happens on a background
-sender thread with a bounded queue, so a reconcile worker never waits for an Event
-(a full queue makes the caller wait: an Event is never dropped for lack of room),
-and ``close`` sends what is still queued before shutdown.
+with a message naming the backends) and posting it: the same transition of the same
+object is never emitted twice in a row. In the loop, Events go out from a few sender
+threads (bounded concurrency), so a reconcile worker never waits for one; repeats
+still waiting to be sent are coalesced into one Event with a higher ``count`` (as
+client-go's event correlator does), the backlog is bounded (past it an Event is
+dropped and counted, never a worker blocked), and ``close`` gives the backlog a short,
+stated budget at shutdown.
 Never does: decide weights or write the TrafficSplit itself.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 import uuid
@@ -23,14 +24,19 @@ from failsync.kube.client import KubeClient
 from failsync.kube.lease import micro_time
 from failsync.kube.resources import EVENTS
 from failsync.kube.watch import object_key
+from failsync.supervisor import Spawn, plain_thread
 
 log = logging.getLogger(__name__)
 
 FAILED_OVER = "FailedOver"
 FAILED_BACK = "FailedBack"
 COMPONENT = "failsync"
-#: Events waiting to be sent; far above what a burst of failovers produces between two sends.
+#: Distinct Events waiting to be sent; far above what a burst of failovers produces between two sends.
 QUEUE_CAPACITY = 4096
+#: Events posted at the same time (a slow API server delays each, not the backlog as a whole).
+SENDERS = 4
+#: Seconds shutdown gives the Events still waiting (the rest are dropped, and said so).
+SHUTDOWN_BUDGET = 2.0
 
 
 def _active(weights: Mapping[str, int] | None) -> tuple[str, ...]:
@@ -58,28 +64,43 @@ def transition(primary: str, previous: Mapping[str, int] | None,
 class EventRecorder:
     """Posts Events on objects, never the same (reason, message) twice in a row per object.
 
-    With ``background`` (the loop), ``record`` queues the Event for a sender thread and
-    ``on_sent(reason)`` runs after each successful POST; without it, ``record`` posts at once.
+    With ``background`` (the loop), ``record`` hands the Event to ``senders`` sender threads
+    and returns at once; ``on_sent(reason)`` runs after each successful POST, ``on_dropped()``
+    for each Event dropped because the backlog was full or shutdown's budget ran out. Without
+    it, ``record`` posts at once.
     """
 
     def __init__(self, client: KubeClient, *, component: str = COMPONENT, instance: str = "",
-                 clock=time.time, background: bool = False, capacity: int = QUEUE_CAPACITY,
-                 on_sent: Callable[[str], None] = lambda reason: None) -> None:
+                 clock: Callable[[], float] = time.time, background: bool = False,
+                 capacity: int = QUEUE_CAPACITY, senders: int = SENDERS,
+                 on_sent: Callable[[str], None] = lambda reason: None,
+                 on_dropped: Callable[[], None] = lambda: None, spawn: Spawn = plain_thread) -> None:
         self.client = client
         self.component = component
         self.instance = instance
         self.on_sent = on_sent
+        self.on_dropped = on_dropped
+        self.background = background
+        self.capacity = capacity
+        self.senders = senders
         self._clock = clock
+        self._spawn = spawn
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
         self._last: dict[str, tuple[str, str]] = {}
-        self._pending: queue.Queue[tuple[str, str, dict] | None] | None = (
-            queue.Queue(capacity) if background else None)
-        self._sender: threading.Thread | None = None
+        #: (object key, reason, message) -> (object key, reason, Event body), oldest first.
+        self._pending: dict[tuple[str, str, str], tuple[str, str, dict]] = {}
+        self._sending = 0
+        self._started = 0
+        self._closing = False
+        self._deadline = float("inf")
+        self.coalesced = 0
+        self.dropped = 0
 
     def record(self, obj: Mapping[str, Any], reason: str, message: str, *, type: str = "Normal") -> bool:
         """Emit one Event about ``obj``; False (and nothing sent) when it repeats the last one.
 
-        In the background mode True means queued; a failed POST is logged by the sender.
+        In the background mode True means handed to the senders (a failed POST is logged by them).
         """
         key = f"{obj.get('kind')}/{object_key(obj)}"
         with self._lock:
@@ -87,13 +108,31 @@ class EventRecorder:
                 return False
             self._last[key] = (reason, message)
         body = self.event_for(obj, reason, message, type=type)
-        if self._pending is None:
+        if not self.background:
             return self._post(key, reason, body)
         with self._lock:
-            if self._sender is None:
-                self._sender = threading.Thread(target=self._send_queued, name="events", daemon=True)
-                self._sender.start()
-        self._pending.put((key, reason, body))  # blocks only when thousands are waiting
+            if self._closing:
+                return False
+            waiting = self._pending.get((key, reason, message))
+            if waiting is not None:  # a flapping object: one Event, counted, instead of a backlog
+                waiting[2]["count"] += 1
+                waiting[2]["lastTimestamp"] = body["lastTimestamp"]
+                self.coalesced += 1
+                return True
+            if len(self._pending) >= self.capacity:
+                self.dropped += 1
+                dropped = True
+            else:
+                dropped = False
+                self._pending[(key, reason, message)] = (key, reason, body)
+                if self._started < self.senders and len(self._pending) > self._started - self._sending:
+                    self._started += 1
+                    self._spawn(f"events-{self._started}", self._send_pending)
+                self._wake.notify()
+        if dropped:
+            log.warning("event %s on %s dropped: %d events already wait to be sent", reason, key, self.capacity)
+            self.on_dropped()
+            return False
         return True
 
     def _post(self, key: str, reason: str, body: dict) -> bool:
@@ -106,33 +145,45 @@ class EventRecorder:
         self.on_sent(reason)
         return True
 
-    def _send_queued(self) -> None:
-        assert self._pending is not None
+    def _send_pending(self) -> None:
         while True:
-            item = self._pending.get()
-            try:
-                if item is None:
+            with self._lock:
+                while not self._pending and not self._closing:
+                    self._wake.wait()
+                if not self._pending or time.monotonic() >= self._deadline:
+                    self._wake.notify_all()
                     return
+                item = self._pending.pop(next(iter(self._pending)))
+                self._sending += 1
+            try:
                 self._post(*item)
             except Exception:  # the sender outlives any one bad Event
                 log.exception("sending an event failed")
             finally:
-                self._pending.task_done()
+                with self._lock:
+                    self._sending -= 1
+                    self._wake.notify_all()
 
-    def close(self, timeout: float) -> bool:
-        """Send what is queued (waiting at most ``timeout`` seconds) and stop the sender; False at the timeout."""
+    def close(self, timeout: float = SHUTDOWN_BUDGET) -> bool:
+        """Give the Events still waiting ``timeout`` seconds, then drop the rest; False when some were dropped."""
+        deadline = time.monotonic() + timeout
         with self._lock:
-            sender = self._sender
-        if sender is None or self._pending is None:
-            return True
-        self._pending.put(None)
-        sender.join(timeout)
-        if sender.is_alive():
-            log.warning("shutdown: %d event(s) still unsent after %.0fs", self._pending.qsize(), timeout)
-            return False
-        with self._lock:
-            self._sender = None
-        return True
+            self._closing = True
+            self._deadline = deadline
+            self._wake.notify_all()
+            while (self._pending or self._sending) and self._started:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._wake.wait(remaining)
+            left = len(self._pending)
+            self._pending.clear()
+        if left:
+            self.dropped += left
+            log.warning("shutdown: %d event(s) not sent within the %.1fs budget; dropped", left, timeout)
+            for _ in range(left):
+                self.on_dropped()
+        return left == 0
 
     def forget(self, obj_kind: str, key: str) -> None:
         """Drop what was remembered about an object that is gone (bounded memory)."""

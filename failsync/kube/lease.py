@@ -2,7 +2,10 @@
 
 Owns: acquiring a free or expired Lease, renewing it every retry period, stepping
 down when renewals fail for longer than the renew deadline (or another holder is
-seen), and releasing it on shutdown by clearing ``holderIdentity``. Every write
+seen), and releasing it on shutdown by clearing ``holderIdentity``. A leader may write only
+while its last renewal is younger than the renew deadline on its own monotonic clock
+(``may_write``): a leader that was paused (SIGSTOP, a long GC, a frozen VM) re-checks the Lease
+before its next write and steps down if another replica took it meanwhile. Every write
 carries the resourceVersion that was read (optimistic concurrency: a 409 means
 someone else won). Expiry is judged by the local time at which this replica last
 saw the record change, never by comparing clocks with other replicas.
@@ -20,10 +23,11 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
-from failsync.backoff import jittered
+from failsync.backoff import DEFAULT_RETRY, RetryPolicy, jittered
 from failsync.errors import ApiError, Conflict
 from failsync.kube.client import KubeClient
 from failsync.kube.resources import Resource
+from failsync.supervisor import Spawn, plain_thread
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +91,8 @@ class LeaderElector:
                  lease_duration: float = 15.0, renew_deadline: float = 10.0, retry_period: float = 2.0,
                  on_started_leading: Callable[[], None] = lambda: None,
                  on_stopped_leading: Callable[[], None] = lambda: None,
-                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.time, monotonic: Callable[[], float] = time.monotonic,
+                 retry: RetryPolicy = DEFAULT_RETRY, spawn: Spawn = plain_thread) -> None:
         if not 0 < retry_period < renew_deadline < lease_duration:
             raise ValueError("leader election needs 0 < retry period < renew deadline < lease duration")
         self.client = client
@@ -107,27 +112,45 @@ class LeaderElector:
         self._observed_at = 0.0
         self._last_renewal = 0.0
         self.holder: str | None = None
-        self._thread = threading.Thread(target=self.run, name="leader-election", daemon=True)
+        self._spawn = spawn
+        self._errors = retry.backoff()
+        self._round = threading.Lock()  # one acquire/renew round at a time (the thread's, or a writer's check)
+        self._thread: threading.Thread | None = None
 
     @property
     def is_leader(self) -> bool:
         """True while this replica holds the lease."""
         return self._leader.is_set()
 
-    def wait_for_leadership(self, timeout: float | None = None) -> bool:
-        """Block until leading (or the timeout)."""
-        return self._leader.wait(timeout)
+    def may_write(self) -> bool:
+        """Whether a write may go out now: leading, with a renewal younger than the renew deadline.
+
+        A renewal too old (the process was paused, or renewals kept failing) stops writing until
+        the Lease is read again: still ours, renewed now, then go on; else step down.
+        """
+        if not self.is_leader:
+            return False
+        if self._monotonic() - self._last_renewal < self.renew_deadline:
+            return True
+        log.warning("leader election: last renewal is %.1fs old (renew deadline %.1fs): re-checking the "
+                    "lease before writing", self._monotonic() - self._last_renewal, self.renew_deadline)
+        self._elect_once()
+        return self.is_leader and self._monotonic() - self._last_renewal < self.renew_deadline
 
     def start(self) -> "LeaderElector":
-        """Start electing in the background."""
-        self._thread.start()
+        """Start electing in the background (``spawn``: the loop's supervisor)."""
+        self._thread = self._spawn("leader-election", self.run)  # type: ignore[assignment]
         return self
 
-    def stop(self, *, release: bool = True) -> None:
-        """Stop electing and, when leading, release the lease so a standby takes over at once."""
+    def stop(self, *, release: bool = True, timeout: float | None = None) -> None:
+        """Stop electing and, when leading, release the lease so a standby takes over at once.
+
+        ``timeout``: at most this long waiting for a round in flight (default: a retry period + 10 s).
+        """
         self._stopping.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(self.retry_period + 10)
+        thread = self._thread
+        if isinstance(thread, threading.Thread) and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(self.retry_period + 10 if timeout is None else timeout)
         if self.is_leader:
             if release:
                 self.release()
@@ -137,10 +160,25 @@ class LeaderElector:
         """Acquire, then renew, until stopped."""
         log.info("leader election: %s competing for lease %s/%s", self.identity, self.namespace, self.name)
         while not self._stopping.is_set():
+            outcome = self._elect_once()
+            if self.is_leader:
+                delay = self.retry_period
+            else:  # a standby that cannot reach the server backs off (up to the retry policy's maximum)
+                delay = jittered(self.retry_period)
+                if outcome == "error":
+                    delay = max(delay, self._errors.next_delay())
+            if outcome != "error":
+                self._errors.reset()
+            self._stopping.wait(delay)
+
+    def _elect_once(self) -> str:
+        """One acquire/renew round and what follows from it: lead, keep leading, or step down."""
+        with self._round:
+            started = self._monotonic()  # a renewal counts from when it was sent, never from its answer
             outcome = self.try_acquire_or_renew()
             now = self._monotonic()
             if outcome == "held":
-                self._last_renewal = now
+                self._last_renewal = started
                 if not self.is_leader:
                     log.info("leader election: %s became the leader", self.identity)
                     self._leader.set()
@@ -148,8 +186,7 @@ class LeaderElector:
             elif self.is_leader and (outcome == "taken" or now - self._last_renewal > self.renew_deadline):
                 self._step_down("lease taken by " + str(self.holder) if outcome == "taken"
                                 else "could not renew within the renew deadline")
-            delay = self.retry_period if self.is_leader else jittered(self.retry_period)
-            self._stopping.wait(delay)
+            return outcome
 
     def _step_down(self, why: str) -> None:
         if self.is_leader:

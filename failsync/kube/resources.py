@@ -1,5 +1,5 @@
-"""The kinds failsync reads and writes, as pykube-ng object classes plus a small
-``Resource`` description (apiVersion, kind, plural) the client builds URLs from.
+"""The kinds failsync reads and writes, each a small ``Resource`` description
+(apiVersion, kind, plural) the client builds URLs from.
 
 Owns: the list of supported kinds and their REST names. Never does: requests.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pykube
+from failsync.core.targets import API_VERSIONS, ROUTE_KINDS
 
 
 @dataclass(frozen=True)
@@ -35,12 +35,6 @@ class Resource:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
-def _object_class(resource: Resource, class_name: str) -> type[pykube.objects.APIObject]:
-    base = pykube.objects.NamespacedAPIObject if resource.namespaced else pykube.objects.APIObject
-    return type(class_name, (base,), {"version": resource.api_version, "endpoint": resource.plural,
-                                      "kind": resource.kind, "resource": resource})
-
-
 SMI_GROUP = "split.smi-spec.io"
 TRAFFIC_SPLIT_VERSIONS = ("v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4")
 
@@ -48,31 +42,12 @@ TRAFFIC_SPLITS: dict[str, Resource] = {
     f"{SMI_GROUP}/{version}": Resource(f"{SMI_GROUP}/{version}", "TrafficSplit", "trafficsplits")
     for version in TRAFFIC_SPLIT_VERSIONS
 }
+#: Route kinds by (kind, apiVersion): Gateway API HTTPRoute/GRPCRoute and Linkerd's HTTPRoute (SPEC §10).
+ROUTES: dict[tuple[str, str], Resource] = {
+    (kind, api_version): Resource(api_version, kind, f"{kind.lower()}s")
+    for kind in ROUTE_KINDS for api_version in API_VERSIONS[kind]
+}
 ENDPOINT_SLICES = Resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslices")
 ENDPOINTS = Resource("v1", "Endpoints", "endpoints")
 SERVICES = Resource("v1", "Service", "services")
 EVENTS = Resource("v1", "Event", "events")
-
-#: pykube-ng object classes for callers that want pykube's object API.
-TrafficSplitV1Alpha1 = _object_class(TRAFFIC_SPLITS[f"{SMI_GROUP}/v1alpha1"], "TrafficSplitV1Alpha1")
-TrafficSplitV1Alpha2 = _object_class(TRAFFIC_SPLITS[f"{SMI_GROUP}/v1alpha2"], "TrafficSplitV1Alpha2")
-TrafficSplitV1Alpha3 = _object_class(TRAFFIC_SPLITS[f"{SMI_GROUP}/v1alpha3"], "TrafficSplitV1Alpha3")
-TrafficSplitV1Alpha4 = _object_class(TRAFFIC_SPLITS[f"{SMI_GROUP}/v1alpha4"], "TrafficSplitV1Alpha4")
-EndpointSlice = _object_class(ENDPOINT_SLICES, "EndpointSlice")
-Endpoints = _object_class(ENDPOINTS, "Endpoints")
-Service = _object_class(SERVICES, "Service")
-Event = _object_class(EVENTS, "Event")
-
-OBJECT_CLASSES: dict[Resource, type[pykube.objects.APIObject]] = {
-    cls.resource: cls  # type: ignore[attr-defined]
-    for cls in (TrafficSplitV1Alpha1, TrafficSplitV1Alpha2, TrafficSplitV1Alpha3, TrafficSplitV1Alpha4,
-                EndpointSlice, Endpoints, Service, Event)
-}
-
-
-def resource_for(api_version: str, kind: str) -> Resource:
-    """The Resource of a supported (apiVersion, kind); ValueError for anything else."""
-    for resource in OBJECT_CLASSES:
-        if resource.api_version == api_version and resource.kind == kind:
-            return resource
-    raise ValueError(f"unsupported kind {kind} in {api_version}")

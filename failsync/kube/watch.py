@@ -19,10 +19,12 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
-from failsync.backoff import Backoff
+from failsync.backoff import RetryPolicy
 from failsync.errors import ApiError, Gone, ServerError, Unreachable
 from failsync.kube.client import KubeClient
+from failsync.kube.errors import is_temporary
 from failsync.kube.resources import Resource
+from failsync.supervisor import Spawn, plain_thread
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +205,8 @@ class Watcher:
                  on_change: Callable[[Change], None] = lambda change: None,
                  on_resync: Callable[[], None] = lambda: None,
                  on_restart: Callable[[str], None] = lambda reason: None,
-                 backoff: Backoff | None = None, watch_timeout: float = 120.0) -> None:
+                 retry: RetryPolicy = RetryPolicy(0.1, 5.0), watch_timeout: float = 120.0,
+                 spawn: Spawn = plain_thread) -> None:
         self.client = client
         self.resource = resource
         self.store = store if store is not None else Store()
@@ -212,12 +215,12 @@ class Watcher:
         self.on_change = on_change
         self.on_resync = on_resync
         self.on_restart = on_restart
-        self.backoff = backoff or Backoff(0.1, 5.0)
+        self.backoff = retry.backoff()
         self.watch_timeout = watch_timeout
         self.resource_version: str | None = None
         self.synced = threading.Event()
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self.run, name=f"watch-{resource.plural}", daemon=True)
+        self._spawn = spawn
 
     @property
     def name(self) -> str:
@@ -225,8 +228,8 @@ class Watcher:
         return self.resource.qualified
 
     def start(self) -> "Watcher":
-        """Start the list/watch loop in a daemon thread."""
-        self._thread.start()
+        """Start the list/watch loop in a daemon thread (``spawn``: the loop's supervisor)."""
+        self._spawn(f"watch-{self.name}", self.run)
         return self
 
     def stop(self) -> None:
@@ -252,8 +255,7 @@ class Watcher:
             except ServerError as error:
                 self._restart("server-error", error, retry_after=error.retry_after)
             except ApiError as error:
-                temporary = error.status is not None and (error.status == 429 or error.status >= 500)
-                self._restart("server-error" if temporary else "client-error", error)
+                self._restart("server-error" if is_temporary(error) else "client-error", error)
             except ValueError as error:  # a watch line that is not JSON
                 self._restart("malformed", error)
             except Exception as error:  # never let one bad answer end the loop

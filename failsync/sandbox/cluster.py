@@ -20,6 +20,7 @@ from failsync.sandbox.auth import Authorizer
 from failsync.sandbox.deletion import Collector
 from failsync.sandbox.faults import Faults
 from failsync.sandbox.server import RequestRecord, SandboxHTTPServer
+from failsync.sandbox.mesh import MeshSimulator
 from failsync.sandbox.simulator import Simulator
 from failsync.sandbox.status import ApiError
 from failsync.sandbox.store import Store, detached
@@ -54,6 +55,8 @@ class Cluster:
         self.too_large_wait = 3.0
         self.simulator = Simulator(self.store, readiness_delay)
         self.store.hooks.append(self.simulator.on_change)
+        self.mesh = MeshSimulator(self.store)
+        self.store.hooks.append(self.mesh.on_change)
         self.collector = Collector(self.store, writes.timestamp)
         self.store.hooks.append(self.collector.on_change)
         self._port = port

@@ -76,11 +76,12 @@ def test_validate_defaults_to_policies_directory(tmp_path: Path, monkeypatch: py
     assert result.exit_code == 0 and "1 policy valid" in result.stdout
 
 
-def test_validate_without_policies_directory_is_a_one_line_error(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_validate_without_policies_directory_is_a_one_line_error_and_exit_2(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A missing path is a usage error (2), not an invalid policy (1)."""
     monkeypatch.chdir(tmp_path)
     result = invoke("validate")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         "./policies: no such file or directory; expected a policy file or a directory of them"]
 
@@ -123,7 +124,9 @@ def test_render_uses_override_templates_given_before_or_after_the_command(tmp_pa
     full = [*args, "render", str(EXAMPLE_POLICIES)] if order == "before" else ["render", str(EXAMPLE_POLICIES), *args]
     result = CliRunner().invoke(main, full)
     assert result.exit_code == 0, result.output
-    assert yaml.safe_load(result.stdout)["metadata"]["annotations"] == {"custom": "web-svc"}
+    # failsync adds its ownership mark where a template leaves it out.
+    assert yaml.safe_load(result.stdout)["metadata"]["annotations"] == {
+        "custom": "web-svc", "failsync.io/policy": "emojivoto/web-svc-failover"}
 
 
 def test_broken_override_template_is_a_one_line_error_at_the_policy(tmp_path: Path) -> None:

@@ -114,3 +114,33 @@ def test_selector_matches_like_kubectl(selector: str, labels: dict, selected: bo
 def test_bad_selector_is_a_clear_error(text: str) -> None:
     with pytest.raises(PolicyError, match="--selector: .*label selector"):
         parse_selector(text)
+
+
+@pytest.mark.parametrize("text, accepted", [
+    ("tier>1", True),  # Gt is API grammar; the old --selector parser refused it
+    ("-bad=x", False),  # a key must start with an alphanumeric character
+    ("A/b=c", False),  # the prefix is a lowercase DNS subdomain
+    ("example.com/team=x", True),
+    ("a>x", False),  # Gt/Lt need an integer
+    ("a in ()", False),
+])
+def test_selector_grammar_is_the_api_servers(text: str, accepted: bool) -> None:
+    """--selector and the sandbox share one parser, so they never disagree on what a server accepts."""
+    from failsync.sandbox.selectors import SelectorError, parse_label_selector
+
+    try:
+        parse_label_selector(text)
+        sandbox_accepts = True
+    except SelectorError:
+        sandbox_accepts = False
+    try:
+        parse_selector(text)
+        cli_accepts = True
+    except PolicyError:
+        cli_accepts = False
+    assert (cli_accepts, sandbox_accepts) == (accepted, accepted)
+
+
+def test_greater_than_selects_integer_label_values() -> None:
+    assert parse_selector("tier>1").matches({"tier": "2"})
+    assert not parse_selector("tier>1").matches({"tier": "x"})

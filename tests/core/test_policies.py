@@ -162,7 +162,7 @@ def test_two_files_rendering_the_same_object_keep_the_first_and_name_both() -> N
     assert [p.location.file for p in merged.policies] == ["a.yaml"]
     (error,) = merged.errors
     assert str(error).startswith("b.yaml:4: metadata.name: policy emojivoto/web-svc-failover renders "
-                                 "the same TrafficSplit as the policy at a.yaml:4")
+                                 "the same object as the policy at a.yaml:4")
 
 
 def test_same_name_in_another_trafficsplit_version_is_still_the_same_object() -> None:

@@ -175,7 +175,6 @@ metadata:
   annotations: {{ annotations }}
 spec:
   service: {{ service }}
-  primaryService: {{ primary }}
   backends: {{ backends | quantity_weights }}
 """
 
@@ -183,7 +182,7 @@ spec:
 @pytest.mark.parametrize("version, template", [
     pytest.param(version, (REPOSITORY / "templates" / f"trafficsplit-{version}.yaml.j2").read_text(), id=version)
     for version in ("v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4")
-] + [pytest.param("v1alpha2", TEXT_AND_VARIABLES_TEMPLATE, id="block-yaml-with-filters")])
+] + [pytest.param("v1alpha1", TEXT_AND_VARIABLES_TEMPLATE, id="block-yaml-with-filters")])
 def test_text_and_variables_template_renders_what_jinja_renders(tmp_path: Path, version: str,
                                                                  template: str) -> None:
     hostile = 'x\nkind: Secret\n---\n{{ "a": b }}: c \u2028 \x85'

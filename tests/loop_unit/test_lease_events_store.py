@@ -7,8 +7,6 @@ Covers:
 - the elector refuses inconsistent timings;
 - FailedOver / FailedBack are named from the weights before and after a write, with the backends
   in the message, and nothing for a write that does not move traffic;
-- Events sent in the background are all sent, in order, once each, even when the queue is full
-  (the caller waits instead of an Event being dropped), and counted once sent;
 - the cache replaces its content after a LIST and reports only what changed; its index follows updates;
 - a projecting cache keeps only the projection and the resourceVersion, still tells changes apart,
   and reports the index keys before and after each change; the loop's EndpointSlice projection
@@ -20,10 +18,8 @@ from __future__ import annotations
 
 import pytest
 
-import threading
-
-from failsync.kube.events import FAILED_BACK, FAILED_OVER, EventRecorder, transition
-from failsync.controller.loop import _slice_readiness
+from failsync.kube.events import FAILED_BACK, FAILED_OVER, transition
+from failsync.controller.caches import _slice_readiness
 from failsync.core import health
 from failsync.kube.instrument import verb_of
 from failsync.kube.lease import LeaderElector, claimed, is_free, released
@@ -88,40 +84,6 @@ def test_transition_message_names_the_backends() -> None:
     assert "web" in message and "east" in message
     reason, message = transition("web", {"web": 0, "east": 1}, {"web": 1, "east": 0})
     assert message.startswith("primary web is healthy again") and "east" in message
-
-
-class _SlowEventsClient:
-    """Records POSTed Events; each POST waits until the test opens the gate."""
-
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.gate = threading.Event()
-
-    def create(self, resource, body):
-        self.gate.wait(10)
-        self.sent.append(body["involvedObject"]["name"])
-        return body
-
-
-def _split(name: str) -> dict:
-    return {"apiVersion": "split.smi-spec.io/v1alpha2", "kind": "TrafficSplit",
-            "metadata": {"name": name, "namespace": "ns"}}
-
-
-def test_background_events_are_all_sent_in_order_even_when_the_queue_is_full() -> None:
-    client = _SlowEventsClient()
-    counted: list[str] = []
-    recorder = EventRecorder(client, background=True, capacity=1, on_sent=counted.append)  # type: ignore[arg-type]
-    assert recorder.record(_split("a"), FAILED_OVER, "m")  # returns at once, the POST is blocked
-    assert recorder.record(_split("a"), FAILED_OVER, "m") is False  # a repeat is never queued
-    recorder.record(_split("b"), FAILED_OVER, "m")
-    third = threading.Thread(target=recorder.record, args=(_split("c"), FAILED_BACK, "m"))
-    third.start()  # the queue is full: this caller waits for room instead of the Event being dropped
-    client.gate.set()
-    third.join(10)
-    assert recorder.close(10)
-    assert client.sent == ["a", "b", "c"]
-    assert counted == [FAILED_OVER, FAILED_OVER, FAILED_BACK]
 
 
 def _obj(name: str, version: str, service: str = "s", namespace: str = "ns") -> dict:

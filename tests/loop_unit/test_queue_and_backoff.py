@@ -18,7 +18,7 @@ import threading
 
 import pytest
 
-from failsync.backoff import Backoff, jittered
+from failsync.backoff import Backoff, RetryPolicy, jittered
 from failsync.controller.queue import WorkQueue
 
 
@@ -92,7 +92,7 @@ def test_add_after_holds_the_key_until_its_delay_passed() -> None:
 
 
 def test_retry_delays_grow_per_key_and_forget_resets_them() -> None:
-    queue = WorkQueue(backoff=lambda: Backoff(1.0, 100.0, jitter=0))
+    queue = WorkQueue(retry=RetryPolicy(1.0, 100.0, jitter=0))
     assert [queue.retry("a") for _ in range(3)] == [1.0, 2.0, 4.0]
     assert queue.retry("b") == 1.0
     queue.forget("a")
@@ -143,3 +143,25 @@ def test_jittered_stretches_within_the_fraction() -> None:
 def test_backoff_rejects_nonsense_settings() -> None:
     with pytest.raises(ValueError):
         Backoff(0, 1)
+
+
+@pytest.mark.parametrize("delay", [1e10, 1e300, float("inf"), float("nan")], ids=["1e10", "1e300", "inf", "nan"])
+def test_any_delay_is_clamped_so_a_waiting_worker_never_raises(delay) -> None:
+    """holdSeconds 10^10 once reached ``Condition.wait`` and killed every worker with OverflowError."""
+    queue = WorkQueue()
+    queue.add_after("ns/held", delay)
+    outcome: list[object] = []
+    worker = threading.Thread(target=lambda: outcome.append(queue.get()))
+    worker.start()
+    worker.join(0.2)
+    assert worker.is_alive(), f"get() returned at once: {outcome}"  # waiting for the delay, not raising
+    queue.shutdown()
+    worker.join(5)
+    assert outcome == [None]
+
+
+def test_retry_policy_gives_a_fresh_sequence_and_stateless_delays() -> None:
+    policy = RetryPolicy(0.5, 4.0, jitter=0)
+    assert [policy.backoff().next_delay() for _ in range(2)] == [0.5, 0.5]
+    assert [policy.delay(attempt) for attempt in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert policy.delay(1, retry_after=3.0) == 3.0

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 
-from failsync.backoff import Backoff
+from failsync.backoff import RetryPolicy
 from failsync.errors import Gone, ServerError, Unreachable
 from failsync.kube.client import ObjectList, WatchEvent
 from failsync.kube.resources import ENDPOINTS
@@ -65,7 +65,7 @@ def test_watcher_lists_watches_skips_malformed_and_relists_after_410() -> None:
     restarts: list[str] = []
     watcher = Watcher(client, ENDPOINTS, on_change=lambda c: changes.append((c.type, c.key)),  # type: ignore[arg-type]
                       on_resync=lambda: resyncs.append(1), on_restart=restarts.append,
-                      backoff=Backoff(0.001, 0.01))
+                      retry=RetryPolicy(0.001, 0.01))
     watcher.start()
     try:
         wait_for(client.idle.is_set, timeout=5, message="the script to play out")
@@ -83,7 +83,7 @@ def test_watcher_lists_watches_skips_malformed_and_relists_after_410() -> None:
 def test_a_list_in_pages_fills_the_cache_whole_and_watches_from_its_version() -> None:
     client = ScriptedClient(lists=[[ObjectList((_obj("a", "3"), _obj("b", "4")), "9"),
                                     ObjectList((_obj("c", "7"),), "9")]], watches=[])
-    watcher = Watcher(client, ENDPOINTS, backoff=Backoff(0.001, 0.01))  # type: ignore[arg-type]
+    watcher = Watcher(client, ENDPOINTS, retry=RetryPolicy(0.001, 0.01))  # type: ignore[arg-type]
     watcher.start()
     try:
         wait_for(client.idle.is_set, timeout=5, message="the watch to start")
@@ -104,7 +104,7 @@ def test_each_page_of_a_list_is_cached_before_the_next_is_fetched() -> None:
                 yield page
 
     client = PagingClient(lists=[], watches=[])
-    watcher = Watcher(client, ENDPOINTS, store=store, backoff=Backoff(0.001, 0.01))  # type: ignore[arg-type]
+    watcher = Watcher(client, ENDPOINTS, store=store, retry=RetryPolicy(0.001, 0.01))  # type: ignore[arg-type]
     watcher.start()
     try:
         wait_for(client.idle.is_set, timeout=5, message="the watch to start")
@@ -129,7 +129,7 @@ def test_a_list_failing_after_its_first_page_is_retried_and_every_object_told_on
     changes: list[tuple[str, str]] = []
     restarts: list[str] = []
     watcher = Watcher(client, ENDPOINTS, on_change=lambda c: changes.append((c.type, c.key)),  # type: ignore[arg-type]
-                      on_restart=restarts.append, backoff=Backoff(0.001, 0.01))
+                      on_restart=restarts.append, retry=RetryPolicy(0.001, 0.01))
     watcher.start()
     try:
         wait_for(client.idle.is_set, timeout=5, message="the watch to start")

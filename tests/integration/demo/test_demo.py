@@ -101,3 +101,16 @@ def test_keep_running_serves_the_sandboxes_until_sigterm(tmp_path: Path) -> None
         assert backends == {"web-svc": 1, "web-svc-east": 0}
         assert exit_code_after_sigterm(process, timeout=30) == 0
         assert not Path(kubeconfig).exists()
+
+
+def test_demo_with_an_httproute_target_passes_the_same_six_steps(monkeypatch) -> None:
+    monkeypatch.chdir(REPOSITORY)
+    result = CliRunner().invoke(main, ["demo", "--target", "httproute"])
+    assert result.exit_code == 0, result.output
+    output = result.output
+    for step in ("[3/6] Create the failover HTTPRoute", "[5/6] Scale web to 0 in west: the HTTPRoute fails over",
+                 "[6/6] Scale web back to 1 in west: the HTTPRoute fails back"):
+        assert step in output
+    assert "with spec.target {kind: HTTPRoute, port: 80}" in output
+    assert "get httproute/web-svc-failover -o yaml" in output
+    assert "All 6 steps behaved as the guide says" in output

@@ -6,7 +6,7 @@ policy files on disk, and ``failsync run`` running in-process in a thread.
 - `set_ready(cluster, namespace, service, n)`: write a selector-less service's Endpoints;
 - `write_policy(path, namespace, ...)`: a FailoverPolicy file;
 - `weights(cluster, namespace, name)`: backend -> weight of the live TrafficSplit, or None;
-- `running(kubeconfig, paths, **options)`: a Controller in a thread, synced, stopped on exit.
+- `running(kubeconfig, paths, client=None, **options)`: a Controller in a thread, synced, stopped on exit.
 """
 
 from __future__ import annotations
@@ -86,9 +86,10 @@ def fetch(url: str) -> tuple[int, str]:
 
 
 @contextmanager
-def running(kubeconfig: Path, paths: list[Path], *, context: str = "west", **options: Any) -> Iterator[Controller]:
+def running(kubeconfig: Path, paths: list[Path], *, context: str = "west", client: KubeClient | None = None,
+            **options: Any) -> Iterator[Controller]:
     """``failsync run`` in-process: yields the synced Controller; stops it gracefully on exit."""
-    client = KubeClient.from_kubeconfig(kubeconfig, context)
+    client = client or KubeClient.from_kubeconfig(kubeconfig, context)
     options.setdefault("metrics_port", 0)
     options.setdefault("metrics_host", "127.0.0.1")
     controller = Controller(client, LoopOptions(paths=paths, **options))

@@ -41,7 +41,7 @@ def _selectorless_app(west, namespace: str) -> None:
 
 def _restarts(loop, reason: str) -> float:
     counter = loop.metrics.watch_restarts
-    return sum(counter.value(resource=w.resource.qualified, reason=reason) for w in loop._watchers.values())
+    return sum(counter.value(resource=w.resource.qualified, reason=reason) for w in loop.caches.watchers.values())
 
 
 def test_api_outage_while_endpoints_change_then_converges(sandbox, tmp_path: Path) -> None:

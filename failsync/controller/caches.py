@@ -1,0 +1,180 @@
+"""The loop's caches: one watcher (LIST + WATCH into a ``Store``) per kind the policies need.
+
+Owns: which kinds are watched (each TrafficSplit apiVersion in use, EndpointSlices or
+Endpoints by health source, Services), what each cache keeps of an object (its
+projection), the TrafficSplit versions the server does not serve (found once, by
+discovery, and reported per policy instead of raising in a thread), whether every
+cache has listed once, and the ready counts of a policy's backends.
+Never does: decide, reconcile or write; it tells the loop of every change.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import Any, Callable, Iterable, Mapping
+
+from failsync.backoff import RetryPolicy
+from failsync.core import health
+from failsync.core.model import HealthSource, Policy, Target
+from failsync.errors import ApiError
+from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, SERVICES, KubeClient, Resource
+from failsync.kube.watch import Change, Store, Watcher, detached
+from failsync.supervisor import Spawn
+from failsync.sync import kind_of, resolve_source
+
+log = logging.getLogger(__name__)
+
+
+def _service_of_slice(obj: Mapping[str, Any]) -> tuple[str, str] | None:
+    metadata = obj.get("metadata") or {}
+    service = (metadata.get("labels") or {}).get(health.SERVICE_NAME_LABEL)
+    return (detached(metadata.get("namespace") or "default"), detached(service)) if service else None
+
+
+def _slice_readiness(obj: Mapping[str, Any]) -> health.SliceReadiness:
+    """What the ready count needs of an EndpointSlice, its strings copied out of the decoded LIST."""
+    return health.slice_readiness(obj, keep=detached)
+
+
+def _interned(value: Any) -> Any:
+    """A copy of a decoded JSON value sharing its mapping keys with every other cached object.
+
+    Each watch event is its own JSON document, so without this 10,000 cached TrafficSplits
+    each hold private copies of "apiVersion", "metadata", "backends" and the rest.
+    """
+    if isinstance(value, dict):
+        return {sys.intern(key) if isinstance(key, str) else key: _interned(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_interned(item) for item in value]
+    return detached(value)
+
+
+def _present(obj: Mapping[str, Any]) -> bool:
+    """Services are watched only to re-trigger their policies: the cache keeps their keys, not their content."""
+    return True
+
+
+def _projection(resource: Resource) -> Any:
+    """What the cache of ``resource`` keeps of each object (None: the whole object)."""
+    if resource == ENDPOINT_SLICES:
+        return _slice_readiness
+    if resource == ENDPOINTS:
+        return health.ready_from_endpoints  # the ready count is all the loop reads of an Endpoints
+    if resource == SERVICES:
+        return _present
+    return _interned  # TrafficSplits: the whole live object, diffed against the desired one
+
+
+class Caches:
+    """The watchers of one loop; ``ensure_for`` starts what a policy needs (watchers are never stopped early)."""
+
+    def __init__(self, client: KubeClient, *, retry: RetryPolicy, spawn: Spawn, watch_timeout: float,
+                 on_change: Callable[[Resource, Change], None], on_resync: Callable[[], None],
+                 on_restart: Callable[[Resource, str], None]) -> None:
+        self.client = client
+        self.retry = retry
+        self.spawn = spawn
+        self.watch_timeout = watch_timeout
+        self.on_change = on_change
+        self.on_resync = on_resync
+        self.on_restart = on_restart
+        self.slices_served = False
+        self.started = False
+        self._lock = threading.Lock()
+        self.watchers: dict[Resource, Watcher] = {}
+        #: Targets (kind, apiVersion) the server does not serve, with the error saying so.
+        self.unserved: dict[Target, str] = {}
+
+    def discover(self) -> None:
+        """Ask the server what it serves (raises ApiError while it cannot answer)."""
+        self.slices_served = self.client.serves_endpoint_slices()
+
+    def target_resource(self, target: Target) -> Resource | None:
+        """The resource of a policy's target (a TrafficSplit version, a route kind), or None when not served."""
+        target = kind_of(target)
+        if target in self.unserved:
+            return None
+        try:
+            return self.client.target_resource(target)
+        except ApiError as error:
+            with self._lock:
+                self.unserved[target] = str(error)
+            return None
+
+    def resources_for(self, policy: Policy) -> list[Resource]:
+        """The kinds a policy reads: its target kind (when served), its health source, Services."""
+        resources = []
+        target = self.target_resource(policy.target)
+        if target is not None:
+            resources.append(target)
+        resources.extend(self._health_resources([resolve_source(policy, self.slices_served)]))
+        return resources
+
+    def _health_resources(self, sources: Iterable[HealthSource]) -> list[Resource]:
+        found = []
+        for source in sources:
+            if source is HealthSource.ENDPOINTSLICES and self.slices_served:
+                found.append(ENDPOINT_SLICES)
+            elif source is HealthSource.ENDPOINTS:
+                found.append(ENDPOINTS)
+        return [*found, SERVICES]
+
+    def start(self, resources: Iterable[Resource]) -> None:
+        """Start watching (once ``started``): the kinds every loop watches, before any policy asks."""
+        self.started = True
+        default = HealthSource.ENDPOINTSLICES if self.slices_served else HealthSource.ENDPOINTS
+        self.ensure([*resources, *self._health_resources([default])])
+
+    def ensure_for(self, policy: Policy) -> None:
+        """Start a watcher for every kind ``policy`` needs that is not watched yet."""
+        if self.started:
+            self.ensure(self.resources_for(policy))
+
+    def ensure(self, resources: Iterable[Resource]) -> None:
+        """Start a watcher for each of ``resources`` not watched yet."""
+        for resource in resources:
+            with self._lock:
+                if resource in self.watchers:
+                    continue
+                watcher = Watcher(
+                    self.client, resource, store=Store(_service_of_slice if resource == ENDPOINT_SLICES else None,
+                                                       project=_projection(resource)),
+                    on_change=lambda change, r=resource: self.on_change(r, change), on_resync=self.on_resync,
+                    on_restart=lambda reason, r=resource: self.on_restart(r, reason),
+                    watch_timeout=self.watch_timeout, retry=self.retry, spawn=self.spawn)
+                self.watchers[resource] = watcher
+            watcher.start()
+
+    @property
+    def synced(self) -> bool:
+        """Whether every watcher has listed once (the caches are usable)."""
+        return self.started and all(w.synced.is_set() for w in list(self.watchers.values()))
+
+    def store(self, resource: Resource | None) -> Store | None:
+        """The cache of a watched kind, or None when it is not watched."""
+        watcher = self.watchers.get(resource) if resource is not None else None
+        return watcher.store if watcher else None
+
+    def target_store(self, policy: Policy) -> Store | None:
+        """The cache of ``policy``'s target kind (None when not served or not watched)."""
+        return self.store(self.target_resource(policy.target))
+
+    def ready_counts(self, policy: Policy) -> dict[str, int]:
+        """Ready endpoints of each backend of ``policy``, from the caches."""
+        counts = {}
+        if resolve_source(policy, self.slices_served) is HealthSource.ENDPOINTSLICES:
+            store = self.store(ENDPOINT_SLICES)
+            for service in policy.services:
+                counts[service] = health.count_ready(store.by_index((policy.namespace, service))) if store else 0
+        else:
+            store = self.store(ENDPOINTS)
+            for service in policy.services:
+                counts[service] = (store.get(f"{policy.namespace}/{service}") or 0) if store else 0
+        return counts
+
+    def stop(self) -> None:
+        """Stop every watcher (each ends at its next event or timeout; the threads are daemons)."""
+        for watcher in list(self.watchers.values()):
+            watcher.stop()

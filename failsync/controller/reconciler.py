@@ -1,0 +1,195 @@
+"""Reconciling one policy from the caches: the settled-inputs memo, one ``SyncEngine.reconcile``,
+and what follows a write (cache update, metrics, an Event, a log line, a scheduled failback).
+
+Owns: what a reconcile starts from (the policy, its cached TrafficSplit, ready counts),
+skipping one whose inputs are those of its last success, the lease check before a write,
+requeueing on failure by the error's class (a Conflict or a temporary error: again with
+backoff; a permanent one: at the next resync or change), and policies aimed at a
+TrafficSplit version the server does not serve (reported once, counted, skipped).
+Never does: decide, render, diff or write by itself (``SyncEngine.reconcile`` does).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
+
+from failsync.controller.caches import Caches
+from failsync.controller.index import PolicyIndex
+from failsync.controller.queue import WorkQueue
+from failsync.core.model import Policy, Rule
+from failsync.errors import Conflict
+from failsync.kube.errors import is_temporary
+from failsync.kube.events import FAILED_BACK, FAILED_OVER, EventRecorder, transition
+from failsync.kube.watch import Store
+from failsync.observability import Metrics
+from failsync.sync import Outcome, SyncEngine, kind_of
+
+log = logging.getLogger(__name__)
+
+#: Policies a resync checks between two hand-overs of the GIL (about 0.5 ms of work).
+RESYNC_CHUNK = 50
+
+
+def _version_of(obj: Mapping[str, Any] | None) -> str | None:
+    return (obj.get("metadata") or {}).get("resourceVersion") if obj is not None else None
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What one reconcile reads: the policy, its TrafficSplit cache and cached object, ready counts."""
+
+    key: str
+    policy: Policy
+    store: Store | None
+    cached: Mapping[str, Any] | None
+    ready: dict[str, int]
+
+
+class Reconciler:
+    """Reconciles keys handed out by the work queue; ``may_write()`` guards every write (the lease)."""
+
+    def __init__(self, engine: SyncEngine, *, index: PolicyIndex, caches: Caches, queue: WorkQueue,
+                 metrics: Metrics, events: EventRecorder, may_write: Callable[[], bool]) -> None:
+        self.engine = engine
+        self.index = index
+        self.caches = caches
+        self.queue = queue
+        self.metrics = metrics
+        self.events = events
+        self.may_write = may_write
+        # key -> the inputs of its last successful reconcile (policy, ready counts, live resourceVersion):
+        # a reconcile with the same inputs would decide, render and diff to the same "nothing to write".
+        self._settled: dict[str, tuple[Policy, dict[str, int], str | None]] = {}
+        self._unserved: dict[str, str] = {}  # key -> why its TrafficSplit version cannot be served
+        self._failing: dict[str, str] = {}  # key -> the permanent failure last reported
+
+    def forget(self, policy: Policy) -> None:
+        """Drop what is remembered about a policy that is no longer managed."""
+        self._settled.pop(policy.key, None)
+        self._failing.pop(policy.key, None)
+        if self._unserved.pop(policy.key, None) is not None:
+            self.metrics.unserved_policies.set(len(self._unserved))
+        self.metrics.forget_policy(policy.namespace, policy.name)
+        self.events.forget(policy.target.kind, policy.key)
+
+    def unsettle_all(self) -> None:
+        """Forget every memo (on taking the lead: another replica may have written meanwhile)."""
+        self._settled.clear()
+
+    def inputs(self, key: str) -> Inputs | None:
+        """What a reconcile of ``key`` starts from; None when it is not managed or cannot be served."""
+        policy = self.index.get(key)
+        if policy is None:
+            return None
+        if self.caches.target_resource(policy.target) is None:
+            self._report_unserved(policy)
+            return None
+        store = self.caches.target_store(policy)
+        return Inputs(key, policy, store, store.get(key) if store else None, self.caches.ready_counts(policy))
+
+    def _report_unserved(self, policy: Policy) -> None:
+        if policy.key in self._unserved:
+            return
+        why = self.caches.unserved.get(kind_of(policy.target), "not served")
+        self._unserved[policy.key] = why
+        self.metrics.unserved_policies.set(len(self._unserved))
+        log.error("policy %s: %s (skipped until the server serves it)", policy.key, why,
+                  extra={"policy": policy.key})
+
+    def is_settled(self, inputs: Inputs) -> bool:
+        """Whether the last successful reconcile had the same inputs (so it would write nothing again)."""
+        return self._settled.get(inputs.key) == (inputs.policy, inputs.ready, _version_of(inputs.cached))
+
+    def stale(self, keys: Iterable[str]) -> list[str]:
+        """The keys whose inputs changed since their last reconcile; counts the others as unchanged.
+
+        Gives the GIL away between chunks, so a reaction in flight never waits behind a resync.
+        """
+        stale, unchanged = [], 0
+        for position, key in enumerate(keys):
+            if position % RESYNC_CHUNK == 0:
+                time.sleep(0)
+            inputs = self.inputs(key)
+            if inputs is not None and self.is_settled(inputs):
+                unchanged += 1
+            elif inputs is not None:
+                stale.append(key)
+        if unchanged:
+            self.metrics.reconciles.inc(unchanged, result=Outcome.UNCHANGED.value)
+        return stale
+
+    def reconcile(self, key: str, since: float) -> None:
+        """Bring one policy's object in line, from the caches; requeue it when that failed."""
+        inputs = self.inputs(key)
+        if inputs is None:
+            return
+        if self.is_settled(inputs):
+            self.metrics.reconciles.inc(result=Outcome.UNCHANGED.value)  # same inputs, same "nothing to write"
+            return
+        if not self.may_write():
+            return  # a standby (or a leader whose lease is in doubt) writes nothing; taking the lead requeues all
+        policy, store, cached, ready = inputs.policy, inputs.store, inputs.cached, inputs.ready
+        live = dict(cached) if cached is not None else None
+        for service, count in ready.items():
+            self.metrics.ready_endpoints.set(count, namespace=policy.namespace, name=policy.name, backend=service)
+        started = time.monotonic()
+        result = self.engine.reconcile(policy, live, ready)
+        landed = time.monotonic()
+        self.metrics.reconciles.inc(result=result.outcome.value)
+        if result.outcome is Outcome.FAILED:
+            self._settled.pop(key, None)
+            self._requeue(key, result.message, result.error)
+            return
+        self.queue.forget(key)
+        if self._failing.pop(key, None) is not None:
+            log.info("%s: reconciled again after failing", key)
+        decision = result.decision
+        if decision is None:
+            self._settled.pop(key, None)
+            return
+        self.metrics.active_backends.set(len(decision.active), namespace=policy.namespace, name=policy.name)
+        if result.written is not None and store is not None and store.get(key) is cached:
+            store.put(result.written)  # the watch event follows; until then the cache must not be stale
+        settled_on = result.written if result.written is not None else cached
+        if decision.rule is Rule.FAILBACK_HELD or (result.changed and result.written is None):
+            self._settled.pop(key, None)  # a held failback changes with the clock alone; re-decide each time
+        else:
+            self._settled[key] = (policy, ready, _version_of(settled_on))
+        if result.changed:
+            self.metrics.decision_to_write.observe(landed - started)
+            self._after_write(policy, live, result.live_weights, decision.weights, landed - since)
+        if decision.rule is Rule.FAILBACK_HELD and decision.primary_healthy_since is not None:
+            remaining = decision.primary_healthy_since + policy.hold_seconds - self.engine.clock()
+            self.queue.add_after(key, remaining + 0.05)  # the queue clamps any delay (holdSeconds 10^10 too)
+
+    def _requeue(self, key: str, message: str, error: Exception | None) -> None:
+        """A Conflict or a temporary error: again after the key's backoff; else at the next resync or change."""
+        if isinstance(error, Conflict):
+            delay = self.queue.retry(key)
+            log.info("%s: %s; deciding again in %.2fs", key, message, delay)
+        elif error is not None and is_temporary(error):
+            delay = self.queue.retry(key)
+            log.warning("%s: %s (retrying in %.1fs)", key, message, delay)
+        elif self._failing.get(key) != message:  # said once per change of the situation, not at every resync
+            self._failing[key] = message
+            log.warning("%s: %s (tried again at the next resync or change)", key, message, extra={"policy": key})
+
+    def _after_write(self, policy: Policy, live: Mapping[str, Any] | None, before: Mapping[str, int] | None,
+                     after: Mapping[str, int], reaction: float) -> None:
+        """Metrics, an Event and a log line when a write moved traffic."""
+        self.metrics.reaction.observe(reaction)
+        change = transition(policy.primary, before, after)
+        if change is None:
+            return
+        reason, message = change
+        counter = self.metrics.failovers if reason == FAILED_OVER else self.metrics.failbacks
+        counter.inc(namespace=policy.namespace, name=policy.name)
+        log.info("%s %s in %.1f ms (from the watch event to the write landing): %s", policy.key,
+                 "failed over" if reason == FAILED_OVER else "failed back" if reason == FAILED_BACK else reason,
+                 reaction * 1000, message, extra={"policy": policy.key, "reaction_ms": round(reaction * 1000, 1)})
+        involved = live or {"apiVersion": policy.target.api_version, "kind": policy.target.kind,
+                            "metadata": {"name": policy.name, "namespace": policy.namespace}}
+        self.events.record(involved, reason, message)  # sent in the background; counted once sent
