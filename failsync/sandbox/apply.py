@@ -9,6 +9,7 @@ Never does: storage (``writes`` stores the result) or HTTP.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from failsync.sandbox import managed_fields, patches
@@ -84,8 +85,6 @@ def _remove(obj: Any, path: Path) -> None:
 
 
 def _matches(item: Any, kind: str, rest: str) -> bool:
-    import json
-
     if kind == "v":
         return item == json.loads(rest)
     if kind == "k" and isinstance(item, dict):

@@ -136,12 +136,6 @@ def commit_update(store: Store, store_key: str, old: dict, new: dict) -> dict:
     return store.commit(store_key, "MODIFIED", new, old)
 
 
-def namespace_terminating(store: Store, namespace: str | None) -> bool:
-    """Whether a namespace exists and is being deleted (creating in it is 403)."""
-    stored = store.get(NAMESPACES, "", namespace) if namespace else None
-    return bool(stored and stored["metadata"].get("deletionTimestamp"))
-
-
 Ref = tuple[str, str, str]  # (store key, namespace, name)
 
 
@@ -394,8 +388,10 @@ class Collector:
             return {"type": kind, "status": "True" if status else "False", "lastTransitionTime": since or self._now(),
                     "reason": reason, "message": message}
 
-        content = ", ".join(f"{resource} has {count} resource instances" for resource, count in sorted(remaining.items()))
-        finalizers = ", ".join(f"{finalizer} in {count} resource instances" for finalizer, count in sorted(held.items()))
+        content = ", ".join(f"{resource} has {count} resource instances"
+                            for resource, count in sorted(remaining.items()))
+        finalizers = ", ".join(f"{finalizer} in {count} resource instances"
+                               for finalizer, count in sorted(held.items()))
         return [
             condition("NamespaceDeletionDiscoveryFailure", False, "ResourcesDiscovered",
                       "All resources successfully discovered"),
@@ -412,5 +408,4 @@ class Collector:
         ]
 
 
-__all__ = ["Collector", "FOREGROUND", "ORPHAN", "check_update", "commit_update", "delete", "namespace_terminating",
-           "propagation_policy"]
+__all__ = ["Collector", "FOREGROUND", "ORPHAN", "check_update", "commit_update", "delete", "propagation_policy"]

@@ -375,8 +375,8 @@ class Handler(BaseHTTPRequestHandler):
                                      manager=manager, force=query.get("force") in ("true", "1"))
         elif verb == "delete":
             options = _delete_options(self._decode(body) if body.strip() else {}, query)
-            code, obj = writes.delete(store, resource, route.namespace, route.name or "", options,
-                                      dry_run=_dry_run(query, "DeleteOptions") or "All" in (options.get("dryRun") or []))
+            dry_run = _dry_run(query, "DeleteOptions") or "All" in (options.get("dryRun") or [])
+            code, obj = writes.delete(store, resource, route.namespace, route.name or "", options, dry_run=dry_run)
         elif verb == "deletecollection":
             options = _delete_options(self._decode(body) if body.strip() else {}, query)
             code, obj = 200, writes.delete_collection(store, resource, route.namespace, query, options,

@@ -63,7 +63,7 @@ def gateway_objects(cluster: str) -> list[dict]:
          "metadata": {"name": GATEWAY_NAME, "namespace": GATEWAY_NAMESPACE, "labels": labels},
          "spec": {"replicas": 1, "selector": {"matchLabels": {"app": GATEWAY_NAME}},
                   "template": {"metadata": {"labels": labels},
-                               "spec": {"containers": [{"name": "pause", "image": "gcr.io/google_containers/pause"}]}}}},
+                               "spec": {"containers": [{"name": "gateway", "image": "example/linkerd-gateway:1"}]}}}},
         {"apiVersion": "v1", "kind": "Service",
          "metadata": {"name": GATEWAY_NAME, "namespace": GATEWAY_NAMESPACE, "labels": labels},
          "spec": {"type": "LoadBalancer", "selector": {"app": GATEWAY_NAME},

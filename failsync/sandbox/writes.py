@@ -160,7 +160,8 @@ def _scale_update(resource: ResourceType, old: dict, scale: dict) -> dict:
 
 
 def update(store: Store, resource: ResourceType, namespace: str | None, name: str, body: dict, *,
-           subresource: str | None = None, dry_run: bool = False, manager: str | None = DIRECT_MANAGER) -> tuple[int, dict]:
+           subresource: str | None = None, dry_run: bool = False,
+           manager: str | None = DIRECT_MANAGER) -> tuple[int, dict]:
     """PUT: (200, object) or (201, object) when it created; 409 stale; 404 missing (unless the kind creates)."""
     _check_writable(resource, "update")
     if subresource == "scale":

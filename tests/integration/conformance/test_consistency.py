@@ -100,7 +100,8 @@ def test_an_expired_continue_token_answers_410_with_a_fresh_token(api, namespace
     first = call(api, "GET", split_path(namespace), params={"limit": "1"}).json()
     for index in range(HISTORY + 5):
         create(api, traffic_split(namespace, f"z-{index:02d}"))
-    expired = call(api, "GET", split_path(namespace), params={"limit": "500", "continue": first["metadata"]["continue"]})
+    expired = call(api, "GET", split_path(namespace),
+                   params={"limit": "500", "continue": first["metadata"]["continue"]})
     status = assert_status(expired, 410, "Expired")
     assert "use the continue token in this response to retrieve the remainder of the results" in status["message"]
     fresh = status["metadata"]["continue"]

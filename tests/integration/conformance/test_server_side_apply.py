@@ -59,6 +59,8 @@ def test_kubectl_apply_server_side_records_an_apply_entry(kubectl, namespace):
         ".": {}, "f:image": {}, "f:name": {}}
     assert "managedFields" not in json.loads(kubectl("-n", namespace, "get", "deployment", "web", "-o",
                                                      "json").stdout)["metadata"]
+    controller = _managers(shown)[("kube-controller-manager", "Update")]  # the simulated Deployment controller
+    assert controller["subresource"] == "status" and "f:replicas" in controller["fieldsV1"]["f:status"]
 
 
 def test_two_managers_conflict_and_force_takes_the_field(kubectl, api, namespace, client):

@@ -95,6 +95,10 @@ def test_remote_discovery_mirrors_have_no_local_endpoints(kubectl, api):
     assert mirrored["metadata"]["labels"]["multicluster.linkerd.io/remote-service"] == "cart-svc"
     assert _get(api, "/api/v1/namespaces/store/endpoints/cart-svc-east") is None
     assert _slice_ready(api, "store", "cart-svc-east") == []
+    deleted = kubectl("--context", "east", "-n", "store", "delete", "svc/cart-svc")
+    assert deleted.returncode == 0, deleted.stderr
+    wait_for(lambda: _get(api, "/api/v1/namespaces/store/services/cart-svc-east") is None,
+             message="the mirror of a deleted Service to go")
 
 
 def test_removing_the_export_label_removes_the_mirror(kubectl, api):
@@ -150,6 +154,9 @@ def test_duplicate_cluster_names_are_a_usage_error():
     assert done.returncode == 2
     assert "Error: Invalid value for '--cluster': 'a' is given twice" in done.stderr
     assert "Traceback" not in done.stderr
+    invalid = subprocess.run([str(FAILSYNC), "sandbox", "--cluster", "West_1"], capture_output=True, text=True,
+                             timeout=30)
+    assert invalid.returncode == 2 and "'West_1' is not a valid cluster name" in invalid.stderr
 
 
 def test_help_states_the_real_defaults_and_no_idle_options():
