@@ -101,22 +101,24 @@ def _child(node: Any, element: str) -> Any:
     return None
 
 
-def apply(resource: ResourceType, live: dict, intent: dict, manager: str, *, force: bool,
-          time: str) -> tuple[dict, list[dict]]:
+def apply(resource: ResourceType, live: dict, intent: dict, manager: str, *, force: bool, time: str,
+          subresource: str | None = None) -> tuple[dict, list[dict]]:
     """The object after ``manager`` applied ``intent`` over ``live`` (both at the request's version)
-    and its managedFields; 409 on conflicts unless ``force``."""
-    applied = managed_fields.leaves(intent, custom=resource.custom)
-    current = managed_fields.leaves(live, custom=resource.custom)
+    and its managedFields; 409 on conflicts unless ``force``. On the ``status`` subresource only
+    status fields count, against the managers of status."""
+    status = subresource == "status"
+    applied = managed_fields.leaves(intent, custom=resource.custom, status=status)
+    current = managed_fields.leaves(live, custom=resource.custom, status=status)
     entries = managed_fields.owners(live)
     previous: set[Path] = set()
     conflicts: list[tuple[dict, Path]] = []
     others: list[tuple[dict, set[Path]]] = []
     for item, paths in entries:
-        if item.get("manager") == manager and item.get("operation") == "Apply" and not item.get("subresource"):
+        if _mine(item, manager, subresource):
             previous = paths
             continue
         others.append((item, paths))
-        if item.get("subresource"):
+        if (item.get("subresource") == "status") != status:
             continue
         for path in sorted(paths & applied.keys()):
             if path in current and current[path] != applied[path]:
@@ -136,9 +138,10 @@ def apply(resource: ResourceType, live: dict, intent: dict, manager: str, *, for
     result = []
     placed = False
     for item, paths in entries:
-        if item.get("manager") == manager and item.get("operation") == "Apply" and not item.get("subresource"):
+        if _mine(item, manager, subresource):
             if applied:
-                result.append(managed_fields.entry(manager, "Apply", resource.api_version, time, applied))
+                result.append(managed_fields.entry(manager, "Apply", resource.api_version, time, applied,
+                                                   subresource))
             placed = True
             continue
         if taken & paths:
@@ -148,8 +151,13 @@ def apply(resource: ResourceType, live: dict, intent: dict, manager: str, *, for
             item = dict(item, fieldsV1=managed_fields.to_fields_v1(paths))
         result.append(item)
     if not placed and applied:
-        result.append(managed_fields.entry(manager, "Apply", resource.api_version, time, applied))
+        result.append(managed_fields.entry(manager, "Apply", resource.api_version, time, applied, subresource))
     return merged, result
+
+
+def _mine(item: dict, manager: str, subresource: str | None) -> bool:
+    return item.get("manager") == manager and item.get("operation") == "Apply" and item.get("subresource") == \
+        subresource
 
 
 __all__ = ["apply", "created_fields", "intent_of", "require_manager"]

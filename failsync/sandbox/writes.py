@@ -20,7 +20,7 @@ from failsync.sandbox import deletion, managed_fields, patches
 from failsync.sandbox.reads import list_objects, require_namespace, scale_of
 from failsync.sandbox.resources import ResourceType, to_store, to_view
 from failsync.sandbox.status import (ApiError, already_exists, bad_request, conflict, field_cause, internal,
-                                     invalid, method_not_allowed, not_found)
+                                     invalid, method_not_allowed, not_found, unsupported_media_type)
 from failsync.sandbox.store import Store
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -247,7 +247,8 @@ def patch(store: Store, resource: ResourceType, namespace: str | None, name: str
     with store.lock:
         old = store.get(resource.store_key, (namespace or "") if resource.namespaced else "", name)
         if content_type == patches.APPLY_PATCH:
-            return _server_side_apply(store, resource, namespace, name, old, body, field_manager, force, dry_run)
+            return _server_side_apply(store, resource, namespace, name, old, body, field_manager, force, dry_run,
+                                      subresource)
         if old is None:
             patches.check_content_type(content_type, custom=resource.custom)  # 415 before 404, as the server does
             raise not_found(resource.plural, resource.group, name)
@@ -270,10 +271,21 @@ def patch(store: Store, resource: ResourceType, namespace: str | None, name: str
 
 
 def _server_side_apply(store: Store, resource: ResourceType, namespace: str | None, name: str, old: dict | None,
-                       body: bytes, field_manager: str | None, force: bool, dry_run: bool) -> tuple[int, dict]:
-    """Apply an applied configuration: create (201) or merge it with field ownership (200, or 409)."""
+                       body: bytes, field_manager: str | None, force: bool, dry_run: bool,
+                       subresource: str | None) -> tuple[int, dict]:
+    """Apply an applied configuration: create (201) or merge it with field ownership (200, or 409);
+    on ``/status`` only the status is applied (and the object must exist)."""
     manager = server_side_apply.require_manager(field_manager)
+    if subresource == "scale":
+        raise unsupported_media_type(patches.APPLY_PATCH, [patches.JSON_PATCH, patches.MERGE_PATCH])
     intent = server_side_apply.intent_of(resource, name, body)
+    if subresource == "status":
+        if old is None:
+            raise not_found(resource.plural, resource.group, name)
+        merged, managed = server_side_apply.apply(resource, to_view(resource, old), intent, manager, force=force,
+                                                  time=timestamp(), subresource="status")
+        return 200, to_view(resource, _replace(store, resource, old, to_store(resource, merged), dry_run,
+                                               subresource="status", managed=managed))
     if old is None:
         return 201, create(store, resource, namespace, intent, dry_run=dry_run,
                            managed=server_side_apply.created_fields(resource, intent, manager, timestamp()))

@@ -157,3 +157,22 @@ def test_every_write_path_records_its_manager(api, namespace, client, kubectl):
     assert kubectl("-n", namespace, "create", "service", "clusterip", "web", "--tcp=80:8080").returncode == 0
     service = call(api, "GET", f"/api/v1/namespaces/{namespace}/services/web").json()
     assert ("kubectl-create", "Update") in _managers(service)
+
+
+def test_apply_to_the_status_subresource_applies_only_the_status(api, namespace):
+    assert _apply(api, namespace, deployment(namespace, "web", app="web", replicas=1), "deployer").status_code == 201
+    intent = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+              "spec": {"replicas": 9}, "status": {"replicas": 7}}
+    path = _path(namespace) + "/status?fieldManager=probe"
+    refused = call(api, "PATCH", path, body=json.dumps(intent), content_type=APPLY)
+    status = assert_status(refused, 409, "Conflict")
+    assert status["message"] == ('Apply failed with 1 conflict: conflict with "kube-controller-manager" using '
+                                 'apps/v1: .status.replicas')
+    forced = call(api, "PATCH", path + "&force=true", body=json.dumps(intent), content_type=APPLY)
+    assert forced.status_code == 200, forced.text
+    assert forced.json()["spec"]["replicas"] == 1 and forced.json()["status"]["replicas"] == 7
+    entry = _managers(forced.json())[("probe", "Apply")]
+    assert entry["subresource"] == "status" and entry["fieldsV1"] == {"f:status": {"f:replicas": {}}}
+    missing = call(api, "PATCH", _path(namespace, "absent") + "/status?fieldManager=probe",
+                   body=json.dumps(dict(intent, metadata={"name": "absent"})), content_type=APPLY)
+    assert_status(missing, 404, "NotFound")
