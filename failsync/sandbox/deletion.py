@@ -165,7 +165,8 @@ class Collector:
         refs = metadata.get("ownerReferences")
         old_refs = change.old["metadata"].get("ownerReferences") if change.old is not None else None
         if refs or old_refs:
-            self._index(change, refs if change.type != "DELETED" else None, old_refs)
+            if self._index(change, refs if change.type != "DELETED" else None, old_refs):
+                self._queue(("dependent", change.store_key, metadata.get("namespace") or "", metadata["name"]))
             for owner in (refs or []) + (old_refs or []):  # a dependent changed: its foreground owner may go
                 waiting = self._foreground.get(owner.get("uid")) if isinstance(owner, dict) else None
                 if waiting is not None:
@@ -188,7 +189,9 @@ class Collector:
         if namespace and namespace in self._terminating:
             self._queue(("namespace", namespace))
 
-    def _index(self, change: Change, refs: list | None, old_refs: list | None) -> None:
+    def _index(self, change: Change, refs: list | None, old_refs: list | None) -> bool:
+        """Index a dependent's owner references; True when it names an owner it did not before
+        (which the collector then checks: an owner that does not exist makes it garbage)."""
         ref = (change.store_key, change.obj["metadata"].get("namespace") or "", change.obj["metadata"]["name"])
         new_uids = {r.get("uid") for r in refs or [] if isinstance(r, dict)}
         for owner in old_refs or []:
@@ -197,9 +200,11 @@ class Collector:
                 self._dependents[uid].discard(ref)
                 if not self._dependents[uid]:
                     del self._dependents[uid]
+        old_uids = {r.get("uid") for r in old_refs or [] if isinstance(r, dict)}
         for uid in new_uids:
             if uid:
                 self._dependents.setdefault(uid, set()).add(ref)
+        return bool(new_uids - old_uids)
 
     def _queue(self, item: tuple) -> None:
         with self._lock:
@@ -255,6 +260,8 @@ class Collector:
         if kind == "owner-gone":
             for ref in sorted(self._dependents.get(item[1], ())):
                 self._attempt_to_delete(ref)
+        elif kind == "dependent":
+            self._attempt_to_delete(item[1:])
         elif kind == "deleting":
             self._deleting(item[1], item[2], item[3])
         elif kind == "namespace":

@@ -103,6 +103,13 @@ def test_background_deletion_collects_dependents(api, namespace, kubectl):
     assert shared["metadata"]["ownerReferences"][0]["uid"] == other["metadata"]["uid"]
 
 
+def test_a_dependent_of_an_owner_that_does_not_exist_is_collected(api, namespace):
+    ghost = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ghost",
+                                                                       "uid": "00000000-0000-0000-0000-000000000000"}}
+    create(api, _split_with(namespace, "haunted", owners=[_owner(ghost)]))
+    wait_for(lambda: _gone(api, split_path(namespace, "haunted")), message="the orphaned dependent to be collected")
+
+
 def test_foreground_deletion_waits_for_blocking_dependents(api, namespace, kubectl):
     owner = create(api, deployment(namespace, "front", app="front"))
     create(api, _split_with(namespace, "blocker", finalizers=[HOLD], owners=[_owner(owner, block=True)]))
