@@ -11,9 +11,10 @@ validation of built-in objects (kube-apiserver does that in Go code; ``kinds`` m
 from __future__ import annotations
 
 import functools
-import importlib.resources
+import importlib.util
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 from failsync.sandbox import schema
@@ -57,14 +58,19 @@ def _convert(node: Any, prefix: str) -> Any:
 
 @functools.cache
 def _raw() -> dict[str, dict]:
-    folder = importlib.resources.files(_PACKAGE).joinpath("kubernetes-json-schema", f"{KUBERNETES_VERSION}-local")
-    return json.loads(folder.joinpath("_definitions.json").read_text())["$defs"]
+    # find_spec locates the package without importing it (its __init__ pulls in jsonschema: ~0.5 s)
+    spec = importlib.util.find_spec(_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the {_PACKAGE} package (a failsync dependency) is not installed")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema" / f"{KUBERNETES_VERSION}-local"
+    return json.loads((folder / "_definitions.json").read_text())["$defs"]
 
 
 @functools.cache
-def definitions(prefix: str = "#/definitions/") -> dict[str, dict]:
-    """Every definition of the Kubernetes version in OpenAPI form, refs under ``prefix``."""
-    return {name: _convert(node, prefix) for name, node in _raw().items()}
+def definition(name: str, prefix: str = "#/definitions/") -> dict | None:
+    """One definition of the Kubernetes version in OpenAPI form, refs under ``prefix`` (converted on demand)."""
+    node = _raw().get(name)
+    return None if node is None else _convert(node, prefix)
 
 
 @functools.cache
@@ -83,15 +89,14 @@ def definition_name(group: str, version: str, kind: str) -> str | None:
 
 def closure(names: list[str], prefix: str = "#/definitions/") -> dict[str, dict]:
     """The named definitions and every definition they reference, in OpenAPI form."""
-    every = definitions(prefix)
     found: dict[str, dict] = {}
-    pending = [name for name in names if name in every]
+    pending = [name for name in names if name in _raw()]
     while pending:
         name = pending.pop()
         if name in found:
             continue
-        found[name] = every[name]
-        pending.extend(ref.rsplit("/", 1)[-1] for ref in _refs(every[name]))
+        found[name] = definition(name, prefix)
+        pending.extend(ref.rsplit("/", 1)[-1] for ref in _refs(found[name]))
     return found
 
 
@@ -117,7 +122,6 @@ def structural(group: str, version: str, kind: str) -> schema.Structural | None:
         return None
     with _LOCK:
         if name not in _COMPILED:
-            every = definitions()
-            _COMPILED[name] = schema.compile_schema(every[name], lambda ref: every[ref.rsplit("/", 1)[-1]],
+            _COMPILED[name] = schema.compile_schema(definition(name), lambda ref: definition(ref.rsplit("/", 1)[-1]),
                                                     check_values=False)
         return _COMPILED[name]

@@ -4,7 +4,8 @@ Covers: every cluster starts with the TrafficSplit, HTTPRoute/GRPCRoute and Link
 CRDs, Established and NamesAccepted; a CRD created through the API is served at once
 (discovery /apis, the group and its version, REST paths, the short name through kubectl)
 and answers its schema (422 with causes, unknown fields pruned, defaults); deleting a CRD
-removes the kind (404, gone from discovery, its objects deleted); deleting the default
+removes the kind (404, gone from discovery, its objects deleted); custom objects go with
+their namespace; deleting the default
 TrafficSplit CRD makes the kind 404; an invalid CRD is 422; a short name already taken is
 NamesAccepted=False and not served; `kubectl apply -f` of an upstream-shaped Gateway API
 HTTPRoute CRD replaces the default one and is served; the official `kubernetes` client
@@ -230,3 +231,14 @@ def test_the_official_client_creates_a_crd_and_custom_objects(sandbox, namespace
     with pytest.raises(kubernetes.client.ApiException) as raised:
         custom.get_namespaced_custom_object("example.com", "v1", namespace, "sprockets", "s1")
     assert raised.value.status == 404
+
+
+def test_custom_objects_go_with_their_namespace(api, namespace):
+    path = f"/apis/split.smi-spec.io/v1alpha4/namespaces/{namespace}/trafficsplits"
+    split = {"apiVersion": "split.smi-spec.io/v1alpha4", "kind": "TrafficSplit",
+             "metadata": {"name": "web", "namespace": namespace},
+             "spec": {"service": "web-svc", "backends": [{"service": "web-svc", "weight": 1}]}}
+    assert call(api, "POST", path, body=split).status_code == 201
+    assert call(api, "DELETE", f"/api/v1/namespaces/{namespace}").status_code == 200
+    wait_for(lambda: call(api, "GET", f"{path}/web").status_code == 404, timeout=5,
+             message="the TrafficSplit to go with its namespace")
