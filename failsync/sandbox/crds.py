@@ -172,6 +172,23 @@ def _condition(kind: str, ok: bool, reason: str, message: str, previous: list, n
     return {"type": kind, "status": status, "lastTransitionTime": since, "reason": reason, "message": message}
 
 
+def _approval(crd: dict, previous: list, now: str) -> dict | None:
+    """KubernetesAPIApprovalPolicyConformant, set on CRDs of the protected *.k8s.io groups."""
+    group = str((crd.get("spec") or {}).get("group") or "")
+    if not (group.endswith(".k8s.io") or group.endswith(".kubernetes.io") or group in ("k8s.io", "kubernetes.io")):
+        return None
+    approved = ((crd.get("metadata") or {}).get("annotations") or {}).get("api-approved.kubernetes.io", "")
+    if approved.startswith("unapproved"):
+        return _condition("KubernetesAPIApprovalPolicyConformant", False, "UnapprovedAnnotation",
+                          f"not approved: {approved!r}", previous, now)
+    if not approved:
+        return _condition("KubernetesAPIApprovalPolicyConformant", False, "MissingAnnotation",
+                          'protected groups must have approval annotation "api-approved.kubernetes.io", see '
+                          "https://github.com/kubernetes/enhancements/pull/1111", previous, now)
+    return _condition("KubernetesAPIApprovalPolicyConformant", True, "ApprovedAnnotation", f"approved in {approved}",
+                      previous, now)
+
+
 class CRDController:
     """Keeps one cluster's ``Registry`` and CRD statuses in step with its stored CRDs."""
 
@@ -231,7 +248,11 @@ class CRDController:
                                      "the initial names have been accepted", conditions, now)
         storage = [v["name"] for v in spec.get("versions") or () if isinstance(v, dict) and v.get("storage")]
         stored = list(dict.fromkeys(list(previous.get("storedVersions") or ()) + storage))
-        return {"conditions": [names_condition, established], "acceptedNames": accepted, "storedVersions": stored}
+        result = [names_condition, established]
+        approval = _approval(crd, conditions, now)
+        if approval is not None:
+            result.append(approval)
+        return {"conditions": result, "acceptedNames": accepted, "storedVersions": stored}
 
     def _conflict(self, crd: dict) -> tuple[str, str] | None:
         spec = crd.get("spec") or {}

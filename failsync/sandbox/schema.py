@@ -118,13 +118,14 @@ class Structural:
             items = self.items
             result = value if items is None else [items.walk(v, f"{path}[{i}]", outcome) for i, v in enumerate(value)]
             if self.checks_values:
-                if self.max_items is not None and len(value) > self.max_items:
-                    outcome.causes.append(field_cause(path, "FieldValueTooMany",
-                                                      f"Too many: {len(value)}: must have at most {self.max_items} items"))
-                if self.min_items is not None and len(value) < self.min_items:
-                    outcome.causes.append(field_cause(path, "FieldValueInvalid",
-                                                      f"Invalid value: {len(value)}: {path} in body should have at least "
-                                                      f"{self.min_items} items"))
+                count = len(value)
+                if self.max_items is not None and count > self.max_items:
+                    outcome.causes.append(field_cause(
+                        path, "FieldValueTooMany", f"Too many: {count}: must have at most {self.max_items} items"))
+                if self.min_items is not None and count < self.min_items:
+                    outcome.causes.append(field_cause(
+                        path, "FieldValueInvalid",
+                        f"Invalid value: {count}: {path} in body should have at least {self.min_items} items"))
             return result
         if not self.checks_values or not kind:
             return value

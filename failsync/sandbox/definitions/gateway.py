@@ -174,6 +174,8 @@ ROUTE_STATUS = obj({"parents": array(obj({
 }, required=("controllerName", "parentRef")), maxItems=32)}, required=("parents",),
     description="Status defines the current state of the route.")
 
+_ANNOTATIONS = {"api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/3328",
+                "gateway.networking.k8s.io/bundle-version": "v1.2.1", "gateway.networking.k8s.io/channel": "standard"}
 _HOSTNAMES_COLUMN = {"name": "Hostnames", "type": "string", "jsonPath": ".spec.hostnames"}
 
 HTTP_ROUTE_SPEC = obj({
@@ -188,8 +190,7 @@ _HTTP_ROUTE_SCHEMA = root(HTTP_ROUTE_SPEC, status=ROUTE_STATUS,
 HTTP_ROUTE = crd("gateway.networking.k8s.io", "HTTPRoute", "httproutes", [
     version("v1", _HTTP_ROUTE_SCHEMA, storage=True, columns=(_HOSTNAMES_COLUMN, AGE), status=True),
     version("v1beta1", _HTTP_ROUTE_SCHEMA, columns=(_HOSTNAMES_COLUMN, AGE), status=True),
-], categories=("gateway-api",), annotations={"gateway.networking.k8s.io/bundle-version": "v1.2.1",
-                                             "gateway.networking.k8s.io/channel": "standard"})
+], categories=("gateway-api",), annotations=_ANNOTATIONS)
 
 _GRPC_FILTER = obj({
     "type": string(enum=["ResponseHeaderModifier", "RequestHeaderModifier", "RequestMirror", "ExtensionRef"]),
@@ -223,5 +224,4 @@ GRPC_ROUTE = crd("gateway.networking.k8s.io", "GRPCRoute", "grpcroutes", [
                            description="Spec defines the desired state of GRPCRoute."),
                        status=ROUTE_STATUS, description="GRPCRoute provides a way to route gRPC requests."),
             storage=True, columns=(_HOSTNAMES_COLUMN, AGE), status=True),
-], categories=("gateway-api",), annotations={"gateway.networking.k8s.io/bundle-version": "v1.2.1",
-                                             "gateway.networking.k8s.io/channel": "standard"})
+], categories=("gateway-api",), annotations=_ANNOTATIONS)

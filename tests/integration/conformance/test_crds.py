@@ -1,7 +1,8 @@
 """CustomResourceDefinitions through the API, as kube-apiserver serves them.
 
 Covers: every cluster starts with the TrafficSplit, HTTPRoute/GRPCRoute and Linkerd HTTPRoute
-CRDs, Established and NamesAccepted; a CRD created through the API is served at once
+CRDs, Established and NamesAccepted (and, in the protected *.k8s.io groups,
+KubernetesAPIApprovalPolicyConformant); a CRD created through the API is served at once
 (discovery /apis, the group and its version, REST paths, the short name through kubectl)
 and answers its schema (422 with causes, unknown fields pruned, defaults); deleting a CRD
 removes the kind (404, gone from discovery, its objects deleted); custom objects go with
@@ -76,6 +77,8 @@ def test_clusters_start_with_the_route_and_split_crds_established(api):
     assert split["status"]["storedVersions"] == ["v1alpha1"]
     routes = names["httproutes.gateway.networking.k8s.io"]
     assert {v["name"]: v["storage"] for v in routes["spec"]["versions"]} == {"v1": True, "v1beta1": False}
+    assert condition(routes, "KubernetesAPIApprovalPolicyConformant")["reason"] == "ApprovedAnnotation"
+    assert "KubernetesAPIApprovalPolicyConformant" not in {c["type"] for c in split["status"]["conditions"]}
     linkerd = names["httproutes.policy.linkerd.io"]
     assert {v["name"] for v in linkerd["spec"]["versions"]} == {"v1beta2", "v1beta3"}
 

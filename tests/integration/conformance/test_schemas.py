@@ -1,7 +1,8 @@
 """Structural schemas and fieldValidation, as kube-apiserver applies them.
 
-Covers: an unknown field of a custom resource (listed sorted, as apiextensions does) is pruned and warned about by default (Warn), a 400 with the
-real "strict decoding error" message under Strict, silently dropped under Ignore, and an
+Covers: an unknown field of a custom resource (listed sorted, as apiextensions does) is
+pruned and warned about by default (Warn), a 400 with the real "strict decoding error"
+message under Strict, silently dropped under Ignore, and an
 unsupported directive is 422; duplicate JSON fields the same way (the last one wins);
 x-kubernetes-preserve-unknown-fields keeps them; defaults are applied on writes (HTTPRoute
 backendRef group/kind/weight, the PathPrefix "/" match); type, enum, maximum, maxItems,
