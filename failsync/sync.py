@@ -36,7 +36,7 @@ from failsync.core.targets import (API_VERSIONS, DEFAULT_ROUTE_SELECTOR, TRAFFIC
 from failsync.core.timestamps import format_time, parse_time
 from failsync.core.weights import decide
 from failsync.errors import ApiError, Conflict, FailsyncError, NotFound, PolicyError, safe_text
-from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, SMI_GROUP, KubeClient
+from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, ROUTES, SMI_GROUP, KubeClient
 from failsync.kube.errors import missing_crd
 
 log = logging.getLogger(__name__)
@@ -296,13 +296,16 @@ class SyncEngine:
 
     def served_targets(self) -> set[Target]:
         """One served apiVersion of each target kind the server serves (one LIST of it sees every object)."""
-        groups = self.client.discovery().groups
         chosen: dict[tuple[str, str], Target] = {}
         for kind, versions in API_VERSIONS.items():
             for api_version in versions:
-                group, _, version = api_version.rpartition("/")
-                if version in groups.get(group, ()):
-                    chosen.setdefault((kind, group), Target(kind, api_version))
+                target = Target(kind, api_version)
+                if (kind, target.group) in chosen:
+                    continue
+                served = (self.client.serves_resource(ROUTES[(kind, api_version)]) if is_route(kind)
+                          else self.client.discovery().serves(api_version))
+                if served:
+                    chosen[(kind, target.group)] = target
         return set(chosen.values())
 
     def read_health(self, policies: Sequence[Policy], snapshot: Snapshot, scopes: list[str | None]) -> None:

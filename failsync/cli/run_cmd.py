@@ -111,6 +111,11 @@ class ShutdownSignals:
                    "policy files become optional.")
 @click.option("--selector", default=DEFAULTS.selector, show_default=True,
               help="Label selector of the TrafficSplits --adopt manages.")
+@click.option("--adopt-routes", is_flag=True,
+              help="Also manage hand-written HTTPRoutes/GRPCRoutes matching --route-selector: only their "
+                   "weights change; policy files become optional.")
+@click.option("--route-selector", default=DEFAULTS.route_selector, show_default=True,
+              help="Label selector of the routes --adopt-routes manages.")
 @click.option("--shutdown-timeout", default=DEFAULTS.shutdown_timeout, show_default=True, type=float,
               callback=_positive,
               help=f"Seconds from SIGTERM to exit, however slow the API server: the write in flight "
@@ -120,11 +125,11 @@ class ShutdownSignals:
 def run_command(paths: Sequence[str], resync: float, metrics_port: int, metrics_address: str | None,
                 leader_elect: bool, lease_name: str, lease_namespace: str, lease_duration: float,
                 renew_deadline: float, retry_period: float, identity: str | None, adopt: bool, selector: str,
-                shutdown_timeout: float) -> None:
-    """Keep every policy's TrafficSplit in line with live endpoint health, reacting to
+                adopt_routes: bool, route_selector: str, shutdown_timeout: float) -> None:
+    """Keep every policy's TrafficSplit or route in line with live endpoint health, reacting to
     changes within milliseconds, until SIGTERM or SIGINT (then exit 0).
 
-    Watches TrafficSplits, EndpointSlices (or Endpoints) and Services, and the policy
+    Watches the policies' target kinds, EndpointSlices (or Endpoints) and Services, and the policy
     files themselves: edits take effect while running; an invalid edit keeps the last
     good version of the policy and logs the error.
 
@@ -135,11 +140,12 @@ def run_command(paths: Sequence[str], resync: float, metrics_port: int, metrics_
     Example:
       failsync run policies/ --metrics-port 9095
       failsync run --adopt --leader-elect --lease-namespace failsync
+      failsync run --adopt-routes --route-selector failsync.io/failover=enabled
     """
     if leader_elect and not retry_period < renew_deadline < lease_duration:
         raise click.BadParameter("needs --retry-period < --renew-deadline < --lease-duration",
                                  param_hint="--renew-deadline")
-    missing = [] if adopt else missing_policy_paths(policy_paths(paths))
+    missing = [] if adopt or adopt_routes else missing_policy_paths(policy_paths(paths))
     if missing:  # a typo in a path is a usage error, not a policy that is "kept" (there is none)
         report_errors(missing)
         click.get_current_context().exit(EXIT_ERROR)
@@ -148,6 +154,7 @@ def run_command(paths: Sequence[str], resync: float, metrics_port: int, metrics_
     client = KubeClient.from_kubeconfig(options.kubeconfig_path(), options.context)
     controller = Controller(client, LoopOptions(
         paths=[str(path) for path in policy_paths(paths)], resync=resync, adopt=adopt, selector=selector,
+        adopt_routes=adopt_routes, route_selector=route_selector,
         leader_elect=leader_elect, lease_name=lease_name, lease_namespace=lease_namespace,
         lease_duration=lease_duration, renew_deadline=renew_deadline, retry_period=retry_period,
         identity=identity or default_identity(), metrics_port=metrics_port, metrics_host=metrics_address,

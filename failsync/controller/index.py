@@ -59,6 +59,10 @@ class PolicyIndex:
         with self._lock:
             return dict(self._policies)
 
+    def adopted(self, key: str) -> Policy | None:
+        """The policy of the hand-written object adopted as ``key``, or None."""
+        return self._adopted.get(key)
+
     def has_file_policy(self, key: str) -> bool:
         """Whether a policy file defines ``key`` (an adopted object of that name then stays unmanaged)."""
         return key in self._files
@@ -80,7 +84,7 @@ class PolicyIndex:
         return change
 
     def set_adopted(self, key: str, policy: Policy | None) -> IndexChange:
-        """Take (or, with None, drop) the policy of one adopted TrafficSplit."""
+        """Take (or, with None, drop) the policy of one adopted TrafficSplit or route."""
         change = IndexChange()
         with self._lock:
             if self._adopted.get(key) == policy:

@@ -30,7 +30,7 @@ from failsync.controller.queue import WorkQueue
 from failsync.controller.reconciler import Reconciler
 from failsync.core.adoption import parse_selector
 from failsync.core.model import DEFAULT_ADOPT_SELECTOR, Policy, Target
-from failsync.core.targets import KINDS, TRAFFIC_SPLIT
+from failsync.core.targets import DEFAULT_ROUTE_SELECTOR, KINDS, TRAFFIC_SPLIT, is_route
 from failsync.core.rendering import Renderer
 from failsync.errors import ApiError, FailsyncError
 from failsync.kube import ENDPOINT_SLICES, KubeClient, Resource
@@ -53,6 +53,8 @@ class LoopOptions:
     resync: float = 60.0
     adopt: bool = False
     selector: str = DEFAULT_ADOPT_SELECTOR
+    adopt_routes: bool = False
+    route_selector: str = DEFAULT_ROUTE_SELECTOR
     workers: int = 4
     leader_elect: bool = False
     lease_name: str = "failsync"
@@ -79,6 +81,7 @@ class Controller:
     def __init__(self, client: KubeClient, options: LoopOptions, *, renderer: Renderer | None = None,
                  metrics: Metrics | None = None) -> None:
         parse_selector(options.selector)  # a bad selector fails before anything starts
+        parse_selector(options.route_selector)
         self.client = client
         self.options = options
         self.metrics = metrics or Metrics()
@@ -90,7 +93,7 @@ class Controller:
         self.engine = SyncEngine(client, renderer=renderer, write_log_level=logging.DEBUG, max_attempts=1,
                                  retry=options.retry)
         self.queue = WorkQueue(retry=options.retry)
-        self.files = PolicyFiles(options.paths, allow_missing=options.adopt)
+        self.files = PolicyFiles(options.paths, allow_missing=options.adopt or options.adopt_routes)
         self.events = EventRecorder(client, instance=options.identity, background=True,
                                     on_sent=lambda reason: self.metrics.events.inc(reason=reason),
                                     on_dropped=self.metrics.events_dropped.inc, spawn=self.supervisor.spawn)
@@ -104,7 +107,8 @@ class Controller:
                                      metrics=self.metrics, events=self.events, may_write=self._may_write)
         self.elector: LeaderElector | None = None
         self.probes: ProbeServer | None = None
-        self._adopt_version: str | None = None
+        #: Drop-in mode: each watched kind whose hand-written objects are policies -> (its target, selector).
+        self._adopting: dict[Resource, tuple[Target, str]] = {}
         self._reported_errors: set[str] = set()
         self._stopping = threading.Event()
         self._started = threading.Event()
@@ -172,8 +176,7 @@ class Controller:
         self.files.poll()
         self._reload_policy_files()
         self._started.set()
-        adopted = [self.caches.target_resource(Target(TRAFFIC_SPLIT, self._adopt_version))] if self._adopt_version else []
-        self.caches.start([r for r in adopted if r is not None])
+        self.caches.start(list(self._adopting))
         for policy in self.index.snapshot().values():
             self.caches.ensure_for(policy)
         self.supervisor.spawn("policy-files", self._tick)
@@ -200,8 +203,17 @@ class Controller:
         while not self._stopping.is_set():
             try:
                 self.caches.discover()
+                adopting: list[tuple[Target, str]] = []
                 if self.options.adopt:
-                    self._adopt_version = self.client.traffic_split_resource().api_version
+                    version = self.client.traffic_split_resource().api_version
+                    adopting.append((Target(TRAFFIC_SPLIT, version), self.options.selector))
+                if self.options.adopt_routes:
+                    adopting += [(target, self.options.route_selector) for target in
+                                 sorted(self.engine.served_targets(), key=lambda t: t.api_version) if is_route(target.kind)]
+                for target, selector in adopting:
+                    resource = self.caches.target_resource(target)
+                    if resource is not None:
+                        self._adopting[resource] = (target, selector)
                 return True
             except ApiError as error:
                 delay = backoff.next_delay(getattr(error, "retry_after", None))
@@ -241,8 +253,9 @@ class Controller:
     def _on_change(self, resource: Resource, change: Change) -> None:
         if resource.kind in KINDS:
             key = change.key
-            if self._adopt_version == resource.api_version:
-                self._readopt(resource.api_version, key, change.new)
+            adopting = self._adopting.get(resource)
+            if adopting is not None:
+                self._readopt(*adopting, key, change.new)
             if key in self.index:
                 self.queue.add(key)
             return
@@ -254,17 +267,21 @@ class Controller:
         for key in self.index.keys_for(touched):
             self.queue.add(key)
 
-    def _readopt(self, version: str, key: str, obj: Mapping[str, Any] | None) -> None:
-        """Keep the index in step with one hand-written TrafficSplit (drop-in mode)."""
+    def _readopt(self, target: Target, selector: str, key: str, obj: Mapping[str, Any] | None) -> None:
+        """Keep the index in step with one hand-written TrafficSplit or route (drop-in mode)."""
+        holder = self.index.adopted(key)
+        if holder is not None and (holder.target.kind, holder.target.group) != (target.kind, target.group):
+            if obj is not None:  # a hand-written object of another kind already is this policy
+                self._report(f"{target.kind} {key}: not adopted: the hand-written {holder.target.kind} {key} "
+                             f"already is the policy of that name")
+            return
         adopted: Policy | None = None
         if obj is not None:
             metadata = obj.get("metadata") or {}
             namespace, name = metadata.get("namespace") or "default", metadata.get("name", "")
             taken = {(namespace, name)} if self.index.has_file_policy(key) else set()
             found, failures = self.engine.adopted_policies(
-                Snapshot(objects={Target(TRAFFIC_SPLIT, version): {(namespace, name): dict(obj)}}),
-                Target(TRAFFIC_SPLIT, version),
-                self.options.selector, taken)
+                Snapshot(objects={target: {(namespace, name): dict(obj)}}), target, selector, taken)
             adopted = found[0] if found else None
             for failure in failures:
                 self._report(f"{failure.key}: {failure.message}")

@@ -2,7 +2,8 @@
 
 Owns: the check ``rendering`` runs on every rendered object before anything is written.
 A template is code, but it must not be able to write what failsync does not mean to:
-fields outside the SMI TrafficSplit schema of its apiVersion, a ``status``, or changed
+fields outside the schema of its kind (the SMI TrafficSplit of its apiVersion, the Gateway
+API route), a ``status``, or changed
 ownership marks (``app.kubernetes.io/managed-by`` and ``failsync.io/policy``, which decide
 what ``sync --prune`` may delete and what failsync may overwrite).
 """
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from failsync.core.model import MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_ANNOTATION, Policy
+from failsync.core.targets import ROUTE_WEIGHT_MAX, is_route
 
 _TOP = frozenset({"apiVersion", "kind", "metadata", "spec"})
 _METADATA = frozenset({"name", "namespace", "labels", "annotations"})
@@ -26,6 +28,13 @@ _SPEC = {
     "split.smi-spec.io/v1alpha4": frozenset({"service", "backends", "matches"}),
 }
 _INT32_MAX = 2**31 - 1
+#: Route fields (Gateway API HTTPRoute/GRPCRoute v1 and v1beta1; Linkerd's HTTPRoute has the same shape).
+_ROUTE_SPEC = frozenset({"parentRefs", "hostnames", "rules"})
+_ROUTE_RULE = {"HTTPRoute": frozenset({"name", "matches", "filters", "backendRefs", "timeouts", "retry",
+                                       "sessionPersistence"}),
+               "GRPCRoute": frozenset({"name", "matches", "filters", "backendRefs", "sessionPersistence"})}
+_PARENT_REF = frozenset({"group", "kind", "namespace", "name", "sectionName", "port"})
+_BACKEND_REF = frozenset({"group", "kind", "namespace", "name", "port", "weight", "filters"})
 
 
 def _unknown(value: Mapping[str, Any], allowed: frozenset[str], path: str) -> str | None:
@@ -90,6 +99,43 @@ def _spec_problem(spec: Any, api_version: str) -> str | None:
     return None
 
 
+def _list_of_mappings(value: Any, path: str) -> str | None:
+    if not isinstance(value, list):
+        return f"{path} missing or not a list"
+    for index, item in enumerate(value):
+        if not isinstance(item, Mapping):
+            return f"{path}[{index}] as a {type(item).__name__}; expected a mapping"
+    return None
+
+
+def _route_spec_problem(spec: Any, kind: str) -> str | None:
+    if not isinstance(spec, Mapping):
+        return f"spec as a {type(spec).__name__}; expected a mapping"
+    problem = _unknown(spec, _ROUTE_SPEC, "spec")
+    for field, allowed in (("parentRefs", _PARENT_REF), ("rules", _ROUTE_RULE[kind])):
+        problem = problem or _list_of_mappings(spec.get(field), f"spec.{field}")
+        for index, item in enumerate(spec.get(field) or ()):
+            problem = problem or _unknown(item, allowed, f"spec.{field}[{index}]")
+    if problem:
+        return problem
+    for r_index, rule in enumerate(spec["rules"]):
+        path = f"spec.rules[{r_index}].backendRefs"
+        refs = rule.get("backendRefs", [])
+        problem = _list_of_mappings(refs, path)
+        for index, ref in enumerate(refs if not problem else ()):
+            where = f"{path}[{index}]"
+            problem = problem or _unknown(ref, _BACKEND_REF, where)
+            if not problem and not isinstance(ref.get("name"), str):
+                problem = f"{where}.name missing or not a string"
+            weight = ref.get("weight", 1)
+            if not problem and (isinstance(weight, bool) or not isinstance(weight, int)
+                                or not 0 <= weight <= ROUTE_WEIGHT_MAX):
+                problem = f"{where}.weight = {weight!r}; expected an integer from 0 to {ROUTE_WEIGHT_MAX}"
+        if problem:
+            return problem
+    return None
+
+
 def with_ownership_marks(obj: dict[str, Any], policy: Policy) -> dict[str, Any]:
     """``obj`` with failsync's ownership marks, added where a template left them out."""
     metadata = obj["metadata"]
@@ -128,6 +174,8 @@ def rendered_object_problem(obj: Mapping[str, Any], policy: Policy) -> str | Non
     if annotations.get(POLICY_ANNOTATION, policy.key) != policy.key:
         return (f"the annotation {POLICY_ANNOTATION}={annotations.get(POLICY_ANNOTATION)!r}; expected "
                 f"{policy.key!r} (failsync's ownership mark; a template may not change it)")
+    if is_route(obj.get("kind")):
+        return _route_spec_problem(obj.get("spec"), str(obj.get("kind")))
     api_version = obj.get("apiVersion")
     if api_version not in _SPEC:
         return None  # not a TrafficSplit version failsync knows: the kind check already failed

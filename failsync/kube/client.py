@@ -61,6 +61,8 @@ class Discovery:
 
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     preferred: dict[str, str] = field(default_factory=dict)
+    #: Resource names served per group version, read on first need (``/apis/GROUP/VERSION``).
+    resources: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def serves(self, api_version: str) -> bool:
         group, _, version = api_version.rpartition("/")
@@ -250,6 +252,19 @@ class KubeClient:
             self._discovery = found
         return self._discovery
 
+    def serves_resource(self, resource: Resource) -> bool:
+        """Whether the server serves ``resource`` itself, not only its group version (one GET per group
+        version, read once): a Gateway API install can serve HTTPRoute without GRPCRoute."""
+        found = self.discovery()
+        if not found.serves(resource.api_version):
+            return False
+        if resource.api_version not in found.resources:
+            body = self._send("GET", f"/apis/{resource.api_version}", verb="get",
+                              resource=Resource(resource.api_version, "APIResourceList", ""))
+            found.resources[resource.api_version] = frozenset(
+                item.get("name", "") for item in body.get("resources") or ())
+        return resource.plural in found.resources[resource.api_version]
+
     def serves_endpoint_slices(self) -> bool:
         """Whether the server serves discovery.k8s.io/v1 EndpointSlices (discovered once)."""
         return self.discovery().serves(ENDPOINT_SLICES.api_version)
@@ -282,8 +297,10 @@ class KubeClient:
             return self.traffic_split_resource(target.api_version)
         resource = ROUTES[(target.kind, target.api_version)]
         served = self.discovery().groups.get(resource.group, ())
-        if resource.version in served:
+        if self.serves_resource(resource):
             return resource
+        if resource.version in served:
+            raise missing_crd(resource, self.server)
         if served:
             raise NotFound(f"the API server at {self.server} serves {resource.group} only at "
                            f"{', '.join(served)}, not {resource.version}; set spec.target.apiVersion to a "

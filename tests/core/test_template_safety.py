@@ -3,7 +3,7 @@
 Covers: `{% include %}`/`{% import %}` of absolute paths, `../` paths and symlinks leading out of
 the template directory are refused (the built-in loader used to read `/etc/passwd` this way);
 another template of the same directory is included by name; a template cannot change the
-ownership marks, emit `status`, or emit fields outside the TrafficSplit schema (each an error
+ownership marks, emit `status`, or emit fields outside the TrafficSplit or route schema (each an error
 naming the template, raised before anything is written); a template that leaves the marks out
 gets them.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from failsync.core.model import Policy
+from failsync.core.model import Policy, Target
 from failsync.core.rendering import Renderer
 from failsync.errors import TemplateError
 
@@ -98,3 +98,38 @@ def test_marks_left_out_by_a_template_are_added(tmp_path: Path) -> None:
     obj = _template(tmp_path, labels='{"team": "a"}').render(POLICY)
     assert obj["metadata"]["labels"] == {"team": "a", "app.kubernetes.io/managed-by": "failsync"}
     assert obj["metadata"]["annotations"]["failsync.io/policy"] == "emojivoto/web"
+
+
+ROUTE_NAME = "httproute-v1.yaml.j2"
+ROUTE_POLICY = Policy(name="web", namespace="emojivoto", service="web-svc", primary="web-svc",
+                      target=Target("HTTPRoute", "gateway.networking.k8s.io/v1", port=80))
+ROUTE_BODY = """{
+  "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+  "metadata": {"name": {{ name }}, "namespace": {{ namespace }}, "labels": {{ labels }}, "annotations": {{ annotations }}},
+  "spec": {"parentRefs": [PARENT], "rules": [{RULE"backendRefs": REFS}]}
+}"""
+GOOD_PARENT = '{"group": "", "kind": "Service", "name": {{ service }}, "port": {{ port }}}'
+
+
+@pytest.mark.parametrize("parent, rule, refs, message", [
+    (GOOD_PARENT, '"mirror": true, ', "{{ backend_refs }}",
+     "rendered the field spec.rules[0].mirror, which is not in the schema"),
+    ('{"kind": "Service", "name": {{ service }}, "hostNetwork": true}', "", "{{ backend_refs }}",
+     "rendered the field spec.parentRefs[0].hostNetwork, which is not in the schema"),
+    (GOOD_PARENT, "", '[{"name": "web-svc", "port": 80, "weight": 2000000}]',
+     "rendered spec.rules[0].backendRefs[0].weight = 2000000; expected an integer from 0 to 1000000"),
+    (GOOD_PARENT, "", '[{"port": 80}]', "rendered spec.rules[0].backendRefs[0].name missing"),
+], ids=["unknown-rule-field", "unknown-parent-field", "weight-out-of-range", "ref-without-name"])
+def test_rendered_route_is_checked_against_the_route_schema(tmp_path: Path, parent: str, rule: str, refs: str,
+                                                             message: str) -> None:
+    (tmp_path / ROUTE_NAME).write_text(ROUTE_BODY.replace("PARENT", parent).replace("RULE", rule).replace("REFS", refs))
+    with pytest.raises(TemplateError, match=f"template {ROUTE_NAME} ") as caught:
+        Renderer(tmp_path).render(ROUTE_POLICY)
+    assert message in str(caught.value)
+
+
+def test_a_well_formed_route_template_renders(tmp_path: Path) -> None:
+    (tmp_path / ROUTE_NAME).write_text(ROUTE_BODY.replace("PARENT", GOOD_PARENT).replace("RULE", "")
+                                       .replace("REFS", "{{ backend_refs }}"))
+    obj = Renderer(tmp_path).render(ROUTE_POLICY)
+    assert obj["spec"]["rules"][0]["backendRefs"][0]["name"] == "web-svc"
