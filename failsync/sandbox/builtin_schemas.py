@@ -118,8 +118,14 @@ _COMPILED: dict[str, schema.Structural | None] = {}
 def structural(group: str, version: str, kind: str) -> schema.Structural | None:
     """The compiled schema of a built-in kind, for pruning and defaults only (no value checks)."""
     name = definition_name(group, version, kind)
-    if name is None:
-        return None
+    return None if name is None else compiled(name)
+
+
+OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+
+
+def compiled(name: str) -> schema.Structural:
+    """One definition compiled for pruning and defaults only (no value checks)."""
     with _LOCK:
         if name not in _COMPILED:
             _COMPILED[name] = schema.compile_schema(definition(name), lambda ref: definition(ref.rsplit("/", 1)[-1]),

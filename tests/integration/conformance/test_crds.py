@@ -7,7 +7,8 @@ KubernetesAPIApprovalPolicyConformant); a CRD created through the API is served 
 and answers its schema (422 with causes, unknown fields pruned, defaults); deleting a CRD
 removes the kind (404, gone from discovery, its objects deleted); custom objects go with
 their namespace; deleting the default
-TrafficSplit CRD makes the kind 404; an invalid CRD is 422; a short name already taken is
+TrafficSplit CRD makes the kind 404; an invalid CRD is 422, as is one whose client-side
+apply copy overflows the 256 KiB annotation limit (server-side apply works); a short name already taken is
 NamesAccepted=False and not served; `kubectl apply -f` of an upstream-shaped Gateway API
 HTTPRoute CRD replaces the default one and is served; the official `kubernetes` client
 creates a CRD and custom objects.
@@ -159,6 +160,19 @@ def test_an_invalid_crd_is_422(api):
     assert status["message"].startswith('CustomResourceDefinition.apiextensions.k8s.io "stuff.example.com" is '
                                         'invalid: [metadata.name: Invalid value: "stuff.example.com": must be '
                                         'spec.names.plural+"."+spec.group')
+
+
+def test_a_crd_too_large_for_client_side_apply_is_refused_as_on_a_cluster(fresh, tmp_path):
+    sandbox, client, kubectl = fresh
+    crd = widget_crd("bulkies", ("bk",))
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] = "x" * 270_000
+    manifest = tmp_path / "big.json"
+    manifest.write_text(json.dumps(crd))
+    code, _, err = kubectl("apply", "-f", str(manifest))
+    assert code != 0
+    assert "metadata.annotations: Too long: may not be more than 262144 bytes" in err, err
+    code, out, err = kubectl("apply", "--server-side", "-f", str(manifest))
+    assert code == 0, err
 
 
 def test_a_short_name_already_taken_is_not_accepted_nor_served(api):

@@ -48,6 +48,14 @@ def test_unknown_fields_are_pruned_with_a_warning_by_default(api, namespace):
     assert "colour" not in stored["spec"] and stored["spec"]["backends"][0] == {"service": "web-svc", "weight": 1}
 
 
+def test_unknown_metadata_fields_of_custom_objects_are_pruned_too(api, namespace):
+    manifest = traffic_split(namespace, "web")
+    manifest["metadata"]["owner"] = "me"
+    response = call(api, "POST", split_path(namespace), body=manifest)
+    assert response.status_code == 201 and "owner" not in response.json()["metadata"]
+    assert response.headers["Warning"] == '299 - "unknown field \\"metadata.owner\\""'
+
+
 def test_strict_field_validation_is_400_naming_every_unknown_field(api, namespace):
     response = call(api, "POST", split_path(namespace), body=with_stray_field(namespace, "web"),
                     params={"fieldValidation": "Strict"})
