@@ -11,9 +11,10 @@ validation of built-in objects (kube-apiserver does that in Go code; ``kinds`` m
 from __future__ import annotations
 
 import functools
-import importlib.resources
+import importlib.util
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 from failsync.sandbox import schema
@@ -61,8 +62,12 @@ _RAW_JSON = ("io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1",)
 
 @functools.cache
 def _raw() -> dict[str, dict]:
-    folder = importlib.resources.files(_PACKAGE).joinpath("kubernetes-json-schema", f"{KUBERNETES_VERSION}-local")
-    found = json.loads(folder.joinpath("_definitions.json").read_text())["$defs"]
+    # find_spec locates the package without importing it (its __init__ pulls in jsonschema: ~0.5 s)
+    spec = importlib.util.find_spec(_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"the {_PACKAGE} package (a failsync dependency) is not installed")
+    folder = Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema" / f"{KUBERNETES_VERSION}-local"
+    found = json.loads((folder / "_definitions.json").read_text())["$defs"]
     for name in _RAW_JSON:
         if name in found:
             found[name] = {**found[name], "x-kubernetes-preserve-unknown-fields": True}
@@ -70,9 +75,10 @@ def _raw() -> dict[str, dict]:
 
 
 @functools.cache
-def definitions(prefix: str = "#/definitions/") -> dict[str, dict]:
-    """Every definition of the Kubernetes version in OpenAPI form, refs under ``prefix``."""
-    return {name: _convert(node, prefix) for name, node in _raw().items()}
+def definition(name: str, prefix: str = "#/definitions/") -> dict | None:
+    """One definition of the Kubernetes version in OpenAPI form, refs under ``prefix`` (converted on demand)."""
+    node = _raw().get(name)
+    return None if node is None else _convert(node, prefix)
 
 
 @functools.cache
@@ -91,15 +97,14 @@ def definition_name(group: str, version: str, kind: str) -> str | None:
 
 def closure(names: list[str], prefix: str = "#/definitions/") -> dict[str, dict]:
     """The named definitions and every definition they reference, in OpenAPI form."""
-    every = definitions(prefix)
     found: dict[str, dict] = {}
-    pending = [name for name in names if name in every]
+    pending = [name for name in names if name in _raw()]
     while pending:
         name = pending.pop()
         if name in found:
             continue
-        found[name] = every[name]
-        pending.extend(ref.rsplit("/", 1)[-1] for ref in _refs(every[name]))
+        found[name] = definition(name, prefix)
+        pending.extend(ref.rsplit("/", 1)[-1] for ref in _refs(found[name]))
     return found
 
 
@@ -121,11 +126,16 @@ _COMPILED: dict[str, schema.Structural | None] = {}
 def structural(group: str, version: str, kind: str) -> schema.Structural | None:
     """The compiled schema of a built-in kind, for pruning and defaults only (no value checks)."""
     name = definition_name(group, version, kind)
-    if name is None:
-        return None
+    return None if name is None else compiled(name)
+
+
+OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+
+
+def compiled(name: str) -> schema.Structural:
+    """One definition compiled for pruning and defaults only (no value checks)."""
     with _LOCK:
         if name not in _COMPILED:
-            every = definitions()
-            _COMPILED[name] = schema.compile_schema(every[name], lambda ref: every[ref.rsplit("/", 1)[-1]],
+            _COMPILED[name] = schema.compile_schema(definition(name), lambda ref: definition(ref.rsplit("/", 1)[-1]),
                                                     check_values=False)
         return _COMPILED[name]

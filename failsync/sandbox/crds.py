@@ -22,12 +22,13 @@ import json
 import threading
 from typing import Any
 
-from failsync.sandbox import schema
+from failsync.sandbox import builtin_schemas, schema
 from failsync.sandbox.resources import Registry, ResourceType
 from failsync.sandbox.status import field_cause
 from failsync.sandbox.store import Change, Store
 
 CRD_STORE_KEY = "apiextensions/customresourcedefinitions"
+ANNOTATIONS_LIMIT = 262144  # bytes of keys and values together, as ValidateAnnotationsSize
 
 
 def default_definition(crd: dict) -> dict:
@@ -58,7 +59,13 @@ def validate_definition(crd: dict) -> list[dict[str, str]]:
     for key, value in (("plural", plural), ("kind", kind)):
         if not value:
             causes.append(field_cause(f"spec.names.{key}", "FieldValueRequired", "Required value"))
-    name = (crd.get("metadata") or {}).get("name", "")
+    metadata = crd.get("metadata") if isinstance(crd.get("metadata"), dict) else {}
+    annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), dict) else {}
+    if sum(len(str(k)) + len(str(v)) for k, v in annotations.items()) > ANNOTATIONS_LIMIT:
+        # what client-side `kubectl apply` of a very large CRD meets (last-applied copy): use --server-side
+        causes.append(field_cause("metadata.annotations", "FieldValueTooLong",
+                                  f"Too long: may not be more than {ANNOTATIONS_LIMIT} bytes"))
+    name = metadata.get("name", "")
     if plural and group and name != f"{plural}.{group}":
         causes.append(field_cause("metadata.name", "FieldValueInvalid",
                                   f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group'))
@@ -119,6 +126,10 @@ def _compiled(openapi: dict) -> schema.Structural:
         found = _COMPILED.get(key)
         if found is None:
             found = _COMPILED[key] = schema.compile_schema(openapi)
+            metadata = found.properties.get("metadata")
+            if metadata is None or not metadata.properties:
+                # a CRD says nothing of metadata: it is an ObjectMeta, unknown fields pruned as for built-ins
+                found.properties["metadata"] = builtin_schemas.compiled(builtin_schemas.OBJECT_META)
         return found
 
 
@@ -172,6 +183,23 @@ def _condition(kind: str, ok: bool, reason: str, message: str, previous: list, n
     return {"type": kind, "status": status, "lastTransitionTime": since, "reason": reason, "message": message}
 
 
+def _approval(crd: dict, previous: list, now: str) -> dict | None:
+    """KubernetesAPIApprovalPolicyConformant, set on CRDs of the protected *.k8s.io groups."""
+    group = str((crd.get("spec") or {}).get("group") or "")
+    if not (group.endswith(".k8s.io") or group.endswith(".kubernetes.io") or group in ("k8s.io", "kubernetes.io")):
+        return None
+    approved = ((crd.get("metadata") or {}).get("annotations") or {}).get("api-approved.kubernetes.io", "")
+    if approved.startswith("unapproved"):
+        return _condition("KubernetesAPIApprovalPolicyConformant", False, "UnapprovedAnnotation",
+                          f"not approved: {approved!r}", previous, now)
+    if not approved:
+        return _condition("KubernetesAPIApprovalPolicyConformant", False, "MissingAnnotation",
+                          'protected groups must have approval annotation "api-approved.kubernetes.io", see '
+                          "https://github.com/kubernetes/enhancements/pull/1111", previous, now)
+    return _condition("KubernetesAPIApprovalPolicyConformant", True, "ApprovedAnnotation", f"approved in {approved}",
+                      previous, now)
+
+
 class CRDController:
     """Keeps one cluster's ``Registry`` and CRD statuses in step with its stored CRDs."""
 
@@ -223,7 +251,11 @@ class CRDController:
                                      "the initial names have been accepted", conditions, now)
         storage = [v["name"] for v in spec.get("versions") or () if isinstance(v, dict) and v.get("storage")]
         stored = list(dict.fromkeys(list(previous.get("storedVersions") or ()) + storage))
-        return {"conditions": [names_condition, established], "acceptedNames": accepted, "storedVersions": stored}
+        result = [names_condition, established]
+        approval = _approval(crd, conditions, now)
+        if approval is not None:
+            result.append(approval)
+        return {"conditions": result, "acceptedNames": accepted, "storedVersions": stored}
 
     def _conflict(self, crd: dict) -> tuple[str, str] | None:
         spec = crd.get("spec") or {}

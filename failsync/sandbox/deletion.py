@@ -305,8 +305,9 @@ class Collector:
             policy = "Foreground"
         else:
             policy = "Background"
-        delete(self.store, self.registry.storage_type(ref[0]), ref[1] or None, ref[2], {"propagationPolicy": policy},
-               now=self._now)
+        resource = self.registry.served_storage_type(ref[0])
+        if resource is not None:  # else its CRD is gone, and its objects with it
+            delete(self.store, resource, ref[1] or None, ref[2], {"propagationPolicy": policy}, now=self._now)
 
     def _set_owner_references(self, ref: Ref, obj: dict, owners: list[dict]) -> None:
         metadata = {k: v for k, v in obj["metadata"].items() if k != "ownerReferences"}
@@ -361,9 +362,9 @@ class Collector:
         remaining: dict[str, int] = {}
         held: dict[str, int] = {}
         for store_key in self.store.kinds():
-            if store_key == NAMESPACES:
+            resource = self.registry.served_storage_type(store_key)
+            if store_key == NAMESPACES or resource is None:  # a deleted CRD took its objects with it
                 continue
-            resource = self.registry.storage_type(store_key)
             for obj in list(self.store.all_of(store_key)):
                 if obj["metadata"].get("namespace") != name:
                     continue

@@ -13,7 +13,8 @@ import json
 import struct
 from typing import Any
 
-CONTENT_TYPE = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+ACCEPT = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"  # what client-go asks for
+CONTENT_TYPE = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"  # what kube-openapi answers (parsable)
 
 
 def _varint(value: int) -> bytes:

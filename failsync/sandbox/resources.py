@@ -46,7 +46,8 @@ class ResourceType:
     validate: Callable[[dict], list] = field(default=kinds.no_causes, compare=False)
     default: Callable[[dict], dict] = field(default=kinds.identity, compare=False)
     storage_api_version: str = ""        # where objects are stored when not at this version ("" = this one)
-    on_read: Callable[[dict], dict] | None = field(default=None, compare=False)  # prune/default another version's object
+    # prune and default an object written at another version (custom resources)
+    on_read: Callable[[dict], dict] | None = field(default=None, compare=False)
     printer_columns: tuple = field(default=(), compare=False)  # additionalPrinterColumns of a CRD version
     schema: object = field(default=None, compare=False)        # the compiled structural schema (``schema.Structural``)
 
@@ -79,7 +80,8 @@ RESOURCES: tuple[ResourceType, ...] = (
     _core("endpoints", "endpoints", "Endpoints", short_names=("ep",), put_creates=True, default=kinds.default_endpoints),
     _core("events", "event", "Event", short_names=("ev",), put_creates=True),
     ResourceType("events.k8s.io", "v1", "events", "event", "Event", True, "core/events", short_names=("ev",),
-                 put_creates=True, storage_api_version="v1", to_storage=kinds.event_to_core, from_storage=kinds.event_from_core,
+                 put_creates=True, storage_api_version="v1", to_storage=kinds.event_to_core,
+                 from_storage=kinds.event_from_core,
                  validate=kinds.validate_events_v1),
     ResourceType("apps", "v1", "deployments", "deployment", "Deployment", True, "apps/deployments",
                  short_names=("deploy",), categories=("all",), subresources=("scale", "status"), generation="spec",
@@ -184,15 +186,14 @@ class Registry:
         """Served versions of a group, preferred first."""
         return [version for g, version in self.group_versions if g == group]
 
-    def storage_type(self, store_key: str) -> ResourceType:
-        """The resource whose version objects under ``store_key`` are stored at; KeyError when none is served."""
+    def served_storage_type(self, store_key: str) -> ResourceType | None:
+        """The resource whose version objects under ``store_key`` are stored at; None when none is served
+        (a deleted CRD's kind)."""
         candidates = [r for r in self.resources if r.store_key == store_key]
         for resource in candidates:
             if resource.storage_api_version in ("", resource.api_version):
                 return resource
-        if candidates:
-            return candidates[0]
-        raise KeyError(f"the sandbox serves nothing stored under {store_key}")
+        return candidates[0] if candidates else None
 
     def of_group_version(self, group: str, version: str) -> list[ResourceType]:
         """Resources served at one group/version, in registry order."""

@@ -7,7 +7,8 @@ applies ``default``s and checks types, ``required``, ``enum``, ``minimum``/``max
 ``minItems``/``maxItems``, ``minLength``/``maxLength`` and ``pattern``, returning Status
 causes worded as the real server words them. Also the request's ``fieldValidation``
 directive (Strict / Warn / Ignore) and the warnings it collects.
-Never does: HTTP, storage, CEL (``x-kubernetes-validations`` rules are not evaluated).
+CEL ``x-kubernetes-validations`` rules are evaluated by ``cel_rules``. Never does: HTTP
+or storage.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class Structural:
     __slots__ = ("type", "nullable", "int_or_string", "quantity", "preserve", "embedded", "properties",
                  "additional", "items", "required", "defaults", "enum", "minimum", "maximum", "exclusive_min",
                  "exclusive_max", "min_items", "max_items", "min_length", "max_length", "pattern", "raw",
-                 "checks_values")
+                 "checks_values", "rules")
 
     def __init__(self) -> None:
         self.type = ""
@@ -74,10 +75,23 @@ class Structural:
         self.pattern: re.Pattern | None = None
         self.raw: dict = {}
         self.checks_values = True
+        self.rules: tuple = ()  # compiled x-kubernetes-validations (``cel.Rule``)
 
     # --- the walk -------------------------------------------------------------------------------
     def walk(self, value: Any, path: str, outcome: Outcome) -> Any:
         """Prune, default and validate ``value`` found at ``path``; returns the new value."""
+        if not self.rules:
+            return self._walk(value, path, outcome)
+        before = len(outcome.causes)
+        result = self._walk(value, path, outcome)
+        if len(outcome.causes) == before and result is not None:  # CEL rules run on values of the right type
+            for rule in self.rules:
+                cause = rule.check(result, self.type or "object", path)
+                if cause is not None:
+                    outcome.causes.append(cause)
+        return result
+
+    def _walk(self, value: Any, path: str, outcome: Outcome) -> Any:
         if value is None:
             if not self.nullable and self.checks_values and (self.type or self.int_or_string):
                 outcome.causes.append(_type_cause(path, value, self.type or "integer or string"))
@@ -104,13 +118,14 @@ class Structural:
             items = self.items
             result = value if items is None else [items.walk(v, f"{path}[{i}]", outcome) for i, v in enumerate(value)]
             if self.checks_values:
-                if self.max_items is not None and len(value) > self.max_items:
-                    outcome.causes.append(field_cause(path, "FieldValueTooMany",
-                                                      f"Too many: {len(value)}: must have at most {self.max_items} items"))
-                if self.min_items is not None and len(value) < self.min_items:
-                    outcome.causes.append(field_cause(path, "FieldValueInvalid",
-                                                      f"Invalid value: {len(value)}: {path} in body should have at least "
-                                                      f"{self.min_items} items"))
+                count = len(value)
+                if self.max_items is not None and count > self.max_items:
+                    outcome.causes.append(field_cause(
+                        path, "FieldValueTooMany", f"Too many: {count}: must have at most {self.max_items} items"))
+                if self.min_items is not None and count < self.min_items:
+                    outcome.causes.append(field_cause(
+                        path, "FieldValueInvalid",
+                        f"Invalid value: {count}: {path} in body should have at least {self.min_items} items"))
             return result
         if not self.checks_values or not kind:
             return value
@@ -277,6 +292,10 @@ def _fill(target: Structural, node: dict, build: Callable[[dict], Structural], c
             target.pattern = re.compile(node["pattern"])
         except re.error:
             target.pattern = None
+    if check_values and node.get("x-kubernetes-validations"):
+        from failsync.sandbox import cel_rules  # noqa: PLC0415 - only schemas with rules need CEL
+
+        target.rules = cel_rules.compile_rules(node["x-kubernetes-validations"])
 
 
 # --- fieldValidation ----------------------------------------------------------------------------

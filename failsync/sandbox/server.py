@@ -474,13 +474,12 @@ class Handler(BaseHTTPRequestHandler):
         self._start_stream()
 
         def view(obj: dict) -> dict:
-            return to_view(resource, obj)
-
-        if as_table:  # each event's object is a one-row Table, as kubectl get --watch asks
-            def view(obj: dict) -> dict:  # noqa: F811 - the Table form of the same view
-                served = to_view(resource, obj)
-                return table.table(resource, [served], {"resourceVersion": served["metadata"]["resourceVersion"]},
-                                   query.get("includeObject"))
+            served = to_view(resource, obj)
+            if not as_table:
+                return served
+            # each event's object is a one-row Table, as kubectl get --watch asks
+            return table.table(resource, [served], {"resourceVersion": served["metadata"]["resourceVersion"]},
+                               query.get("includeObject"))
 
         def bookmark(revision: int, initial_end: bool = False) -> bytes:
             metadata: dict[str, Any] = {"resourceVersion": str(revision)}
@@ -494,7 +493,8 @@ class Handler(BaseHTTPRequestHandler):
         deadline = time.monotonic() + timeout
         next_bookmark = time.monotonic() + cluster.bookmark_interval
         try:
-            first = b"".join(change.encode(event_type, (resource, as_table), view) for event_type, change in plan.first)
+            first = b"".join(change.encode(event_type, (resource, as_table), view)
+                             for event_type, change in plan.first)
             if plan.initial_events_end:
                 first += bookmark(plan.revision, initial_end=True)
             if first:
@@ -529,7 +529,8 @@ class Handler(BaseHTTPRequestHandler):
                 if None in batch:
                     batch = batch[:batch.index(None)]
                     watcher.events.put(None)
-                self._chunk(b"".join(change.encode(event_type, (resource, as_table), view) for event_type, change in batch))
+                self._chunk(b"".join(change.encode(event_type, (resource, as_table), view)
+                                     for event_type, change in batch))
             self._chunk(b"")
         except OSError:
             self.close_connection = True

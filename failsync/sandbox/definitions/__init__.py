@@ -3,8 +3,8 @@ from the upstream specifications (linkerd-smi's TrafficSplit, the Gateway API st
 channel's HTTPRoute and GRPCRoute, Linkerd's policy.linkerd.io HTTPRoute).
 
 Owns: those CRD objects as plain dicts (``default_crds``). Never does: serving them (that is
-``crds``). CEL ``x-kubernetes-validations`` rules are kept in the definitions, as upstream
-ships them, but the sandbox does not evaluate them.
+``crds``). Their main CEL ``x-kubernetes-validations`` rules are included and evaluated
+(``cel_rules``).
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 Written from the Gateway API v1.2 types: the same structural schema at v1 and v1beta1 (v1
 is the storage version), defaults (parentRef group/kind, backendRef group/kind/weight,
 the PathPrefix "/" match), limits (16 hostnames, 32 parentRefs, 16 rules, 64 matches,
-16 filters, 16 backendRefs, weight 0..1,000,000, port 1..65535) and patterns, printer
-columns Hostnames and Age, a status subresource. The upstream CEL rules are listed but not
-evaluated by the sandbox.
+16 filters, 16 backendRefs, weight 0..1,000,000, port 1..65535) and patterns, the main
+upstream CEL rules (a Service backendRef needs a port, distinct parentRefs, a filter's type
+matches its field, unrepeated filters, absolute paths, backendRequest <= request timeout),
+printer columns Hostnames and Age, a status subresource.
 """
 
 from __future__ import annotations
@@ -61,10 +62,37 @@ def _backend_object_ref(*, weight: bool) -> dict:
         properties["weight"] = integer("Weight specifies the proportion of requests forwarded to the referenced "
                                        "backend: its weight divided by the sum of the rule's weights. 0 means no "
                                        "traffic.", default=1, minimum=0, maximum=1000000)
-    return obj(properties, required=("name",), **{"x-kubernetes-validations": [
-        {"message": "Must have port for Service reference",
-         "rule": "(size(self.group) == 0 && self.kind == 'Service') ? has(self.port) : true"}]})
+    return obj(properties, required=("name",), **{"x-kubernetes-validations": [_SERVICE_PORT_RULE]})
 
+
+_SERVICE_PORT_RULE = {"message": "Must have port for Service reference",
+                      "rule": "(size(self.group) == 0 && self.kind == 'Service') ? has(self.port) : true"}
+
+
+def _filter_rules(fields: dict[str, str]) -> list[dict]:
+    """A filter's type and its one matching field go together (the upstream CEL rules)."""
+    rules = []
+    for field_name, kind in fields.items():
+        rules.append({"message": f"filter.{field_name} must be nil if the filter.type is not {kind}",
+                      "rule": f"!(has(self.{field_name}) && self.type != '{kind}')"})
+        rules.append({"message": f"filter.{field_name} must be specified for {kind} filter.type",
+                      "rule": f"!(!has(self.{field_name}) && self.type == '{kind}')"})
+    return rules
+
+
+def _unrepeated(kinds: list[str]) -> list[dict]:
+    return [{"message": f"{kind} filter cannot be repeated",
+             "rule": f"self.filter(f, f.type == '{kind}').size() <= 1"} for kind in kinds]
+
+
+_HTTP_FILTER_FIELDS = {"requestHeaderModifier": "RequestHeaderModifier",
+                       "responseHeaderModifier": "ResponseHeaderModifier", "requestMirror": "RequestMirror",
+                       "requestRedirect": "RequestRedirect", "urlRewrite": "URLRewrite",
+                       "extensionRef": "ExtensionRef"}
+_HTTP_FILTERS_RULES = [
+    {"message": "May specify either httpRouteFilterRequestRedirect or httpRouteFilterRequestRewrite, but not both",
+     "rule": "!(self.exists(f, f.type == 'RequestRedirect') && self.exists(f, f.type == 'URLRewrite'))"},
+    *_unrepeated(["RequestHeaderModifier", "ResponseHeaderModifier", "RequestRedirect", "URLRewrite"])]
 
 _EXTENSION_REF = obj({"group": {**_GROUP, "pattern": _GROUP["pattern"]}, "kind": _KIND, "name": _NAME},
                      required=("group", "kind", "name"))
@@ -87,11 +115,21 @@ _HTTP_FILTER = obj({
                             "statusCode": integer(default=302, enum=[301, 302])}),
     "urlRewrite": obj({"hostname": _HOSTNAME, "path": _PATH_MODIFIER}),
     "extensionRef": _EXTENSION_REF,
-}, required=("type",))
+}, required=("type",), **{"x-kubernetes-validations": _filter_rules(_HTTP_FILTER_FIELDS)})
+
+_PATH_RULES = [
+    {"message": "value must be an absolute path and start with '/' when type one of ['Exact', 'PathPrefix']",
+     "rule": "(self.type in ['Exact','PathPrefix']) ? self.value.startsWith('/') : true"},
+    {"message": "must not contain '//' when type one of ['Exact', 'PathPrefix']",
+     "rule": "(self.type in ['Exact','PathPrefix']) ? !self.value.contains('//') : true"},
+    {"message": "must not end with '/..' when type one of ['Exact', 'PathPrefix']",
+     "rule": "(self.type in ['Exact','PathPrefix']) ? !self.value.endsWith('/..') : true"},
+]
 
 _HTTP_MATCH = obj({
     "path": obj({"type": string(default="PathPrefix", enum=["Exact", "PathPrefix", "RegularExpression"]),
-                 "value": string(default="/", maxLength=1024)}, default={"type": "PathPrefix", "value": "/"}),
+                 "value": string(default="/", maxLength=1024)}, default={"type": "PathPrefix", "value": "/"},
+                **{"x-kubernetes-validations": _PATH_RULES}),
     "headers": array(obj({"type": string(default="Exact", enum=["Exact", "RegularExpression"]),
                           "name": _HEADER_NAME, "value": string(maxLength=4096)}, required=("name", "value")),
                      maxItems=16, **{"x-kubernetes-list-map-keys": ["name"], "x-kubernetes-list-type": "map"}),
@@ -103,14 +141,19 @@ _HTTP_MATCH = obj({
 })
 
 _HTTP_BACKEND_REF = obj({**_backend_object_ref(weight=True)["properties"],
-                         "filters": array(_HTTP_FILTER, maxItems=16)}, required=("name",))
+                         "filters": array(_HTTP_FILTER, maxItems=16,
+                                          **{"x-kubernetes-validations": _HTTP_FILTERS_RULES})},
+                        required=("name",), **{"x-kubernetes-validations": [_SERVICE_PORT_RULE]})
 
 _HTTP_RULE = obj({
     "name": _SECTION,
     "matches": array(_HTTP_MATCH, maxItems=64, default=[{"path": {"type": "PathPrefix", "value": "/"}}]),
-    "filters": array(_HTTP_FILTER, maxItems=16),
+    "filters": array(_HTTP_FILTER, maxItems=16, **{"x-kubernetes-validations": _HTTP_FILTERS_RULES}),
     "backendRefs": array(_HTTP_BACKEND_REF, maxItems=16),
-    "timeouts": obj({"request": _DURATION, "backendRequest": _DURATION}),
+    "timeouts": obj({"request": _DURATION, "backendRequest": _DURATION}, **{"x-kubernetes-validations": [
+        {"message": "backendRequest timeout cannot be longer than request timeout",
+         "rule": "!(has(self.request) && has(self.backendRequest) && duration(self.request) != duration('0s') && "
+                 "duration(self.backendRequest) > duration(self.request))"}]}),
 })
 
 _CONDITION = obj({"type": string(maxLength=316, pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*"
@@ -131,6 +174,8 @@ ROUTE_STATUS = obj({"parents": array(obj({
 }, required=("controllerName", "parentRef")), maxItems=32)}, required=("parents",),
     description="Status defines the current state of the route.")
 
+_ANNOTATIONS = {"api-approved.kubernetes.io": "https://github.com/kubernetes-sigs/gateway-api/pull/3328",
+                "gateway.networking.k8s.io/bundle-version": "v1.2.1", "gateway.networking.k8s.io/channel": "standard"}
 _HOSTNAMES_COLUMN = {"name": "Hostnames", "type": "string", "jsonPath": ".spec.hostnames"}
 
 HTTP_ROUTE_SPEC = obj({
@@ -145,8 +190,7 @@ _HTTP_ROUTE_SCHEMA = root(HTTP_ROUTE_SPEC, status=ROUTE_STATUS,
 HTTP_ROUTE = crd("gateway.networking.k8s.io", "HTTPRoute", "httproutes", [
     version("v1", _HTTP_ROUTE_SCHEMA, storage=True, columns=(_HOSTNAMES_COLUMN, AGE), status=True),
     version("v1beta1", _HTTP_ROUTE_SCHEMA, columns=(_HOSTNAMES_COLUMN, AGE), status=True),
-], categories=("gateway-api",), annotations={"gateway.networking.k8s.io/bundle-version": "v1.2.1",
-                                             "gateway.networking.k8s.io/channel": "standard"})
+], categories=("gateway-api",), annotations=_ANNOTATIONS)
 
 _GRPC_FILTER = obj({
     "type": string(enum=["ResponseHeaderModifier", "RequestHeaderModifier", "RequestMirror", "ExtensionRef"]),
@@ -154,7 +198,9 @@ _GRPC_FILTER = obj({
     "responseHeaderModifier": _header_modifier("Modifies response headers."),
     "requestMirror": obj({"backendRef": _backend_object_ref(weight=False)}, required=("backendRef",)),
     "extensionRef": _EXTENSION_REF,
-}, required=("type",))
+}, required=("type",), **{"x-kubernetes-validations": _filter_rules(
+    {"requestHeaderModifier": "RequestHeaderModifier", "responseHeaderModifier": "ResponseHeaderModifier",
+     "requestMirror": "RequestMirror", "extensionRef": "ExtensionRef"})})
 
 _GRPC_RULE = obj({
     "name": _SECTION,
@@ -168,7 +214,8 @@ _GRPC_RULE = obj({
     }), maxItems=64),
     "filters": array(_GRPC_FILTER, maxItems=16),
     "backendRefs": array(obj({**_backend_object_ref(weight=True)["properties"],
-                              "filters": array(_GRPC_FILTER, maxItems=16)}, required=("name",)), maxItems=16),
+                              "filters": array(_GRPC_FILTER, maxItems=16)}, required=("name",),
+                             **{"x-kubernetes-validations": [_SERVICE_PORT_RULE]}), maxItems=16),
 })
 
 GRPC_ROUTE = crd("gateway.networking.k8s.io", "GRPCRoute", "grpcroutes", [
@@ -177,5 +224,4 @@ GRPC_ROUTE = crd("gateway.networking.k8s.io", "GRPCRoute", "grpcroutes", [
                            description="Spec defines the desired state of GRPCRoute."),
                        status=ROUTE_STATUS, description="GRPCRoute provides a way to route gRPC requests."),
             storage=True, columns=(_HOSTNAMES_COLUMN, AGE), status=True),
-], categories=("gateway-api",), annotations={"gateway.networking.k8s.io/bundle-version": "v1.2.1",
-                                             "gateway.networking.k8s.io/channel": "standard"})
+], categories=("gateway-api",), annotations=_ANNOTATIONS)

@@ -23,6 +23,10 @@ def _linkerd_spec() -> dict:
         properties["type"]["enum"] = list(allowed)
         for key in ("requestMirror", "urlRewrite", "extensionRef"):
             properties.pop(key, None)
+        filters["items"]["x-kubernetes-validations"] = [
+            rule for rule in filters["items"]["x-kubernetes-validations"]
+            if not any(key in rule["rule"] for key in ("requestMirror", "urlRewrite", "extensionRef"))]
+        filters.pop("x-kubernetes-validations", None)
     return spec
 
 

@@ -1,11 +1,14 @@
 """CustomResourceDefinitions through the API, as kube-apiserver serves them.
 
 Covers: every cluster starts with the TrafficSplit, HTTPRoute/GRPCRoute and Linkerd HTTPRoute
-CRDs, Established and NamesAccepted; a CRD created through the API is served at once
+CRDs, Established and NamesAccepted (and, in the protected *.k8s.io groups,
+KubernetesAPIApprovalPolicyConformant); a CRD created through the API is served at once
 (discovery /apis, the group and its version, REST paths, the short name through kubectl)
 and answers its schema (422 with causes, unknown fields pruned, defaults); deleting a CRD
-removes the kind (404, gone from discovery, its objects deleted); deleting the default
-TrafficSplit CRD makes the kind 404; an invalid CRD is 422; a short name already taken is
+removes the kind (404, gone from discovery, its objects deleted); custom objects go with
+their namespace; deleting the default
+TrafficSplit CRD makes the kind 404; an invalid CRD is 422, as is one whose client-side
+apply copy overflows the 256 KiB annotation limit (server-side apply works); a short name already taken is
 NamesAccepted=False and not served; `kubectl apply -f` of an upstream-shaped Gateway API
 HTTPRoute CRD replaces the default one and is served; the official `kubernetes` client
 creates a CRD and custom objects.
@@ -75,6 +78,8 @@ def test_clusters_start_with_the_route_and_split_crds_established(api):
     assert split["status"]["storedVersions"] == ["v1alpha1"]
     routes = names["httproutes.gateway.networking.k8s.io"]
     assert {v["name"]: v["storage"] for v in routes["spec"]["versions"]} == {"v1": True, "v1beta1": False}
+    assert condition(routes, "KubernetesAPIApprovalPolicyConformant")["reason"] == "ApprovedAnnotation"
+    assert "KubernetesAPIApprovalPolicyConformant" not in {c["type"] for c in split["status"]["conditions"]}
     linkerd = names["httproutes.policy.linkerd.io"]
     assert {v["name"] for v in linkerd["spec"]["versions"]} == {"v1beta2", "v1beta3"}
 
@@ -157,6 +162,19 @@ def test_an_invalid_crd_is_422(api):
                                         'spec.names.plural+"."+spec.group')
 
 
+def test_a_crd_too_large_for_client_side_apply_is_refused_as_on_a_cluster(fresh, tmp_path):
+    sandbox, client, kubectl = fresh
+    crd = widget_crd("bulkies", ("bk",))
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["description"] = "x" * 270_000
+    manifest = tmp_path / "big.json"
+    manifest.write_text(json.dumps(crd))
+    code, _, err = kubectl("apply", "-f", str(manifest))
+    assert code != 0
+    assert "metadata.annotations: Too long: may not be more than 262144 bytes" in err, err
+    code, out, err = kubectl("apply", "--server-side", "-f", str(manifest))
+    assert code == 0, err
+
+
 def test_a_short_name_already_taken_is_not_accepted_nor_served(api):
     crd = widget_crd("splitters", ("ts",))
     crd["spec"]["group"] = "split.smi-spec.io"
@@ -230,3 +248,14 @@ def test_the_official_client_creates_a_crd_and_custom_objects(sandbox, namespace
     with pytest.raises(kubernetes.client.ApiException) as raised:
         custom.get_namespaced_custom_object("example.com", "v1", namespace, "sprockets", "s1")
     assert raised.value.status == 404
+
+
+def test_custom_objects_go_with_their_namespace(api, namespace):
+    path = f"/apis/split.smi-spec.io/v1alpha4/namespaces/{namespace}/trafficsplits"
+    split = {"apiVersion": "split.smi-spec.io/v1alpha4", "kind": "TrafficSplit",
+             "metadata": {"name": "web", "namespace": namespace},
+             "spec": {"service": "web-svc", "backends": [{"service": "web-svc", "weight": 1}]}}
+    assert call(api, "POST", path, body=split).status_code == 201
+    assert call(api, "DELETE", f"/api/v1/namespaces/{namespace}").status_code == 200
+    wait_for(lambda: call(api, "GET", f"{path}/web").status_code == 404, timeout=5,
+             message="the TrafficSplit to go with its namespace")

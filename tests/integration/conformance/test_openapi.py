@@ -5,7 +5,8 @@ definitions of the built-in kinds (v1.32) and of every CRD version carrying thei
 x-kubernetes-group-version-kind; /openapi/v3 lists every served group/version with a hash
 that changes when a CRD changes, and each document's PATCH operations take fieldValidation;
 plain `kubectl apply` (custom and built-in kinds), `kubectl create`, `kubectl edit` and `kubectl explain
-trafficsplit.spec` work without --validate=false; a CRD installed later is explained too.
+trafficsplit.spec` work without --validate=false (explain also from the protobuf v2
+document); a CRD installed later is explained too.
 """
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ from pathlib import Path
 from tests.integration.conformance.support import call, deployment, traffic_split
 
 PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+PROTOBUF_ANSWER = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 
 
 def test_openapi_v2_is_protobuf_for_kubectl_and_json_otherwise(api):
     proto = call(api, "GET", "/openapi/v2", headers={"Accept": f"{PROTOBUF},application/json"})
-    assert proto.status_code == 200 and proto.headers["Content-Type"] == PROTOBUF
+    assert proto.status_code == 200 and proto.headers["Content-Type"] == PROTOBUF_ANSWER
     assert proto.content[:1] == b"\x0a" and b"io.k8s.api.apps.v1.Deployment" in proto.content
     document = call(api, "GET", "/openapi/v2", headers={"Accept": "application/json"}).json()
     assert document["swagger"] == "2.0"
@@ -82,6 +84,12 @@ def test_kubectl_explain_reads_the_crd_schemas(kubectl):
     code, out, err = kubectl("explain", "deployment.spec.replicas")
     assert code == 0, err
     assert "Number of desired pods" in out
+
+
+def test_kubectl_reads_the_protobuf_v2_document(kubectl):
+    code, out, err = kubectl("explain", "trafficsplit.spec.backends", "--output=plaintext-openapiv2")
+    assert code == 0, err
+    assert "VERSION:  split.smi-spec.io/v1alpha4" in out and "weight\t<integer> -required-" in out
 
 
 def test_plain_kubectl_apply_and_create_validate_without_the_flag(kubectl, api, namespace):

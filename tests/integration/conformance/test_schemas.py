@@ -1,13 +1,16 @@
 """Structural schemas and fieldValidation, as kube-apiserver applies them.
 
-Covers: an unknown field of a custom resource (listed sorted, as apiextensions does) is pruned and warned about by default (Warn), a 400 with the
-real "strict decoding error" message under Strict, silently dropped under Ignore, and an
+Covers: an unknown field of a custom resource (listed sorted, as apiextensions does) is
+pruned and warned about by default (Warn), a 400 with the real "strict decoding error"
+message under Strict, silently dropped under Ignore, and an
 unsupported directive is 422; duplicate JSON fields the same way (the last one wins);
 x-kubernetes-preserve-unknown-fields keeps them; defaults are applied on writes (HTTPRoute
 backendRef group/kind/weight, the PathPrefix "/" match); type, enum, maximum, maxItems,
 maxLength and pattern violations are 422 with field causes worded as the real server's;
 built-in kinds are pruned to their published v1.32 schema (an unknown Deployment field
-warns and is dropped) and a Deployment without containers is 422; kubectl's default
+warns and is dropped) and a Deployment without containers is 422; the routes' CEL
+x-kubernetes-validations rules are evaluated (a Service backendRef needs a port, absolute
+paths, a filter's field matches its type, timeouts, distinct parentRefs); kubectl's default
 (strict) validation is done by the server; the official `kubernetes` client sees 422s.
 """
 from __future__ import annotations
@@ -43,6 +46,14 @@ def test_unknown_fields_are_pruned_with_a_warning_by_default(api, namespace):
                                            '299 - "unknown field \\"spec.colour\\""')
     stored = call(api, "GET", split_path(namespace, "web")).json()
     assert "colour" not in stored["spec"] and stored["spec"]["backends"][0] == {"service": "web-svc", "weight": 1}
+
+
+def test_unknown_metadata_fields_of_custom_objects_are_pruned_too(api, namespace):
+    manifest = traffic_split(namespace, "web")
+    manifest["metadata"]["owner"] = "me"
+    response = call(api, "POST", split_path(namespace), body=manifest)
+    assert response.status_code == 201 and "owner" not in response.json()["metadata"]
+    assert response.headers["Warning"] == '299 - "unknown field \\"metadata.owner\\""'
 
 
 def test_strict_field_validation_is_400_naming_every_unknown_field(api, namespace):
@@ -165,3 +176,32 @@ def test_the_official_client_gets_422_for_a_deployment_without_containers(sandbo
     assert raised.value.status == 422
     assert json.loads(raised.value.body)["details"]["causes"] == [
         {"reason": "FieldValueRequired", "message": "Required value", "field": "spec.template.spec.containers"}]
+
+
+@pytest.mark.parametrize("rule, message", [
+    ({"backendRefs": [{"name": "web-svc"}]},
+     'spec.rules[0].backendRefs[0]: Invalid value: "object": Must have port for Service reference'),
+    ({"matches": [{"path": {"type": "PathPrefix", "value": "api"}}]},
+     "spec.rules[0].matches[0].path: Invalid value: \"object\": value must be an absolute path and start with '/' "
+     "when type one of ['Exact', 'PathPrefix']"),
+    ({"filters": [{"type": "RequestRedirect"}]},
+     'spec.rules[0].filters[0]: Invalid value: "object": filter.requestRedirect must be specified for '
+     "RequestRedirect filter.type"),
+    ({"timeouts": {"request": "1s", "backendRequest": "2s"}},
+     'spec.rules[0].timeouts: Invalid value: "object": backendRequest timeout cannot be longer than request timeout'),
+], ids=["service-port", "absolute-path", "filter-field", "timeouts"])
+def test_the_routes_cel_rules_are_evaluated(api, namespace, rule, message):
+    manifest = route(namespace, "bad", [])
+    manifest["spec"]["rules"] = [rule]
+    status = assert_status(call(api, "POST", ROUTES.format(namespace), body=manifest), 422, "Invalid")
+    assert status["message"] == f'HTTPRoute.gateway.networking.k8s.io "bad" is invalid: {message}'
+
+
+def test_two_parent_refs_to_one_service_need_a_section_or_port(api, namespace):
+    manifest = route(namespace, "bad", [{"name": "web-svc", "port": 80}])
+    manifest["spec"]["parentRefs"] = [{"group": "", "kind": "Service", "name": "web-svc"}] * 2
+    status = assert_status(call(api, "POST", ROUTES.format(namespace), body=manifest), 422, "Invalid")
+    assert status["details"]["causes"] == [{
+        "reason": "FieldValueInvalid", "field": "spec.parentRefs",
+        "message": 'Invalid value: "array": sectionName or port must be specified when parentRefs includes 2 or more '
+                   "references to the same parent"}]
