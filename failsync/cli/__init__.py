@@ -30,6 +30,10 @@ COMMAND_MODULES: dict[str, str] = {
     "run": "failsync.cli.run_cmd",
     "sandbox": "failsync.cli.sandbox_cmd",
     "demo": "failsync.cli.demo_cmd",
+    "simulate": "failsync.cli.simulate_cmd",
+    "pin": "failsync.cli.pin_cmd",
+    "unpin": "failsync.cli.pin_cmd",
+    "explain": "failsync.cli.explain_cmd",
 }
 
 

@@ -17,11 +17,12 @@ import click
 
 from failsync.cli.options import global_options, settings
 from failsync.cli.output import EXIT_CHANGES_PENDING, EXIT_ERROR, report_error, report_errors
-from failsync.errors import safe_text
 from failsync.core.adoption import parse_selector
 from failsync.core.model import DEFAULT_ADOPT_SELECTOR
+from failsync.core.pins import describe_pin
 from failsync.core.rendering import Renderer
 from failsync.core.targets import DEFAULT_ROUTE_SELECTOR
+from failsync.errors import safe_text
 from failsync.kube import KubeClient
 from failsync.loading import load_policies, missing_policy_paths, policy_paths
 from failsync.sync import ObjectResult, Outcome, SyncReport, sync_once
@@ -217,6 +218,12 @@ def status_row(result: ObjectResult) -> tuple[str, ...]:
     return (result.namespace, result.name, target, state, active, ready, result.last_change or "-")
 
 
+def pin_cell(result: ObjectResult) -> str:
+    """``web-svc-east until 2026-01-31T12:00:00Z`` when a pin is in force, else ``-``."""
+    pin = result.decision.pin if result.decision else None
+    return describe_pin(pin) if pin else "-"
+
+
 @click.command("status")
 @_paths_argument
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -226,8 +233,9 @@ def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: s
                    route_selector: str) -> None:
     """Per policy: where traffic goes, ready endpoints per backend, drift, last change.
 
-    STATE is primary, failed-over or all-down, or drifted when the live object
-    differs from what sync would write. ACTIVE lists the backends that carry
+    STATE is primary, failed-over, spilling, distributed, pinned or all-down, or
+    drifted when the live object differs from what sync would write. A PIN column
+    appears when a policy is pinned (failsync pin). ACTIVE lists the backends that carry
     weight now. Reads only.
 
     \b
@@ -241,11 +249,13 @@ def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: s
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
         routes = any(result.route_acceptance is not None for result in report.results)
-        columns = (*STATUS_COLUMNS, ROUTE_COLUMN) if routes else STATUS_COLUMNS
+        pins = [pin_cell(result) for result in report.results]
+        pinned = any(cell != "-" for cell in pins)  # the PIN column only when something is pinned
+        columns = (*STATUS_COLUMNS, *((ROUTE_COLUMN,) if routes else ()), *(("PIN",) if pinned else ()))
         rows: list[tuple[str, ...]] = [columns]
-        for result in report.results:
+        for result, pin in zip(report.results, pins):
             row = status_row(result)
-            rows.append((*row, _accepted(result)) if routes else row)
+            rows.append((*row, *((_accepted(result),) if routes else ()), *((pin,) if pinned else ())))
         widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
         for row in rows:
             click.echo("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
