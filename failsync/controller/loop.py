@@ -111,6 +111,7 @@ class Controller:
         #: Drop-in mode: each watched kind whose hand-written objects are policies -> (its target, selector).
         self._adopting: dict[Resource, tuple[Target, str]] = {}
         self._reported_errors: set[str] = set()
+        self._waiting_for: str | None = "the API server's discovery"  # why the loop has not started yet
         self._stopping = threading.Event()
         self._started = threading.Event()
         count_requests(client, lambda verb, code: self.metrics.api_requests.inc(verb=verb, code=code))
@@ -132,10 +133,21 @@ class Controller:
         return not self._stopping.is_set() and not self.supervisor.failing
 
     def readiness(self) -> tuple[bool, str]:
-        """For /readyz: ready once the caches are synced; says leader or standby."""
+        """For /readyz: ready once the caches are synced and writes can happen; says leader or standby."""
         role = "leader" if self.is_leader else "standby"
+        if self._waiting_for is not None and not self._started.is_set():
+            return False, f"not ready: cannot start yet: {self._waiting_for}"
         if not self.synced:
             return False, f"not ready: caches not synced ({role})"
+        workers = [name for name in self.supervisor.failing if name.startswith("reconcile-")]
+        if workers:
+            return False, f"not ready: reconcile threads keep failing ({', '.join(workers)})"
+        unserved = self.reconciler.unserved
+        if unserved:
+            return False, (f"not ready: {len(unserved)} polic{'y aims' if len(unserved) == 1 else 'ies aim'} at a "
+                           f"kind the server does not serve: {next(iter(unserved.values()))}")
+        if self.reconciler.forbidden is not None:
+            return False, f"not ready: writes are forbidden: {self.reconciler.forbidden}"
         return True, f"ok: {role}"
 
     @property
@@ -199,8 +211,11 @@ class Controller:
             self.supervisor.spawn(f"reconcile-{number}", self._work)
 
     def _discover(self) -> bool:
-        """Ask the server what it serves, retrying with backoff while it is unreachable."""
+        """Ask the server what it serves, retrying with backoff while it is unreachable (or, with
+        ``--adopt``, lacks the TrafficSplit CRD): one clear line per cause, then quiet retries
+        (``/readyz`` says why). A policy's own target kind missing is the reconciler's to report."""
         backoff = self.options.retry.backoff()
+        said: str | None = None
         while not self._stopping.is_set():
             try:
                 self.caches.discover()
@@ -215,10 +230,19 @@ class Controller:
                     resource = self.caches.target_resource(target)
                     if resource is not None:
                         self._adopting[resource] = (target, selector)
+                self._waiting_for = None
+                if said is not None:
+                    log.info("the API server at %s serves what failsync needs now: starting", self.client.server)
                 return True
             except ApiError as error:
                 delay = backoff.next_delay(getattr(error, "retry_after", None))
-                log.warning("cannot start yet: %s; retrying in %.1fs", error, delay)
+                self._waiting_for = str(error)
+                if str(error) != said:
+                    said = str(error)
+                    log.error("cannot start yet: %s; retrying quietly until it works", error)
+                else:
+                    log.debug("still cannot start: %s; retrying in %.1fs", error, delay)
+                self.client.forget_discovery()  # a CRD installed meanwhile must be seen
                 self._stopping.wait(delay)
         return False
 

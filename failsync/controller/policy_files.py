@@ -78,6 +78,8 @@ class PolicyFiles:
             if previous is not None and previous.stamp == stamp:
                 continue
             parsed = load_policies([file])
+            if previous is not None and previous.parsed.errors and not parsed.errors:
+                log.info("policy file %s loads again without errors: %d policies", file, len(parsed.policies))
             self._files[file] = _File(stamp, parsed, self._kept(parsed, previous))
             changed = True
         if changed:

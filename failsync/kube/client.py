@@ -132,6 +132,10 @@ class KubeClient:
             self._discovery = found
         return self._discovery
 
+    def forget_discovery(self) -> None:
+        """Ask the server again at the next ``discovery()`` (the loop, waiting for a CRD to be installed)."""
+        self._discovery = None
+
     def serves_resource(self, resource: Resource) -> bool:
         """Whether the server serves ``resource`` itself, not only its group version (one GET per group
         version, read once): a Gateway API install can serve HTTPRoute without GRPCRoute."""

@@ -5,7 +5,8 @@ Covers:
 - an edited file takes effect; an added file adds its policies; a deleted file drops them;
 - an invalid edit keeps the last good version of the broken policy, reports the error, and
   still applies the valid policies of the same file; fixing it clears the error;
-- a missing path is an error, except in drop-in mode (allow_missing).
+- a missing path is an error, except in drop-in mode (allow_missing);
+- a file fixed after an error is said to load again, at INFO.
 """
 
 from __future__ import annotations
@@ -82,6 +83,23 @@ def test_missing_path_is_an_error_except_in_drop_in_mode(tmp_path: Path) -> None
     relaxed = PolicyFiles([tmp_path / "nope"], allow_missing=True)
     relaxed.poll()
     assert relaxed.current.errors == () and relaxed.current.policies == ()
+
+
+def test_a_fixed_file_is_said_to_load_again_at_info(tmp_path: Path, caplog) -> None:
+    import logging
+
+    path = tmp_path / "p.yaml"
+    _write(path, POLICY.format(name="a", primary="web"))
+    files = PolicyFiles([tmp_path])
+    files.poll()
+    _write(path, POLICY.format(name="a", primary="web") + "  bogus: 1\n")
+    files.poll()
+    assert files.current.errors
+    with caplog.at_level(logging.INFO, logger="failsync.controller.policy_files"):
+        _write(path, POLICY.format(name="a", primary="web-v2"))
+        assert files.poll()
+    assert any(r.levelno == logging.INFO and f"policy file {path} loads again without errors" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_an_error_says_a_previous_version_stays_only_when_there_is_one(tmp_path: Path) -> None:
