@@ -102,14 +102,14 @@ def decide(policy: Policy, ready: Mapping[str, int], *, previous: Mapping[str, i
         trace.append(RuleCheck("failover.delaySeconds", False, "the primary carries no traffic already"))
     elif now - unhealthy_since < delay:  # type: ignore[operator]
         ends = unhealthy_since + delay  # type: ignore[operator]
-        trace.append(RuleCheck("failover.delaySeconds", True, f"unhealthy for {now - unhealthy_since:g}s "
+        trace.append(RuleCheck("failover.delaySeconds", True, f"unhealthy for {now - unhealthy_since:g}s "  # type: ignore[operator]
                                                                f"of delaySeconds={delay:g}"))
         return decision(kept, Rule.FAILOVER_DELAYED,
                         f"primary {primary} is unhealthy but failover is delayed for another {ends - now:g}s "
                         f"of delaySeconds={delay:g}; the weights stay as they are", revisit_at=ends)
     else:
         trace.append(RuleCheck("failover.delaySeconds", False,
-                               f"unhealthy for {now - unhealthy_since:g}s, delaySeconds={delay:g} passed"))
+                               f"unhealthy for {now - unhealthy_since:g}s, delaySeconds={delay:g} passed"))  # type: ignore[operator]
 
     # 3. failback hold
     hold = policy.hold_seconds
@@ -121,7 +121,7 @@ def decide(policy: Policy, ready: Mapping[str, int], *, previous: Mapping[str, i
         trace.append(RuleCheck("failback.holdSeconds", False, why))
     elif now - healthy_since >= hold:  # type: ignore[operator]
         trace.append(RuleCheck("failback.holdSeconds", False,
-                               f"healthy for {now - healthy_since:g}s, holdSeconds={hold:g} passed"))
+                               f"healthy for {now - healthy_since:g}s, holdSeconds={hold:g} passed"))  # type: ignore[operator]
     else:
         without_primary = tuple(s for s in healthy if s != primary)
         shared = _mode_weights(policy, counts, totals, without_primary)
@@ -133,7 +133,7 @@ def decide(policy: Policy, ready: Mapping[str, int], *, previous: Mapping[str, i
                                            f"returns to it without waiting for holdSeconds")
         ends = healthy_since + hold  # type: ignore[operator]
         weights, _rule, _sentence = shared
-        trace.append(RuleCheck("failback.holdSeconds", True, f"healthy for {now - healthy_since:g}s "
+        trace.append(RuleCheck("failback.holdSeconds", True, f"healthy for {now - healthy_since:g}s "  # type: ignore[operator]
                                                               f"of holdSeconds={hold:g}"))
         return decision(weights, Rule.FAILBACK_HELD,
                         f"primary {primary} is healthy again but failback is held for another "
