@@ -266,7 +266,8 @@ class Handler(BaseHTTPRequestHandler):
             failure = cluster.faults.failure_for(verb)
             if failure is not None:
                 raise failure
-            self._format = self._negotiate(verb == "watch")
+            # /openapi/* negotiates its own content types (kubectl asks for the v2 document in protobuf).
+            self._format = "json" if url.path.startswith("/openapi/") else self._negotiate(verb == "watch")
             if url.path.rstrip("/") == access.PATH:  # every authenticated user may ask about itself
                 if self.command != "POST":
                     raise method_not_allowed()
