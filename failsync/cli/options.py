@@ -15,6 +15,8 @@ from typing import Any, Callable, TypeVar
 
 import click
 
+from failsync.loading import expand_path
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -66,7 +68,7 @@ def _store(attribute: str) -> Callable[[click.Context, click.Parameter, Any], An
                 target.log_format = value
                 _configure_logging(target)
         elif value is not None:
-            setattr(target, attribute, Path(value) if attribute == "templates" else value)
+            setattr(target, attribute, expand_path(value) if attribute == "templates" else value)
         return value
 
     return callback
@@ -86,22 +88,27 @@ def _configure_logging(target: Settings) -> None:
     root.setLevel(level)
 
 
+def kubeconfig_option(help_text: str = "Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster).",
+                      **options: Any) -> Callable[[F], F]:
+    """The --kubeconfig option (stored in Settings), with a command's own help text."""
+    return click.option("--kubeconfig", type=click.Path(dir_okay=False), expose_value=False,
+                        callback=_store("kubeconfig"), help=help_text, **options)
+
+
+def logging_options(function: F) -> F:
+    """Add -v/--verbose and --log-format (stored in Settings)."""
+    function = click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+                            expose_value=False, callback=_store("log_format"), help="Log line format.")(function)
+    return click.option("-v", "--verbose", count=True, expose_value=False, callback=_store("verbose"),
+                        help="More logging (-v info, -vv debug).")(function)
+
+
 def global_options(function: F) -> F:
     """Add --kubeconfig, --context, -v, --log-format and --templates to a group or command."""
-    decorators = [
-        click.option("--kubeconfig", type=click.Path(dir_okay=False), expose_value=False,
-                     callback=_store("kubeconfig"),
-                     help="Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)."),
-        click.option("--context", "contexts", multiple=True, expose_value=False,
-                     callback=_store("contexts"), help="Kubeconfig context to use."),
-        click.option("-v", "--verbose", count=True, expose_value=False, callback=_store("verbose"),
-                     help="More logging (-v info, -vv debug)."),
-        click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
-                     expose_value=False, callback=_store("log_format"), help="Log line format."),
-        click.option("--templates", type=click.Path(file_okay=False, exists=True), expose_value=False,
-                     callback=_store("templates"),
-                     help="Directory whose templates override the built-in ones, by file name."),
-    ]
-    for decorator in reversed(decorators):
-        function = decorator(function)
-    return function
+    function = click.option("--templates", type=click.Path(file_okay=False, exists=True), expose_value=False,
+                            callback=_store("templates"),
+                            help="Directory whose templates override the built-in ones, by file name.")(function)
+    function = logging_options(function)
+    function = click.option("--context", "contexts", multiple=True, expose_value=False,
+                            callback=_store("contexts"), help="Kubeconfig context to use.")(function)
+    return kubeconfig_option()(function)

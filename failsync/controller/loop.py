@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from failsync.backoff import DEFAULT_RETRY, RetryPolicy
 from failsync.controller.caches import Caches
@@ -79,7 +79,7 @@ class Controller:
     """One cluster's loop. ``run()`` blocks until ``stop()``; tests may run it in a thread."""
 
     def __init__(self, client: KubeClient, options: LoopOptions, *, renderer: Renderer | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, clock: Callable[[], float] = time.time) -> None:
         parse_selector(options.selector)  # a bad selector fails before anything starts
         parse_selector(options.route_selector)
         self.client = client
@@ -91,12 +91,13 @@ class Controller:
         # The loop reports each write that moves traffic itself (with its reaction time), and at
         # 10,000 policies an INFO line per created object would cost more than the write.
         self.engine = SyncEngine(client, renderer=renderer, write_log_level=logging.DEBUG, max_attempts=1,
-                                 retry=options.retry)
+                                 retry=options.retry, clock=clock)  # the wall clock of holds, delays, pins
         self.queue = WorkQueue(retry=options.retry)
         self.files = PolicyFiles(options.paths, allow_missing=options.adopt or options.adopt_routes)
         self.events = EventRecorder(client, instance=options.identity, background=True,
                                     on_sent=lambda reason: self.metrics.events.inc(reason=reason),
                                     on_dropped=self.metrics.events_dropped.inc, spawn=self.supervisor.spawn)
+        self.engine.events = self.events  # PinExpired when a write removes an expired pin
         self.index = PolicyIndex()
         self.caches = Caches(client, retry=options.retry, spawn=self.supervisor.spawn,
                              watch_timeout=options.watch_timeout, on_change=self._on_change,
@@ -315,7 +316,7 @@ class Controller:
         """Take the policy files as last polled."""
         current = self.files.current
         for error in current.errors:
-            self._report(f"{error} (skipped; a previous good version of the policy stays in force)")
+            self._report(self.files.describe(error))
         self.metrics.policy_errors.set(len(current.errors))
         self._apply(self.index.set_files({p.key: p for p in current.policies}))
 

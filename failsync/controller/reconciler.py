@@ -1,5 +1,6 @@
 """Reconciling one policy from the caches: the settled-inputs memo, one ``SyncEngine.reconcile``,
-and what follows a write (cache update, metrics, an Event, a log line, a scheduled failback).
+and what follows a write (cache update, metrics, an Event, a log line, a re-decision scheduled
+for when a hold, a delay or a pin ends).
 
 Owns: what a reconcile starts from (the policy, its cached TrafficSplit, ready counts),
 skipping one whose inputs are those of its last success, the lease check before a write,
@@ -19,7 +20,7 @@ from typing import Any, Callable, Iterable, Mapping
 from failsync.controller.caches import Caches
 from failsync.controller.index import PolicyIndex
 from failsync.controller.queue import WorkQueue
-from failsync.core.model import Policy, Rule
+from failsync.core.model import Policy
 from failsync.errors import Conflict, Forbidden
 from failsync.kube.errors import is_temporary
 from failsync.kube.events import FAILED_BACK, FAILED_OVER, EventRecorder, transition
@@ -46,6 +47,8 @@ class Inputs:
     store: Store | None
     cached: Mapping[str, Any] | None
     ready: dict[str, int]
+    #: All endpoints per backend, for minReadyPercent and gradual spillover (None when not needed).
+    total: dict[str, int] | None = None
 
 
 class Reconciler:
@@ -62,7 +65,7 @@ class Reconciler:
         self.may_write = may_write
         # key -> the inputs of its last successful reconcile (policy, ready counts, live resourceVersion):
         # a reconcile with the same inputs would decide, render and diff to the same "nothing to write".
-        self._settled: dict[str, tuple[Policy, dict[str, int], str | None]] = {}
+        self._settled: dict[str, tuple[Policy, dict[str, int], dict[str, int] | None, str | None]] = {}
         self._unserved: dict[str, str] = {}  # key -> why its TrafficSplit version cannot be served
         self._failing: dict[str, str] = {}  # key -> the permanent failure last reported
         self._decided: dict[str, tuple[tuple[str, int], ...]] = {}  # key -> weights of its last decision
@@ -92,7 +95,8 @@ class Reconciler:
             self._report_unserved(policy)
             return None
         store = self.caches.target_store(policy)
-        return Inputs(key, policy, store, store.get(key) if store else None, self.caches.ready_counts(policy))
+        return Inputs(key, policy, store, store.get(key) if store else None, self.caches.ready_counts(policy),
+                      self.caches.total_counts(policy))
 
     @property
     def unserved(self) -> dict[str, str]:
@@ -115,7 +119,8 @@ class Reconciler:
 
     def is_settled(self, inputs: Inputs) -> bool:
         """Whether the last successful reconcile had the same inputs (so it would write nothing again)."""
-        return self._settled.get(inputs.key) == (inputs.policy, inputs.ready, _version_of(inputs.cached))
+        return self._settled.get(inputs.key) == (inputs.policy, inputs.ready, inputs.total,
+                                                  _version_of(inputs.cached))
 
     def stale(self, keys: Iterable[str]) -> list[str]:
         """The keys whose inputs changed since their last reconcile; counts the others as unchanged.
@@ -150,7 +155,7 @@ class Reconciler:
         for service, count in ready.items():
             self.metrics.ready_endpoints.set(count, namespace=policy.namespace, name=policy.name, backend=service)
         started = time.monotonic()
-        result = self.engine.reconcile(policy, live, ready)
+        result = self.engine.reconcile(policy, live, ready, total=inputs.total)
         landed = time.monotonic()
         self.metrics.reconciles.inc(result=result.outcome.value)
         if isinstance(result.error, Forbidden):
@@ -176,16 +181,17 @@ class Reconciler:
         if result.written is not None and store is not None and store.get(key) is cached:
             store.put(result.written)  # the watch event follows; until then the cache must not be stale
         settled_on = result.written if result.written is not None else cached
-        if decision.rule is Rule.FAILBACK_HELD or (result.changed and result.written is None):
-            self._settled.pop(key, None)  # a held failback changes with the clock alone; re-decide each time
+        if decision.revisit_at is not None or (result.changed and result.written is None):
+            self._settled.pop(key, None)  # a hold, delay or pin ends with the clock alone; re-decide each time
         else:
-            self._settled[key] = (policy, ready, _version_of(settled_on))
+            self._settled[key] = (policy, ready, inputs.total, _version_of(settled_on))
         if result.changed:
             self.metrics.decision_to_write.observe(landed - started)
-            self._after_write(policy, live, result.live_weights, decision.weights, landed - since,
-                              drift=previous == decided and live is not None)
-        if decision.rule is Rule.FAILBACK_HELD and decision.primary_healthy_since is not None:
-            remaining = decision.primary_healthy_since + policy.hold_seconds - self.engine.clock()
+            if decision.pin is None:  # a pin is no failover: `failsync pin` posts its own Pinned Event
+                self._after_write(policy, live, result.live_weights, decision.weights, landed - since,
+                                  drift=previous == decided and live is not None)
+        if decision.revisit_at is not None:  # FAILBACK_HELD, FAILOVER_DELAYED, a pin with an expiry
+            remaining = decision.revisit_at - self.engine.clock()
             self.queue.add_after(key, remaining + 0.05)  # the queue clamps any delay (holdSeconds 10^10 too)
 
     def _requeue(self, key: str, message: str, error: Exception | None) -> None:

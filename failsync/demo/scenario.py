@@ -80,7 +80,7 @@ class Demo:
     def __init__(self, console: Console, options: DemoOptions | None = None) -> None:
         self.console = console
         self.options = options or DemoOptions()
-        self.sandbox = Sandbox(clusters=("west", "east"))
+        self.sandbox = Sandbox(clusters=("west", "east"), mirror_mode="gateway")
         self._scratch = tempfile.TemporaryDirectory(prefix="failsync-demo-")
         self.policy: PolicySource = emojivoto.find_policy(self.options.cwd, Path(self._scratch.name))
         self.kind, self.short = TARGET_KINDS[self.options.target]
@@ -162,8 +162,7 @@ class Demo:
         east = self.sandbox["east"]
         service = east.get("v1", "Service", NAMESPACE, PRIMARY)
         service["metadata"].setdefault("labels", {})["mirror.linkerd.io/exported"] = "true"
-        east.apply(service)
-        self.sandbox.mirror(source=("east", NAMESPACE, PRIMARY), target=("west", NAMESPACE, FALLBACK))
+        east.apply(service)  # the sandbox's service mirror (gateway mode) makes web-svc-east in west
         self._wait(lambda: self._ready(self.west).get(FALLBACK, 0) >= 1, "web-svc-east to appear in west")
         self.console.command("kubectl --context=west -n emojivoto get svc")
         self.console.table(self._service_rows(), highlight=lambda row: row[0] == FALLBACK)

@@ -8,7 +8,10 @@ Owns: ``Sandbox`` (several clusters in one process, one kubeconfig with a contex
 cluster, the cross-cluster service mirror). Modules: ``cluster`` (one server), ``server``
 (HTTP), ``reads``/``writes`` (API verbs), ``store`` (objects, revisions, watchers),
 ``resources``/``kinds`` (what is served), ``selectors``, ``patches``, ``simulator``,
-``mirror``, ``faults``, ``auth``, ``discovery``, ``status``.
+``deletion`` (finalizers, garbage collector, namespaces), ``managed_fields``/``apply``
+(server-side apply), ``access`` (SelfSubjectAccessReview), ``service_mirror`` (Linkerd's
+mirror and gateways), ``mirror`` (a one-service test mirror), ``faults``, ``auth``,
+``discovery``, ``status``.
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ from typing import Iterable, Mapping
 
 import yaml
 
-from failsync.sandbox import tls
+from failsync.sandbox import service_mirror, tls
 from failsync.sandbox.cluster import Cluster, RequestLog, RequestRecord
 from failsync.sandbox.mirror import Mirror
+from failsync.sandbox.service_mirror import ServiceMirror
 
 __all__ = ["Cluster", "RequestLog", "RequestRecord", "Sandbox"]
 
@@ -32,10 +36,14 @@ class Sandbox:
 
     def __init__(self, clusters: Iterable[str] = ("sandbox",), kubeconfig: str | os.PathLike | None = None,
                  tokens: Mapping[str, object] | None = None, readiness_delay: float = 0.0, history: int = 1000,
-                 *, port: int = 0) -> None:
+                 *, port: int = 0, mirror_mode: str | None = None) -> None:
+        """``mirror_mode`` ("gateway" or "remote-discovery") runs Linkerd's service mirror between
+        the clusters (``service_mirror``): exported Services appear as ``<name>-<cluster>`` elsewhere."""
         names = list(clusters) if not isinstance(clusters, str) else [clusters]
         if not names or len(set(names)) != len(names):
             raise ValueError(f"cluster names must be given and distinct, got {names}")
+        if mirror_mode is not None and mirror_mode not in service_mirror.MODES:
+            raise ValueError(f"mirror mode must be one of {', '.join(service_mirror.MODES)}, got {mirror_mode!r}")
         self.tokens = dict(tokens or {})
         self.clusters: dict[str, Cluster] = {
             name: Cluster(name, port=(port + index) if port else 0, tokens=self.tokens or None,
@@ -44,6 +52,8 @@ class Sandbox:
         self._kubeconfig_path = Path(kubeconfig) if kubeconfig else None
         self._tempdir: tempfile.TemporaryDirectory | None = None
         self._mirrors: list[Mirror] = []
+        self._mirror_mode = mirror_mode
+        self.service_mirror: ServiceMirror | None = None
         self.kubeconfig: Path | None = None
 
     def __getitem__(self, name: str) -> Cluster:
@@ -68,10 +78,15 @@ class Sandbox:
             self._kubeconfig_path = Path(self._tempdir.name) / "kubeconfig"
         first_token = next(iter(self.tokens), None)
         self.kubeconfig = self._write_kubeconfig(self._kubeconfig_path, first_token)
+        if self._mirror_mode is not None and self.service_mirror is None:
+            self.service_mirror = ServiceMirror(self.clusters.values(), self._mirror_mode).start()
         return self
 
     def stop(self) -> None:
         """Stop mirrors and clusters; remove the temporary kubeconfig."""
+        if self.service_mirror is not None:
+            self.service_mirror.stop()
+            self.service_mirror = None
         for mirror in self._mirrors:
             mirror.stop()
         for cluster in self.clusters.values():
@@ -120,7 +135,8 @@ class Sandbox:
 
     def mirror(self, source: tuple[str, str, str], target: tuple[str, str, str]) -> Mirror:
         """Keep selector-less Service ``target`` (cluster, namespace, name) ready exactly while
-        Service ``source`` has ready endpoints, as Linkerd's service mirror does."""
+        Service ``source`` has ready endpoints: a test helper, simpler than Linkerd's gateway mode
+        (``mirror_mode``), whose mirrors stay ready while the gateway is up."""
         mirror = Mirror(self.clusters[source[0]], source[1], source[2], self.clusters[target[0]], target[1],
                         target[2])
         self._mirrors.append(mirror)

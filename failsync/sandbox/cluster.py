@@ -17,6 +17,7 @@ from typing import Mapping
 from failsync.sandbox import crds, reads, resources, writes
 from failsync.sandbox.definitions import default_crds
 from failsync.sandbox.auth import Authorizer
+from failsync.sandbox.deletion import Collector
 from failsync.sandbox.faults import Faults
 from failsync.sandbox.server import RequestRecord, SandboxHTTPServer
 from failsync.sandbox.mesh import MeshSimulator
@@ -47,6 +48,11 @@ class Cluster:
         self.faults = Faults(self._drop_watches, self._outage)
         self.requests: RequestLog = RequestLog()
         self.bookmark_interval = 60.0
+        # A watch without timeoutSeconds ends after minRequestTimeout x (1 + random()), as
+        # kube-apiserver's (default 1800 s, so 30-60 min); tests lower it.
+        self.min_request_timeout = 1800.0
+        # How long a LIST or WATCH at a resourceVersion ahead of the store waits before 504 (3 s, as the watch cache).
+        self.too_large_wait = 3.0
         self.simulator = Simulator(self.store, readiness_delay)
         self.store.hooks.append(self.simulator.on_change)
         self.registry = resources.Registry(resources.RESOURCES + (crds.CRD_RESOURCE,))
@@ -54,6 +60,8 @@ class Cluster:
         self.store.hooks.append(self.crds.on_change)
         self.mesh = MeshSimulator(self.store, self.registry.lookup)
         self.store.hooks.append(self.mesh.on_change)
+        self.collector = Collector(self.store, writes.timestamp, self.registry)
+        self.store.hooks.append(self.collector.on_change)
         self._port = port
         self._server: SandboxHTTPServer | None = None
         self._serving: threading.Thread | None = None
@@ -111,6 +119,7 @@ class Cluster:
             if recovery is not None:
                 recovery.cancel()
             self._close()
+        self.collector.stop()
 
     def _drop_watches(self) -> int:
         return self.store.close_watches()
@@ -140,8 +149,10 @@ class Cluster:
     # --- direct access (no HTTP) ---------------------------------------------------------------
     # Python callers get and give deep copies: a caller editing a result (or the dict it applied)
     # must not change stored state behind the store's back (no resourceVersion, no watch event).
-    def apply(self, obj: dict) -> dict:
-        """Create or replace an object (its namespace is created when missing); returns a copy of the stored view."""
+    def apply(self, obj: dict, *, manager: str | None = None) -> dict:
+        """Create or replace an object (its namespace is created when missing); returns a copy of the stored view.
+
+        ``manager`` names the field manager to record (None: a set-up write, no managedFields)."""
         obj = detached(obj)
         resource = self.registry.by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
         metadata = dict(obj.get("metadata") or {})
@@ -153,11 +164,11 @@ class Cluster:
             current = self.store.get(resource.store_key, namespace or "", metadata.get("name", ""))
             if current is None:
                 metadata.pop("resourceVersion", None)
-                stored = writes.create(self.store, resource, namespace, dict(obj, metadata=metadata))
+                stored = writes.create(self.store, resource, namespace, dict(obj, metadata=metadata), manager=manager)
             else:
                 metadata["resourceVersion"] = current["metadata"]["resourceVersion"]
                 stored = writes.update(self.store, resource, namespace, metadata["name"],
-                                       dict(obj, metadata=metadata))[1]
+                                       dict(obj, metadata=metadata), manager=manager)[1]
         return detached(stored)
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict | None:

@@ -182,11 +182,10 @@ class CRDController:
         self._served: dict[tuple[str, int, str], list[ResourceType]] = {}  # (uid, generation, name) -> resources
 
     def on_change(self, change: Change) -> None:
-        """Store hook (inside the commit's lock): status, served resources, cleanup on delete."""
-        if change.store_key == "core/namespaces":
-            if change.type == "DELETED" or change.obj["metadata"].get("deletionTimestamp"):
-                self._empty_namespace(change.obj["metadata"]["name"])
-            return
+        """Store hook (inside the commit's lock): status, served resources, cleanup on delete.
+
+        Custom objects of a deleted namespace are the namespace controller's (``deletion``), as
+        for built-in kinds: it honours their finalizers."""
         if change.store_key != CRD_STORE_KEY:
             return
         if change.type == "DELETED":
@@ -201,13 +200,6 @@ class CRDController:
             self.store.commit(CRD_STORE_KEY, "MODIFIED", dict(change.obj, status=status), change.obj)
             return  # that commit runs this hook again and installs
         self._install()
-
-    def _empty_namespace(self, namespace: str) -> None:
-        """Custom objects go with their namespace (built-in kinds are the writes' business)."""
-        for store_key in dict.fromkeys(r.store_key for r in self.registry.resources if r.custom and r.namespaced):
-            for obj in self.store.all_of(store_key):
-                if obj["metadata"].get("namespace") == namespace:
-                    self.store.commit(store_key, "DELETED", obj, obj)
 
     def _status(self, crd: dict) -> dict:
         spec = crd.get("spec") or {}

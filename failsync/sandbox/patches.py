@@ -199,6 +199,14 @@ def apply_patch_object(body: bytes) -> dict:
     return obj
 
 
+def check_content_type(content_type: str, *, custom: bool) -> None:
+    """415 UnsupportedMediaType unless the (charset-stripped) patch type is served for the kind."""
+    accepted = [JSON_PATCH, MERGE_PATCH, APPLY_PATCH] if custom else [
+        JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH, APPLY_PATCH]
+    if content_type not in accepted:
+        raise unsupported_media_type(content_type, accepted)
+
+
 def apply(content_type: str, obj: dict, body: bytes, *, custom: bool) -> dict:
     """Apply a PATCH body of the given (charset-stripped) content type; 415 for unknown types."""
     if content_type == JSON_PATCH:
@@ -212,5 +220,5 @@ def apply(content_type: str, obj: dict, body: bytes, *, custom: bool) -> dict:
     raise unsupported_media_type(content_type, accepted)
 
 
-__all__ = ["ApiError", "apply", "merge", "strategic_merge", "JSON_PATCH", "MERGE_PATCH",
+__all__ = ["ApiError", "apply", "check_content_type", "merge", "strategic_merge", "JSON_PATCH", "MERGE_PATCH",
            "STRATEGIC_MERGE_PATCH", "APPLY_PATCH", "apply_patch_object"]

@@ -14,16 +14,27 @@ from dataclasses import dataclass
 
 from failsync.sandbox.resources import ResourceType, to_view
 from failsync.sandbox.selectors import SelectorError, parse_field_selector, parse_label_selector
-from failsync.sandbox.status import ApiError, bad_request, expired, invalid, not_found
+from failsync.sandbox.status import ApiError, bad_request, expired, forbidden, invalid, not_found
 from failsync.sandbox.store import Change, Store, Watcher
 
 _NAMESPACES = "core/namespaces"
 
 
-def require_namespace(store: Store, resource: ResourceType, namespace: str | None) -> None:
-    """404 ``namespaces "x" not found`` when a namespaced request names a missing namespace."""
-    if resource.namespaced and namespace and store.get(_NAMESPACES, "", namespace) is None:
+def require_namespace(store: Store, resource: ResourceType, namespace: str | None, name: str = "") -> None:
+    """Before a create: 404 ``namespaces "x" not found`` when the namespace is missing, 403 (as the
+    NamespaceLifecycle admission plugin answers) while it is being terminated."""
+    if not (resource.namespaced and namespace):
+        return
+    stored = store.get(_NAMESPACES, "", namespace)
+    if stored is None:
         raise not_found("namespaces", "", namespace)
+    if stored["metadata"].get("deletionTimestamp"):
+        subject = resource.group_resource + (f' "{name}"' if name else "")
+        error = forbidden(f"{subject} is forbidden: unable to create new content in namespace {namespace} because it "
+                          "is being terminated", resource.plural, resource.group, name)
+        error.details["causes"] = [{"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being "
+                                    "terminated", "field": "metadata.namespace"}]
+        raise error
 
 
 def get(store: Store, resource: ResourceType, namespace: str, name: str) -> dict:
@@ -68,35 +79,98 @@ def _decode_token(token: str) -> tuple[int, tuple[str, str]]:
         raise bad_request("invalid continue token") from None
 
 
-def _item(resource: ResourceType, stored: dict) -> dict:
-    """A list item: built-in items carry no kind/apiVersion, custom resources keep them."""
-    if resource.custom:
-        return to_view(resource, stored)
-    view = resource.from_storage(stored)
-    return {key: value for key, value in view.items() if key not in ("kind", "apiVersion")}
+_CONTINUE_EXPIRED = ("The provided continue parameter is too old to display a consistent list result. You can start "
+                     "a new list without the continue parameter")
+_INCONSISTENT_CONTINUE = (_CONTINUE_EXPIRED + ", or use the continue token in this response to retrieve the remainder "
+                          "of the results. Continuing with the provided token results in an inconsistent list - "
+                          "objects that were created, modified, or deleted between the time the first chunk was "
+                          "returned and now may show up in the list.")
 
 
-def list_objects(store: Store, resource: ResourceType, namespace: str | None, query: dict[str, str]) -> dict:
-    """A ``<Kind>List`` honouring labelSelector, fieldSelector, limit and continue."""
+def too_large(requested: int, current: int) -> ApiError:
+    """504 Timeout "Too large resource version", as the watch cache answers after waiting in vain."""
+    return ApiError(504, "Timeout", f"Timeout: Too large resource version: {requested}, current: {current}",
+                    {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                     "retryAfterSeconds": 1}, {"Retry-After": "1"})
+
+
+def _list_options(query: dict[str, str]) -> tuple[str, str]:
+    """(resourceVersion, resourceVersionMatch) validated as ValidateListOptions does (422)."""
+    version, match = query.get("resourceVersion") or "", query.get("resourceVersionMatch") or ""
+    causes = []
+    if match:
+        if not version:
+            causes.append(("FieldValueForbidden", "Forbidden: resourceVersionMatch is forbidden unless "
+                                                  "resourceVersion is provided"))
+        if query.get("continue"):
+            causes.append(("FieldValueForbidden", "Forbidden: resourceVersionMatch is forbidden when continue is "
+                                                  "provided"))
+        if match not in ("Exact", "NotOlderThan"):
+            causes.append(("FieldValueNotSupported", f'Unsupported value: "{match}": supported values: "Exact", '
+                                                     '"NotOlderThan", ""'))
+        if match == "Exact" and version == "0":
+            causes.append(("FieldValueForbidden", 'Forbidden: resourceVersionMatch "exact" is forbidden for '
+                                                  'resourceVersion "0"'))
+    if causes:
+        raise invalid("ListOptions", "meta.k8s.io", "", [{"reason": reason, "message": message,
+                                                          "field": "resourceVersionMatch"}
+                                                         for reason, message in causes])
+    return version, match
+
+
+def _parse_version(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise bad_request(f'invalid resource version: strconv.ParseUint: parsing "{raw}": invalid syntax') from None
+
+
+def _reached(store: Store, revision: int, wait: float) -> None:
+    """504 unless the store reaches ``revision`` within ``wait`` seconds."""
+    if revision > store.revision and not store.wait_for_revision(revision, wait):
+        raise too_large(revision, store.revision)
+
+
+def _select(store: Store, resource: ResourceType, namespace: str | None, query: dict[str, str],
+            wait: float) -> tuple[dict, list[dict]]:
+    """The list metadata and the stored objects of one LIST page."""
     if query.get("sendInitialEvents"):
         raise invalid("ListOptions", "meta.k8s.io", "", [{
             "reason": "FieldValueForbidden", "field": "sendInitialEvents",
             "message": "Forbidden: sendInitialEvents is forbidden for list"}])
     token = query.get("continue")
-    if token and query.get("resourceVersion"):
+    version, match = _list_options(query)
+    if token and version not in ("", "0"):
         raise bad_request("specifying resource version is not allowed when using continue")
     labels, fields = _selectors(resource, query)
     try:
         limit = int(query.get("limit") or 0)
     except ValueError:
         raise bad_request(f"invalid limit: {query['limit']}") from None
-    objects, revision = store.snapshot(resource.store_key, namespace if resource.namespaced else None)
+    scope = namespace if resource.namespaced else None
+    after: tuple[str, str] | None = None
+    at: int | None = None  # a past revision to serve, None = the latest
     if token:
-        token_revision, after = _decode_token(token)
-        if store.too_old(token_revision):
-            raise expired("The provided continue parameter is too old to display a consistent list result. "
-                          "You can start a new list without the continue parameter.")
-        revision = token_revision
+        at, after = _decode_token(token)
+        if at < 0:
+            at = None  # "continue from the latest", as a fresh token after an expired one says
+        elif store.too_old(at):
+            error = expired(_INCONSISTENT_CONTINUE)
+            error.list_metadata = {"continue": _encode_token(-1, after)}
+            raise error
+    elif version not in ("", "0"):
+        requested = _parse_version(version)
+        _reached(store, requested, wait)
+        if match == "Exact":
+            if store.too_old(requested):
+                raise expired(f"too old resource version: {requested} ({store.oldest + 1})")
+            at = requested
+    with store.lock:
+        if at is None or at >= store.revision:
+            objects, revision = store.snapshot(resource.store_key, scope)
+        else:
+            objects, revision = store.snapshot_at(resource.store_key, scope, at), at
+    if after is not None:
         objects = [o for o in objects if (o["metadata"].get("namespace") or "", o["metadata"]["name"]) > after]
     selected = [o for o in objects if _match(o, labels, fields)] if (labels or fields) else objects
     metadata: dict = {"resourceVersion": str(revision)}
@@ -106,8 +180,39 @@ def list_objects(store: Store, resource: ResourceType, namespace: str | None, qu
         if not (labels or fields):
             metadata["remainingItemCount"] = len(selected) - limit
         selected = selected[:limit]
+    return metadata, selected
+
+
+def _item(resource: ResourceType, stored: dict) -> dict:
+    """A list item: built-in items carry no kind/apiVersion, custom resources keep them."""
+    if resource.custom:
+        return to_view(resource, stored)
+    view = resource.from_storage(stored)
+    return {key: value for key, value in view.items() if key not in ("kind", "apiVersion")}
+
+
+def list_objects(store: Store, resource: ResourceType, namespace: str | None, query: dict[str, str], *,
+                 wait: float = 3.0) -> dict:
+    """A ``<Kind>List`` honouring selectors, limit/continue (pages of one snapshot) and
+    resourceVersion/resourceVersionMatch (504 after ``wait`` seconds for a future version)."""
+    metadata, selected = _select(store, resource, namespace, query, wait)
     return {"kind": resource.list_kind, "apiVersion": resource.api_version, "metadata": metadata,
             "items": [_item(resource, o) for o in selected]}
+
+
+def list_json(store: Store, resource: ResourceType, namespace: str | None, query: dict[str, str], *,
+              wait: float = 3.0) -> bytes:
+    """``list_objects`` serialised as compact JSON, each item encoded once per stored version."""
+    metadata, selected = _select(store, resource, namespace, query, wait)
+    view_key = (resource.group, resource.version, resource.plural)
+
+    def encode(obj: dict) -> bytes:
+        return json.dumps(_item(resource, obj), separators=(",", ":")).encode()
+
+    head = json.dumps({"kind": resource.list_kind, "apiVersion": resource.api_version, "metadata": metadata},
+                      separators=(",", ":")).encode()
+    return b"".join((head[:-1], b',"items":[', b",".join(store.encoded(view_key, o, encode) for o in selected),
+                     b"]}"))
 
 
 def _match(obj: dict, labels, fields) -> bool:
@@ -127,9 +232,16 @@ class WatchPlan:
     revision: int = 0         # the store revision when the watch was registered
 
 
-def open_watch(store: Store, resource: ResourceType, namespace: str | None, query: dict[str, str]) -> WatchPlan:
-    """Register a watcher per the query; ApiError(410) when resourceVersion left the history window."""
+def open_watch(store: Store, resource: ResourceType, namespace: str | None, query: dict[str, str], *,
+               wait: float = 3.0) -> WatchPlan:
+    """Register a watcher per the query; ApiError(410) when resourceVersion left the history
+    window, ApiError(504) when it is ahead of the store for ``wait`` seconds (both are sent
+    as the stream's one ERROR event)."""
     labels, fields = _selectors(resource, query)
+    if query.get("resourceVersionMatch") and not query.get("sendInitialEvents"):
+        raise invalid("ListOptions", "meta.k8s.io", "", [{
+            "reason": "FieldValueForbidden", "field": "resourceVersionMatch",
+            "message": "Forbidden: resourceVersionMatch is forbidden for watch"}])
     bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
     send_initial = query.get("sendInitialEvents") in ("true", "1")
     if query.get("sendInitialEvents") and (query.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks):
@@ -148,11 +260,8 @@ def open_watch(store: Store, resource: ResourceType, namespace: str | None, quer
     if send_initial or raw_version in ("", "0"):
         since = None
     else:
-        try:
-            since = int(raw_version)
-        except ValueError:
-            raise bad_request(f'invalid resource version: strconv.ParseUint: parsing "{raw_version}": '
-                              "invalid syntax") from None
+        since = _parse_version(raw_version)
+        _reached(store, since, wait)
     watcher = Watcher(resource.store_key, namespace if resource.namespaced else None, labels, fields)
     with store.lock:
         if since is not None and store.too_old(since):
@@ -162,4 +271,5 @@ def open_watch(store: Store, resource: ResourceType, namespace: str | None, quer
     return WatchPlan(watcher, first, timeout, bookmarks, send_initial, revision)
 
 
-__all__ = ["ApiError", "WatchPlan", "get", "list_objects", "open_watch", "require_namespace", "scale_of"]
+__all__ = ["ApiError", "WatchPlan", "get", "list_json", "list_objects", "open_watch", "require_namespace", "scale_of",
+           "too_large"]

@@ -14,22 +14,26 @@ import queue
 import socket
 import ssl
 import threading
+import random
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from failsync.sandbox import (discovery, openapi, openapi_proto, protobuf, reads, routing, schema, table, tls,
-                              writes)
+import yaml
+
+from failsync.sandbox import (access, discovery, managed_fields, openapi, openapi_proto, protobuf, reads, routing,
+                              schema, table, tls, writes)
 from failsync.sandbox.resources import ResourceType, to_view
-from failsync.sandbox.status import ApiError, bad_request, invalid, method_not_allowed
+from failsync.sandbox.status import ApiError, bad_request, forbidden, invalid, method_not_allowed
 
 if TYPE_CHECKING:
     from failsync.sandbox.cluster import Cluster
 
 log = logging.getLogger(__name__)
 _JSON = "application/json"
+_YAML = "application/yaml"
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,16 @@ def _dry_run(query: dict[str, str], kind: str) -> bool:
     return True
 
 
+def _delete_options(body: Any, query: dict[str, str]) -> dict:
+    """DeleteOptions from the body, with the query parameters kube-apiserver also reads."""
+    options = dict(body) if isinstance(body, dict) else {}
+    if "propagationPolicy" in query:
+        options["propagationPolicy"] = query["propagationPolicy"]
+    if "orphanDependents" in query:
+        options["orphanDependents"] = query["orphanDependents"] in ("true", "1")
+    return options
+
+
 class Handler(BaseHTTPRequestHandler):
     """One connection; each request is routed, faulted, authorised, answered and logged."""
 
@@ -161,6 +175,7 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: SandboxHTTPServer
     _pending_record: tuple | None = None  # (path, query, verb, started) until the request is logged
+    _format = "json"  # of answers: "json" or "yaml" (Accept: application/yaml)
 
     def setup(self) -> None:
         super().setup()
@@ -195,7 +210,25 @@ class Handler(BaseHTTPRequestHandler):
         self.flush_headers()
 
     def _json(self, code: int, obj: Any, headers: dict[str, str] | None = None) -> None:
-        self._send(code, json.dumps(obj, separators=(",", ":")).encode(), headers=headers)
+        """Answer ``obj`` as JSON, or as YAML when the request's Accept asked for it."""
+        if self._format == "yaml":
+            self._send(code, yaml.safe_dump(obj, sort_keys=False).encode(), _YAML, headers=headers)
+        else:
+            self._send(code, json.dumps(obj, separators=(",", ":")).encode(), headers=headers)
+
+    def _negotiate(self, watch: bool) -> str:
+        """json or yaml from the Accept header (first acceptable entry); 406 when none is."""
+        accept = self.headers.get("Accept") or ""
+        if not accept.strip():
+            return "json"
+        for entry in accept.split(","):
+            media = entry.split(";")[0].strip().lower()
+            if media in (_JSON, "*/*", "application/*", "application/json-seq"):
+                return "json"
+            if media == _YAML and not watch:  # YAML has no streaming form: a watch needs JSON
+                return "yaml"
+        raise ApiError(406, "NotAcceptable", "only the following media types are accepted: application/json, "
+                                             "application/yaml, application/vnd.kubernetes.protobuf")
 
     def _not_found_page(self) -> None:
         self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
@@ -213,6 +246,7 @@ class Handler(BaseHTTPRequestHandler):
         started = time.time()
         self.status_code = 0
         self._pending_record = None
+        self._format = "json"
         url = urlsplit(self.path)
         query = {key: values[0] for key, values in parse_qs(url.query, keep_blank_values=True).items()}
         length = int(self.headers.get("Content-Length") or 0)
@@ -232,6 +266,12 @@ class Handler(BaseHTTPRequestHandler):
             failure = cluster.faults.failure_for(verb)
             if failure is not None:
                 raise failure
+            self._format = self._negotiate(verb == "watch")
+            if url.path.rstrip("/") == access.PATH:  # every authenticated user may ask about itself
+                if self.command != "POST":
+                    raise method_not_allowed()
+                self._json(201, access.review(cluster.auth, token, self._decode(body)))
+                return
             cluster.auth.authorize(token, verb, route)
             if route is None:
                 self._discovery(url.path)
@@ -248,7 +288,13 @@ class Handler(BaseHTTPRequestHandler):
             self._log_request()  # watch streams (logged when they end) and requests that were never answered
 
     def _admin(self, path: str, body: bytes) -> None:
+        """The sandbox's own endpoints; with tokens on, reading the log needs a known token and
+        setting faults one that may do everything (401 / 403 otherwise)."""
         cluster = self.server.cluster
+        token = cluster.auth.authenticate(self.headers.get("Authorization"))
+        if token is not None and path == "/_sandbox/faults" and cluster.auth.rules(token) is not None:
+            raise forbidden(f'forbidden: User "{cluster.auth.user(token)}" cannot set the sandbox\'s faults',
+                            "", "", "")
         if path == "/_sandbox/requests" and self.command == "GET":
             self._json(200, [record.as_dict() for record in list(cluster.requests)])
         elif path == "/_sandbox/faults" and self.command == "POST":
@@ -266,8 +312,8 @@ class Handler(BaseHTTPRequestHandler):
             self._not_found_page()
 
     def _discovery(self, path: str) -> None:
-        if self.command != "GET":
-            raise method_not_allowed()
+        """A discovery document; a path that is none (nor a resource) is "404 page not found" for any
+        method, a document asked with another method than GET is 405 (as the real mux answers)."""
         path = path.rstrip("/") or "/"
         parts = [p for p in path.split("/") if p]
         answer: Any = None
@@ -300,10 +346,13 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, document)
             return
         elif path in ("/healthz", "/livez", "/readyz"):
-            self._send(200, b"ok", "text/plain; charset=utf-8")
-            return
+            answer = "ok"
         if answer is None:
             self._not_found_page()
+        elif self.command != "GET":
+            raise method_not_allowed()
+        elif answer == "ok":
+            self._send(200, b"ok", "text/plain; charset=utf-8")
         else:
             self._json(200, answer)
 
@@ -317,9 +366,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         as_table = table.wants_table(self.headers.get("Accept")) and route.subresource is None
         if verb == "list":
-            listed = reads.list_objects(store, resource, route.namespace, query)
-            self._json(200, table.table(resource, listed["items"], listed["metadata"], query.get("includeObject"))
-                       if as_table else listed)
+            wait = self.server.cluster.too_large_wait
+            if as_table:
+                listed = reads.list_objects(store, resource, route.namespace, query, wait=wait)
+                self._json(200, table.table(resource, listed["items"], listed["metadata"], query.get("includeObject")))
+            elif self._format == "json":
+                self._send(200, reads.list_json(store, resource, route.namespace, query, wait=wait))
+            else:
+                self._json(200, reads.list_objects(store, resource, route.namespace, query, wait=wait))
             return
         if verb == "get":
             obj = reads.get(store, resource, route.namespace or "", route.name or "")
@@ -342,24 +396,26 @@ class Handler(BaseHTTPRequestHandler):
     def _write(self, route: routing.Route, verb: str, query: dict[str, str], body: bytes) -> tuple[int, Any]:
         store = self.server.cluster.store
         resource = route.resource
+        manager = query.get("fieldManager") or managed_fields.user_agent_manager(self.headers.get("User-Agent"))
         if verb == "create":
             code, obj = 201, writes.create(store, resource, route.namespace, self._decode(body),
-                                           dry_run=_dry_run(query, "CreateOptions"))
+                                           dry_run=_dry_run(query, "CreateOptions"), manager=manager)
         elif verb == "update":
             code, obj = writes.update(store, resource, route.namespace, route.name or "", self._decode(body),
-                                      subresource=route.subresource, dry_run=_dry_run(query, "UpdateOptions"))
+                                      subresource=route.subresource, dry_run=_dry_run(query, "UpdateOptions"),
+                                      manager=manager)
         elif verb == "patch":
             code, obj = writes.patch(store, resource, route.namespace, route.name or "",
                                      self.headers.get("Content-Type") or "", body, subresource=route.subresource,
-                                     dry_run=_dry_run(query, "PatchOptions"), field_manager=query.get("fieldManager"))
+                                     dry_run=_dry_run(query, "PatchOptions"), field_manager=query.get("fieldManager"),
+                                     manager=manager, force=query.get("force") in ("true", "1"))
         elif verb == "delete":
-            options = self._decode(body) if body.strip() else {}
-            code, obj = 200, writes.delete(store, resource, route.namespace, route.name or "",
-                                           options if isinstance(options, dict) else {},
-                                           dry_run=_dry_run(query, "DeleteOptions") or
-                                           "All" in ((options or {}).get("dryRun") or []))
+            options = _delete_options(self._decode(body) if body.strip() else {}, query)
+            dry_run = _dry_run(query, "DeleteOptions") or "All" in (options.get("dryRun") or [])
+            code, obj = writes.delete(store, resource, route.namespace, route.name or "", options, dry_run=dry_run)
         elif verb == "deletecollection":
-            code, obj = 200, writes.delete_collection(store, resource, route.namespace, query,
+            options = _delete_options(self._decode(body) if body.strip() else {}, query)
+            code, obj = 200, writes.delete_collection(store, resource, route.namespace, query, options,
                                                       dry_run=_dry_run(query, "DeleteOptions"))
         else:
             raise method_not_allowed()
@@ -404,11 +460,11 @@ class Handler(BaseHTTPRequestHandler):
         cluster = self.server.cluster
         store = cluster.store
         try:
-            plan = reads.open_watch(store, resource, namespace, query)
+            plan = reads.open_watch(store, resource, namespace, query, wait=cluster.too_large_wait)
             if self.server.closing:  # registered after close() ended the watches: end this one too
                 plan.watcher.close()
         except ApiError as error:
-            if error.code != 410:
+            if error.code not in (410, 504):  # past validation, the real server sends these as a watch ERROR
                 raise
             self._start_stream()
             self._chunk(json.dumps({"type": "ERROR", "object": error.body()}, separators=(",", ":")).encode() + b"\n")
@@ -434,7 +490,8 @@ class Handler(BaseHTTPRequestHandler):
                                 resource.api_version, "metadata": metadata}}, separators=(",", ":")) + "\n").encode()
 
         watcher = plan.watcher
-        deadline = time.monotonic() + plan.timeout if plan.timeout is not None else None
+        timeout = plan.timeout if plan.timeout is not None else cluster.min_request_timeout * (1 + random.random())
+        deadline = time.monotonic() + timeout
         next_bookmark = time.monotonic() + cluster.bookmark_interval
         try:
             first = b"".join(change.encode(event_type, (resource, as_table), view) for event_type, change in plan.first)
@@ -444,14 +501,12 @@ class Handler(BaseHTTPRequestHandler):
                 self._chunk(first)
             while True:
                 now = time.monotonic()
-                wait = next_bookmark - now
-                if deadline is not None:
-                    wait = min(wait, deadline - now)
+                wait = min(next_bookmark - now, deadline - now)
                 try:
                     item = watcher.events.get(timeout=max(wait, 0))
                 except queue.Empty:
                     now = time.monotonic()
-                    if deadline is not None and now >= deadline:
+                    if now >= deadline:
                         revision = store.idle_revision(watcher)
                         if plan.bookmarks and revision is not None:
                             self._chunk(bookmark(revision))

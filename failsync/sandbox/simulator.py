@@ -30,6 +30,7 @@ SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 SLICE_CONTROLLER = "endpointslice-controller.k8s.io"
 MIRROR_CONTROLLER = "endpointslicemirroring-controller.k8s.io"
+CONTROLLER_MANAGER = "kube-controller-manager"  # the field manager of the controllers' writes
 _DEPLOYMENT = resources.lookup("apps", "v1", "deployments")
 _ENDPOINTS = resources.lookup("", "v1", "endpoints")
 _SLICE = resources.lookup("discovery.k8s.io", "v1", "endpointslices")
@@ -192,7 +193,7 @@ class Simulator:
             return
         metadata = deployment["metadata"]
         writes.update(self.store, _DEPLOYMENT, metadata["namespace"], metadata["name"],
-                      dict(deployment, status=status), subresource="status")
+                      dict(deployment, status=status), subresource="status", manager=CONTROLLER_MANAGER)
 
     # --- services ----------------------------------------------------------------------------
     def _sync_selecting(self, namespace: str, *label_sets: dict) -> None:
@@ -281,13 +282,14 @@ class Simulator:
         metadata = obj["metadata"]
         current = self.store.get(resource.store_key, metadata["namespace"], metadata["name"])
         if current is None:
-            writes.create(self.store, resource, metadata["namespace"], obj)
+            writes.create(self.store, resource, metadata["namespace"], obj, manager=CONTROLLER_MANAGER)
         else:
             wanted = metadata
             metadata = {key: value for key, value in current["metadata"].items()
                         if key not in ("labels", "ownerReferences")}
             metadata.update({key: wanted[key] for key in ("labels", "ownerReferences") if key in wanted})
-            writes.update(self.store, resource, metadata["namespace"], metadata["name"], dict(obj, metadata=metadata))
+            writes.update(self.store, resource, metadata["namespace"], metadata["name"], dict(obj, metadata=metadata),
+                          manager=CONTROLLER_MANAGER)
 
     def _delete(self, store_key: str, namespace: str, name: str) -> None:
         if self.store.get(store_key, namespace, name) is not None:

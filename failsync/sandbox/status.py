@@ -20,10 +20,11 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.headers = headers or {}
+        self.list_metadata: dict[str, Any] = {}  # e.g. a fresh continue token on an expired one
 
     def body(self) -> dict[str, Any]:
         """The Status object as the real server serialises it."""
-        status: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
+        status: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": dict(self.list_metadata),
                                   "status": "Failure", "message": self.message}
         if self.reason:
             status["reason"] = self.reason

@@ -35,11 +35,17 @@ class Change:
     _encoded: dict = field(default_factory=dict, repr=False)
 
     def encode(self, event_type: str, version_key: object, view: Callable[[dict], dict]) -> bytes:
-        """``{"type":T,"object":O}\\n`` for a served version; serialised once per (type, version_key)."""
+        """``{"type":T,"object":O}\\n`` for a served version; serialised once per (type, version_key).
+
+        A MODIFIED change seen as DELETED (the watch's selector stopped matching) carries the
+        previous object with this change's resourceVersion, as the watch cache sends it."""
         cache_key = (event_type, version_key)
         line = self._encoded.get(cache_key)
         if line is None:
-            line = (json.dumps({"type": event_type, "object": view(self.obj)}, separators=(",", ":")) + "\n").encode()
+            obj = self.obj
+            if event_type == "DELETED" and self.type == "MODIFIED" and self.old is not None:
+                obj = dict(self.old, metadata=dict(self.old["metadata"], resourceVersion=str(self.revision)))
+            line = (json.dumps({"type": event_type, "object": view(obj)}, separators=(",", ":")) + "\n").encode()
             self._encoded[cache_key] = line
         return line
 
@@ -112,6 +118,9 @@ class Store:
         self._floor = 0  # every change after this revision is still in history
         self._watchers: dict[str, set[Watcher]] = {}
         self.hooks: list[Callable[[Change], None]] = []  # run inside the lock after each commit
+        self._advanced = threading.Condition(self.lock)  # notified on commits while someone waits
+        self._revision_waiters = 0
+        self._encoded: dict[Key, dict] = {}  # (ns, name) -> view key -> (stored obj, bytes)
 
     # --- reads ---------------------------------------------------------------------------------
     def get(self, store_key: str, namespace: str, name: str) -> dict | None:
@@ -129,6 +138,50 @@ class Store:
         """Every stored object of a kind (a copy of the list, unsorted)."""
         with self.lock:
             return list(self._objects.get(store_key, {}).values())
+
+    def snapshot_at(self, store_key: str, namespace: str | None, revision: int) -> list[dict]:
+        """Objects of a kind as they were at ``revision`` (sorted like ``snapshot``), rebuilt by
+        undoing later changes from history; the caller checks ``too_old`` and the upper bound."""
+        with self.lock:
+            objects = dict(self._objects.get(store_key, {}))
+            for change in reversed(self._history):
+                if change.revision <= revision:
+                    break
+                if change.store_key != store_key:
+                    continue
+                key = _key_of(change.obj)
+                if change.type == "ADDED" or change.old is None:
+                    objects.pop(key, None)
+                else:
+                    objects[key] = change.old
+            keys = sorted(objects) if not namespace else sorted(k for k in objects if k[0] == namespace)
+            return [objects[k] for k in keys]
+
+    def wait_for_revision(self, revision: int, timeout: float) -> bool:
+        """Wait (up to ``timeout`` seconds) until the store has reached ``revision``."""
+        with self.lock:
+            if self.revision >= revision:
+                return True
+            self._revision_waiters += 1
+            try:
+                return self._advanced.wait_for(lambda: self.revision >= revision, timeout)
+            finally:
+                self._revision_waiters -= 1
+
+    def encoded(self, view_key: object, obj: dict, encode: Callable[[dict], bytes]) -> bytes:
+        """``encode(obj)`` for a stored object, computed once per stored version and view."""
+        views = self._encoded.setdefault(_key_of(obj), {})
+        hit = views.get(view_key)
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        data = encode(obj)
+        views[view_key] = (obj, data)
+        return data
+
+    def kinds(self) -> list[str]:
+        """The store keys that have (or had) objects."""
+        with self.lock:
+            return list(self._objects)
 
     def too_old(self, revision: int) -> bool:
         """Whether changes after ``revision`` have already left the history window."""
@@ -152,6 +205,7 @@ class Store:
             objects = self._objects.setdefault(store_key, {})
             if event_type == "DELETED":
                 objects.pop(_key_of(stored), None)
+                self._encoded.pop(_key_of(stored), None)  # (shared by kinds: at worst a cache miss)
             else:
                 objects[_key_of(stored)] = stored
             change = Change(self.revision, event_type, store_key, stored, old)
@@ -162,6 +216,8 @@ class Store:
                 watcher.offer(change)
             for hook in self.hooks:
                 hook(change)
+            if self._revision_waiters:
+                self._advanced.notify_all()
             return stored
 
     # --- watches -------------------------------------------------------------------------------

@@ -15,17 +15,24 @@ import re
 import time
 import uuid
 
-from failsync.sandbox import patches
+from failsync.sandbox import apply as server_side_apply
+from failsync.sandbox import deletion, managed_fields, patches
 from failsync.sandbox.reads import list_objects, require_namespace, scale_of
-from failsync.sandbox.resources import RESOURCES, ResourceType, to_store, to_view
+from failsync.sandbox.resources import ResourceType, to_store, to_view
 from failsync.sandbox.status import (ApiError, already_exists, bad_request, conflict, field_cause, internal,
-                                     invalid, method_not_allowed, not_found)
+                                     invalid, method_not_allowed, not_found, unsupported_media_type)
 from failsync.sandbox.store import Store
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _SERVER_METADATA = ("uid", "creationTimestamp", "generation", "resourceVersion", "deletionTimestamp",
-                    "managedFields", "selfLink")
+                    "deletionGracePeriodSeconds", "managedFields", "selfLink")
+
+
+# Writes through the Python API (test and demo set-up, ``Cluster.apply``) name no field manager and
+# record no managedFields: they stand for objects that exist, not for a client's write. Every write
+# over HTTP, and the simulated controllers' writes, name one.
+DIRECT_MANAGER: str | None = None
 
 
 def timestamp(now: float | None = None) -> str:
@@ -81,18 +88,36 @@ def _generation(resource: ResourceType, old: dict, new: dict) -> int | None:
 
 
 def _same(old: dict, new: dict) -> bool:
+    """Nothing but the resourceVersion and managedFields timestamps differ (the real server then
+    stores nothing and emits no event)."""
     def strip(obj: dict) -> dict:
-        return {**obj, "metadata": {k: v for k, v in obj["metadata"].items() if k not in ("resourceVersion",
-                                                                                          "managedFields")}}
+        metadata = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+        if "managedFields" in metadata:
+            metadata["managedFields"] = [{k: v for k, v in item.items() if k != "time"} if isinstance(item, dict)
+                                         else item for item in metadata["managedFields"]]
+        return {**obj, "metadata": metadata}
     return strip(old) == strip(new)
 
 
+def _managed_order(item: dict) -> tuple:
+    # The real field manager's order: Apply before Update, then by time, manager and apiVersion.
+    return item.get("operation", ""), item.get("time", ""), item.get("manager", ""), item.get("apiVersion", "")
+
+
+def _with_managed_fields(metadata: dict, managed: list[dict]) -> dict:
+    if managed:
+        metadata["managedFields"] = sorted(managed, key=_managed_order) if len(managed) > 1 else managed
+    else:
+        metadata.pop("managedFields", None)
+    return metadata
+
+
 def create(store: Store, resource: ResourceType, namespace: str | None, body: dict, *,
-           dry_run: bool = False) -> dict:
+           dry_run: bool = False, manager: str | None = DIRECT_MANAGER, managed: list[dict] | None = None) -> dict:
     """POST: 201 body; 409 AlreadyExists; 404 missing namespace; 500 with a resourceVersion set."""
     _check_writable(resource, "create")
     metadata = _body_metadata(resource, body, namespace)
-    require_namespace(store, resource, metadata.get("namespace"))
+    require_namespace(store, resource, metadata.get("namespace"), metadata.get("name") or "")
     if metadata.get("resourceVersion"):
         raise internal("resourceVersion should not be set on objects to be created")
     if not metadata.get("name"):
@@ -105,11 +130,16 @@ def create(store: Store, resource: ResourceType, namespace: str | None, body: di
     view = resource.default(dict(body, metadata=metadata, apiVersion=resource.api_version, kind=resource.kind))
     _validate(resource, view, metadata["name"])
     stored = to_store(resource, view)
-    stored["metadata"] = dict(stored["metadata"], uid=str(uuid.uuid4()), creationTimestamp=timestamp())
+    now = timestamp()
+    stored["metadata"] = dict(stored["metadata"], uid=str(uuid.uuid4()), creationTimestamp=now)
     if resource.generation != "none":
         stored["metadata"]["generation"] = 1
     if resource.status_subresource and resource.store_key not in ("core/namespaces", "core/services"):
         stored.pop("status", None)
+    if managed is None and manager:
+        managed = managed_fields.record_update(None, stored, manager=manager, api_version=resource.api_version,
+                                               time=now, custom=resource.custom)
+    _with_managed_fields(stored["metadata"], managed or [])
     with store.lock:
         if store.get(resource.store_key, metadata.get("namespace", ""), metadata["name"]) is not None:
             raise already_exists(resource.plural, resource.group, metadata["name"])
@@ -130,7 +160,8 @@ def _scale_update(resource: ResourceType, old: dict, scale: dict) -> dict:
 
 
 def update(store: Store, resource: ResourceType, namespace: str | None, name: str, body: dict, *,
-           subresource: str | None = None, dry_run: bool = False) -> tuple[int, dict]:
+           subresource: str | None = None, dry_run: bool = False,
+           manager: str | None = DIRECT_MANAGER) -> tuple[int, dict]:
     """PUT: (200, object) or (201, object) when it created; 409 stale; 404 missing (unless the kind creates)."""
     _check_writable(resource, "update")
     if subresource == "scale":
@@ -144,7 +175,7 @@ def update(store: Store, resource: ResourceType, namespace: str | None, name: st
         if old is None:
             if resource.put_creates and subresource is None:
                 return 201, create(store, resource, namespace, dict(body, metadata={
-                    **metadata, "name": name, "resourceVersion": None}), dry_run=dry_run)
+                    **metadata, "name": name, "resourceVersion": None}), dry_run=dry_run, manager=manager)
             raise not_found(resource.plural, resource.group, name)
         expected = metadata.get("resourceVersion")
         if expected and expected != old["metadata"]["resourceVersion"]:
@@ -154,15 +185,18 @@ def update(store: Store, resource: ResourceType, namespace: str | None, name: st
                 "metadata.resourceVersion", "FieldValueInvalid",
                 "Invalid value: 0x0: must be specified for an update")])
         if subresource == "scale":
-            return 200, scale_of(_replace(store, resource, old, _scale_update(resource, old, body), dry_run))
+            return 200, scale_of(_replace(store, resource, old, _scale_update(resource, old, body), dry_run,
+                                          subresource="scale", manager=manager))
         new_view = dict(body, metadata=metadata, apiVersion=resource.api_version, kind=resource.kind)
         return 200, to_view(resource, _replace(store, resource, old, to_store(resource, new_view), dry_run,
-                                               subresource=subresource))
+                                               subresource=subresource, manager=manager))
 
 
 def _replace(store: Store, resource: ResourceType, old: dict, new: dict, dry_run: bool, *,
-             subresource: str | None = None) -> dict:
-    """Store ``new`` in place of ``old`` keeping server metadata; no change -> ``old`` unchanged."""
+             subresource: str | None = None, manager: str | None = DIRECT_MANAGER,
+             managed: list[dict] | None = None) -> dict:
+    """Store ``new`` in place of ``old`` keeping server metadata and recording ``manager``'s
+    Update in managedFields (or the given ``managed``); no change -> ``old`` unchanged."""
     name = old["metadata"]["name"]
     if subresource == "status":
         new = dict(old, status=new.get("status")) if new.get("status") is not None else {
@@ -174,7 +208,7 @@ def _replace(store: Store, resource: ResourceType, old: dict, new: dict, dry_run
             new = dict(new, status=old["status"]) if "status" in old else {k: v for k, v in new.items()
                                                                              if k != "status"}
     metadata = {k: v for k, v in (new.get("metadata") or {}).items() if k not in _SERVER_METADATA}
-    for key in ("uid", "creationTimestamp", "deletionTimestamp", "generation"):
+    for key in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
         if key in old["metadata"]:
             metadata[key] = old["metadata"][key]
     if resource.namespaced:
@@ -185,24 +219,38 @@ def _replace(store: Store, resource: ResourceType, old: dict, new: dict, dry_run
     generation = _generation(resource, old, new)
     if generation is not None:
         metadata["generation"] = generation
+    if managed is None and manager:
+        managed = managed_fields.record_update(
+            old, new, manager=manager, api_version=resource.api_version, time=timestamp(), custom=resource.custom,
+            subresource=subresource if subresource == "status" else None)
+    _with_managed_fields(metadata, managed if managed is not None else old["metadata"].get("managedFields") or [])
+    deletion.check_update(resource, old, new)
     if _same(old, new):
         return old
     if dry_run:
         return new
-    return store.commit(resource.store_key, "MODIFIED", new, old)
+    return deletion.commit_update(store, resource.store_key, old, new)
 
 
 def patch(store: Store, resource: ResourceType, namespace: str | None, name: str, content_type: str, body: bytes,
-          *, subresource: str | None = None, dry_run: bool = False, field_manager: str | None = None) -> tuple[int, dict]:
-    """PATCH with any supported content type; a resourceVersion in the result is a precondition (409)."""
+          *, subresource: str | None = None, dry_run: bool = False, field_manager: str | None = None,
+          manager: str | None = DIRECT_MANAGER, force: bool = False) -> tuple[int, dict]:
+    """PATCH with any supported content type; a resourceVersion in the result is a precondition (409).
+
+    ``field_manager`` is the request's ``fieldManager`` (required for apply); ``manager`` the
+    one recorded for other patches when the request names none."""
     _check_writable(resource, "patch")
     content_type = content_type.split(";")[0].strip().lower()
+    if force and content_type != patches.APPLY_PATCH:
+        raise invalid("PatchOptions", "meta.k8s.io", "", [field_cause(
+            "force", "FieldValueForbidden", "Forbidden: may not be specified for non-apply patch")])
     with store.lock:
         old = store.get(resource.store_key, (namespace or "") if resource.namespaced else "", name)
         if content_type == patches.APPLY_PATCH:
-            return _server_side_apply(store, resource, namespace, name, old, body, field_manager, dry_run)
+            return _server_side_apply(store, resource, namespace, name, old, body, field_manager, force, dry_run,
+                                      subresource)
         if old is None:
-            patches.apply(content_type, {}, b"{}", custom=resource.custom)  # 415 before 404, as the server does
+            patches.check_content_type(content_type, custom=resource.custom)  # 415 before 404, as the server does
             raise not_found(resource.plural, resource.group, name)
         current = scale_of(old) if subresource == "scale" else to_view(resource, old)
         patched = patches.apply(content_type, current, body, custom=resource.custom)
@@ -213,76 +261,59 @@ def patch(store: Store, resource: ResourceType, namespace: str | None, name: str
             raise conflict(resource.plural, resource.group, name)
         if (patched.get("metadata") or {}).get("name", name) != name:
             raise bad_request(f"the name of the object does not match the name on the URL ({name})")
+        manager = field_manager or manager
         if subresource == "scale":
-            return 200, scale_of(_replace(store, resource, old, _scale_update(resource, old, patched), dry_run))
+            return 200, scale_of(_replace(store, resource, old, _scale_update(resource, old, patched), dry_run,
+                                          subresource="scale", manager=manager))
         patched.setdefault("metadata", {})
         return 200, to_view(resource, _replace(store, resource, old, to_store(resource, patched), dry_run,
-                                               subresource=subresource))
+                                               subresource=subresource, manager=manager))
 
 
 def _server_side_apply(store: Store, resource: ResourceType, namespace: str | None, name: str, old: dict | None,
-                       body: bytes, field_manager: str | None, dry_run: bool) -> tuple[int, dict]:
-    """An approximation of server-side apply without managed fields: create, else merge the intent."""
-    if not field_manager:
-        raise invalid("PatchOptions", "meta.k8s.io", "", [field_cause(
-            "fieldManager", "FieldValueRequired", "Required value: is required for apply patch")])
-    intent = patches.apply_patch_object(body)
+                       body: bytes, field_manager: str | None, force: bool, dry_run: bool,
+                       subresource: str | None) -> tuple[int, dict]:
+    """Apply an applied configuration: create (201) or merge it with field ownership (200, or 409);
+    on ``/status`` only the status is applied (and the object must exist)."""
+    manager = server_side_apply.require_manager(field_manager)
+    if subresource == "scale":
+        raise unsupported_media_type(patches.APPLY_PATCH, [patches.JSON_PATCH, patches.MERGE_PATCH])
+    intent = server_side_apply.intent_of(resource, name, body)
+    if subresource == "status":
+        if old is None:
+            raise not_found(resource.plural, resource.group, name)
+        merged, managed = server_side_apply.apply(resource, to_view(resource, old), intent, manager, force=force,
+                                                  time=timestamp(), subresource="status")
+        return 200, to_view(resource, _replace(store, resource, old, to_store(resource, merged), dry_run,
+                                               subresource="status", managed=managed))
     if old is None:
-        intent.setdefault("metadata", {})["name"] = name
-        return 201, create(store, resource, namespace, intent, dry_run=dry_run)
-    merge = patches.merge if resource.custom else patches.strategic_merge
-    merged = merge(to_view(resource, old), intent)
+        return 201, create(store, resource, namespace, intent, dry_run=dry_run,
+                           managed=server_side_apply.created_fields(resource, intent, manager, timestamp()))
+    merged, managed = server_side_apply.apply(resource, to_view(resource, old), intent, manager, force=force,
+                                              time=timestamp())
     merged["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-    return 200, to_view(resource, _replace(store, resource, old, to_store(resource, merged), dry_run))
+    return 200, to_view(resource, _replace(store, resource, old, to_store(resource, merged), dry_run,
+                                           managed=managed))
 
 
 def delete(store: Store, resource: ResourceType, namespace: str | None, name: str, options: dict | None = None, *,
-           dry_run: bool = False) -> dict:
-    """DELETE: the deleted object, or a Success Status for the generic store; 404 missing; 409 on preconditions."""
+           dry_run: bool = False) -> tuple[int, dict]:
+    """DELETE: (status code, body) as ``deletion.delete`` answers it."""
     _check_writable(resource, "delete")
-    with store.lock:
-        old = store.get(resource.store_key, (namespace or "") if resource.namespaced else "", name)
-        if old is None:
-            raise not_found(resource.plural, resource.group, name)
-        preconditions = (options or {}).get("preconditions") or {}
-        if preconditions.get("uid") and preconditions["uid"] != old["metadata"]["uid"]:
-            raise conflict(resource.plural, resource.group, name,
-                           f"Precondition failed: UID in precondition: {preconditions['uid']}, "
-                           f"UID in object meta: {old['metadata']['uid']}")
-        if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != old["metadata"][
-                "resourceVersion"]:
-            raise conflict(resource.plural, resource.group, name)
-        if dry_run:
-            gone = old
-        else:
-            if resource.store_key == "core/namespaces":
-                _empty_namespace(store, name)
-                old = dict(old, status={"phase": "Terminating"},
-                           metadata=dict(old["metadata"], deletionTimestamp=timestamp()))
-            gone = store.commit(resource.store_key, "DELETED", old, old)
-    if resource.delete_returns_status:
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": {"name": name, "group": resource.group, "kind": resource.plural,
-                            "uid": old["metadata"]["uid"]}}
-    return to_view(resource, gone)
+    return deletion.delete(store, resource, namespace, name, options, dry_run=dry_run, now=timestamp)
 
 
-def _empty_namespace(store: Store, namespace: str) -> None:
-    for store_key in dict.fromkeys(r.store_key for r in RESOURCES if r.namespaced):
-        for obj in store.all_of(store_key):
-            if obj["metadata"].get("namespace") == namespace:
-                store.commit(store_key, "DELETED", obj, obj)
-
-
-def delete_collection(store: Store, resource: ResourceType, namespace: str | None, query: dict[str, str], *,
-                      dry_run: bool = False) -> dict:
+def delete_collection(store: Store, resource: ResourceType, namespace: str | None, query: dict[str, str],
+                      options: dict | None = None, *, dry_run: bool = False) -> dict:
     """DELETE on a collection: every selected object; answers the list of deleted objects."""
     _check_writable(resource, "deletecollection")
+    deletion.propagation_policy(options or {})
     with store.lock:
         listed = list_objects(store, resource, namespace, {k: v for k, v in query.items()
                                                           if k in ("labelSelector", "fieldSelector")})
         for item in listed["items"]:
-            delete(store, resource, item["metadata"].get("namespace"), item["metadata"]["name"], dry_run=dry_run)
+            delete(store, resource, item["metadata"].get("namespace"), item["metadata"]["name"], options,
+                   dry_run=dry_run)
     return listed
 
 

@@ -197,9 +197,10 @@ def test_tokens_answer_401_and_403_like_the_real_server():
         assert requests.get(url, headers=reader).status_code == 200
         denied = requests.post(url, json=split("a"), headers=reader)
         assert denied.status_code == 403
-        assert denied.json()["message"] == ('trafficsplits.split.smi-spec.io is forbidden: User "reader" cannot create '
-                                            'resource "trafficsplits" in API group "split.smi-spec.io" in the '
-                                            'namespace "default"')
+        # the user is named after the token's place in the table, never after the (secret) token
+        assert denied.json()["message"] == ('trafficsplits.split.smi-spec.io is forbidden: User "token-user-2" cannot '
+                                            'create resource "trafficsplits" in API group "split.smi-spec.io" in '
+                                            'the namespace "default"')
         assert "reader-token" in box.kubeconfig_for("reader-token").read_text()
 
 
