@@ -262,6 +262,8 @@ class Metrics:
             "failsync_thread_errors_total", "Unexpected errors that restarted a thread of the loop.", ["thread"])
         self.events_dropped = registry.counter(
             "failsync_events_dropped_total", "Events dropped (backlog full, or not sent within shutdown's budget).")
+        self.failing_policies = registry.gauge(
+            "failsync_failing_policies", "Policies whose last reconcile failed for good (e.g. an unowned object).")
         self.unserved_policies = registry.gauge(
             "failsync_unserved_policies", "Policies whose TrafficSplit apiVersion the server does not serve.")
 

@@ -75,7 +75,8 @@ class Reconciler:
     def forget(self, policy: Policy) -> None:
         """Drop what is remembered about a policy that is no longer managed."""
         self._settled.pop(policy.key, None)
-        self._failing.pop(policy.key, None)
+        if self._failing.pop(policy.key, None) is not None:
+            self.metrics.failing_policies.set(len(self._failing))
         self._decided.pop(policy.key, None)
         if self._unserved.pop(policy.key, None) is not None:
             self.metrics.unserved_policies.set(len(self._unserved))
@@ -168,6 +169,7 @@ class Reconciler:
             return
         self.queue.forget(key)
         if self._failing.pop(key, None) is not None:
+            self.metrics.failing_policies.set(len(self._failing))
             log.info("%s: reconciled again after failing", key)
         decision = result.decision
         if decision is None:
@@ -204,6 +206,7 @@ class Reconciler:
             log.warning("%s: %s (retrying in %.1fs)", key, message, delay)
         elif self._failing.get(key) != message:  # said once per change of the situation, not at every resync
             self._failing[key] = message
+            self.metrics.failing_policies.set(len(self._failing))
             log.warning("%s: %s (tried again at the next resync or change)", key, message, extra={"policy": key})
 
     def _after_write(self, policy: Policy, live: Mapping[str, Any] | None, before: Mapping[str, int] | None,

@@ -4,7 +4,8 @@ Covers:
 - a hand edit of the weights while the primary is healthy is put back, logged and counted as drift
   (``failsync_drift_reverted_total``), with no FailedBack Event and no failback counted; a real
   failover and failback afterwards are counted as such;
-- an object of the same name that failsync does not own is warned about once, not at every resync;
+- an object of the same name that failsync does not own is warned about once, not at every resync,
+  and counted in ``failsync_failing_policies``;
 - creating an object is logged at INFO.
 """
 
@@ -63,5 +64,6 @@ def test_an_unowned_object_is_warned_about_once_not_at_every_resync(sandbox, nam
     with caplog.at_level(logging.INFO, logger="failsync"), running(sandbox.kubeconfig, [policy], resync=0.1) as loop:
         wait_for(lambda: loop.metrics.reconciles.value(result="failed") >= 5, timeout=15,
                  message="several resyncs of the policy")
+        assert loop.metrics.failing_policies.value() == 1
     warned = [r for r in caplog.records if "is not managed by failsync" in r.getMessage()]
     assert len(warned) == 1 and warned[0].levelno == logging.WARNING
