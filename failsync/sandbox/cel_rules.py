@@ -40,8 +40,10 @@ def _load_cel() -> Any:
     try:
         native = next(Path(list(spec.submodule_search_locations)[0]).glob("cel.*.so"))
         loader = importlib.machinery.ExtensionFileLoader("cel.cel", str(native))
-        module = importlib.util.module_from_spec(importlib.util.spec_from_file_location("cel.cel", native,
-                                                                                        loader=loader))
+        native_spec = importlib.util.spec_from_file_location("cel.cel", native, loader=loader)
+        if native_spec is None:
+            raise ImportError(native)
+        module = importlib.util.module_from_spec(native_spec)
         loader.exec_module(module)
         return module
     except (StopIteration, ImportError, OSError):  # another layout: the ordinary (slower) import

@@ -3,7 +3,7 @@
 Covers: /openapi/v2 answers the protobuf kubectl asks for (and JSON otherwise), with the
 definitions of the built-in kinds (v1.32) and of every CRD version carrying their
 x-kubernetes-group-version-kind; /openapi/v3 lists every served group/version with a hash
-that changes when a CRD changes, and each document's PATCH operations take fieldValidation;
+that changes when a CRD changes (and the new schema is what validates), and each document's PATCH operations take fieldValidation;
 plain `kubectl apply` (custom and built-in kinds), `kubectl create`, `kubectl edit` and `kubectl explain
 trafficsplit.spec` work without --validate=false (explain also from the protobuf v2
 document); a CRD installed later is explained too.
@@ -69,6 +69,8 @@ def test_the_v3_hash_changes_when_a_crd_changes(sandbox, api):
         assert first != second
         schema = call(api, "GET", second).json()["components"]["schemas"]["com.example.v1.Gizmo"]
         assert schema["properties"]["spec"]["properties"]["size"]["maximum"] == 20
+        gizmo = {"apiVersion": "example.com/v1", "kind": "Gizmo", "metadata": {"name": "g"}, "spec": {"size": 15}}
+        assert call(api, "POST", "/apis/example.com/v1/namespaces/default/gizmos", body=gizmo).status_code == 201
     finally:
         call(api, "DELETE", f"{CRDS}/gizmos.example.com")
 
