@@ -16,6 +16,9 @@ from pathlib import Path
 import yaml
 
 SPLIT_API = "split.smi-spec.io/v1alpha2"
+ROUTE_API = "gateway.networking.k8s.io/v1"
+#: The target kinds the bench measures, and their REST paths.
+PLURALS = {"TrafficSplit": (SPLIT_API, "trafficsplits"), "HTTPRoute": (ROUTE_API, "httproutes")}
 POLICIES_PER_FILE = 100
 
 
@@ -26,6 +29,7 @@ class BenchPolicy:
     namespace: str
     name: str
     backends: tuple[tuple[str, int], ...]  # (service, priority); the first is the primary
+    kind: str = "TrafficSplit"  # or HTTPRoute: the GAMMA route of SPEC §10
 
     @property
     def key(self) -> str:
@@ -36,30 +40,33 @@ class BenchPolicy:
         return self.backends[0][0]
 
     @property
-    def split_path(self) -> str:
-        return f"/apis/{SPLIT_API}/namespaces/{self.namespace}/trafficsplits/{self.name}"
+    def target_path(self) -> str:
+        """The REST path of the object this policy renders (its TrafficSplit or HTTPRoute)."""
+        api_version, plural = PLURALS[self.kind]
+        return f"/apis/{api_version}/namespaces/{self.namespace}/{plural}/{self.name}"
 
     @property
     def initial_weights(self) -> dict[str, int]:
         return {service: int(index == 0) for index, (service, _) in enumerate(self.backends)}
 
 
-def make_policies(count: int, prefix: str) -> list[BenchPolicy]:
-    """``count`` policies; every other one has a third backend on priority 2."""
+def make_policies(count: int, prefix: str, kind: str = "TrafficSplit") -> list[BenchPolicy]:
+    """``count`` policies rendering ``kind``; every other one has a third backend on priority 2."""
     policies = []
     for index in range(count):
         backends = [("web", 1), ("web-east", 1)] + ([("web-central", 2)] if index % 2 else [])
-        policies.append(BenchPolicy(f"{prefix}-{index:05d}", "web", tuple(backends)))
+        policies.append(BenchPolicy(f"{prefix}-{index:05d}", "web", tuple(backends), kind))
     return policies
 
 
 def policy_document(policy: BenchPolicy) -> dict:
     fallbacks = [{"service": service, **({"priority": priority} if priority != 1 else {})}
                  for service, priority in policy.backends[1:]]
+    target = ({"kind": "TrafficSplit", "apiVersion": SPLIT_API} if policy.kind == "TrafficSplit"
+              else {"kind": policy.kind, "apiVersion": ROUTE_API, "port": 80})
     return {"apiVersion": "failsync.io/v1alpha1", "kind": "FailoverPolicy",
             "metadata": {"name": policy.name, "namespace": policy.namespace},
-            "spec": {"service": policy.primary, "fallbacks": fallbacks,
-                     "target": {"kind": "TrafficSplit", "apiVersion": SPLIT_API}}}
+            "spec": {"service": policy.primary, "fallbacks": fallbacks, "target": target}}
 
 
 def write_policy_files(policies: list[BenchPolicy], directory: Path) -> Path:
@@ -88,8 +95,21 @@ def cluster_objects(policy: BenchPolicy) -> list[dict]:
     return objects
 
 
+def route_refs(policy: BenchPolicy, weights: dict[str, int]) -> list[dict]:
+    """A route rule's backendRefs, as failsync renders them (so the floor writes the same bytes)."""
+    return [{"group": "", "kind": "Service", "name": service, "port": 80, "weight": weights[service]}
+            for service, _ in policy.backends]
+
+
 def split_object(policy: BenchPolicy) -> dict:
-    """The TrafficSplit the floor patches (created up front with the initial weights)."""
+    """The object the floor patches (created up front with the initial weights): a TrafficSplit, or
+    for a route policy the GAMMA HTTPRoute."""
+    if policy.kind == "HTTPRoute":
+        return {"apiVersion": ROUTE_API, "kind": "HTTPRoute",
+                "metadata": {"name": policy.name, "namespace": policy.namespace},
+                "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": policy.primary, "port": 80}],
+                         "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                                    "backendRefs": route_refs(policy, policy.initial_weights)}]}}
     return {"apiVersion": SPLIT_API, "kind": "TrafficSplit",
             "metadata": {"name": policy.name, "namespace": policy.namespace},
             "spec": {"service": policy.primary,
@@ -109,7 +129,7 @@ def adopted_split_object(policy: BenchPolicy) -> dict:
 
 
 def write_floor_table(policies: list[BenchPolicy], path: Path) -> Path:
-    """The floor's input: per policy its TrafficSplit and backends with priorities (JSON)."""
-    path.write_text(json.dumps([{"namespace": p.namespace, "name": p.name,
+    """The floor's input: per policy its object (kind, namespace, name) and backends with priorities (JSON)."""
+    path.write_text(json.dumps([{"namespace": p.namespace, "name": p.name, "kind": p.kind,
                                  "backends": [list(b) for b in p.backends]} for p in policies]))
     return path

@@ -1,9 +1,10 @@
 """The floor: the least work any controller must do for the bench's policies, nothing else.
 
-Watch mode (default): LIST EndpointSlices and TrafficSplits once, then WATCH EndpointSlices;
-on a change of a policy's backend, decide the weights (primary while it has ready endpoints,
-else the lowest priority tier with ready backends) and, when they differ from the live ones,
-send the one JSON Patch to that TrafficSplit. ``--once``: the same LISTs, then one write per
+Watch mode (default): LIST EndpointSlices and the policies' objects (TrafficSplits, or the
+HTTPRoutes of route policies) once, then WATCH EndpointSlices; on a change of a policy's
+backend, decide the weights (primary while it has ready endpoints, else the lowest priority
+tier with ready backends) and, when they differ from the live ones, send the one JSON Patch
+to that object (a route's rule backendRefs, as failsync renders them). ``--once``: the same LISTs, then one write per
 object that differs (POST when missing), and exit; what a one-shot ``sync`` cannot avoid.
 No retries, no events, no metrics, no logging: a yardstick, not a product.
 
@@ -20,6 +21,7 @@ import sys
 import requests
 
 SPLITS = "/apis/split.smi-spec.io/v1alpha2/trafficsplits"
+ROUTES = "/apis/gateway.networking.k8s.io/v1/httproutes"
 SLICES = "/apis/discovery.k8s.io/v1/endpointslices"
 SERVICE_LABEL = "kubernetes.io/service-name"
 PATCH = {"Content-Type": "application/json-patch+json"}
@@ -46,6 +48,7 @@ class Floor:
         self.url = url
         self.session = requests.Session()
         self.policies = {(p["namespace"], p["name"]): p["backends"] for p in table}
+        self.routes = {(p["namespace"], p["name"]) for p in table if p.get("kind") == "HTTPRoute"}
         self.by_service: dict[tuple[str, str], list[tuple[str, str]]] = {}
         for (namespace, name), backends in self.policies.items():
             for service, _ in backends:
@@ -59,10 +62,16 @@ class Floor:
         for item in slices["items"]:
             metadata = item["metadata"]
             self.ready[(metadata["namespace"], metadata["labels"].get(SERVICE_LABEL))] = ready_count(item)
-        for item in self.session.get(self.url + SPLITS).json()["items"]:
-            metadata = item["metadata"]
-            self.live[(metadata["namespace"], metadata["name"])] = {
-                b["service"]: b["weight"] for b in item["spec"]["backends"]}
+        if len(self.routes) < len(self.policies):
+            for item in self.session.get(self.url + SPLITS).json()["items"]:
+                metadata = item["metadata"]
+                self.live[(metadata["namespace"], metadata["name"])] = {
+                    b["service"]: b["weight"] for b in item["spec"]["backends"]}
+        if self.routes:
+            for item in self.session.get(self.url + ROUTES).json()["items"]:
+                metadata = item["metadata"]
+                self.live[(metadata["namespace"], metadata["name"])] = {
+                    r["name"]: r.get("weight", 1) for r in item["spec"]["rules"][0]["backendRefs"]}
         return slices["metadata"]["resourceVersion"]
 
     def write(self, key: tuple[str, str]) -> None:
@@ -71,6 +80,9 @@ class Floor:
         live = self.live.get(key)
         weights = desired(backends, self.ready, namespace, live)
         if weights is None or weights == live:
+            return
+        if key in self.routes:
+            self._write_route(key, weights, live)
             return
         spec_backends = [{"service": service, "weight": weights[service]} for service, _ in backends]
         if live is None:
@@ -83,6 +95,25 @@ class Floor:
             self.session.patch(f"{self.url}/apis/split.smi-spec.io/v1alpha2/namespaces/{namespace}/trafficsplits/"
                                f"{name}", data=json.dumps([{"op": "replace", "path": "/spec/backends",
                                                             "value": spec_backends}]), headers=PATCH)
+        self.live[key] = weights
+        self.writes += 1
+
+    def _write_route(self, key: tuple[str, str], weights: dict, live: dict | None) -> None:
+        namespace, name = key
+        backends = self.policies[key]
+        refs = [{"group": "", "kind": "Service", "name": service, "port": 80, "weight": weights[service]}
+                for service, _ in backends]
+        path = f"{self.url}/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes"
+        if live is None:
+            body = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "spec": {"parentRefs": [{"group": "", "kind": "Service", "name": backends[0][0], "port": 80}],
+                             "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                                        "backendRefs": refs}]}}
+            self.session.post(path, json=body)
+        else:
+            self.session.patch(f"{path}/{name}", data=json.dumps(
+                [{"op": "replace", "path": "/spec/rules/0/backendRefs", "value": refs}]), headers=PATCH)
         self.live[key] = weights
         self.writes += 1
 

@@ -7,8 +7,8 @@ store hook that records the server-clock time of every Endpoints/EndpointSlice c
 ``POST /apply`` (bulk create-or-replace in-process, no API request logged),
 ``GET /commits?after=K`` and ``GET /requests?after=K[&method=M]`` (cursors into the commit
 log and the cluster's request log: records from index K on, and the next cursor),
-``GET /splits`` (live weights of every TrafficSplit), ``POST /delete-splits`` (JSON body: a
-namespace prefix).
+``GET /splits`` (live weights of every TrafficSplit and HTTPRoute), ``POST /delete-splits``
+(JSON body: a namespace prefix; deletes both kinds).
 Never does: measure anything itself, or change how the sandbox behaves.
 
 Run: ``python -m bench.launcher --kubeconfig FILE``; prints one JSON line
@@ -25,7 +25,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from failsync.sandbox import Sandbox, resources
+from failsync.sandbox import Sandbox
 
 ENDPOINT_KEYS = ("core/endpoints", "discovery/endpointslices")
 
@@ -44,7 +44,16 @@ class CommitLog:
                                  "type": change.type, "revision": change.revision})
 
 
-SPLITS = resources.lookup("split.smi-spec.io", "v1alpha2", "trafficsplits")
+#: Store keys of the CRD-served objects the bench reads (stored at the CRDs' storage versions).
+TARGET_KEYS = ("split.smi-spec.io/trafficsplits", "gateway.networking.k8s.io/httproutes")
+
+
+def _weights(obj: dict) -> dict:
+    """Backend -> weight of a TrafficSplit, or of an HTTPRoute's first rule."""
+    if obj.get("kind") == "HTTPRoute":
+        rules = (obj.get("spec") or {}).get("rules") or [{}]
+        return {ref["name"]: ref.get("weight", 1) for ref in rules[0].get("backendRefs") or []}
+    return {b["service"]: b.get("weight") for b in (obj.get("spec") or {}).get("backends") or []}
 
 
 class AdminHandler(BaseHTTPRequestHandler):
@@ -76,10 +85,9 @@ class AdminHandler(BaseHTTPRequestHandler):
             records = cluster.requests[after:total]
             self._answer({"next": total,
                           "records": [r.as_dict() for r in records if method is None or r.method == method]})
-        elif url.path == "/splits":
-            self._answer({f"{obj['metadata']['namespace']}/{obj['metadata']['name']}":
-                          {b["service"]: b.get("weight") for b in (obj.get("spec") or {}).get("backends") or []}
-                          for obj in cluster.store.all_of(SPLITS.store_key)})
+        elif url.path == "/splits":  # TrafficSplits and HTTPRoutes (the bench keeps them in other namespaces)
+            self._answer({f"{obj['metadata']['namespace']}/{obj['metadata']['name']}": _weights(obj)
+                          for key in TARGET_KEYS for obj in cluster.store.all_of(key)})
         elif url.path == "/time":
             self._answer({"time": time.time()})
         else:
@@ -95,9 +103,10 @@ class AdminHandler(BaseHTTPRequestHandler):
             self._answer({"applied": len(body)})
         elif url.path == "/delete-splits":
             prefix = body or ""
-            objects = [o for o in cluster.store.all_of(SPLITS.store_key) if o["metadata"]["namespace"].startswith(prefix)]
+            objects = [o for key in TARGET_KEYS for o in cluster.store.all_of(key)
+                       if o["metadata"]["namespace"].startswith(prefix)]
             for obj in objects:
-                cluster.delete(SPLITS.api_version, SPLITS.kind, obj["metadata"]["namespace"], obj["metadata"]["name"])
+                cluster.delete(obj["apiVersion"], obj["kind"], obj["metadata"]["namespace"], obj["metadata"]["name"])
             self._answer({"deleted": len(objects)})
         else:
             self.send_error(404)

@@ -73,6 +73,23 @@ def rows(figures: dict) -> list[tuple[str, str]]:
         fs, fl = dropin["reaction"]["failsync"], dropin["reaction"]["floor"]
         out += [("drop-in reaction p99: failsync / floor", f"{_ms(fs['p99_s'])} / {_ms(fl['p99_s'])}"),
                 ("drop-in reaction p99 ratio failsync/floor (goal ≤ 1.5)", _fmt_ratio(figures.get("dropin_p99_ratio")))]
+    routes = figures.get("routes") or {}
+    if routes.get("reaction"):
+        fs, fl = routes["reaction"]["failsync"], routes["reaction"]["floor"]
+        out += [("HTTPRoute reaction p99: failsync / floor", f"{_ms(fs['p99_s'])} / {_ms(fl['p99_s'])}"),
+                ("HTTPRoute reaction p99 ratio failsync/floor (goal ≤ 1.5)", _fmt_ratio(figures.get("route_p99_ratio")))]
+    if routes.get("sync"):
+        for state in ("scratch", "converged"):
+            label = "from scratch" if state == "scratch" else "when converged"
+            out += [(f"HTTPRoute `sync` {label}: requests failsync / floor",
+                     f"{_verbs(routes['sync']['failsync'][state]['requests'])} / "
+                     f"{_verbs(routes['sync']['floor'][state]['requests'])}")]
+    if routes.get("loop"):
+        out += [("HTTPRoute `run` to converged; RSS (peak)",
+                 f"{_s(routes['loop']['converge_s'])}; {routes['loop']['rss_mb']:.0f} MB ({routes['loop']['hwm_mb']:.0f} MB)")]
+    if routes.get("steady"):
+        out += [(f"HTTPRoute steady state over {routes['steady']['window_s']:.0f} s: writes (goal 0)",
+                 str(routes["steady"]["writes"]))]
     render = figures.get("render")
     if render:
         out += [("`render` wall, subprocess (goal < 1 s)", _s(render["subprocess_wall_s"])),
@@ -103,6 +120,15 @@ def add_derived(figures: dict) -> None:
         figures["dropin_p99_ratio"] = _ratio(dropin["reaction"]["failsync"]["p99_s"], dropin["reaction"]["floor"]["p99_s"])
         goals["dropin_reaction_p99_within_1.5x_floor"] = figures["dropin_p99_ratio"] is not None and \
             figures["dropin_p99_ratio"] <= GOAL_P99_RATIO
+    routes = figures.get("routes") or {}
+    if routes.get("reaction"):
+        figures["route_p99_ratio"] = _ratio(routes["reaction"]["failsync"]["p99_s"], routes["reaction"]["floor"]["p99_s"])
+        goals["route_reaction_p99_within_1.5x_floor"] = figures["route_p99_ratio"] is not None and \
+            figures["route_p99_ratio"] <= GOAL_P99_RATIO
+    if routes.get("steady"):
+        goals["route_zero_steady_writes"] = routes["steady"]["writes"] == 0
+    if routes.get("loop"):
+        goals["route_rss_under_200mb"] = routes["loop"]["rss_mb"] < GOAL_RSS_MB
     if figures.get("loop"):
         goals["rss_under_200mb"] = figures["loop"]["rss_mb"] < GOAL_RSS_MB
     if figures.get("steady"):

@@ -3,8 +3,9 @@
 For each policy count: start the sandbox in its own process, create the policies' namespaces,
 Services and Deployments, then measure ``failsync render``, one-shot ``failsync sync`` (from
 scratch and converged) against the floor's ``--once``, and ``failsync run`` (time to converge,
-RSS/CPU, writes over a steady window, reaction latency alternating with the floor). Prints a
-markdown table and writes JSON. Asserts nothing: figures, not tests.
+RSS/CPU, writes over a steady window, reaction latency alternating with the floor); drop-in
+mode (``run --adopt``); and the same workload with HTTPRoute targets on a fresh sandbox. Prints
+a markdown table and writes JSON. Asserts nothing: figures, not tests.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from bench import fixtures, report, scenarios
 from bench.harness import ROOT, SandboxProcess
 
-PARTS = ("render", "sync", "loop", "dropin")
+PARTS = ("render", "sync", "loop", "dropin", "routes")
 
 
 def _counts(values: list[str]) -> list[int]:
@@ -34,7 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=200, help="reaction events per tool (default 200)")
     parser.add_argument("--floor-policies", type=int, default=200, help="policies the floor manages (default 200)")
     parser.add_argument("--steady", type=float, default=60.0, help="steady-state window in seconds (default 60)")
-    parser.add_argument("--skip", action="append", default=[], choices=PARTS, help="leave a part out (repeatable)")
+    parser.add_argument("--skip", action="append", default=[], choices=PARTS,
+                        help="leave a part out (repeatable); 'routes' is the whole HTTPRoute run")
     parser.add_argument("--quick", action="store_true", help="smoke run: 50 policies, 10 events, 3 s steady window")
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "latest.json", metavar="FILE")
     parser.add_argument("--markdown", type=Path, default=ROOT / "bench" / "results" / "latest.md", metavar="FILE")
@@ -90,7 +92,40 @@ def measure(count: int, options: argparse.Namespace) -> dict:
     finally:
         sandbox.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    if "routes" not in options.skip:
+        figures["routes"] = route_figures(count, options)
     report.add_derived(figures)
+    return figures
+
+
+def route_figures(count: int, options: argparse.Namespace) -> dict:
+    """The same workload with HTTPRoute targets (SPEC §10), on a fresh sandbox: one-shot sync requests,
+    ``run`` to converged and its RSS, reaction against a floor that patches the same routes."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"failsync-bench-routes-{count}-"))
+    sandbox = SandboxProcess(workdir)
+    figures: dict = {}
+    try:
+        policies = fixtures.make_policies(count, "rt", kind="HTTPRoute")
+        floor_policies = fixtures.make_policies(options.floor_policies, "rf", kind="HTTPRoute")
+        sandbox.apply([obj for p in policies + floor_policies for obj in fixtures.cluster_objects(p)])
+        sandbox.apply([fixtures.split_object(p) for p in floor_policies])
+        policy_dir = fixtures.write_policy_files(policies, workdir / "policies")
+        table = fixtures.write_floor_table(policies, workdir / "failsync-table.json")
+        floor_table = fixtures.write_floor_table(floor_policies, workdir / "floor-table.json")
+        figures["sync"] = scenarios.sync_figures(sandbox, policies, policy_dir, table, "rt-")
+        _log(f"routes: sync {figures['sync']['failsync']['scratch']['wall_s']:.2f}s from scratch")
+        sandbox.delete_splits("rt-")
+        loop = scenarios.Loop(sandbox, workdir, policy_dir, floor_table, log_name="failsync-routes.log")
+        try:
+            figures["loop"] = loop.converge(policies, options.converge_timeout)
+            _log(f"routes: run converged in {figures['loop']['converge_s']:.1f}s, RSS {figures['loop']['rss_mb']:.0f} MB")
+            figures["steady"] = loop.steady(min(options.steady, 10.0))
+            figures["reaction"] = scenarios.reaction_figures(sandbox, policies, floor_policies, options.events)
+        finally:
+            figures["exits"] = loop.stop()
+    finally:
+        sandbox.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     return figures
 
 

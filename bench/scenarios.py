@@ -194,12 +194,12 @@ class Flipper:
                     found.setdefault("endpoints", commit["time"])
             patches, request_cursor = self.sandbox.requests_after(request_cursor, "PATCH")
             for record in patches:
-                if record["path"] == policy.split_path and 200 <= record["status"] < 300:
+                if record["path"] == policy.target_path and 200 <= record["status"] < 300:
                     found.setdefault("landed", record["finished"])
             return "slice" in found and "landed" in found
 
         try:
-            wait_for(landed, timeout, interval=0.02, what=f"the TrafficSplit write for {policy.key}")
+            wait_for(landed, timeout, interval=0.02, what=f"the {policy.kind} write for {policy.key}")
         except TimeoutError:
             return {"policy": policy.key, "kill": kill, "missed": True}
         return {"policy": policy.key, "kill": kill, "missed": False,

@@ -197,7 +197,7 @@ def used(cluster: Any) -> set[tuple[str, str, str]]:
     """(verb, apiGroup, resource) of every logged request on a resource."""
     found = set()
     for record in list(cluster.requests):
-        route = routing.parse(record.path.split("?")[0])
+        route = routing.parse(record.path.split("?")[0], cluster.registry)
         if route is not None:
             found.add((record.verb, route.resource.group, route.resource.plural))
     return found

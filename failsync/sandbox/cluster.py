@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
 from typing import Mapping
 
-from failsync.sandbox import discovery, reads, resources, writes
+from failsync.sandbox import crds, reads, resources, writes
+from failsync.sandbox.definitions import default_crds
 from failsync.sandbox.auth import Authorizer
 from failsync.sandbox.deletion import Collector
 from failsync.sandbox.faults import Faults
@@ -55,9 +55,12 @@ class Cluster:
         self.too_large_wait = 3.0
         self.simulator = Simulator(self.store, readiness_delay)
         self.store.hooks.append(self.simulator.on_change)
-        self.mesh = MeshSimulator(self.store)
+        self.registry = resources.Registry(resources.RESOURCES + (crds.CRD_RESOURCE,))
+        self.crds = crds.CRDController(self.store, self.registry, writes.timestamp)
+        self.store.hooks.append(self.crds.on_change)
+        self.mesh = MeshSimulator(self.store, self.registry.lookup)
         self.store.hooks.append(self.mesh.on_change)
-        self.collector = Collector(self.store, writes.timestamp)
+        self.collector = Collector(self.store, self.registry, writes.timestamp)
         self.store.hooks.append(self.collector.on_change)
         self._port = port
         self._server: SandboxHTTPServer | None = None
@@ -71,9 +74,7 @@ class Cluster:
         namespaces = resources.lookup("", "v1", "namespaces")
         for name in SEED_NAMESPACES:
             writes.create(self.store, namespaces, None, {"metadata": {"name": name}})
-        for crd in discovery.custom_resource_definitions():
-            crd["metadata"].update(uid=str(uuid.uuid4()), creationTimestamp=writes.timestamp(), generation=1)
-            self.store.commit("apiextensions/customresourcedefinitions", "ADDED", crd)
+        crds.install_defaults(self.store, writes.create, default_crds())
 
     # --- lifecycle ---------------------------------------------------------------------------
     @property
@@ -153,7 +154,7 @@ class Cluster:
 
         ``manager`` names the field manager to record (None: a set-up write, no managedFields)."""
         obj = detached(obj)
-        resource = resources.by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
+        resource = self.registry.by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
         metadata = dict(obj.get("metadata") or {})
         namespace = (metadata.get("namespace") or "default") if resource.namespaced else None
         with self.store.lock:
@@ -172,7 +173,7 @@ class Cluster:
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict | None:
         """A copy of the object as served at ``api_version``, or None."""
-        resource = resources.by_kind(api_version, kind)
+        resource = self.registry.by_kind(api_version, kind)
         try:
             return detached(reads.get(self.store, resource, namespace or "", name))
         except ApiError:
@@ -180,7 +181,7 @@ class Cluster:
 
     def delete(self, api_version: str, kind: str, namespace: str | None, name: str) -> None:
         """Delete an object if it exists."""
-        resource = resources.by_kind(api_version, kind)
+        resource = self.registry.by_kind(api_version, kind)
         try:
             writes.delete(self.store, resource, namespace if resource.namespaced else None, name)
         except ApiError as error:
@@ -189,7 +190,7 @@ class Cluster:
 
     def list(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict]:
         """Copies of every object of a kind (in one namespace or all), as served at ``api_version``."""
-        resource = resources.by_kind(api_version, kind)
+        resource = self.registry.by_kind(api_version, kind)
         objects, _revision = self.store.snapshot(resource.store_key, namespace)
         return detached([resources.to_view(resource, o) for o in objects])
 

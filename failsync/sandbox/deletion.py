@@ -146,8 +146,9 @@ class Collector:
     work; the worker does the deletes and finalizer removals afterwards, under the store lock.
     """
 
-    def __init__(self, store: Store, now: Callable[[], str]) -> None:
+    def __init__(self, store: Store, registry: resources.Registry, now: Callable[[], str]) -> None:
         self.store = store
+        self.registry = registry
         self._now = now
         self._dependents: dict[str, set[Ref]] = {}  # owner uid -> dependents naming it
         self._foreground: dict[str, Ref] = {}  # uid -> owner being deleted in the foreground
@@ -273,7 +274,7 @@ class Collector:
     def _owner_state(self, namespace: str, owner: dict) -> str:
         """solid | dangling | waiting (being deleted in the foreground), as the real GC classifies."""
         try:
-            resource = resources.by_kind(str(owner.get("apiVersion", "")), str(owner.get("kind", "")))
+            resource = self.registry.by_kind(str(owner.get("apiVersion", "")), str(owner.get("kind", "")))
         except KeyError:
             return "solid"  # an owner kind the server cannot resolve is never treated as gone
         stored = self.store.get(resource.store_key, namespace if resource.namespaced else "", str(owner.get("name")))
@@ -304,8 +305,13 @@ class Collector:
             policy = "Foreground"
         else:
             policy = "Background"
-        delete(self.store, resources.storage_type(ref[0]), ref[1] or None, ref[2], {"propagationPolicy": policy},
-               now=self._now)
+        resource = self._resource_of(ref[0])
+        if resource is not None:
+            delete(self.store, resource, ref[1] or None, ref[2], {"propagationPolicy": policy}, now=self._now)
+
+    def _resource_of(self, store_key: str) -> ResourceType | None:
+        """A served resource storing objects under ``store_key`` (None once its CRD is gone)."""
+        return next((r for r in self.registry.resources if r.store_key == store_key), None)
 
     def _set_owner_references(self, ref: Ref, obj: dict, owners: list[dict]) -> None:
         metadata = {k: v for k, v in obj["metadata"].items() if k != "ownerReferences"}
@@ -362,7 +368,9 @@ class Collector:
         for store_key in self.store.kinds():
             if store_key == NAMESPACES:
                 continue
-            resource = resources.storage_type(store_key)
+            resource = self._resource_of(store_key)
+            if resource is None:
+                continue
             for obj in list(self.store.all_of(store_key)):
                 if obj["metadata"].get("namespace") != name:
                     continue

@@ -37,8 +37,9 @@ def _condition(kind: str, ok: bool, reason: str, message: str, generation: int, 
 class MeshSimulator:
     """Keeps route parent conditions of one store in step; ``on_change`` is a store hook."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, lookup=resources.lookup) -> None:
         self.store = store
+        self._lookup = lookup  # the cluster registry's: routes are served by CRDs
         self._route_keys: set[str] = set()  # store keys holding routes, learnt from changes
 
     def on_change(self, change: Change) -> None:
@@ -95,7 +96,7 @@ class MeshSimulator:
         if (route.get("status") or {}) == status or (not parents and not route.get("status")):
             return
         group, _, version = route["apiVersion"].rpartition("/")
-        resource = resources.lookup(group, version, f"{route['kind'].lower()}s")
+        resource = self._lookup(group, version, f"{route['kind'].lower()}s")
         if resource is None:
             return
         writes.update(self.store, resource, namespace, metadata["name"], dict(route, status=status),

@@ -25,8 +25,12 @@ class Route:
     legacy_watch: bool = False
 
 
-def parse(path: str) -> Route | None:
-    """The route of a resource path, or None (discovery, admin and unknown paths)."""
+def parse(path: str, registry: resources.Registry | None = None) -> Route | None:
+    """The route of a resource path, or None (discovery, admin and unknown paths).
+
+    Resources come from ``registry`` (a cluster's built-ins and CRDs); without one, built-ins only.
+    """
+    lookup = registry.lookup if registry is not None else resources.lookup
     parts = [p for p in path.split("/") if p]
     if parts[:2] == ["api", "v1"]:
         group, version, rest = "", "v1", parts[2:]
@@ -41,10 +45,10 @@ def parse(path: str) -> Route | None:
         return None
     namespace = None
     if rest[0] == "namespaces" and len(rest) >= 3:
-        candidate = resources.lookup(group, version, rest[2])
+        candidate = lookup(group, version, rest[2])
         if candidate is not None and candidate.namespaced:
             namespace, rest = rest[1], rest[2:]
-    resource = resources.lookup(group, version, rest[0])
+    resource = lookup(group, version, rest[0])
     if resource is None or len(rest) > 3:
         return None
     name = rest[1] if len(rest) >= 2 else None

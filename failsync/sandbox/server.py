@@ -23,7 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from failsync.sandbox import access, discovery, managed_fields, protobuf, reads, routing, tls, writes
+from failsync.sandbox import (access, discovery, managed_fields, openapi, openapi_proto, protobuf, reads, routing,
+                              schema, table, tls, writes)
 from failsync.sandbox.resources import ResourceType, to_view
 from failsync.sandbox.status import ApiError, bad_request, forbidden, invalid, method_not_allowed
 
@@ -222,7 +223,8 @@ class Handler(BaseHTTPRequestHandler):
             return "json"
         for entry in accept.split(","):
             media = entry.split(";")[0].strip().lower()
-            if media in (_JSON, "*/*", "application/*", "application/json-seq"):
+            # protobuf: the handler decides (the OpenAPI v2 document is protobuf; objects fall back to JSON)
+            if media in (_JSON, "*/*", "application/*", "application/json-seq") or media.endswith("protobuf"):
                 return "json"
             if media == _YAML and not watch:  # YAML has no streaming form: a watch needs JSON
                 return "yaml"
@@ -250,7 +252,7 @@ class Handler(BaseHTTPRequestHandler):
         query = {key: values[0] for key, values in parse_qs(url.query, keep_blank_values=True).items()}
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        route = routing.parse(url.path)
+        route = routing.parse(url.path, self.server.cluster.registry)
         verb = routing.verb_of(self.command, route, query)
         cluster = self.server.cluster
         if not url.path.startswith("/_sandbox/"):
@@ -321,13 +323,29 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/api":
             answer = discovery.api_versions(self.server.cluster.url.removeprefix("http://"))
         elif path == "/apis":
-            answer = discovery.api_group_list()
+            answer = discovery.api_group_list(self.server.cluster.registry)
         elif parts[:2] == ["api", "v1"] and len(parts) == 2:
-            answer = discovery.resource_list("", "v1")
+            answer = discovery.resource_list(self.server.cluster.registry, "", "v1")
         elif parts[:1] == ["apis"] and len(parts) == 2:
-            answer = discovery.api_group(parts[1])
+            answer = discovery.api_group(self.server.cluster.registry, parts[1])
         elif parts[:1] == ["apis"] and len(parts) == 3:
-            answer = discovery.resource_list(parts[1], parts[2])
+            answer = discovery.resource_list(self.server.cluster.registry, parts[1], parts[2])
+        elif path == "/openapi/v2":
+            protobuf = "protobuf" in (self.headers.get("Accept") or "")
+            self._send(200, openapi.v2_bytes(self.server.cluster.registry, protobuf=protobuf),
+                       openapi_proto.CONTENT_TYPE if protobuf else _JSON)
+            return
+        elif path == "/openapi/v3":
+            answer = openapi.v3_root(self.server.cluster.registry)
+        elif parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
+            group, version = (parts[3], parts[4]) if parts[2] == "apis" and len(parts) == 5 else ("", parts[3])
+            document = openapi.v3_bytes(self.server.cluster.registry, group, version) \
+                if parts[2] in ("api", "apis") else None
+            if document is None:
+                self._not_found_page()
+            else:
+                self._send(200, document)
+            return
         elif path in ("/healthz", "/livez", "/readyz"):
             answer = "ok"
         if answer is None:
@@ -344,22 +362,41 @@ class Handler(BaseHTTPRequestHandler):
         resource = route.resource
         if verb == "watch":
             self._watch(resource, route.namespace, query if not route.name else
-                        dict(query, fieldSelector=f"metadata.name={route.name}"))
+                        dict(query, fieldSelector=f"metadata.name={route.name}"),
+                        as_table=table.wants_table(self.headers.get("Accept")))
             return
+        as_table = table.wants_table(self.headers.get("Accept")) and route.subresource is None
         if verb == "list":
             wait = self.server.cluster.too_large_wait
-            if self._format == "json":
+            if as_table:
+                listed = reads.list_objects(store, resource, route.namespace, query, wait=wait)
+                self._json(200, table.table(resource, listed["items"], listed["metadata"], query.get("includeObject")))
+            elif self._format == "json":
                 self._send(200, reads.list_json(store, resource, route.namespace, query, wait=wait))
             else:
                 self._json(200, reads.list_objects(store, resource, route.namespace, query, wait=wait))
             return
         if verb == "get":
             obj = reads.get(store, resource, route.namespace or "", route.name or "")
+            if as_table:
+                obj = table.table(resource, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                                  query.get("includeObject"))
             self._json(200, reads.scale_of(store.get(resource.store_key, route.namespace or "", route.name or ""))
                        if route.subresource == "scale" else obj)
             return
         if resource.namespaced and route.namespace is None and verb in ("create", "deletecollection"):
             raise method_not_allowed()
+        if verb in ("create", "update", "patch"):
+            with schema.field_validation(query.get("fieldValidation"), verb) as warnings:
+                code, obj = self._write(route, verb, query, body)
+            self._json(code, obj, schema.warning_headers(warnings))
+            return
+        code, obj = self._write(route, verb, query, body)
+        self._json(code, obj)
+
+    def _write(self, route: routing.Route, verb: str, query: dict[str, str], body: bytes) -> tuple[int, Any]:
+        store = self.server.cluster.store
+        resource = route.resource
         manager = query.get("fieldManager") or managed_fields.user_agent_manager(self.headers.get("User-Agent"))
         if verb == "create":
             code, obj = 201, writes.create(store, resource, route.namespace, self._decode(body),
@@ -383,9 +420,7 @@ class Handler(BaseHTTPRequestHandler):
                                                       dry_run=_dry_run(query, "DeleteOptions"))
         else:
             raise method_not_allowed()
-        if query.get("fieldValidation") not in (None, "", "Strict", "Warn", "Ignore"):
-            raise bad_request(f'fieldValidation must be Strict, Warn or Ignore, got "{query["fieldValidation"]}"')
-        self._json(code, obj)
+        return code, obj
 
     def _decode(self, body: bytes) -> Any:
         content_type = (self.headers.get("Content-Type") or _JSON).split(";")[0].strip()
@@ -403,7 +438,7 @@ class Handler(BaseHTTPRequestHandler):
                 import yaml
 
                 return yaml.safe_load(body.decode())
-            return json.loads(body or b"null")
+            return schema.decode_json(body or b"null")  # notes duplicate fields for fieldValidation
         except Exception as error:  # any decoder failure is the client's
             raise bad_request(f"the body of the request could not be decoded: {error}") from None
 
@@ -421,7 +456,8 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
-    def _watch(self, resource: ResourceType, namespace: str | None, query: dict[str, str]) -> None:
+    def _watch(self, resource: ResourceType, namespace: str | None, query: dict[str, str], *,
+               as_table: bool = False) -> None:
         cluster = self.server.cluster
         store = cluster.store
         try:
@@ -441,6 +477,12 @@ class Handler(BaseHTTPRequestHandler):
         def view(obj: dict) -> dict:
             return to_view(resource, obj)
 
+        if as_table:  # each event's object is a one-row Table, as kubectl get --watch asks
+            def view(obj: dict) -> dict:  # noqa: F811 - the Table form of the same view
+                served = to_view(resource, obj)
+                return table.table(resource, [served], {"resourceVersion": served["metadata"]["resourceVersion"]},
+                                   query.get("includeObject"))
+
         def bookmark(revision: int, initial_end: bool = False) -> bytes:
             metadata: dict[str, Any] = {"resourceVersion": str(revision)}
             if initial_end:
@@ -453,7 +495,7 @@ class Handler(BaseHTTPRequestHandler):
         deadline = time.monotonic() + timeout
         next_bookmark = time.monotonic() + cluster.bookmark_interval
         try:
-            first = b"".join(change.encode(event_type, resource, view) for event_type, change in plan.first)
+            first = b"".join(change.encode(event_type, (resource, as_table), view) for event_type, change in plan.first)
             if plan.initial_events_end:
                 first += bookmark(plan.revision, initial_end=True)
             if first:
@@ -488,7 +530,7 @@ class Handler(BaseHTTPRequestHandler):
                 if None in batch:
                     batch = batch[:batch.index(None)]
                     watcher.events.put(None)
-                self._chunk(b"".join(change.encode(event_type, resource, view) for event_type, change in batch))
+                self._chunk(b"".join(change.encode(event_type, (resource, as_table), view) for event_type, change in batch))
             self._chunk(b"")
         except OSError:
             self.close_connection = True

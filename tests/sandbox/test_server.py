@@ -138,7 +138,8 @@ def test_scale_to_zero_empties_endpoints_and_the_mirror_follows(sandbox):
     east, west = sandbox["east"], sandbox["west"]
     east.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "emojivoto"},
                 "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                         "template": {"metadata": {"labels": {"app": "web"}}}}})
+                         "template": {"metadata": {"labels": {"app": "web"}},
+                                      "spec": {"containers": [{"name": "web", "image": "web"}]}}}})
     east.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web-svc", "namespace": "emojivoto"},
                 "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80}]}})
     west.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "emojivoto"}})

@@ -3,7 +3,8 @@
 Covers: Deployment status and Endpoints/EndpointSlice follow replicas synchronously with no
 readiness delay and after the delay otherwise; deleting a Service removes its Endpoints and
 slice; selector-less Service Endpoints are mirrored into a slice managed by the mirroring
-controller; TrafficSplit stored once and served at v1alpha1 (Quantity strings) and v1alpha4;
+controller; TrafficSplit stored once and served at every version with conversion None (apiVersion
+rewritten, weights as written; fields a version lacks pruned on read);
 Deployment generation bumps on spec changes only; events.k8s.io view of core Events;
 a Service follows exactly the Deployments its whole selector matches, in its namespace, through
 relabels, deletes and selector changes; objects handed to or returned by apply/get/list are
@@ -18,7 +19,8 @@ from tests.helpers import wait_for
 def deployment(replicas, name="web"):
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "shop"},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                     "template": {"metadata": {"labels": {"app": name}}}}}
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"containers": [{"name": name, "image": name}]}}}}
 
 
 SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web-svc", "namespace": "shop"},
@@ -53,7 +55,8 @@ def test_endpoints_follow_replicas_immediately_without_delay():
 def labelled(name, replicas, labels, namespace="shop"):
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": namespace},
             "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels}}}}
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": name, "image": name}]}}}}
 
 
 def service(name, selector, namespace="shop"):
@@ -111,28 +114,31 @@ def test_selector_less_service_endpoints_are_mirrored_into_a_slice():
         (["172.16.0.1"], True), (["172.16.0.2"], False)]
 
 
-def test_trafficsplit_is_stored_once_and_served_at_every_version():
+def test_trafficsplit_version_change_rewrites_api_version_only():
+    """Conversion None, as upstream's CRD: weights read back exactly as written, at any version."""
     cluster = Cluster("c")
     cluster.apply({"apiVersion": "split.smi-spec.io/v1alpha1", "kind": "TrafficSplit",
                    "metadata": {"name": "s", "namespace": "shop"},
-                   "spec": {"service": "web", "backends": [{"service": "a", "weight": "1"},
-                                                           {"service": "b", "weight": "0"}]}})
+                   "spec": {"service": "web", "backends": [{"service": "a", "weight": "500m"},
+                                                           {"service": "b", "weight": 1}]}})
     v4 = cluster.get("split.smi-spec.io/v1alpha4", "TrafficSplit", "shop", "s")
-    assert [b["weight"] for b in v4["spec"]["backends"]] == [1, 0]
+    assert v4["apiVersion"] == "split.smi-spec.io/v1alpha4"
+    assert [b["weight"] for b in v4["spec"]["backends"]] == ["500m", 1]
     cluster.apply({**v4, "spec": {**v4["spec"], "backends": [{"service": "a", "weight": 0},
                                                              {"service": "b", "weight": 100}]}})
     v1 = cluster.get("split.smi-spec.io/v1alpha1", "TrafficSplit", "shop", "s")
     assert v1["apiVersion"] == "split.smi-spec.io/v1alpha1"
-    assert [b["weight"] for b in v1["spec"]["backends"]] == ["0", "100"]
+    assert [b["weight"] for b in v1["spec"]["backends"]] == [0, 100]
 
 
-def test_fractional_v1alpha1_weights_keep_their_ratio():
+def test_a_field_unknown_to_the_read_version_is_pruned_on_read_only():
     cluster = Cluster("c")
-    cluster.apply({"apiVersion": "split.smi-spec.io/v1alpha1", "kind": "TrafficSplit",
+    cluster.apply({"apiVersion": "split.smi-spec.io/v1alpha4", "kind": "TrafficSplit",
                    "metadata": {"name": "s", "namespace": "shop"},
-                   "spec": {"backends": [{"service": "a", "weight": "500m"}, {"service": "b", "weight": "1"}]}})
-    v4 = cluster.get("split.smi-spec.io/v1alpha4", "TrafficSplit", "shop", "s")
-    assert [b["weight"] for b in v4["spec"]["backends"]] == [500, 1000]
+                   "spec": {"service": "web", "backends": [{"service": "a", "weight": 1}],
+                            "matches": [{"kind": "HTTPRouteGroup", "name": "g"}]}})
+    assert "matches" not in cluster.get("split.smi-spec.io/v1alpha2", "TrafficSplit", "shop", "s")["spec"]
+    assert cluster.get("split.smi-spec.io/v1alpha3", "TrafficSplit", "shop", "s")["spec"]["matches"]
 
 
 def test_deployment_generation_bumps_on_spec_change_only():

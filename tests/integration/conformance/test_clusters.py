@@ -38,10 +38,10 @@ def test_kubeconfig_has_one_context_per_cluster_and_west_is_current(sandbox, kub
 def test_objects_are_isolated_per_cluster(kubectl, api, east_api):
     namespace = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "iso"}})
     for context in ("west", "east"):
-        code, _, err = kubectl("--context", context, "apply", "--validate=false", "-f", "-", input=namespace)
+        code, _, err = kubectl("--context", context, "apply", "-f", "-", input=namespace)
         assert code == 0, err
     manifest = json.dumps(traffic_split("iso", "only-west"))
-    code, _, err = kubectl("--context", "west", "apply", "--validate=false", "-f", "-", input=manifest)
+    code, _, err = kubectl("--context", "west", "apply", "-f", "-", input=manifest)
     assert code == 0, err
     code, _, err = kubectl("--context", "east", "-n", "iso", "get", "ts", "only-west")
     assert code == 1 and "(NotFound)" in err, err

@@ -53,7 +53,7 @@ def test_httproute_is_served_and_listed_by_kubectl(kubectl, api, namespace):
              "spec": {"parentRefs": [{"name": "web-svc", "kind": "Service", "group": ""}],
                       "rules": [{"backendRefs": [{"name": "web-svc", "port": 80, "weight": 1},
                                                  {"name": "web-svc-east", "port": 80, "weight": 0}]}]}}
-    code, out, err = kubectl("apply", "--validate=false", "-f", "-", input=json.dumps(route))
+    code, out, err = kubectl("apply", "-f", "-", input=json.dumps(route))
     assert code == 0, err
     assert out.strip() == "httproute.gateway.networking.k8s.io/web created"
     code, out, err = kubectl("-n", namespace, "get", "httproutes", "-o", "json")

@@ -1,31 +1,21 @@
 """TrafficSplit served at split.smi-spec.io v1alpha1..v1alpha4: one stored object.
 
 Covers: an object created at v1alpha4 is read (GET and LIST) at every version with the
-same name, uid and resourceVersion and the requested apiVersion; v1alpha1 serves weights
-as Quantity strings and v1alpha2+ as integers; an object written at v1alpha1 with
-Quantity weights reads back as integers at v1alpha4; a change through one version is seen
-through every other; kubectl resolves `ts` to v1alpha4 and reads an explicit version
+same name, uid and resourceVersion and the requested apiVersion; conversion None, as the
+upstream CRD: integer weights written at v1alpha2 read back as the same integers at
+v1alpha1, Quantity weights written at v1alpha1 read back unchanged at v1alpha4, and
+v1alpha2's schema rejects a Quantity weight; a change through one version is seen through
+every other; kubectl resolves `ts` to v1alpha4 and reads an explicit version
 (`trafficsplits.v1alpha1.split.smi-spec.io`); pykube classes for two versions see one object.
 """
 from __future__ import annotations
 
 import json
-import re
 
 import pykube
 
 from tests.integration.conformance.support import (MERGE_PATCH, SPLIT_GROUP, SPLIT_VERSIONS, call,
                                                    create, split_path, traffic_split)
-
-SUFFIXES = {"": 1, "m": 0.001, "k": 1000, "M": 1_000_000}
-
-
-def quantity(value: str | int) -> float:
-    """The numeric value of a Kubernetes Quantity as v1alpha1 serves it."""
-    assert isinstance(value, str), f"v1alpha1 weight should be a Quantity string, got {value!r}"
-    number, suffix = re.fullmatch(r"(\d+(?:\.\d+)?)([mkM]?)", value).groups()
-    return float(number) * SUFFIXES[suffix]
-
 
 def test_one_object_is_served_at_every_version(api, namespace):
     stored = create(api, traffic_split(namespace, "web", weights={"web-svc": 900, "web-svc-east": 100}))
@@ -42,23 +32,31 @@ def test_one_object_is_served_at_every_version(api, namespace):
         assert listed["items"][0]["apiVersion"] == f"{SPLIT_GROUP}/{version}"
 
 
-def test_v1alpha1_serves_weights_as_quantities_and_later_versions_as_integers(api, namespace):
-    create(api, traffic_split(namespace, "web", weights={"web-svc": 900, "web-svc-east": 100}))
+def test_integer_weights_written_at_v1alpha2_read_back_as_the_same_integers_at_v1alpha1(api, namespace):
+    manifest = traffic_split(namespace, "web", version="v1alpha2", weights={"web-svc": 900, "web-svc-east": 100})
+    assert call(api, "POST", split_path(namespace, version="v1alpha2"), body=manifest).status_code == 201
     old = call(api, "GET", split_path(namespace, "web", "v1alpha1")).json()
-    assert [quantity(b["weight"]) for b in old["spec"]["backends"]] == [900, 100]
-    for version in ("v1alpha2", "v1alpha3", "v1alpha4"):
-        new = call(api, "GET", split_path(namespace, "web", version)).json()
-        assert [b["weight"] for b in new["spec"]["backends"]] == [900, 100], version
+    assert old["apiVersion"] == f"{SPLIT_GROUP}/v1alpha1"
+    assert [b["weight"] for b in old["spec"]["backends"]] == [900, 100]
 
 
-def test_object_written_at_v1alpha1_with_quantities_reads_as_integers(api, namespace):
+def test_quantity_weights_written_at_v1alpha1_read_back_unchanged_at_v1alpha4(api, namespace):
     manifest = traffic_split(namespace, "web", version="v1alpha1")
-    manifest["spec"]["backends"] = [{"service": "web-svc", "weight": "1"},
-                                    {"service": "web-svc-east", "weight": "0"}]
+    manifest["spec"]["backends"] = [{"service": "web-svc", "weight": "500m"},
+                                    {"service": "web-svc-east", "weight": "1"}]
     response = call(api, "POST", split_path(namespace, version="v1alpha1"), body=manifest)
     assert response.status_code == 201, response.text
     new = call(api, "GET", split_path(namespace, "web", "v1alpha4")).json()
-    assert [(b["service"], b["weight"]) for b in new["spec"]["backends"]] == [("web-svc", 1), ("web-svc-east", 0)]
+    assert [(b["service"], b["weight"]) for b in new["spec"]["backends"]] == [("web-svc", "500m"),
+                                                                             ("web-svc-east", "1")]
+
+
+def test_v1alpha2_rejects_quantity_weights_that_v1alpha1_accepts(api, namespace):
+    manifest = traffic_split(namespace, "web", version="v1alpha2")
+    manifest["spec"]["backends"] = [{"service": "web-svc", "weight": "500m"}]
+    response = call(api, "POST", split_path(namespace, version="v1alpha2"), body=manifest)
+    assert response.status_code == 422, response.text
+    assert response.json()["details"]["causes"][0]["field"] == "spec.backends[0].weight"
 
 
 def test_change_through_one_version_is_seen_through_all(api, namespace):

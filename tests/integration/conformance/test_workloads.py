@@ -59,7 +59,7 @@ def has_count(count: int, api, namespace: str, name: str):
 
 def apply(kubectl, *objects: dict, context: str = "west") -> None:
     for obj in objects:
-        code, _, err = kubectl("--context", context, "apply", "--validate=false", "-f", "-", input=json.dumps(obj))
+        code, _, err = kubectl("--context", context, "apply", "-f", "-", input=json.dumps(obj))
         assert code == 0, err
 
 

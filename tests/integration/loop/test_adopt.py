@@ -23,7 +23,7 @@ def test_adopt_fails_the_guides_traffic_split_over_and_back(sandbox, kubectl, na
     for name, labels in (("web-svc-failover", {"failover.linkerd.io/controlled-by": "linkerd-failover"}),
                          ("not-mine", {"team": "web"})):
         split = guide_traffic_split(name=name, namespace=namespace, labels=labels)
-        applied = kubectl("apply", "--validate=false", "-f", "-", input=yaml.safe_dump(split))
+        applied = kubectl("apply", "-f", "-", input=yaml.safe_dump(split))
         assert applied.returncode == 0, applied.stderr
     with running(sandbox.kubeconfig, [tmp_path / "no-policies"], adopt=True):
         assert kubectl("-n", namespace, "scale", "deploy/web", "--replicas=0").returncode == 0

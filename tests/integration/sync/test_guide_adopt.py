@@ -18,7 +18,7 @@ from tests.integration.sync.support import failsync, weights, writes
 
 
 def apply_guide_split(kubectl) -> None:
-    code, _, err = kubectl("--context", "west", "apply", "--validate=false", "-f", "-", input=GUIDE_TRAFFIC_SPLIT)
+    code, _, err = kubectl("--context", "west", "apply", "-f", "-", input=GUIDE_TRAFFIC_SPLIT)
     assert code == 0, err
 
 

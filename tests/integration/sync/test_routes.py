@@ -11,8 +11,12 @@ Covers:
   everything else, other labels and annotations included, stays exactly as written;
 - a policy moving from a TrafficSplit to an HTTPRoute: the route is created and the old
   TrafficSplit is reported as left in place; `sync --prune` deletes it;
-- a cluster without the Gateway API CRDs: the route policy fails with the install hint while a
-  TrafficSplit policy beside it still syncs (exit 2).
+- a cluster without the Gateway API CRDs (hidden by a proxy, or the GRPCRoute CRD deleted
+  through the API): the route policy fails with the install hint while a TrafficSplit policy
+  beside it still syncs (exit 2);
+- a GRPCRoute policy fails over and back; its rule carries no match and the server adds none;
+- `status` shows whether the mesh accepted each route (ACCEPTED column, JSON) and warns when no
+  parent did (the sandbox's mesh simulator sets the conditions).
 """
 from __future__ import annotations
 
@@ -212,3 +216,54 @@ def test_status_says_whether_the_mesh_accepted_each_route(guide, tmp_path) -> No
     assert ("warning: HTTPRoute emojivoto/web-orphan: no parent has Accepted=True and ResolvedRefs=True: "
             "Service no-such-svc: Accepted=False (NoMatchingParent)") in warned.stderr
     assert "the mesh ignores this route, so failover changes nothing" in warned.stderr
+
+
+def test_grpcroute_policy_fails_over_and_back(guide, kubectl, tmp_path) -> None:
+    west, config = guide["west"], guide.kubeconfig
+    policy = tmp_path / "grpc.yaml"
+    policy.write_text(route_policy("web-grpc", kind="GRPCRoute"))
+
+    def grpc_weights() -> dict[str, int]:
+        route = west.get(ROUTE_VERSION, "GRPCRoute", "emojivoto", "web-grpc")
+        return {ref["name"]: ref["weight"] for ref in route["spec"]["rules"][0]["backendRefs"]}
+
+    created = failsync(config, "sync", str(policy))
+    assert created.exit_code == 0 and "GRPCRoute emojivoto/web-grpc: created" in created.stdout, created.output
+    assert grpc_weights() == {"web-svc": 1, "web-svc-east": 0}
+    assert "matches" not in west.get(ROUTE_VERSION, "GRPCRoute", "emojivoto", "web-grpc")["spec"]["rules"][0]
+    assert failsync(config, "diff", str(policy)).exit_code == 0  # the server added no default: no drift
+    try:
+        web_down(guide, kubectl)
+        assert failsync(config, "sync", str(policy)).exit_code == 0
+        assert grpc_weights() == {"web-svc": 0, "web-svc-east": 1}
+    finally:
+        web_up(guide, kubectl)
+    assert failsync(config, "sync", str(policy)).exit_code == 0
+    assert grpc_weights() == {"web-svc": 1, "web-svc-east": 0}
+
+
+def test_deleting_the_route_crd_fails_route_policies_alone(guide, kubectl, tmp_path) -> None:
+    """The real "CRD missing" case: the GRPCRoute CRD deleted through the API, then restored."""
+    policies = tmp_path / "mixed"
+    policies.mkdir()
+    (policies / "grpc.yaml").write_text(route_policy("web-grpc-gone", kind="GRPCRoute"))
+    (policies / "split.yaml").write_text(policy_document("emojivoto", "web-split-stays"))
+    crd_name = "grpcroutes.gateway.networking.k8s.io"
+    code, saved, err = kubectl("--context", "west", "get", "crd", crd_name, "-o", "json")
+    assert code == 0, err
+    assert kubectl("--context", "west", "delete", "crd", crd_name)[0] == 0
+    try:
+        wait_for(lambda: kubectl("--context", "west", "get", "grpcroutes", "-A")[0] != 0,
+                 message="GRPCRoute no longer served")
+        result = failsync(guide.kubeconfig, "sync", str(policies))
+        assert result.exit_code == 2, result.output
+        assert "the GRPCRoute CRD is missing; install the Gateway API CRDs" in result.output
+        assert weights(guide["west"], name="web-split-stays") == {"web-svc": 1, "web-svc-east": 0}
+    finally:
+        restored = json.loads(saved)
+        for key in ("resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"):
+            restored["metadata"].pop(key, None)
+        restored.pop("status", None)
+        assert kubectl("--context", "west", "create", "-f", "-", input=json.dumps(restored))[0] == 0
+        wait_for(lambda: kubectl("--context", "west", "get", "grpcroutes", "-A")[0] == 0,
+                 message="GRPCRoute served again")
