@@ -117,9 +117,10 @@ def split_object(policy: BenchPolicy) -> dict:
 
 
 def adopted_split_object(policy: BenchPolicy) -> dict:
-    """A hand-written TrafficSplit as linkerd-failover users have them (drop-in mode), its weight
-    on the first fallback, so that ``run --adopt`` must write each one to converge."""
-    weights = {service: int(index == 1) for index, (service, _) in enumerate(policy.backends)}
+    """A hand-written TrafficSplit as linkerd-failover users have them (drop-in mode), with weight on
+    the primary and also on the first fallback: ``run --adopt`` must patch each one to converge
+    (one write per object and no Event, as ``run`` on policy files creates each one)."""
+    weights = {service: int(index <= 1) for index, (service, _) in enumerate(policy.backends)}
     return {"apiVersion": SPLIT_API, "kind": "TrafficSplit",
             "metadata": {"name": policy.name, "namespace": policy.namespace,
                          "labels": {"failover.linkerd.io/controlled-by": "linkerd-failover"},

@@ -236,6 +236,9 @@ class Metrics:
             "failsync_failovers_total", "Failovers written (primary lost its weight).", ["namespace", "name"])
         self.failbacks = registry.counter(
             "failsync_failbacks_total", "Failbacks written (weight returned to the primary).", ["namespace", "name"])
+        self.drift_reverted = registry.counter(
+            "failsync_drift_reverted_total", "Writes that put back weights changed behind failsync's back.",
+            ["namespace", "name"])
         self.ready_endpoints = registry.gauge(
             "failsync_backend_ready_endpoints", "Ready endpoints of each backend of a policy.",
             ["namespace", "name", "backend"])
@@ -264,7 +267,7 @@ class Metrics:
 
     def forget_policy(self, namespace: str, name: str) -> None:
         """Drop every series of a policy that is gone, so memory stays bounded."""
-        for metric in (self.failovers, self.failbacks, self.ready_endpoints, self.active_backends):
+        for metric in (self.failovers, self.failbacks, self.drift_reverted, self.ready_endpoints, self.active_backends):
             metric.remove_matching(namespace=namespace, name=name)
 
     def expose(self) -> str:
@@ -314,7 +317,8 @@ class ProbeServer:
 
     def __init__(self, metrics: Metrics, *, ready: Callable[[], tuple[bool, str]],
                  healthy: Callable[[], bool] = lambda: True,
-                 host: str = "127.0.0.1", port: int = 9095, max_connections: int = MAX_CONNECTIONS) -> None:
+                 host: str = "127.0.0.1", port: int = 9095, max_connections: int = MAX_CONNECTIONS,
+                 connection_timeout: float = CONNECTION_TIMEOUT) -> None:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -334,7 +338,7 @@ class ProbeServer:
             def log_message(self, format: str, *args: object) -> None:
                 log.debug("probe %s", format % args)
 
-        Handler.timeout = CONNECTION_TIMEOUT  # a client that sends nothing holds its thread this long at most
+        Handler.timeout = connection_timeout  # a client that sends nothing holds its thread this long at most
         try:
             self._server = _ProbeHTTPServer((host, port), Handler, max_connections)
         except OSError as error:

@@ -10,9 +10,12 @@ Never does: parse policy files, print, or loop (the CLI and the controller do).
 
 State carried between one-shot runs lives on the owned objects themselves:
 ``failsync.io/primary-healthy-since`` (RFC 3339; written only for policies with
-``holdSeconds`` > 0) feeds ``decide`` so the failback hold survives across runs,
-and ``failsync.io/last-change`` records when failsync last changed the weights.
-Adopted (hand-written) objects get neither: there failsync writes weights only.
+``holdSeconds`` > 0) and ``failsync.io/primary-unhealthy-since`` (only with
+``failover.delaySeconds`` > 0) feed ``decide`` so a hold or a delay survives across
+runs, restarts and replicas; ``failsync.io/last-change`` records when failsync last
+changed the weights. A ``failsync.io/pin`` set by ``failsync pin`` is honoured and kept
+until it expires, when the write removes it (and an Event says so).
+Adopted (hand-written) objects get none of these: there failsync writes weights only.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from failsync.core.adoption import adopt, adopt_route, live_weights, parse_selec
 from failsync.core.diffing import Action, Change, Ownership, diff
 from failsync.core.model import (DEFAULT_ADOPT_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_ANNOTATION,
                                  Decision, HealthSource, Origin, Policy, Rule, Target)
+from failsync.core.pins import (HEALTHY_SINCE_ANNOTATION, PIN_ANNOTATION, UNHEALTHY_SINCE_ANNOTATION, decision_state,
+                                describe_pin, state_annotations)
 from failsync.core.rendering import Renderer
 from failsync.core.targets import (API_VERSIONS, DEFAULT_ROUTE_SELECTOR, TRAFFIC_SPLIT, is_route, route_acceptance,
                                    with_article,
@@ -37,11 +42,15 @@ from failsync.core.timestamps import format_time, parse_time
 from failsync.core.weights import decide
 from failsync.errors import ApiError, Conflict, FailsyncError, NotFound, PolicyError, safe_text
 from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, ROUTES, SMI_GROUP, KubeClient
+from failsync.kube.events import EventRecorder
 from failsync.kube.errors import missing_crd
 
 log = logging.getLogger(__name__)
 
-HEALTHY_SINCE_ANNOTATION = "failsync.io/primary-healthy-since"
+__all__ = ["HEALTHY_SINCE_ANNOTATION", "UNHEALTHY_SINCE_ANNOTATION", "PIN_ANNOTATION", "format_time", "parse_time",
+           "SyncEngine", "SyncReport", "ObjectResult", "Outcome", "State", "sync_once"]
+#: The Event reason when a sync or the loop removes a pin past its ``until``.
+PIN_EXPIRED = "PinExpired"
 LAST_CHANGE_ANNOTATION = "failsync.io/last-change"
 #: Above this many namespaces one cluster-wide LIST per kind replaces the per-namespace LISTs.
 NAMESPACE_LIST_LIMIT = 10
@@ -67,6 +76,10 @@ class State(str, enum.Enum):
     FAILED_OVER = "failed-over"
     ALL_DOWN = "all-down"
     DRIFTED = "drifted"
+    #: SPEC §12.
+    SPILLING = "spilling"
+    DISTRIBUTED = "distributed"
+    PINNED = "pinned"
 
 
 @dataclass(frozen=True)
@@ -136,6 +149,7 @@ class ObjectResult:
             "reason": decision.reason if decision else None,
             "patch": list(self.change.patch) if self.change else None,
             "lastChange": self.last_change, "attempts": self.attempts,
+            "pin": describe_pin(decision.pin) if decision and decision.pin else None,
             "routeAccepted": self.route_acceptance[0] if self.route_acceptance else None,
             "routeParents": self.route_acceptance[1] if self.route_acceptance else None,
         }
@@ -178,6 +192,8 @@ class Snapshot:
     #: Targets the server does not serve, with the reason (every policy aimed at one fails alone).
     unserved: dict[Target, str] = field(default_factory=dict)
     ready: dict[HealthSource, dict[tuple[str, str], int]] = field(default_factory=dict)
+    #: All endpoints, ready or not, by source; read only when a policy needs them (SPEC §12).
+    total: dict[HealthSource, dict[tuple[str, str], int]] = field(default_factory=dict)
 
     def live(self, policy: Policy) -> dict[str, Any] | None:
         """The live object of ``policy``'s target, or None when it is missing."""
@@ -223,11 +239,12 @@ def state_of(decision: Decision | None, pending: bool) -> State | None:
         return State.DRIFTED
     if decision is None:
         return None
-    if decision.rule is Rule.PRIMARY_HEALTHY:
-        return State.PRIMARY
-    if decision.rule in (Rule.FAILED_OVER, Rule.FAILBACK_HELD):
-        return State.FAILED_OVER
-    return State.ALL_DOWN
+    return _STATES.get(decision.rule, State.ALL_DOWN)
+
+
+_STATES = {Rule.PRIMARY_HEALTHY: State.PRIMARY, Rule.FAILOVER_DELAYED: State.PRIMARY,
+           Rule.FAILED_OVER: State.FAILED_OVER, Rule.FAILBACK_HELD: State.FAILED_OVER,
+           Rule.SPILLED_OVER: State.SPILLING, Rule.DISTRIBUTED: State.DISTRIBUTED, Rule.PINNED: State.PINNED}
 
 
 class SyncEngine:
@@ -242,13 +259,15 @@ class SyncEngine:
         self.clock = clock
         self.max_attempts = max_attempts
         self.retry = retry
+        #: Where PinExpired Events go (None: not sent); the loop sets its background recorder.
+        self.events: EventRecorder | None = None
 
     # -- reading -----------------------------------------------------------------
 
     def _scopes(self, namespaces: set[str], cluster_wide: bool) -> list[str | None]:
         if cluster_wide or len(namespaces) > NAMESPACE_LIST_LIMIT:
             return [None]
-        return sorted(namespaces)
+        return [*sorted(namespaces)]
 
     def read_snapshot(self, policies: Sequence[Policy], *, adopt: Sequence[Target] = (),
                       cluster_wide: bool = False, every_kind: bool = False) -> Snapshot:
@@ -314,12 +333,17 @@ class SyncEngine:
             return
         served = self.client.serves_endpoint_slices()
         sources = {resolve_source(p, served) for p in policies}
+        totals = any(p.needs_totals for p in policies)
         if HealthSource.ENDPOINTSLICES in sources and served:
             slices = [item for scope in scopes for item in self.client.list(ENDPOINT_SLICES, namespace=scope).items]
             snapshot.ready[HealthSource.ENDPOINTSLICES] = health.ready_by_service(slices=slices)
+            if totals:
+                snapshot.total[HealthSource.ENDPOINTSLICES] = health.total_by_service(slices=slices)
         if HealthSource.ENDPOINTS in sources:
             endpoints = [item for scope in scopes for item in self.client.list(ENDPOINTS, namespace=scope).items]
             snapshot.ready[HealthSource.ENDPOINTS] = health.ready_by_service(endpoints=endpoints)
+            if totals:
+                snapshot.total[HealthSource.ENDPOINTS] = health.total_by_service(endpoints=endpoints)
 
     def adopted_policies(self, snapshot: Snapshot, target: Target, selector: str,
                          taken: set[tuple[str, str]]) -> tuple[list[Policy], list[ObjectResult]]:
@@ -343,22 +367,21 @@ class SyncEngine:
 
     # -- deciding ----------------------------------------------------------------
 
-    def plan(self, policy: Policy, live: Mapping[str, Any] | None,
-             ready: Mapping[str, int]) -> tuple[Decision, dict[str, Any], Change]:
-        """Decide the weights for ``policy`` given ``live`` and ready counts; render; diff. Pure but for the clock."""
+    def plan(self, policy: Policy, live: Mapping[str, Any] | None, ready: Mapping[str, int], *,
+             total: Mapping[str, int] | None = None) -> tuple[Decision, dict[str, Any], Change]:
+        """Decide the weights for ``policy`` given ``live`` and endpoint counts; render; diff. Pure but for the clock."""
         now = self.clock()
         previous = live_weights(live, policy.services)
         adopted = policy.origin is Origin.ADOPTED
         annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
-        since = parse_time(annotations.get(HEALTHY_SINCE_ANNOTATION)) if not adopted else None
-        decision = decide(policy, ready, previous=previous, primary_healthy_since=since, now=now)
+        state = decision_state(annotations) if not adopted else {}
+        decision = decide(policy, ready, total=total, previous=previous, now=now, **state)
         rendered = self.renderer.render(policy, decision.weights)
         if adopted and live is not None:
             desired = _with_weights(live, decision.weights, rendered, policy.services)
             return decision, desired, diff(live, desired, ownership=Ownership.WEIGHTS, services=policy.services)
         extra = rendered.setdefault("metadata", {}).setdefault("annotations", {})
-        if policy.hold_seconds > 0 and decision.primary_healthy_since is not None:
-            extra[HEALTHY_SINCE_ANNOTATION] = format_time(decision.primary_healthy_since)
+        extra.update(state_annotations(policy, decision, annotations))
         if live is None or previous != dict(decision.weights):
             extra[LAST_CHANGE_ANNOTATION] = format_time(now)
         elif annotations.get(LAST_CHANGE_ANNOTATION):
@@ -368,7 +391,7 @@ class SyncEngine:
     # -- writing -----------------------------------------------------------------
 
     def reconcile(self, policy: Policy, live: dict[str, Any] | None, ready: Mapping[str, int], *,
-                  dry_run: bool = False) -> ObjectResult:
+                  dry_run: bool = False, total: Mapping[str, int] | None = None) -> ObjectResult:
         """Bring one object in line with ``policy``; on Conflict re-read it and decide again (bounded)."""
         base = ObjectResult(policy.namespace, policy.name, Outcome.UNCHANGED, policy=policy)
         try:
@@ -382,7 +405,7 @@ class SyncEngine:
                     f"({ownership_problem(live)}); left alone: rename the policy, "
                     f"delete the object, or adopt it with --adopt"))
             try:
-                decision, desired, change = self.plan(policy, live, ready)
+                decision, desired, change = self.plan(policy, live, ready, total=total)
             except FailsyncError as error:
                 return replace(base, outcome=Outcome.FAILED, message=str(error), attempts=attempt)
             result = replace(base, decision=decision, change=change, live_weights=live_weights(live, policy.services),
@@ -426,9 +449,24 @@ class SyncEngine:
             except ApiError as error:
                 return replace(result, outcome=Outcome.FAILED, message=str(error), error=error)
             log.log(self.write_log_level, "%s %s: %s", policy.key, outcome.value, decision.reason)
+            if decision.expired_pin is not None and self.events is not None and written is not None:
+                self.events.record(written, PIN_EXPIRED, f"the pin to {describe_pin(decision.expired_pin)} "
+                                                         f"expired and was removed: {decision.reason}")
             return replace(result, outcome=outcome, state=state_of(decision, False), written=written,
                            last_change=written_last_change if policy.origin is Origin.FILE else None)
         raise AssertionError("unreachable: the loop returns on its last attempt")  # pragma: no cover
+
+    def preview(self, policy: Policy, annotations: Mapping[str, str | None]) -> ObjectResult:
+        """What a sync of ``policy`` would decide if its live object carried ``annotations`` (None: removed)."""
+        snapshot = self.read_snapshot([policy])
+        live = snapshot.live(policy)
+        if live is not None:
+            metadata = dict(live.get("metadata") or {})
+            changed = {**(metadata.get("annotations") or {}), **annotations}
+            metadata["annotations"] = {key: value for key, value in changed.items() if value is not None}
+            live = {**live, "metadata": metadata}
+        ready, total = counts_of(policy, snapshot, resolve_source(policy, self.client.serves_endpoint_slices()))
+        return self.reconcile(policy, live, ready, total=total, dry_run=True)
 
     def prune(self, snapshot: Snapshot, policies: Sequence[Policy], *, dry_run: bool) -> list[ObjectResult]:
         """Delete owned objects whose policy is gone or now targets another kind; never anything failsync
@@ -488,9 +526,8 @@ class SyncEngine:
                     f"health.source is endpointslices but {self.client.server} does not serve "
                     f"discovery.k8s.io/v1 EndpointSlices; use source: endpoints or auto"), policy=policy))
                 continue
-            counts = snapshot.ready.get(source, {})
-            ready = {service: counts.get((policy.namespace, service), 0) for service in policy.services}
-            results.append(self.reconcile(policy, snapshot.live(policy), ready, dry_run=dry_run))
+            ready, total = counts_of(policy, snapshot, source)
+            results.append(self.reconcile(policy, snapshot.live(policy), ready, dry_run=dry_run, total=total))
         if prune:
             if policy_errors:
                 errors.append(FailsyncError(f"prune skipped: {len(policy_errors)} policy error(s); fix them "
@@ -509,6 +546,16 @@ class SyncEngine:
                            for target, obj, message, moved in _orphans(snapshot, every) if moved)
         results.sort(key=lambda r: (r.namespace, r.name))
         return SyncReport(tuple(results), tuple(errors), dry_run)
+
+
+def counts_of(policy: Policy, snapshot: Snapshot, source: HealthSource) -> tuple[dict[str, int], dict[str, int] | None]:
+    """Ready endpoints of each backend of ``policy`` in ``snapshot``, and all endpoints when the policy needs them."""
+    counts = snapshot.ready.get(source, {})
+    ready = {service: counts.get((policy.namespace, service), 0) for service in policy.services}
+    totals = snapshot.total.get(source) if policy.needs_totals else None
+    if totals is None:
+        return ready, None
+    return ready, {service: totals.get((policy.namespace, service), 0) for service in policy.services}
 
 
 def _orphans(snapshot: Snapshot, policies: Sequence[Policy]) -> list[tuple[Target, dict[str, Any], str, bool]]:
@@ -554,5 +601,6 @@ def sync_once(client: KubeClient, policies: Sequence[Policy], *, renderer: Rende
               route_selector: str = DEFAULT_ROUTE_SELECTOR, prune: bool = False, dry_run: bool = False) -> SyncReport:
     """Run one sync pass against ``client`` and return the report (``dry_run``: decide and diff, write nothing)."""
     engine = SyncEngine(client, renderer=renderer)
+    engine.events = EventRecorder(client)
     return engine.sync(policies, policy_errors=policy_errors, adopt=adopt, selector=selector,
                        adopt_routes=adopt_routes, route_selector=route_selector, prune=prune, dry_run=dry_run)

@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from failsync.cli.options import global_options
+from failsync.cli.options import global_options, settings
 from failsync.cli.output import exit_code_for, report_error
 from failsync.errors import FailsyncError
 
@@ -30,6 +30,10 @@ COMMAND_MODULES: dict[str, str] = {
     "run": "failsync.cli.run_cmd",
     "sandbox": "failsync.cli.sandbox_cmd",
     "demo": "failsync.cli.demo_cmd",
+    "simulate": "failsync.cli.simulate_cmd",
+    "pin": "failsync.cli.pin_cmd",
+    "unpin": "failsync.cli.pin_cmd",
+    "explain": "failsync.cli.explain_cmd",
 }
 
 
@@ -66,6 +70,11 @@ class FailsyncGroup(click.Group):
             return super().invoke(ctx)
         except FailsyncError as error:
             report_error(error)
+            ctx.exit(exit_code_for(ctx.invoked_subcommand, error))
+        except click.UsageError as error:
+            if settings(ctx).log_format != "json":
+                raise  # click prints usage and the error itself (exit 2)
+            report_error(f"{error.format_message()} (see failsync {ctx.invoked_subcommand or ''} --help)")
             ctx.exit(exit_code_for(ctx.invoked_subcommand, error))
 
 

@@ -11,14 +11,16 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 import click
 
 from failsync.cli.options import global_options, settings
 from failsync.cli.output import EXIT_CHANGES_PENDING, EXIT_ERROR, report_error, report_errors
+from failsync.errors import safe_text
 from failsync.core.adoption import parse_selector
 from failsync.core.model import DEFAULT_ADOPT_SELECTOR
+from failsync.core.pins import describe_pin
 from failsync.core.rendering import Renderer
 from failsync.core.targets import DEFAULT_ROUTE_SELECTOR
 from failsync.kube import KubeClient
@@ -47,11 +49,12 @@ def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: 
              dry_run: bool = False) -> SyncReport:
     """Load the policies, connect to the cluster of the global options and run one pass.
 
-    A missing policy path (unless ``adopt`` or ``adopt_routes``) or a bad selector ends the command (exit 2)
-    before the cluster is contacted.
+    A missing policy path (unless a drop-in mode makes files optional) or a bad selector
+    ends the command (exit 2) before the cluster is contacted.
     """
+    optional = adopt or adopt_routes
     given = policy_paths(paths)
-    missing = [] if adopt or adopt_routes else missing_policy_paths(given)
+    missing = [] if optional else missing_policy_paths(given)
     if missing:
         report_errors(missing)
         click.get_current_context().exit(EXIT_ERROR)
@@ -59,7 +62,7 @@ def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: 
         parse_selector(selector)
     if adopt_routes:
         parse_selector(route_selector)
-    policy_set = load_policies(given, allow_missing=adopt or adopt_routes)
+    policy_set = load_policies(given, allow_missing=optional)
     options = settings()
     client = KubeClient.from_kubeconfig(options.kubeconfig_path(), options.context)
     return sync_once(client, policy_set.policies, renderer=Renderer(options.templates),
@@ -130,7 +133,7 @@ def diff_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str
     if output == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
     elif output == "json-patch":
-        writes = []
+        writes: list[dict[str, Any]] = []
         for result in report.changed:
             if result.change is None:
                 continue
@@ -166,7 +169,7 @@ def result_line(result: ObjectResult, *, dry_run: bool) -> str:
     left_in_place = result.outcome is Outcome.UNCHANGED and result.policy is None
     if (result.outcome in (Outcome.FAILED, Outcome.PRUNED) or left_in_place) and result.message:
         line += f": {result.message}"
-    return line
+    return safe_text(line)
 
 
 @click.command("sync")
@@ -215,6 +218,12 @@ def status_row(result: ObjectResult) -> tuple[str, ...]:
     return (result.namespace, result.name, target, state, active, ready, result.last_change or "-")
 
 
+def pin_cell(result: ObjectResult) -> str:
+    """``web-svc-east until 2026-01-31T12:00:00Z`` when a pin is in force, else ``-``."""
+    pin = result.decision.pin if result.decision else None
+    return describe_pin(pin) if pin else "-"
+
+
 @click.command("status")
 @_paths_argument
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -224,8 +233,9 @@ def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: s
                    route_selector: str) -> None:
     """Per policy: where traffic goes, ready endpoints per backend, drift, last change.
 
-    STATE is primary, failed-over or all-down, or drifted when the live object
-    differs from what sync would write. ACTIVE lists the backends that carry
+    STATE is primary, failed-over, spilling, distributed, pinned or all-down, or
+    drifted when the live object differs from what sync would write. A PIN column
+    appears when a policy is pinned (failsync pin). ACTIVE lists the backends that carry
     weight now. Reads only.
 
     \b
@@ -239,11 +249,13 @@ def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: s
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
         routes = any(result.route_acceptance is not None for result in report.results)
-        columns = (*STATUS_COLUMNS, ROUTE_COLUMN) if routes else STATUS_COLUMNS
-        rows = [columns]
-        for result in report.results:
+        pins = [pin_cell(result) for result in report.results]
+        pinned = any(cell != "-" for cell in pins)  # the PIN column only when something is pinned
+        columns = (*STATUS_COLUMNS, *((ROUTE_COLUMN,) if routes else ()), *(("PIN",) if pinned else ()))
+        rows: list[tuple[str, ...]] = [columns]
+        for result, pin in zip(report.results, pins):
             row = status_row(result)
-            rows.append((*row, _accepted(result)) if routes else row)
+            rows.append((*row, *((_accepted(result),) if routes else ()), *((pin,) if pinned else ())))
         widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
         for row in rows:
             click.echo("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

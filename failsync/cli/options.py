@@ -15,6 +15,8 @@ from typing import Any, Callable, TypeVar
 
 import click
 
+from failsync.loading import expand_path
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -66,7 +68,7 @@ def _store(attribute: str) -> Callable[[click.Context, click.Parameter, Any], An
                 target.log_format = value
                 _configure_logging(target)
         elif value is not None:
-            setattr(target, attribute, Path(value) if attribute == "templates" else value)
+            setattr(target, attribute, expand_path(value) if attribute == "templates" else value)
         return value
 
     return callback

@@ -18,6 +18,7 @@ from failsync.cli.options import global_options, settings
 from failsync.cli.output import EXIT_INVALID, exit_code_for_errors, report_errors
 from failsync.core.policies import PolicySet
 from failsync.core.rendering import Renderer, to_yaml
+from failsync.core.weights import initial_weights
 from failsync.errors import PolicyError, TemplateError
 from failsync.loading import load_policies, policy_paths
 
@@ -106,7 +107,8 @@ def render(paths: tuple[str, ...], output: str) -> None:
         failures: list[PolicyError] = list(policy_set.errors)
         for policy in policy_set.policies:
             try:
-                objects.append(renderer.render(policy))
+                # gradual (100 on the primary) and distribute (every weight) start as sync creates them
+                objects.append(renderer.render(policy, None if policy.full_weight == 1 else initial_weights(policy)))
             except TemplateError as error:
                 failures.append(PolicyError(str(error), policy.location))
         if failures:

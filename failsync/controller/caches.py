@@ -4,7 +4,7 @@ Owns: which kinds are watched (each TrafficSplit apiVersion in use, EndpointSlic
 Endpoints by health source, Services), what each cache keeps of an object (its
 projection), the TrafficSplit versions the server does not serve (found once, by
 discovery, and reported per policy instead of raising in a thread), whether every
-cache has listed once, and the ready counts of a policy's backends.
+cache has listed once, and the ready (and, for SPEC §12, total) counts of a policy's backends.
 Never does: decide, reconcile or write; it tells the loop of every change.
 """
 
@@ -61,7 +61,7 @@ def _projection(resource: Resource) -> Any:
     if resource == ENDPOINT_SLICES:
         return _slice_readiness
     if resource == ENDPOINTS:
-        return health.ready_from_endpoints  # the ready count is all the loop reads of an Endpoints
+        return health.endpoint_counts  # (ready, all) is all the loop reads of an Endpoints
     if resource == SERVICES:
         return _present
     return _interned  # TrafficSplits: the whole live object, diffed against the desired one
@@ -171,8 +171,19 @@ class Caches:
         else:
             store = self.store(ENDPOINTS)
             for service in policy.services:
-                counts[service] = (store.get(f"{policy.namespace}/{service}") or 0) if store else 0
+                counts[service] = (store.get(f"{policy.namespace}/{service}") or (0, 0))[0] if store else 0
         return counts
+
+    def total_counts(self, policy: Policy) -> dict[str, int] | None:
+        """All endpoints (ready or not) of each backend; None when the policy needs only ready ones (SPEC §12)."""
+        if not policy.needs_totals:
+            return None
+        if resolve_source(policy, self.slices_served) is HealthSource.ENDPOINTSLICES:
+            store = self.store(ENDPOINT_SLICES)
+            return {s: health.count_all(store.by_index((policy.namespace, s))) if store else 0
+                    for s in policy.services}
+        store = self.store(ENDPOINTS)
+        return {s: (store.get(f"{policy.namespace}/{s}") or (0, 0))[1] if store else 0 for s in policy.services}
 
     def stop(self) -> None:
         """Stop every watcher (each ends at its next event or timeout; the threads are daemons)."""

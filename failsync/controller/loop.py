@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from failsync.backoff import DEFAULT_RETRY, RetryPolicy
 from failsync.controller.caches import Caches
@@ -79,7 +79,7 @@ class Controller:
     """One cluster's loop. ``run()`` blocks until ``stop()``; tests may run it in a thread."""
 
     def __init__(self, client: KubeClient, options: LoopOptions, *, renderer: Renderer | None = None,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, clock: Callable[[], float] = time.time) -> None:
         parse_selector(options.selector)  # a bad selector fails before anything starts
         parse_selector(options.route_selector)
         self.client = client
@@ -91,12 +91,13 @@ class Controller:
         # The loop reports each write that moves traffic itself (with its reaction time), and at
         # 10,000 policies an INFO line per created object would cost more than the write.
         self.engine = SyncEngine(client, renderer=renderer, write_log_level=logging.DEBUG, max_attempts=1,
-                                 retry=options.retry)
+                                 retry=options.retry, clock=clock)  # the wall clock of holds, delays, pins
         self.queue = WorkQueue(retry=options.retry)
         self.files = PolicyFiles(options.paths, allow_missing=options.adopt or options.adopt_routes)
         self.events = EventRecorder(client, instance=options.identity, background=True,
                                     on_sent=lambda reason: self.metrics.events.inc(reason=reason),
                                     on_dropped=self.metrics.events_dropped.inc, spawn=self.supervisor.spawn)
+        self.engine.events = self.events  # PinExpired when a write removes an expired pin
         self.index = PolicyIndex()
         self.caches = Caches(client, retry=options.retry, spawn=self.supervisor.spawn,
                              watch_timeout=options.watch_timeout, on_change=self._on_change,
@@ -110,6 +111,7 @@ class Controller:
         #: Drop-in mode: each watched kind whose hand-written objects are policies -> (its target, selector).
         self._adopting: dict[Resource, tuple[Target, str]] = {}
         self._reported_errors: set[str] = set()
+        self._waiting_for: str | None = "the API server's discovery"  # why the loop has not started yet
         self._stopping = threading.Event()
         self._started = threading.Event()
         count_requests(client, lambda verb, code: self.metrics.api_requests.inc(verb=verb, code=code))
@@ -131,10 +133,21 @@ class Controller:
         return not self._stopping.is_set() and not self.supervisor.failing
 
     def readiness(self) -> tuple[bool, str]:
-        """For /readyz: ready once the caches are synced; says leader or standby."""
+        """For /readyz: ready once the caches are synced and writes can happen; says leader or standby."""
         role = "leader" if self.is_leader else "standby"
+        if self._waiting_for is not None and not self._started.is_set():
+            return False, f"not ready: cannot start yet: {self._waiting_for}"
         if not self.synced:
             return False, f"not ready: caches not synced ({role})"
+        workers = [name for name in self.supervisor.failing if name.startswith("reconcile-")]
+        if workers:
+            return False, f"not ready: reconcile threads keep failing ({', '.join(workers)})"
+        unserved = self.reconciler.unserved
+        if unserved:
+            return False, (f"not ready: {len(unserved)} polic{'y aims' if len(unserved) == 1 else 'ies aim'} at a "
+                           f"kind the server does not serve: {next(iter(unserved.values()))}")
+        if self.reconciler.forbidden is not None:
+            return False, f"not ready: writes are forbidden: {self.reconciler.forbidden}"
         return True, f"ok: {role}"
 
     @property
@@ -198,8 +211,11 @@ class Controller:
             self.supervisor.spawn(f"reconcile-{number}", self._work)
 
     def _discover(self) -> bool:
-        """Ask the server what it serves, retrying with backoff while it is unreachable."""
+        """Ask the server what it serves, retrying with backoff while it is unreachable (or, with
+        ``--adopt``, lacks the TrafficSplit CRD): one clear line per cause, then quiet retries
+        (``/readyz`` says why). A policy's own target kind missing is the reconciler's to report."""
         backoff = self.options.retry.backoff()
+        said: str | None = None
         while not self._stopping.is_set():
             try:
                 self.caches.discover()
@@ -214,10 +230,19 @@ class Controller:
                     resource = self.caches.target_resource(target)
                     if resource is not None:
                         self._adopting[resource] = (target, selector)
+                self._waiting_for = None
+                if said is not None:
+                    log.info("the API server at %s serves what failsync needs now: starting", self.client.server)
                 return True
             except ApiError as error:
                 delay = backoff.next_delay(getattr(error, "retry_after", None))
-                log.warning("cannot start yet: %s; retrying in %.1fs", error, delay)
+                self._waiting_for = str(error)
+                if str(error) != said:
+                    said = str(error)
+                    log.error("cannot start yet: %s; retrying quietly until it works", error)
+                else:
+                    log.debug("still cannot start: %s; retrying in %.1fs", error, delay)
+                self.client.forget_discovery()  # a CRD installed meanwhile must be seen
                 self._stopping.wait(delay)
         return False
 
@@ -291,7 +316,7 @@ class Controller:
         """Take the policy files as last polled."""
         current = self.files.current
         for error in current.errors:
-            self._report(f"{error} (skipped; a previous good version of the policy stays in force)")
+            self._report(self.files.describe(error))
         self.metrics.policy_errors.set(len(current.errors))
         self._apply(self.index.set_files({p.key: p for p in current.policies}))
 

@@ -11,6 +11,7 @@ Never does: talk to the cluster.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -18,7 +19,7 @@ from typing import Sequence
 from failsync.core.model import Policy
 from failsync.core.policies import PolicySet, merge_policy_sets
 from failsync.errors import Location, PolicyError
-from failsync.loading import load_policies, policy_files
+from failsync.loading import list_policy_files, load_policies
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,14 @@ class PolicyFiles:
         errors: list[PolicyError] = []
         for path in self.paths:
             if path.is_dir():
-                found = policy_files(path)
-                if not found and not self.allow_missing:
+                found, unreadable = list_policy_files(path)
+                errors.extend(unreadable)  # a directory that cannot be read is an error, never skipped
+                if not found and not unreadable and not self.allow_missing:
                     errors.append(PolicyError("no policy files found; expected *.yaml or *.yml files in this "
                                               "directory", Location(str(path))))
                 files.extend(found)
-            elif path.is_file():
-                files.append(path)
+            elif os.path.lexists(path):
+                files.append(path)  # read (and reported if it is no regular file) by load_policies
             elif not self.allow_missing:
                 errors.append(PolicyError("no such file or directory; expected a policy file or a directory "
                                           "of them", Location(str(path))))
@@ -76,12 +78,21 @@ class PolicyFiles:
             if previous is not None and previous.stamp == stamp:
                 continue
             parsed = load_policies([file])
+            if previous is not None and previous.parsed.errors and not parsed.errors:
+                log.info("policy file %s loads again without errors: %d policies", file, len(parsed.policies))
             self._files[file] = _File(stamp, parsed, self._kept(parsed, previous))
             changed = True
         if changed:
             merged = merge_policy_sets(PolicySet(f.kept, f.parsed.errors) for f in self._files.values())
             self.current = PolicySet(merged.policies, (*self._path_errors, *merged.errors))
         return changed
+
+    def describe(self, error: PolicyError) -> str:
+        """``error`` with what happens to its policies: kept as last loaded, or not enforced (never loaded)."""
+        found = self._files.get(Path(error.location.file)) if error.location else None
+        if found is not None and len(found.kept) > len(found.parsed.policies):
+            return f"{error} (skipped; the previous good version of this file's policies stays in force)"
+        return f"{error} (skipped; no good version of it was loaded before, so nothing of it is enforced)"
 
     @staticmethod
     def _kept(parsed: PolicySet, previous: _File | None) -> tuple[Policy, ...]:

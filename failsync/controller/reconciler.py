@@ -1,5 +1,6 @@
 """Reconciling one policy from the caches: the settled-inputs memo, one ``SyncEngine.reconcile``,
-and what follows a write (cache update, metrics, an Event, a log line, a scheduled failback).
+and what follows a write (cache update, metrics, an Event, a log line, a re-decision scheduled
+for when a hold, a delay or a pin ends).
 
 Owns: what a reconcile starts from (the policy, its cached TrafficSplit, ready counts),
 skipping one whose inputs are those of its last success, the lease check before a write,
@@ -19,8 +20,8 @@ from typing import Any, Callable, Iterable, Mapping
 from failsync.controller.caches import Caches
 from failsync.controller.index import PolicyIndex
 from failsync.controller.queue import WorkQueue
-from failsync.core.model import Policy, Rule
-from failsync.errors import Conflict
+from failsync.core.model import Policy
+from failsync.errors import Conflict, Forbidden
 from failsync.kube.errors import is_temporary
 from failsync.kube.events import FAILED_BACK, FAILED_OVER, EventRecorder, transition
 from failsync.kube.watch import Store
@@ -46,6 +47,8 @@ class Inputs:
     store: Store | None
     cached: Mapping[str, Any] | None
     ready: dict[str, int]
+    #: All endpoints per backend, for minReadyPercent and gradual spillover (None when not needed).
+    total: dict[str, int] | None = None
 
 
 class Reconciler:
@@ -62,14 +65,18 @@ class Reconciler:
         self.may_write = may_write
         # key -> the inputs of its last successful reconcile (policy, ready counts, live resourceVersion):
         # a reconcile with the same inputs would decide, render and diff to the same "nothing to write".
-        self._settled: dict[str, tuple[Policy, dict[str, int], str | None]] = {}
+        self._settled: dict[str, tuple[Policy, dict[str, int], dict[str, int] | None, str | None]] = {}
         self._unserved: dict[str, str] = {}  # key -> why its TrafficSplit version cannot be served
         self._failing: dict[str, str] = {}  # key -> the permanent failure last reported
+        self._decided: dict[str, tuple[tuple[str, int], ...]] = {}  # key -> weights of its last decision
+        #: The last write's 403 message while no write has succeeded since (then /readyz is 503).
+        self.forbidden: str | None = None
 
     def forget(self, policy: Policy) -> None:
         """Drop what is remembered about a policy that is no longer managed."""
         self._settled.pop(policy.key, None)
         self._failing.pop(policy.key, None)
+        self._decided.pop(policy.key, None)
         if self._unserved.pop(policy.key, None) is not None:
             self.metrics.unserved_policies.set(len(self._unserved))
         self.metrics.forget_policy(policy.namespace, policy.name)
@@ -88,20 +95,32 @@ class Reconciler:
             self._report_unserved(policy)
             return None
         store = self.caches.target_store(policy)
-        return Inputs(key, policy, store, store.get(key) if store else None, self.caches.ready_counts(policy))
+        return Inputs(key, policy, store, store.get(key) if store else None, self.caches.ready_counts(policy),
+                      self.caches.total_counts(policy))
+
+    @property
+    def unserved(self) -> dict[str, str]:
+        """Policies skipped because the server does not serve their target kind, with why."""
+        return dict(self._unserved)
 
     def _report_unserved(self, policy: Policy) -> None:
         if policy.key in self._unserved:
             return
-        why = self.caches.unserved.get(kind_of(policy.target), "not served")
+        target = kind_of(policy.target)
+        why = self.caches.unserved.get(target, "not served")
+        first = why not in self._unserved.values()
         self._unserved[policy.key] = why
         self.metrics.unserved_policies.set(len(self._unserved))
-        log.error("policy %s: %s (skipped until the server serves it)", policy.key, why,
-                  extra={"policy": policy.key})
+        if first:  # one line per missing kind (a missing CRD), not one per policy
+            log.error("policy %s: %s (skipped, like every policy on %s %s, until the server serves it)",
+                      policy.key, why, target.kind, target.api_version, extra={"policy": policy.key})
+        else:
+            log.debug("policy %s: %s (skipped)", policy.key, why)
 
     def is_settled(self, inputs: Inputs) -> bool:
         """Whether the last successful reconcile had the same inputs (so it would write nothing again)."""
-        return self._settled.get(inputs.key) == (inputs.policy, inputs.ready, _version_of(inputs.cached))
+        return self._settled.get(inputs.key) == (inputs.policy, inputs.ready, inputs.total,
+                                                  _version_of(inputs.cached))
 
     def stale(self, keys: Iterable[str]) -> list[str]:
         """The keys whose inputs changed since their last reconcile; counts the others as unchanged.
@@ -136,9 +155,13 @@ class Reconciler:
         for service, count in ready.items():
             self.metrics.ready_endpoints.set(count, namespace=policy.namespace, name=policy.name, backend=service)
         started = time.monotonic()
-        result = self.engine.reconcile(policy, live, ready)
+        result = self.engine.reconcile(policy, live, ready, total=inputs.total)
         landed = time.monotonic()
         self.metrics.reconciles.inc(result=result.outcome.value)
+        if isinstance(result.error, Forbidden):
+            self.forbidden = result.message
+        elif result.changed:
+            self.forbidden = None
         if result.outcome is Outcome.FAILED:
             self._settled.pop(key, None)
             self._requeue(key, result.message, result.error)
@@ -151,18 +174,24 @@ class Reconciler:
             self._settled.pop(key, None)
             return
         self.metrics.active_backends.set(len(decision.active), namespace=policy.namespace, name=policy.name)
+        decided, previous = tuple(decision.weights.items()), self._decided.get(key)
+        self._decided[key] = decided
+        if result.outcome is Outcome.CREATED:
+            log.info("%s: created its %s (%s)", key, policy.target.kind, result.weight_changes, extra={"policy": key})
         if result.written is not None and store is not None and store.get(key) is cached:
             store.put(result.written)  # the watch event follows; until then the cache must not be stale
         settled_on = result.written if result.written is not None else cached
-        if decision.rule is Rule.FAILBACK_HELD or (result.changed and result.written is None):
-            self._settled.pop(key, None)  # a held failback changes with the clock alone; re-decide each time
+        if decision.revisit_at is not None or (result.changed and result.written is None):
+            self._settled.pop(key, None)  # a hold, delay or pin ends with the clock alone; re-decide each time
         else:
-            self._settled[key] = (policy, ready, _version_of(settled_on))
+            self._settled[key] = (policy, ready, inputs.total, _version_of(settled_on))
         if result.changed:
             self.metrics.decision_to_write.observe(landed - started)
-            self._after_write(policy, live, result.live_weights, decision.weights, landed - since)
-        if decision.rule is Rule.FAILBACK_HELD and decision.primary_healthy_since is not None:
-            remaining = decision.primary_healthy_since + policy.hold_seconds - self.engine.clock()
+            if decision.pin is None:  # a pin is no failover: `failsync pin` posts its own Pinned Event
+                self._after_write(policy, live, result.live_weights, decision.weights, landed - since,
+                                  drift=previous == decided and live is not None)
+        if decision.revisit_at is not None:  # FAILBACK_HELD, FAILOVER_DELAYED, a pin with an expiry
+            remaining = decision.revisit_at - self.engine.clock()
             self.queue.add_after(key, remaining + 0.05)  # the queue clamps any delay (holdSeconds 10^10 too)
 
     def _requeue(self, key: str, message: str, error: Exception | None) -> None:
@@ -178,9 +207,20 @@ class Reconciler:
             log.warning("%s: %s (tried again at the next resync or change)", key, message, extra={"policy": key})
 
     def _after_write(self, policy: Policy, live: Mapping[str, Any] | None, before: Mapping[str, int] | None,
-                     after: Mapping[str, int], reaction: float) -> None:
-        """Metrics, an Event and a log line when a write moved traffic."""
+                     after: Mapping[str, int], reaction: float, *, drift: bool) -> None:
+        """Metrics, an Event and a log line when a write moved traffic.
+
+        ``drift``: the decision is the one already made last time, so the write put back a change
+        made behind failsync's back: counted and logged as drift, never as a failover or failback.
+        """
         self.metrics.reaction.observe(reaction)
+        if drift:
+            if dict(before or {}) != dict(after):
+                self.metrics.drift_reverted.inc(namespace=policy.namespace, name=policy.name)
+                log.info("%s: put back weights changed behind failsync's back (%s)", policy.key,
+                         ", ".join(f"{s} {(before or {}).get(s, '-')}->{w}" for s, w in after.items()
+                                   if (before or {}).get(s) != w), extra={"policy": policy.key})
+            return
         change = transition(policy.primary, before, after)
         if change is None:
             return

@@ -115,6 +115,10 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _clean_mapping(value: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _clean(item) for key, item in value.items() if item is not None}
+
+
 def _owned_keys(desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> tuple[set[str], set[str]]:
     desired_meta = desired.get("metadata") or {}
     live_annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
@@ -146,7 +150,7 @@ def owned_view(obj: Mapping[str, Any], *, desired: Mapping[str, Any], live: Mapp
                             "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")}}
     if ownership is Ownership.WEIGHTS:
         view["spec"] = weights_view(obj, services)
-        return _clean(view)
+        return _clean_mapping(view)
     label_keys, annotation_keys = _owned_keys(desired, live)
     live_meta = (live or {}).get("metadata") or {}
     for field, keys in (("labels", label_keys), ("annotations", annotation_keys)):
@@ -158,7 +162,7 @@ def owned_view(obj: Mapping[str, Any], *, desired: Mapping[str, Any], live: Mapp
         view["spec"] = obj.get("spec") if obj.get("spec") is not None else {}
     # A live object without spec (removed by hand) has none in its view either, so the
     # patch adds /spec whole: an "add" below a missing /spec would never apply.
-    return _clean(view)  # copies every mapping and list on the way, so the view shares nothing mutable
+    return _clean_mapping(view)  # copies every mapping and list on the way, so the view shares nothing mutable
 
 
 def _same_json(left: Mapping[str, Any], right: Mapping[str, Any]) -> bool:

@@ -11,6 +11,8 @@ Counting rules:
   services have one family of slices per ``addressType`` listing the same pods, so
   the count is the largest family, never the sum of families.
 - A missing object (None, no slices) means zero ready endpoints.
+- All endpoints (for ``minReadyPercent`` and gradual spillover, SPEC §12): the same,
+  counting the not-ready ones too (``notReadyAddresses``; ``conditions.ready: false``).
 """
 
 from __future__ import annotations
@@ -34,25 +36,44 @@ def ready_from_endpoints(endpoints: Mapping[str, Any] | None) -> int:
     return len(ready)
 
 
+def endpoint_counts(endpoints: Mapping[str, Any] | None) -> tuple[int, int]:
+    """(ready, all) endpoints of one v1 Endpoints object: distinct IPs of addresses, and of both lists."""
+    if not endpoints:
+        return 0, 0
+    ready = ready_from_endpoints(endpoints)
+    others: set[object] = set()
+    for subset in endpoints.get("subsets") or ():
+        for index, address in enumerate((subset or {}).get("notReadyAddresses") or ()):
+            others.add((address or {}).get("ip") or ("not-ready", id(subset), index))
+    ready_ips = {(a or {}).get("ip") for s in endpoints.get("subsets") or () for a in (s or {}).get("addresses") or ()}
+    return ready, ready + len(others - ready_ips)
+
+
 @dataclass(frozen=True, slots=True)
 class SliceReadiness:
     """All the ready count needs of one EndpointSlice: its address family and, for each ready
-    endpoint, its addresses (empty for an endpoint the API reported without one)."""
+    endpoint, its addresses (empty for an endpoint the API reported without one); and the
+    same for its endpoints that are not ready (they count in the total only)."""
 
     family: str
     ready: tuple[tuple[str, ...], ...]
+    not_ready: tuple[tuple[str, ...], ...] = ()
 
 
 def slice_readiness(item: Mapping[str, Any], *, keep: Callable[[str], str] = str) -> SliceReadiness:
     """The readiness of one EndpointSlice; ``keep`` is applied to every string kept (a cache
     may copy them out of a large decoded document)."""
     ready = []
+    not_ready = []
     for endpoint in item.get("endpoints") or ():
         endpoint = endpoint or {}
+        addresses = tuple(keep(address) for address in endpoint.get("addresses") or ())
         if (endpoint.get("conditions") or {}).get("ready") is False:
-            continue
-        ready.append(tuple(keep(address) for address in endpoint.get("addresses") or ()))
-    return SliceReadiness(sys.intern(str(item.get("addressType") or "IPv4")), tuple(ready))
+            not_ready.append(addresses)
+        else:
+            ready.append(addresses)
+    return SliceReadiness(sys.intern(str(item.get("addressType") or "IPv4")), tuple(ready),
+                          tuple(not_ready) if not_ready else ())
 
 
 def count_ready(slices: Iterable[SliceReadiness]) -> int:
@@ -62,6 +83,20 @@ def count_ready(slices: Iterable[SliceReadiness]) -> int:
     for item in slices:
         family = addressed.setdefault(item.family, set())
         for addresses in item.ready:
+            if addresses:
+                family.add(addresses)
+            else:
+                unaddressed[item.family] = unaddressed.get(item.family, 0) + 1
+    return max((len(found) + unaddressed.get(name, 0) for name, found in addressed.items()), default=0)
+
+
+def count_all(slices: Iterable[SliceReadiness]) -> int:
+    """All endpoints, ready or not, over the slices of one service: distinct addresses, largest family."""
+    addressed: dict[str, set[tuple[str, ...]]] = {}
+    unaddressed: dict[str, int] = {}
+    for item in slices:
+        family = addressed.setdefault(item.family, set())
+        for addresses in (*item.ready, *item.not_ready):
             if addresses:
                 family.add(addresses)
             else:
@@ -96,3 +131,22 @@ def ready_by_service(*, endpoints: Iterable[Mapping[str, Any]] = (),
     for key, group in grouped.items():
         counts[key] = ready_from_slices(group)
     return counts
+
+
+def total_by_service(*, endpoints: Iterable[Mapping[str, Any]] = (),
+                     slices: Iterable[Mapping[str, Any]] = ()) -> dict[tuple[str, str], int]:
+    """All endpoints (ready or not) keyed by (namespace, service name), grouped as ``ready_by_service``."""
+    totals: dict[tuple[str, str], int] = {}
+    for item in endpoints:
+        metadata = item.get("metadata") or {}
+        if metadata.get("name"):
+            totals[(metadata.get("namespace") or "default", metadata["name"])] = endpoint_counts(item)[1]
+    grouped: dict[tuple[str, str], list[SliceReadiness]] = {}
+    for item in slices:
+        metadata = item.get("metadata") or {}
+        service = (metadata.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        if service:
+            grouped.setdefault((metadata.get("namespace") or "default", service), []).append(slice_readiness(item))
+    for key, group in grouped.items():
+        totals[key] = count_all(group)
+    return totals

@@ -46,6 +46,28 @@ class WhenAllDown(str, enum.Enum):
     ZERO = "zero"
 
 
+class SpecMode(str, enum.Enum):
+    """How a policy shares traffic (SPEC §12): fail over by tiers, or distribute (active-active)."""
+
+    FAILOVER = "failover"
+    DISTRIBUTE = "distribute"
+
+
+class FailoverMode(str, enum.Enum):
+    """How traffic leaves a failing tier: all at once, or gradually spilling over (Envoy's priority levels)."""
+
+    ALL_AT_ONCE = "all-at-once"
+    GRADUAL = "gradual"
+
+
+#: Envoy's default overprovisioning factor: a tier at 1/1.4 (about 71 %) healthy still keeps all its traffic.
+DEFAULT_OVERPROVISIONING_FACTOR = 1.4
+#: Weights of ``failover.mode: gradual`` add up to this.
+GRADUAL_SCALE = 100
+#: The largest weight a route accepts (Gateway API): the sum of ``distribute`` weights stays within it.
+MAX_ROUTE_WEIGHT = 1_000_000
+
+
 class Origin(str, enum.Enum):
     """Where a policy came from: a policy file, or an adopted hand-written TrafficSplit."""
 
@@ -59,6 +81,8 @@ class Backend:
 
     service: str
     priority: int = 1
+    #: The share this backend carries while healthy under ``spec.mode: distribute``.
+    weight: int = 1
 
 
 class InactiveBackends(str, enum.Enum):
@@ -98,6 +122,13 @@ class Policy:
     hold_seconds: float = 0
     when_all_down: WhenAllDown = WhenAllDown.KEEP
     target: Target = Target()
+    #: SPEC §12 (defaults keep the behaviour of §4).
+    min_ready_percent: int | None = None
+    delay_seconds: float = 0
+    failover_mode: FailoverMode = FailoverMode.ALL_AT_ONCE
+    overprovisioning_factor: float = DEFAULT_OVERPROVISIONING_FACTOR
+    mode: SpecMode = SpecMode.FAILOVER
+    primary_weight: int = 1
     origin: Origin = Origin.FILE
     location: Location | None = field(default=None, compare=False)
 
@@ -109,7 +140,20 @@ class Policy:
     @cached_property
     def backends(self) -> tuple[Backend, ...]:
         """The primary (tier 0) then the fallbacks in declared order (built once: the loop asks often)."""
-        return (Backend(self.primary, priority=0), *self.fallbacks)
+        return (Backend(self.primary, priority=0, weight=self.primary_weight), *self.fallbacks)
+
+    @property
+    def full_weight(self) -> int:
+        """What one backend carrying all traffic weighs: 1, 100 (gradual) or the sum of distribute weights."""
+        if self.mode is SpecMode.DISTRIBUTE:
+            return sum(b.weight for b in self.backends)
+        return GRADUAL_SCALE if self.failover_mode is FailoverMode.GRADUAL else 1
+
+    @property
+    def needs_totals(self) -> bool:
+        """Whether deciding needs every endpoint (ready or not), not just the ready ones."""
+        return self.min_ready_percent is not None or (
+            self.mode is SpecMode.FAILOVER and self.failover_mode is FailoverMode.GRADUAL)
 
     @cached_property
     def services(self) -> tuple[str, ...]:
@@ -126,6 +170,28 @@ class Rule(str, enum.Enum):
     ALL_DOWN_KEEP = "all-down-keep"
     ALL_DOWN_PRIMARY = "all-down-primary"
     ALL_DOWN_ZERO = "all-down-zero"
+    #: SPEC §12.
+    FAILOVER_DELAYED = "failover-delayed"
+    SPILLED_OVER = "spilled-over"
+    DISTRIBUTED = "distributed"
+    PINNED = "pinned"
+
+
+@dataclass(frozen=True)
+class Pin:
+    """``failsync.io/pin``: all traffic to ``backend`` regardless of health, until ``until`` (None: until removed)."""
+
+    backend: str
+    until: float | None = None
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    """One rule the decision looked at, in order: whether it fired, and why (for ``failsync explain``)."""
+
+    rule: str
+    fired: bool
+    note: str
 
 
 @dataclass(frozen=True)
@@ -135,7 +201,9 @@ class Decision:
     ``weights`` maps each backend service (primary first, declared order) to its
     weight. ``primary_healthy_since`` is the state to carry into the next
     decision (the time the primary was first seen healthy in its current run, or
-    None while it is unhealthy); it drives ``holdSeconds``.
+    None while it is unhealthy); it drives ``holdSeconds``. ``primary_unhealthy_since``
+    is its mirror image and drives ``delaySeconds``. ``revisit_at`` is when the clock
+    alone may change the decision (a hold or delay ends, a pin expires), or None.
     """
 
     weights: Mapping[str, int]
@@ -144,6 +212,13 @@ class Decision:
     ready: Mapping[str, int]
     reason: str
     primary_healthy_since: float | None = None
+    primary_unhealthy_since: float | None = None
+    total: Mapping[str, int] = field(default_factory=dict)
+    revisit_at: float | None = None
+    #: The pin in force, and a pin found expired (the shell removes it and says so).
+    pin: Pin | None = None
+    expired_pin: Pin | None = None
+    trace: tuple[RuleCheck, ...] = field(default=(), compare=False)
 
     @property
     def active(self) -> tuple[str, ...]:

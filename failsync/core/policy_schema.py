@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import replace
 from typing import Any
 
 import yaml
 
+from failsync.core.decision_schema import SCHEMA_KEYS, decision_fields
 from failsync.core.model import (
     MANAGED_BY_LABEL,
     POLICY_API_VERSION,
@@ -62,6 +64,10 @@ _SCHEMA: dict[str, frozenset[str]] = {
     "spec.failback": frozenset({"holdSeconds"}),
     "spec.target": frozenset({"kind", "apiVersion", "port", "inactiveBackends"}),
 }
+
+# SPEC §12 (decisions, part 2) adds its keys from its own module.
+for _path, _keys in SCHEMA_KEYS.items():
+    _SCHEMA[_path] = _SCHEMA.get(_path, frozenset()) | _keys
 
 
 def _type_name(value: Any) -> str:
@@ -124,7 +130,7 @@ class PolicyDocument:
 
     def _scalar(self, node: yaml.Node) -> Any:
         if not isinstance(node, yaml.ScalarNode):
-            return f"<{node.id}>"
+            return f"<{type(node).__name__}>"
         if node.tag == _STR_TAG:  # the common case, without the constructor's bookkeeping
             return node.value
         if self._constructor is None:
@@ -281,16 +287,20 @@ class PolicyDocument:
         when_all_down = self.choice(spec, "whenAllDown", "spec.whenAllDown",
                                     tuple(_WHEN_ALL_DOWN), WhenAllDown.KEEP.value)
         target = self.target(spec)
+        decisions = decision_fields(self, spec, health)
 
         if len(self.errors) > before or None in (name, namespace, service, primary, labels,
                                                    min_ready, source, hold_seconds, when_all_down,
-                                                   target):
+                                                   target, decisions):
             return None
-        return Policy(
+        fallback_weights = decisions.pop("fallback_weights")  # type: ignore[union-attr]
+        if fallback_weights is not None:  # entries and fallbacks match one to one when nothing failed
+            fallbacks = tuple(replace(b, weight=w) for b, w in zip(fallbacks, fallback_weights))
+        return Policy(**decisions,  # type: ignore[arg-type]
             name=name, namespace=namespace, service=service, primary=primary,  # type: ignore[arg-type]
             fallbacks=fallbacks, labels=labels, min_ready=min_ready,  # type: ignore[arg-type]
-            health_source=_HEALTH_SOURCES[source], hold_seconds=hold_seconds,  # type: ignore[index]
-            when_all_down=_WHEN_ALL_DOWN[when_all_down], target=target,  # type: ignore[index]
+            health_source=_HEALTH_SOURCES[source], hold_seconds=hold_seconds,  # type: ignore[index, arg-type]
+            when_all_down=_WHEN_ALL_DOWN[when_all_down], target=target,  # type: ignore[index, arg-type]
             # Anchored at the name: the line a reader looks at to tell policies apart.
             location=Location(self.file, self._line_of("metadata.name") or self.lines[""]),
         )

@@ -1,9 +1,10 @@
 """Rendering: a Policy and its weights -> the one Kubernetes object it stands for.
 
-Owns: the Jinja2 environment (sandboxed, StrictUndefined), template lookup (built-in
-templates shipped as ``failsync.templates``, optionally overridden by file name from a
-directory), YAML-safe emission of every value, and the check that the output is
-exactly one object of the expected kind and apiVersion. Never touches a cluster and
+Owns: the Jinja2 environment (sandboxed, StrictUndefined; templates found only by file
+name through ``template_loader``: built-in ones shipped as ``failsync.templates``,
+optionally overridden from a directory), YAML-safe emission of every value, and the
+check that the output is exactly one object of the expected kind and apiVersion (and,
+for an override template, keeps to ``target_schema``). Never touches a cluster and
 never decides weights.
 
 Safety: every ``{{ expression }}`` passes through ``emit`` (the environment's
@@ -21,7 +22,6 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,10 @@ from failsync.core.model import (
     Target,
 )
 from failsync.core.target_schema import rendered_object_problem, with_ownership_marks
+from failsync.core.template_loader import TemplateLoader
 from failsync.errors import TemplateError
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_TEMPLATE_PACKAGE = "failsync.templates"
 
 # Characters json.dumps leaves as they are but YAML would reject or fold: C1 controls
 # and DEL (not printable in YAML), line/paragraph separators and NEL (line breaks
@@ -224,56 +224,6 @@ def template_name(target: Target) -> str:
     return f"{target.kind.lower()}-{group}-{version}.yaml.j2"
 
 
-# A template is named by a plain file name: no directory part, no "..", nothing absolute.
-_TEMPLATE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-_MAX_TEMPLATE_BYTES = 1024 * 1024
-
-
-def _refused(name: str) -> str | None:
-    """Why ``name`` may not be loaded as a template, or None."""
-    if not _TEMPLATE_NAME.match(name) or ".." in name:
-        return (f"template name {name!r} refused: templates are loaded by file name from the template "
-                f"directories only (no absolute paths, directories or '..')")
-    return None
-
-
-class _TemplateLoader(jinja2.BaseLoader):
-    """Templates by plain file name: from the override directory (regular files inside it, symlinks
-    not leading out), else the built-in ones. Nothing else on the machine can be read, whatever a
-    template's ``{% include %}``/``{% import %}`` asks for."""
-
-    def __init__(self, overrides: Path | None) -> None:
-        self.overrides = overrides.resolve() if overrides is not None else None
-
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
-        problem = _refused(template)
-        if problem is not None:
-            raise TemplateError(problem)
-        if self.overrides is not None:
-            found = self._override(template)
-            if found is not None:
-                return found, None, lambda: True
-        try:
-            source = resources.files(_TEMPLATE_PACKAGE).joinpath(template).read_text(encoding="utf-8")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise jinja2.TemplateNotFound(template) from None
-        return source, None, lambda: True
-
-    def _override(self, name: str) -> str | None:
-        assert self.overrides is not None
-        path = (self.overrides / name).resolve()
-        if path.parent != self.overrides or not path.is_file():
-            return None  # missing, or a symlink leading out of the directory: not a template here
-        with path.open("rb") as stream:
-            data = stream.read(_MAX_TEMPLATE_BYTES + 1)
-        if len(data) > _MAX_TEMPLATE_BYTES:
-            raise TemplateError(f"template {name} is larger than 1 MiB")
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise TemplateError(f"template {name} is not UTF-8 text ({error.reason})") from None
-
-
 class Renderer:
     """Renders policies to objects; templates are compiled once and reused.
 
@@ -283,7 +233,7 @@ class Renderer:
     def __init__(self, overrides: Path | None = None) -> None:
         self.overrides = Path(overrides) if overrides is not None else None
         self._environment = SandboxedEnvironment(
-            loader=_TemplateLoader(self.overrides),
+            loader=TemplateLoader(self.overrides),
             undefined=jinja2.StrictUndefined,
             finalize=emit,
             autoescape=False,
@@ -297,16 +247,19 @@ class Renderer:
         # Templates compute from the context only: no helpers beyond the sandbox's safe builtins.
         for name in ("lipsum", "cycler", "joiner"):
             self._environment.globals.pop(name, None)
-        self._templates: dict[str, tuple[jinja2.Template, _Pieces | None]] = {}
+        self._templates: dict[str, tuple[jinja2.Template, _Pieces | None, bool]] = {}
 
-    def _template(self, target: Target) -> tuple[jinja2.Template, _Pieces | None]:
+    def _template(self, target: Target) -> tuple[jinja2.Template, _Pieces | None, bool]:
+        """The compiled template of ``target``, its text-and-variables pieces (or None), and whether
+        it is a built-in one (trusted: its output needs no schema check)."""
         name = template_name(target)
         found = self._templates.get(name)
         if found is None:
             try:
                 template = self._environment.get_template(name)
-                source = self._environment.loader.get_source(self._environment, name)[0]  # type: ignore[union-attr]
-                found = (template, _pieces(self._environment, self._environment.parse(source)))
+                source, filename, _ = self._environment.loader.get_source(  # type: ignore[union-attr]
+                    self._environment, name)
+                found = (template, _pieces(self._environment, self._environment.parse(source)), filename is None)
             except jinja2.TemplateNotFound:
                 where = f"{self.overrides} or the built-in templates" if self.overrides else "the built-in templates"
                 raise TemplateError(
@@ -318,9 +271,9 @@ class Renderer:
             self._templates[name] = found
         return found
 
-    def render(self, policy: Policy, weights: Mapping[str, int] | None = None) -> dict:
+    def render(self, policy: Policy, weights: Mapping[str, int] | None = None) -> dict[str, Any]:
         """The object ``policy`` renders to with ``weights`` (None: primary 1, others 0)."""
-        template, pieces = self._template(policy.target)
+        template, pieces, builtin = self._template(policy.target)
         variables = context(policy, weights)
         try:
             if pieces is None:
@@ -332,7 +285,8 @@ class Renderer:
         except RecursionError:
             raise TemplateError(f"template {template.name} failed for policy {policy.key}: it includes "
                                 f"itself without end") from None
-        return check_rendered(text, policy, template.name or template_name(policy.target))
+        return check_rendered(text, policy, template.name or template_name(policy.target),
+                              trusted=builtin)
 
 
 # A template made only of text and {{ variable }} / {{ variable | filter }} as pieces:
@@ -358,7 +312,7 @@ def _pieces(environment: jinja2.Environment, tree: nodes.Template) -> _Pieces | 
             return None
         for node in output.nodes:
             apply = None
-            if isinstance(node, nodes.Filter) and node.name in _DIRECT_FILTERS and not (
+            if isinstance(node, nodes.Filter) and node.name in _DIRECT_FILTERS and node.node is not None and not (
                     node.args or node.kwargs or node.dyn_args or node.dyn_kwargs):
                 apply = environment.filters[node.name]
                 node = node.node
@@ -419,14 +373,18 @@ def context(policy: Policy, weights: Mapping[str, int] | None = None) -> dict[st
     }
 
 
-def check_rendered(text: str, policy: Policy, template: str) -> dict:
-    """Parse rendered text back; it must be one mapping of the policy's kind, apiVersion and name."""
+def check_rendered(text: str, policy: Policy, template: str, *, trusted: bool = False) -> dict[str, Any]:
+    """Parse rendered text back; it must be one mapping of the policy's kind, apiVersion and name.
+
+    Unless ``trusted`` (a built-in template, whose output tests check against the same schema),
+    it must also keep to the target kind's schema and failsync's ownership marks.
+    """
     try:
         # Built-in templates write JSON (a subset of YAML) because json parses it ~10x faster.
         obj = json.loads(text)
     except ValueError:
         obj = _load_yaml(text, policy, template)
-    return _checked(obj, policy, template)
+    return _checked(obj, policy, template, trusted)
 
 
 def _load_yaml(text: str, policy: Policy, template: str) -> Any:
@@ -438,19 +396,21 @@ def _load_yaml(text: str, policy: Policy, template: str) -> Any:
                             f"{summary}") from None
 
 
-def _checked(obj: Any, policy: Policy, template: str) -> dict:
+def _checked(obj: Any, policy: Policy, template: str, trusted: bool) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise TemplateError(f"template {template} produced a {type(obj).__name__} for policy "
                             f"{policy.key}; expected one {policy.target.kind} mapping")
     expected = (policy.target.api_version, policy.target.kind, policy.name, policy.namespace)
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = {}
     found = (obj.get("apiVersion"), obj.get("kind"), metadata.get("name"), metadata.get("namespace"))
     if found != expected:
         raise TemplateError(
             f"template {template} produced {found[1]} {found[0]} {found[3]}/{found[2]} for policy "
             f"{policy.key}; expected {expected[1]} {expected[0]} {expected[3]}/{expected[2]}")
-    problem = rendered_object_problem(obj, policy)
+    problem = None if trusted else rendered_object_problem(obj, policy)
     if problem is not None:
         raise TemplateError(f"template {template} rendered {problem} for policy {policy.key}; nothing "
                             f"was written")
-    return with_ownership_marks(obj, policy)
+    return obj if trusted else with_ownership_marks(obj, policy)

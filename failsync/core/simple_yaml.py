@@ -115,7 +115,7 @@ class _Reader:
         # them, except {} and [] values, which every document must get afresh.
         if type(scalar) is not dict and type(scalar) is not list and len(_LINES) < _LINES_SIZE:
             _LINES[line] = entry
-        return entry
+        return entry  # type: ignore[no-any-return]  # a tuple or one of the markers
 
     def key(self, text: str) -> str:
         if text not in _STRING_KEYS:
@@ -128,7 +128,7 @@ class _Reader:
     def tag(self, plain: str) -> str:
         for tag, pattern in self.resolvers.get(plain[0], ()):
             if pattern.match(plain):
-                return tag
+                return str(tag)
         if None in self.resolvers:
             raise _NotSimple
         return _STR_TAG
@@ -161,7 +161,7 @@ class _Reader:
             raise _NotSimple
         return root, paths
 
-    def block(self, lines: list, index: int, indent: int, mapping: dict[str, Any], path: str,
+    def block(self, lines: list[Any], index: int, indent: int, mapping: dict[str, Any], path: str,
               paths: dict[str, int]) -> int:
         """Read the keys of ``mapping`` at column ``indent`` from ``lines[index]``; return the next index.
 
@@ -202,7 +202,7 @@ class _Reader:
                 self.depth -= 1
         return index
 
-    def sequence(self, lines: list, index: int, indent: int, items: list[Any], path: str,
+    def sequence(self, lines: list[Any], index: int, indent: int, items: list[Any], path: str,
                  paths: dict[str, int]) -> int:
         """Read ``- ...`` items at ``indent`` from ``lines[index]``; return the next index."""
         count = len(lines)

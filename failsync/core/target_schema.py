@@ -178,5 +178,5 @@ def rendered_object_problem(obj: Mapping[str, Any], policy: Policy) -> str | Non
         return _route_spec_problem(obj.get("spec"), str(obj.get("kind")))
     api_version = obj.get("apiVersion")
     if api_version not in _SPEC:
-        return None  # not a TrafficSplit version failsync knows: the kind check already failed
+        return None  # not a kind and version failsync knows: the kind check already failed
     return _spec_problem(obj.get("spec"), str(api_version))

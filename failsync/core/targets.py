@@ -213,7 +213,7 @@ def with_weights(live: Mapping[str, Any], weights: Mapping[str, Any], services: 
     if not is_route(desired.get("kind")):
         for backend in spec.get("backends") or ():
             if isinstance(backend, dict):
-                backend["weight"] = weights.get(backend.get("service"), 0)
+                backend["weight"] = weights.get(str(backend.get("service")), 0)
         return desired
     rules = spec.get("rules")
     for index in managed_rules(desired, services):

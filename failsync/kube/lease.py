@@ -20,10 +20,10 @@ import socket
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 from failsync.backoff import DEFAULT_RETRY, RetryPolicy, jittered
+from failsync.core.timestamps import format_time
 from failsync.errors import ApiError, Conflict
 from failsync.kube.client import KubeClient
 from failsync.kube.resources import Resource
@@ -41,7 +41,7 @@ def default_identity() -> str:
 
 def micro_time(epoch: float) -> str:
     """A Kubernetes MicroTime: RFC 3339 UTC with microseconds."""
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_time(epoch, digits=6)
 
 
 # ------------------------------------------------------------------ pure lease logic

@@ -3,7 +3,9 @@ in-memory cache and calling a handler for every change.
 
 Owns: the informer loop (list, watch with bookmarks, keep the last resourceVersion,
 re-list on 410 Gone and report a resync, reconnect with exponential backoff and
-jitter on connection errors, 5xx and 429 honouring Retry-After), the cache
+jitter on connection errors, 5xx and 429 honouring Retry-After; after a lost connection or a
+"too large resource version" answer re-list, and say so when the server's resourceVersion
+went back: restarted empty or restored from a backup), the cache
 (``Store``, keyed ``namespace/name``, with an optional secondary index and an
 optional projection: the cache may keep only what its reader needs of each object,
 plus its resourceVersion), and skipping malformed objects and events without ever
@@ -177,6 +179,19 @@ class Store:
                 yield change
 
 
+def _as_int(version: str | None) -> int | None:
+    """A resourceVersion as a number (they are etcd revisions in practice; opaque ones are not compared)."""
+    try:
+        return int(version) if version is not None else None
+    except ValueError:
+        return None
+
+
+def _too_large(error: ApiError) -> bool:
+    """kube-apiserver's answer to a watch from a resourceVersion it has not reached."""
+    return "too large resource version" in str(error).lower()
+
+
 def _version(obj: Mapping[str, Any]) -> str | None:
     return (obj.get("metadata") or {}).get("resourceVersion")
 
@@ -218,6 +233,8 @@ class Watcher:
         self.backoff = retry.backoff()
         self.watch_timeout = watch_timeout
         self.resource_version: str | None = None
+        self._highest: int | None = None  # the highest resourceVersion seen: a re-list below it went back
+        self._trouble: str | None = None  # why the stream last restarted, until it works again
         self.synced = threading.Event()
         self._stopping = threading.Event()
         self._spawn = spawn
@@ -251,8 +268,13 @@ class Watcher:
                 self.resource_version = None
                 self._restart("expired")
             except Unreachable as error:
+                # The server may come back with older state (restarted empty, restored from a backup):
+                # re-list, so a resourceVersion that went back is seen, instead of watching from ours.
+                self.resource_version = None
                 self._restart("connection", error)
             except ServerError as error:
+                if _too_large(error):  # we are ahead of the server: its state went back; re-list
+                    self.resource_version = None
                 self._restart("server-error", error, retry_after=error.retry_after)
             except ApiError as error:
                 self._restart("server-error" if is_temporary(error) else "client-error", error)
@@ -267,10 +289,19 @@ class Watcher:
             return
         self.on_restart(reason)
         delay = self.backoff.next_delay(retry_after)
-        level = logging.DEBUG if reason == "closed" else logging.WARNING
-        log.log(level, "watch of %s restarting (%s%s) in %.2fs", self.name, reason,
-                f": {error}" if error else "", delay)
+        trouble = f"{reason}: {error}" if error else reason
+        # One WARNING per change of the trouble (an outage is one line, not one per retry).
+        level = logging.DEBUG if reason == "closed" or trouble == self._trouble else logging.WARNING
+        if reason != "closed":
+            self._trouble = trouble
+        log.log(level, "watch of %s restarting (%s) in %.2fs", self.name, trouble, delay)
         self._stopping.wait(delay)
+
+    def _recovered(self) -> None:
+        if self._trouble is not None:
+            log.info("watch of %s is back (after %s)", self.name, self._trouble)
+            self._trouble = None
+        self.backoff.reset()
 
     def _relist(self) -> None:
         # Page by page into the store: each page is projected and dropped before the next is
@@ -293,10 +324,25 @@ class Watcher:
         for change in self.store.replace(listed()):
             self._deliver(change)
         self.resource_version = resource_version  # only once the whole list is in: else re-list
+        self._check_rewind(resource_version)
         self.synced.set()
-        self.backoff.reset()
+        self._recovered()
         log.debug("listed %d %s at resourceVersion %s", len(self.store), self.name, self.resource_version)
         self.on_resync()
+
+    def _check_rewind(self, listed: str | None) -> None:
+        """Say so when a LIST comes back older than what was seen (the server's state went back)."""
+        version = _as_int(listed)
+        if version is None:
+            return
+        if self._highest is not None and version < self._highest:
+            log.warning("the API server's %s went back: listed at resourceVersion %d after %d was seen "
+                        "(restarted empty, or restored from a backup?); the cache now holds what it serves "
+                        "and every policy is reconciled again", self.name, version, self._highest)
+            self.on_restart("rewound")
+            self._highest = version
+        else:
+            self._highest = max(version, self._highest or 0)
 
     def _watch(self) -> None:
         timeout = int(self.watch_timeout * (1 + random.random()))  # spread reconnects, as client-go does
@@ -324,7 +370,7 @@ class Watcher:
         if kind != DELETED and version and key in self.store and self.store.version(key) == version:
             return  # already cached (the writer put what the server answered): nothing changed
         change = self.store.remove(key) if kind == DELETED else self.store.put(obj)
-        self.backoff.reset()
+        self._recovered()
         if change is not None:
             self._deliver(change)
 

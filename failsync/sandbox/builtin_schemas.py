@@ -55,10 +55,18 @@ def _convert(node: Any, prefix: str) -> Any:
     return result
 
 
+#: Definitions the API server decodes as raw JSON, never pruned: managedFields' field tries.
+_RAW_JSON = ("io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1",)
+
+
 @functools.cache
 def _raw() -> dict[str, dict]:
     folder = importlib.resources.files(_PACKAGE).joinpath("kubernetes-json-schema", f"{KUBERNETES_VERSION}-local")
-    return json.loads(folder.joinpath("_definitions.json").read_text())["$defs"]
+    found = json.loads(folder.joinpath("_definitions.json").read_text())["$defs"]
+    for name in _RAW_JSON:
+        if name in found:
+            found[name] = {**found[name], "x-kubernetes-preserve-unknown-fields": True}
+    return found
 
 
 @functools.cache

@@ -60,7 +60,7 @@ class Cluster:
         self.store.hooks.append(self.crds.on_change)
         self.mesh = MeshSimulator(self.store, self.registry.lookup)
         self.store.hooks.append(self.mesh.on_change)
-        self.collector = Collector(self.store, self.registry, writes.timestamp)
+        self.collector = Collector(self.store, writes.timestamp, self.registry)
         self.store.hooks.append(self.collector.on_change)
         self._port = port
         self._server: SandboxHTTPServer | None = None

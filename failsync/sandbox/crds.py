@@ -184,7 +184,8 @@ class CRDController:
     def on_change(self, change: Change) -> None:
         """Store hook (inside the commit's lock): status, served resources, cleanup on delete.
 
-        (Custom objects of a deleted namespace go through the namespace controller in ``deletion``.)"""
+        Custom objects of a deleted namespace are the namespace controller's (``deletion``), as
+        for built-in kinds: it honours their finalizers."""
         if change.store_key != CRD_STORE_KEY:
             return
         if change.type == "DELETED":

@@ -146,10 +146,10 @@ class Collector:
     work; the worker does the deletes and finalizer removals afterwards, under the store lock.
     """
 
-    def __init__(self, store: Store, registry: resources.Registry, now: Callable[[], str]) -> None:
+    def __init__(self, store: Store, now: Callable[[], str], registry: resources.Registry) -> None:
         self.store = store
-        self.registry = registry
         self._now = now
+        self.registry = registry  # what the cluster serves now (CRDs come and go)
         self._dependents: dict[str, set[Ref]] = {}  # owner uid -> dependents naming it
         self._foreground: dict[str, Ref] = {}  # uid -> owner being deleted in the foreground
         self._terminating: set[str] = set()  # namespaces being deleted
@@ -169,7 +169,7 @@ class Collector:
             if self._index(change, refs if change.type != "DELETED" else None, old_refs):
                 self._queue(("dependent", change.store_key, metadata.get("namespace") or "", metadata["name"]))
             for owner in (refs or []) + (old_refs or []):  # a dependent changed: its foreground owner may go
-                waiting = self._foreground.get(owner.get("uid")) if isinstance(owner, dict) else None
+                waiting = self._foreground.get(str(owner.get("uid"))) if isinstance(owner, dict) else None
                 if waiting is not None:
                     self._queue(("deleting", *waiting))
         ref = (change.store_key, metadata.get("namespace") or "", metadata["name"])
@@ -305,13 +305,8 @@ class Collector:
             policy = "Foreground"
         else:
             policy = "Background"
-        resource = self._resource_of(ref[0])
-        if resource is not None:
-            delete(self.store, resource, ref[1] or None, ref[2], {"propagationPolicy": policy}, now=self._now)
-
-    def _resource_of(self, store_key: str) -> ResourceType | None:
-        """A served resource storing objects under ``store_key`` (None once its CRD is gone)."""
-        return next((r for r in self.registry.resources if r.store_key == store_key), None)
+        delete(self.store, self.registry.storage_type(ref[0]), ref[1] or None, ref[2], {"propagationPolicy": policy},
+               now=self._now)
 
     def _set_owner_references(self, ref: Ref, obj: dict, owners: list[dict]) -> None:
         metadata = {k: v for k, v in obj["metadata"].items() if k != "ownerReferences"}
@@ -319,7 +314,10 @@ class Collector:
             metadata["ownerReferences"] = owners
         commit_update(self.store, ref[0], obj, dict(obj, metadata=metadata))
 
-    def _remove_finalizer(self, store_key: str, obj: dict, finalizer: str) -> None:
+    def _remove_finalizer(self, store_key: str, namespace: str, name: str, finalizer: str) -> None:
+        obj = self.store.get(store_key, namespace, name)
+        if obj is None:
+            return
         finalizers = [f for f in obj["metadata"].get("finalizers") or [] if f != finalizer]
         metadata = {k: v for k, v in obj["metadata"].items() if k != "finalizers"}
         if finalizers:
@@ -343,7 +341,7 @@ class Collector:
                 if dependent is not None:
                     self._set_owner_references(ref, dependent, [o for o in dependent["metadata"].get(
                         "ownerReferences") or [] if not (isinstance(o, dict) and o.get("uid") == uid)])
-            self._remove_finalizer(store_key, self.store.get(store_key, namespace, name), ORPHAN)
+            self._remove_finalizer(store_key, namespace, name, ORPHAN)
         elif FOREGROUND in finalizers:
             blocking = []
             for ref in dependents:
@@ -356,7 +354,7 @@ class Collector:
                         for o in dependent["metadata"].get("ownerReferences") or []):
                     blocking.append(ref)
             if not blocking:
-                self._remove_finalizer(store_key, self.store.get(store_key, namespace, name), FOREGROUND)
+                self._remove_finalizer(store_key, namespace, name, FOREGROUND)
 
     # --- the namespace controller ----------------------------------------------------------------
     def _terminate_namespace(self, name: str) -> None:
@@ -368,8 +366,9 @@ class Collector:
         for store_key in self.store.kinds():
             if store_key == NAMESPACES:
                 continue
-            resource = self._resource_of(store_key)
-            if resource is None:
+            try:
+                resource = self.registry.storage_type(store_key)
+            except KeyError:  # a kind whose CRD is gone (its objects went with it)
                 continue
             for obj in list(self.store.all_of(store_key)):
                 if obj["metadata"].get("namespace") != name:
@@ -385,6 +384,8 @@ class Collector:
                     for finalizer in left["metadata"].get("finalizers") or []:
                         held[finalizer] = held.get(finalizer, 0) + 1
         namespace = self.store.get(NAMESPACES, "", name)
+        if namespace is None:
+            return
         new = dict(namespace, status=dict(namespace.get("status") or {}, phase="Terminating",
                                           conditions=self._conditions(namespace, remaining, held)))
         if not remaining:

@@ -184,6 +184,16 @@ class Registry:
         """Served versions of a group, preferred first."""
         return [version for g, version in self.group_versions if g == group]
 
+    def storage_type(self, store_key: str) -> ResourceType:
+        """The resource whose version objects under ``store_key`` are stored at; KeyError when none is served."""
+        candidates = [r for r in self.resources if r.store_key == store_key]
+        for resource in candidates:
+            if resource.storage_api_version in ("", resource.api_version):
+                return resource
+        if candidates:
+            return candidates[0]
+        raise KeyError(f"the sandbox serves nothing stored under {store_key}")
+
     def of_group_version(self, group: str, version: str) -> list[ResourceType]:
         """Resources served at one group/version, in registry order."""
         return [r for r in self.resources if r.group == group and r.version == version]

@@ -167,3 +167,10 @@ def test_huge_echoed_value_is_truncated(tmp_path: Path) -> None:
     assert result.exit_code == 1
     (line,) = result.stderr.splitlines()
     assert len(line) < 1100 and "characters cut" in line
+
+
+def test_json_log_format_prints_usage_errors_as_json_too() -> None:
+    result = invoke("--log-format", "json", "diff", "--no-such-flag")
+    assert result.exit_code == 2
+    (line,) = result.stderr.splitlines()
+    assert "--no-such-flag" in json.loads(line)["message"]

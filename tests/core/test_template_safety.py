@@ -100,6 +100,42 @@ def test_marks_left_out_by_a_template_are_added(tmp_path: Path) -> None:
     assert obj["metadata"]["annotations"]["failsync.io/policy"] == "emojivoto/web"
 
 
+def test_every_builtin_template_keeps_to_the_schema_it_is_trusted_with() -> None:
+    """Built-in templates skip the per-object check (it is 20% of rendering); this shows they need none."""
+    from dataclasses import replace
+
+    from failsync.core.model import Target
+    from failsync.core.target_schema import rendered_object_problem
+    from failsync.core.targets import API_VERSIONS
+
+    for kind, versions in API_VERSIONS.items():
+        for version in versions:
+            policy = replace(POLICY, labels={"team": "a"}, fallbacks=(),
+                             target=Target(kind, version, port=None if kind == "TrafficSplit" else 80))
+            for weights in (None, {"web-svc": 7}):
+                obj = Renderer().render(policy, weights)
+                assert rendered_object_problem(obj, policy) is None, (kind, version)
+                assert obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "failsync"
+                assert obj["metadata"]["annotations"]["failsync.io/policy"] == "emojivoto/web"
+
+
+@pytest.mark.parametrize("expression", [
+    "self.__init__.__globals__",
+    "namespace.__init__.__globals__",
+    "range.__self__",
+    "lipsum",
+    "cycler",
+    "joiner",
+    "config",
+    "environ",
+])
+def test_templates_have_no_way_to_the_environment(tmp_path: Path, expression: str) -> None:
+    renderer = _template(tmp_path, spec='{"service": {{ EXPR }}, "backends": {{ backends }}}'.replace(
+        "EXPR", expression))
+    with pytest.raises(TemplateError, match=f"template {NAME} failed"):
+        renderer.render(POLICY)
+
+
 ROUTE_NAME = "httproute-v1.yaml.j2"
 ROUTE_POLICY = Policy(name="web", namespace="emojivoto", service="web-svc", primary="web-svc",
                       target=Target("HTTPRoute", "gateway.networking.k8s.io/v1", port=80))
@@ -133,3 +169,16 @@ def test_a_well_formed_route_template_renders(tmp_path: Path) -> None:
                                        .replace("REFS", "{{ backend_refs }}"))
     obj = Renderer(tmp_path).render(ROUTE_POLICY)
     assert obj["spec"]["rules"][0]["backendRefs"][0]["name"] == "web-svc"
+
+
+def test_only_override_templates_pay_for_the_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import failsync.core.rendering as rendering
+
+    checked: list[str] = []
+    real = rendering.rendered_object_problem
+    monkeypatch.setattr(rendering, "rendered_object_problem",
+                        lambda obj, policy: checked.append(policy.key) or real(obj, policy))
+    Renderer().render(POLICY)
+    assert checked == []  # built-in: trusted
+    _template(tmp_path).render(POLICY)
+    assert checked == ["emojivoto/web"]

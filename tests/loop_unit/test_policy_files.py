@@ -5,7 +5,8 @@ Covers:
 - an edited file takes effect; an added file adds its policies; a deleted file drops them;
 - an invalid edit keeps the last good version of the broken policy, reports the error, and
   still applies the valid policies of the same file; fixing it clears the error;
-- a missing path is an error, except in drop-in mode (allow_missing).
+- a missing path is an error, except in drop-in mode (allow_missing);
+- a file fixed after an error is said to load again, at INFO.
 """
 
 from __future__ import annotations
@@ -82,3 +83,59 @@ def test_missing_path_is_an_error_except_in_drop_in_mode(tmp_path: Path) -> None
     relaxed = PolicyFiles([tmp_path / "nope"], allow_missing=True)
     relaxed.poll()
     assert relaxed.current.errors == () and relaxed.current.policies == ()
+
+
+def test_a_fixed_file_is_said_to_load_again_at_info(tmp_path: Path, caplog) -> None:
+    import logging
+
+    path = tmp_path / "p.yaml"
+    _write(path, POLICY.format(name="a", primary="web"))
+    files = PolicyFiles([tmp_path])
+    files.poll()
+    _write(path, POLICY.format(name="a", primary="web") + "  bogus: 1\n")
+    files.poll()
+    assert files.current.errors
+    with caplog.at_level(logging.INFO, logger="failsync.controller.policy_files"):
+        _write(path, POLICY.format(name="a", primary="web-v2"))
+        assert files.poll()
+    assert any(r.levelno == logging.INFO and f"policy file {path} loads again without errors" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_an_error_says_a_previous_version_stays_only_when_there_is_one(tmp_path: Path) -> None:
+    """run never claims "a previous good version stays in force" for a file that never loaded."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("kind: FailoverPolicy\n")
+    files = PolicyFiles([tmp_path])
+    files.poll()
+    error = files.current.errors[0]
+    assert "no good version of it was loaded before" in files.describe(error)
+    assert "stays in force" not in files.describe(error)
+    good = tmp_path / "good.yaml"
+    _write(good, POLICY.format(name="web", primary="web"))
+    files.poll()
+    _write(good, POLICY.format(name="web", primary="Not_A_Label"))
+    files.poll()
+    later = next(e for e in files.current.errors if e.location and e.location.file == str(good))
+    assert "the previous good version of this file's policies stays in force" in files.describe(later)
+
+
+def test_an_unreadable_directory_and_a_named_pipe_are_errors_while_running(tmp_path: Path, monkeypatch) -> None:
+    import failsync.loading as loading
+
+    _write(tmp_path / "good.yaml", POLICY.format(name="web", primary="web"))
+    hidden = tmp_path / "team-b"
+    hidden.mkdir()
+    pipe = tmp_path / "pipe.yaml"
+    os.mkfifo(pipe)
+    real_scandir = os.scandir
+    monkeypatch.setattr(loading.os, "scandir",
+                        lambda path: (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
+                        if Path(path) == hidden else real_scandir(path))
+    files = PolicyFiles([tmp_path, pipe])
+    files.poll()
+    messages = [str(error) for error in files.current.errors]
+    assert f"{hidden}: cannot read this directory: Permission denied; expected a readable directory of " \
+           f"policy files" in messages
+    assert f"{pipe}: is a named pipe, not a regular file; expected a policy file" in messages
+    assert [policy.name for policy in files.current.policies] == ["web"]

@@ -7,11 +7,15 @@ Covers:
 - a 503 with Retry-After is retried (a ``server-error`` restart) and the loop carries on;
 - a LIST that comes in several pages fills the cache whole and watches from its resourceVersion;
 - each page is in the cache (projected) before the next is fetched, so a large LIST is never whole in memory;
-- a LIST whose later page fails is listed again, and every object of it is told to the handler exactly once.
+- a LIST whose later page fails is listed again, and every object of it is told to the handler exactly once;
+- after a lost connection the watcher re-lists; a server whose resourceVersions went back (restored
+  from a backup, restarted empty) or that answers "too large resource version" is re-listed, said
+  once (WARNING, then INFO when the stream is back) and counted as a `rewound` restart.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from failsync.backoff import RetryPolicy
@@ -138,3 +142,44 @@ def test_a_list_failing_after_its_first_page_is_retried_and_every_object_told_on
     assert restarts[0] == "connection" and client.attempts == 2
     assert sorted(changes) == [("ADDED", "ns/a"), ("ADDED", "ns/b"), ("ADDED", "ns/c")]
     assert client.watch_versions[0] == "9"
+
+
+def test_a_server_that_comes_back_with_older_state_is_relisted_said_and_counted(caplog) -> None:
+    """Issue 11.16: after an outage the server is restored from a backup (its resourceVersions went back)."""
+    client = ScriptedClient(
+        lists=[ObjectList((_obj("a", "100"), _obj("b", "101")), "101"),
+               ObjectList((_obj("a", "40"),), "41")],  # b is gone and a is older: a restore
+        watches=[Unreachable("connection refused")])
+    changes: list[tuple[str, str]] = []
+    resyncs: list[int] = []
+    restarts: list[str] = []
+    watcher = Watcher(client, ENDPOINTS, on_change=lambda c: changes.append((c.type, c.key)),  # type: ignore[arg-type]
+                      on_resync=lambda: resyncs.append(1), on_restart=restarts.append,
+                      retry=RetryPolicy(0.001, 0.01))
+    with caplog.at_level(logging.INFO, logger="failsync.kube.watch"):
+        watcher.start()
+        try:
+            wait_for(client.idle.is_set, timeout=5, message="the script to play out")
+        finally:
+            watcher.stop()
+    assert restarts[:2] == ["connection", "rewound"]
+    assert client.watch_versions[:2] == ["101", "41"]  # re-listed after the lost connection, not re-watched
+    assert sorted(changes[2:]) == [("DELETED", "ns/b"), ("MODIFIED", "ns/a")]
+    assert watcher.store.version("ns/a") == "40" and len(resyncs) == 2
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("went back: listed at resourceVersion 41 after 101" in m for m in messages)
+    assert any("is back (after connection" in m for m in messages)
+
+
+def test_a_watch_ahead_of_the_server_relists() -> None:
+    client = ScriptedClient(lists=[ObjectList((_obj("a", "9"),), "9"), ObjectList((_obj("a", "3"),), "3")],
+                            watches=[ServerError("watch endpoints: Too large resource version: 9, current: 3",
+                                                 status=504)])
+    restarts: list[str] = []
+    watcher = Watcher(client, ENDPOINTS, on_restart=restarts.append, retry=RetryPolicy(0.001, 0.01))  # type: ignore[arg-type]
+    watcher.start()
+    try:
+        wait_for(client.idle.is_set, timeout=5, message="the script to play out")
+    finally:
+        watcher.stop()
+    assert client.watch_versions[:2] == ["9", "3"] and "rewound" in restarts

@@ -1,15 +1,18 @@
 """No silent thread death, and signals that always end the loop in time.
 
 Covers:
-- a policy aimed at a TrafficSplit apiVersion the server does not serve is reported once (log and
-  ``failsync_unserved_policies``) and skipped; every thread lives on: resyncs keep running, a policy
+- a policy aimed at a TrafficSplit apiVersion the server does not serve is reported once (log,
+  ``failsync_unserved_policies``, /readyz 503 saying why) and skipped; every thread lives on: resyncs keep running, a policy
   file added later still takes effect, /healthz stays 200;
 - a Conflict on a write requeues the key with backoff: the object is written again later, from
   the cache, and never re-read with a GET on the worker;
 - two signals in a row (SIGTERM then SIGINT) shut ``failsync run`` down cleanly (exit 0, no
   traceback); a third signal exits at once (exit 1);
 - SIGTERM while every write is slow and conflicting: the write in flight finishes, the queue is
-  abandoned, and the process exits within ``--shutdown-timeout``.
+  abandoned, and the process exits within ``--shutdown-timeout``;
+- /readyz is 503 while every write is forbidden (403), and ok again once a write succeeds;
+- workers that keep failing turn /healthz and /readyz to 503 (and are counted);
+- a missing TrafficSplit CRD is one clear line, then quiet retries, with /readyz 503 saying why.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from failsync.backoff import RetryPolicy
 from failsync.kube import KubeClient
 from failsync.kube.resources import SMI_GROUP
 from tests.helpers import LineStream, reaped, wait_for
@@ -62,6 +66,8 @@ def test_a_policy_on_an_unserved_version_is_reported_and_kills_no_thread(sandbox
         assert loop.metrics.unserved_policies.value() == 1
         assert loop.metrics.thread_errors._values == {}
         assert fetch(f"http://127.0.0.1:{loop.probes.port}/healthz") == (200, "ok\n")
+        status, body = fetch(f"http://127.0.0.1:{loop.probes.port}/readyz")
+        assert status == 503 and "1 policy aims at a kind the server does not serve" in body and "v1alpha4" in body
     reports = [r for r in caplog.records if f"{namespace}/on-v4" in r.getMessage() and r.levelno >= logging.ERROR]
     assert len(reports) == 1 and "v1alpha4" in reports[0].getMessage()
     assert west.get("split.smi-spec.io/v1alpha2", "TrafficSplit", namespace, "on-v4") is None
@@ -163,3 +169,68 @@ def test_sigterm_while_writes_are_slow_and_conflicting_exits_within_the_shutdown
     assert took < 4 + 1.5, f"took {took:.1f}s to exit"  # --shutdown-timeout 4 below, plus the process exit
     rest = logs.wait_end(timeout=5)
     assert not any("Traceback" in line for line in logs.seen + rest)
+
+
+def test_readyz_says_not_ready_while_every_write_is_forbidden(sandbox, namespace, tmp_path: Path) -> None:
+    west = sandbox["west"]
+    app(west, namespace)
+    policy = write_policy(tmp_path / "p.yaml", namespace)
+    with running(sandbox.kubeconfig, [policy], resync=0.3) as loop:
+        readyz = f"http://127.0.0.1:{loop.probes.port}/readyz"
+        wait_for(lambda: weights(west, namespace) == PRIMARY, timeout=10)
+        assert fetch(readyz) == (200, "ok: leader\n")
+        west.faults.error_rate("patch", 1.0, status=403)
+        try:
+            _scale(west, namespace, 0)
+            status, body = wait_for(lambda: (lambda answer: answer if answer[0] == 503 else None)(fetch(readyz)),
+                                    timeout=10, message="/readyz to turn 503")
+            assert "writes are forbidden" in body and "patch" in body
+        finally:
+            west.faults.reset()
+        wait_for(lambda: weights(west, namespace) == FAILED_OVER, timeout=10, message="the write once allowed")
+        wait_for(lambda: fetch(readyz) == (200, "ok: leader\n"), timeout=10)
+
+
+def test_dead_workers_turn_healthz_and_readyz_to_503(sandbox, namespace, tmp_path: Path) -> None:
+    app(sandbox["west"], namespace)
+    policy = write_policy(tmp_path / "p.yaml", namespace)
+    with running(sandbox.kubeconfig, [policy]) as loop:
+        base = f"http://127.0.0.1:{loop.probes.port}"
+        assert fetch(f"{base}/healthz") == (200, "ok\n")
+
+        def broken(timeout=None):
+            raise RuntimeError("the queue is broken")
+
+        loop.queue.get = broken  # every worker now fails at once, again and again
+        loop.queue.add("any/key")  # wake the workers waiting in the real get()
+        wait_for(lambda: fetch(f"{base}/healthz")[0] == 503, timeout=20, message="/healthz to turn 503")
+        status, body = fetch(f"{base}/readyz")
+        assert status == 503 and "reconcile threads keep failing" in body
+        assert max(loop.metrics.thread_errors.value(thread=f"reconcile-{n}") for n in range(4)) >= 5
+        del loop.queue.get
+
+
+def test_a_missing_trafficsplit_crd_is_one_clear_line_then_quiet_retries(sandbox, tmp_path: Path, caplog) -> None:
+    import threading
+
+    from failsync.controller import Controller, LoopOptions
+    from tests.integration.sync.support import FilteringProxy
+
+    with FilteringProxy(sandbox["west"].url, hide_groups=["split.smi-spec.io"]) as proxy:
+        client = KubeClient.from_kubeconfig(proxy.kubeconfig(tmp_path), "west")
+        loop = Controller(client, LoopOptions(paths=[tmp_path], adopt=True, metrics_port=0, metrics_host="127.0.0.1",
+                                              retry=RetryPolicy(0.01, 0.05)))
+        thread = threading.Thread(target=loop.run, daemon=True)
+        with caplog.at_level(logging.DEBUG, logger="failsync"):
+            thread.start()
+            try:
+                wait_for(lambda: loop.metrics.api_requests.value(verb="get", code=200) >= 5, timeout=15,
+                         message="several retries of discovery")
+                status, body = fetch(f"http://127.0.0.1:{loop.probes.port}/readyz")
+            finally:
+                loop.stop()
+                thread.join(20)
+    assert not thread.is_alive()
+    assert status == 503 and "the TrafficSplit CRD is missing" in body and "install linkerd-smi" in body
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("failsync")]
+    assert len(loud) == 1 and "the TrafficSplit CRD is missing" in loud[0].getMessage()

@@ -1,0 +1,123 @@
+"""The policy fields of SPEC §12 (decisions, part 2): validation with file:line:key errors.
+
+Owns: ``spec.health.minReadyPercent``, ``spec.failover`` (``delaySeconds``, ``mode``,
+``overprovisioningFactor``), ``spec.mode`` and the ``distribute`` weights
+(``spec.primaryWeight``, ``spec.fallbacks[].weight``): their keys, types, bounds and how
+they combine. Works on one document being validated by ``failsync.core.policy_schema``
+(``doc`` is its PolicyDocument: ``error``, ``choice``, ``mapping``), which calls
+``decision_fields`` and adds ``SCHEMA_KEYS`` to its schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from failsync.core.model import DEFAULT_OVERPROVISIONING_FACTOR, MAX_ROUTE_WEIGHT, FailoverMode, SpecMode
+
+#: The keys SPEC §12 adds, by schema path (merged into policy_schema's schema).
+SCHEMA_KEYS: dict[str, frozenset[str]] = {
+    "spec": frozenset({"mode", "primaryWeight", "failover"}),
+    "spec.fallbacks[]": frozenset({"weight"}),
+    "spec.health": frozenset({"minReadyPercent"}),
+    "spec.failover": frozenset({"delaySeconds", "mode", "overprovisioningFactor"}),
+}
+_SPEC_MODES = {mode.value: mode for mode in SpecMode}
+_FAILOVER_MODES = {mode.value: mode for mode in FailoverMode}
+
+
+def _type_name(value: Any) -> str:
+    # policy_schema imports this module at its top, so its helper is looked up when first used
+    from failsync.core.policy_schema import _type_name as type_name
+
+    return type_name(value)
+
+
+def ranged_integer(doc: Any, parent: dict[str, Any], key: str, path: str, *, default: int | None,
+                   minimum: int, maximum: int) -> int | None:
+    """An integer in [minimum, maximum] (``default`` when absent); None after an error."""
+    if key not in parent or parent[key] is None:
+        return default
+    value = parent[key]
+    expected = f"expected an integer from {minimum} to {maximum}"
+    if isinstance(value, bool) or not isinstance(value, int):
+        doc.error(path, f"{expected}, found the {_type_name(value)} {value!r}")
+        return None
+    if not minimum <= value <= maximum:
+        doc.error(path, f"{expected}, found {value}")
+        return None
+    return value
+
+
+def decision_fields(doc: Any, spec: dict[str, Any], health: dict[str, Any]) -> dict[str, Any] | None:
+    """The Policy fields of SPEC §12 (and fallback weights), or None after an error."""
+    before = len(doc.errors)
+    fields: dict[str, Any] = {}
+    percent_path = "spec.health.minReadyPercent"
+    fields["min_ready_percent"] = ranged_integer(doc, health, "minReadyPercent", percent_path,
+                                                 default=None, minimum=1, maximum=100)
+    mode = doc.choice(spec, "mode", "spec.mode", tuple(_SPEC_MODES), SpecMode.FAILOVER.value)
+    distribute = mode == SpecMode.DISTRIBUTE.value
+    failover = doc.mapping(spec, "failover", "spec.failover", "spec.failover")
+    fields["delay_seconds"] = ranged_integer(doc, failover, "delaySeconds", "spec.failover.delaySeconds",
+                                             default=0, minimum=0, maximum=86400)
+    failover_mode = doc.choice(failover, "mode", "spec.failover.mode", tuple(_FAILOVER_MODES),
+                               FailoverMode.ALL_AT_ONCE.value)
+    gradual = failover_mode == FailoverMode.GRADUAL.value
+    if gradual and distribute:
+        doc.error("spec.failover.mode", "gradual spills traffic over between tiers, which spec.mode: "
+                                        "distribute does not do; expected all-at-once (or no failover.mode) "
+                                        "with distribute")
+    fields["overprovisioning_factor"] = factor(doc, failover, gradual)
+    weights = distribute_weights(doc, spec, distribute)
+    if len(doc.errors) > before or mode is None or failover_mode is None or weights is None:
+        return None
+    fields["mode"] = _SPEC_MODES[mode]
+    fields["failover_mode"] = _FAILOVER_MODES[failover_mode]
+    primary_weight, fallback_weights = weights
+    fields["primary_weight"] = primary_weight
+    fields["fallback_weights"] = fallback_weights
+    return fields
+
+def factor(doc: Any, failover: dict[str, Any], gradual: bool) -> float | None:
+    """``failover.overprovisioningFactor`` (1-100, only with gradual), or None after an error."""
+    path = "spec.failover.overprovisioningFactor"
+    value = failover.get("overprovisioningFactor")
+    if value is None:
+        return DEFAULT_OVERPROVISIONING_FACTOR
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        doc.error(path, f"expected a number from 1 to 100, found the {_type_name(value)} {value!r}")
+        return None
+    if not 1 <= value <= 100:
+        doc.error(path, f"expected a number from 1 to 100 (1: no overprovisioning), found {value}")
+        return None
+    if not gradual:
+        doc.error(path, "only applies with failover.mode: gradual; expected failover.mode: gradual "
+                        "or no overprovisioningFactor")
+        return None
+    return float(value)
+
+
+def distribute_weights(doc: Any, spec: dict[str, Any], distribute: bool
+                       ) -> tuple[int, tuple[int, ...] | None] | None:
+    """(primary weight, each fallback's weight or None without distribute); weights elsewhere are errors."""
+    def weight(parent: dict[str, Any], key: str, path: str) -> int | None:
+        if key in parent and parent[key] is not None and not distribute:
+            doc.error(path, "a weight only applies with spec.mode: distribute; expected spec.mode: "
+                            "distribute or no weight")
+            return None
+        return ranged_integer(doc, parent, key, path, default=1, minimum=1, maximum=MAX_ROUTE_WEIGHT)
+
+    primary_weight = weight(spec, "primaryWeight", "spec.primaryWeight")
+    entries = spec.get("fallbacks")
+    entries = entries if isinstance(entries, list) else []
+    weights = [weight(entry, "weight", f"spec.fallbacks[{index}].weight") if isinstance(entry, dict) else 1
+               for index, entry in enumerate(entries)]
+    if primary_weight is None or None in weights:
+        return None
+    total = primary_weight + sum(weights)  # type: ignore[arg-type]
+    if distribute and total > MAX_ROUTE_WEIGHT:
+        doc.error("spec.mode", f"the weights add up to {total}; expected at most {MAX_ROUTE_WEIGHT} "
+                               f"(the route weight range), since one backend may carry them all")
+        return None
+    return primary_weight, (tuple(weights) if distribute else None)  # type: ignore[arg-type]
+
