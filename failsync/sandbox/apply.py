@@ -17,6 +17,9 @@ from failsync.sandbox.managed_fields import Path
 from failsync.sandbox.resources import ResourceType
 from failsync.sandbox.status import ApiError, bad_request, field_cause, invalid
 
+KUBECTL = "kubectl"  # the field manager of `kubectl apply --server-side`
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
 
 def require_manager(field_manager: str | None) -> str:
     """The fieldManager of an apply; 422 when missing, as the real server answers."""
@@ -123,11 +126,20 @@ def apply(resource: ResourceType, live: dict, intent: dict, manager: str, *, for
         for path in sorted(paths & applied.keys()):
             if path in current and current[path] != applied[path]:
                 conflicts.append((item, path))
-    if conflicts and not force:
+    if conflicts and not force and not _upgrading_client_side_apply(resource, live, manager, conflicts):
         raise _conflict(conflicts)
     merge = patches.merge if resource.custom else patches.strategic_merge
     merged = merge(live, {k: v for k, v in intent.items() if k != "metadata"} | {
         "metadata": {k: v for k, v in intent["metadata"].items() if k != "managedFields"}})
+    if manager == KUBECTL and LAST_APPLIED in ((live["metadata"].get("annotations") or {})) and not status:
+        # kubectl's server-side apply keeps the client-side apply annotation in step, as the real server does
+        applied_config = {k: v for k, v in intent.items()}
+        annotations = {k: v for k, v in (intent["metadata"].get("annotations") or {}).items() if k != LAST_APPLIED}
+        applied_config["metadata"] = dict(intent["metadata"], annotations=annotations)
+        if not annotations:
+            del applied_config["metadata"]["annotations"]
+        merged["metadata"] = dict(merged["metadata"], annotations=dict(
+            merged["metadata"].get("annotations") or {}, **{LAST_APPLIED: json.dumps(applied_config) + "\n"}))
     owned_by_others = set().union(*(paths for _item, paths in others)) if others else set()
     for path in sorted(previous - applied.keys(), key=len, reverse=True):
         still_wanted = any(p[:len(path)] == path for p in applied) or any(
@@ -153,6 +165,22 @@ def apply(resource: ResourceType, live: dict, intent: dict, manager: str, *, for
     if not placed and applied:
         result.append(managed_fields.entry(manager, "Apply", resource.api_version, time, applied, subresource))
     return merged, result
+
+
+def _upgrading_client_side_apply(resource: ResourceType, live: dict, manager: str,
+                                 conflicts: list[tuple[dict, Path]]) -> bool:
+    """kubectl's first server-side apply after client-side ones: conflicts on fields of the
+    last-applied configuration are taken over without --force-conflicts (the real server's
+    last-applied manager), so switching to server-side apply needs no flag."""
+    raw = (live["metadata"].get("annotations") or {}).get(LAST_APPLIED)
+    if manager != KUBECTL or not raw:
+        return False
+    try:
+        last_applied = json.loads(raw)
+    except ValueError:
+        return False
+    allowed = managed_fields.leaves(last_applied, custom=resource.custom) if isinstance(last_applied, dict) else {}
+    return all(path in allowed for _item, path in conflicts)
 
 
 def _mine(item: dict, manager: str, subresource: str | None) -> bool:

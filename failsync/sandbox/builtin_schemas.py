@@ -121,6 +121,13 @@ def _refs(node: Any):
 
 
 _COMPILED: dict[str, schema.Structural | None] = {}
+# Kept as raw JSON by kube-apiserver, so never pruned nor reported as unknown fields (managedFields' trees).
+_OPAQUE = frozenset({"io.k8s.apimachinery.pkg.apis.meta.v1.FieldsV1"})
+
+
+def _compiled_node(every: dict[str, dict], ref: str) -> dict:
+    name = ref.rsplit("/", 1)[-1]
+    return dict(every[name], **{"x-kubernetes-preserve-unknown-fields": True}) if name in _OPAQUE else every[name]
 
 
 def structural(group: str, version: str, kind: str) -> schema.Structural | None:

@@ -169,7 +169,7 @@ class Collector:
             if self._index(change, refs if change.type != "DELETED" else None, old_refs):
                 self._queue(("dependent", change.store_key, metadata.get("namespace") or "", metadata["name"]))
             for owner in (refs or []) + (old_refs or []):  # a dependent changed: its foreground owner may go
-                waiting = self._foreground.get(owner.get("uid")) if isinstance(owner, dict) else None
+                waiting = self._foreground.get(str(owner.get("uid"))) if isinstance(owner, dict) else None
                 if waiting is not None:
                     self._queue(("deleting", *waiting))
         ref = (change.store_key, metadata.get("namespace") or "", metadata["name"])
@@ -315,7 +315,10 @@ class Collector:
             metadata["ownerReferences"] = owners
         commit_update(self.store, ref[0], obj, dict(obj, metadata=metadata))
 
-    def _remove_finalizer(self, store_key: str, obj: dict, finalizer: str) -> None:
+    def _remove_finalizer(self, store_key: str, namespace: str, name: str, finalizer: str) -> None:
+        obj = self.store.get(store_key, namespace, name)
+        if obj is None:
+            return
         finalizers = [f for f in obj["metadata"].get("finalizers") or [] if f != finalizer]
         metadata = {k: v for k, v in obj["metadata"].items() if k != "finalizers"}
         if finalizers:
@@ -339,7 +342,7 @@ class Collector:
                 if dependent is not None:
                     self._set_owner_references(ref, dependent, [o for o in dependent["metadata"].get(
                         "ownerReferences") or [] if not (isinstance(o, dict) and o.get("uid") == uid)])
-            self._remove_finalizer(store_key, self.store.get(store_key, namespace, name), ORPHAN)
+            self._remove_finalizer(store_key, namespace, name, ORPHAN)
         elif FOREGROUND in finalizers:
             blocking = []
             for ref in dependents:
@@ -352,7 +355,7 @@ class Collector:
                         for o in dependent["metadata"].get("ownerReferences") or []):
                     blocking.append(ref)
             if not blocking:
-                self._remove_finalizer(store_key, self.store.get(store_key, namespace, name), FOREGROUND)
+                self._remove_finalizer(store_key, namespace, name, FOREGROUND)
 
     # --- the namespace controller ----------------------------------------------------------------
     def _terminate_namespace(self, name: str) -> None:
@@ -379,6 +382,8 @@ class Collector:
                     for finalizer in left["metadata"].get("finalizers") or []:
                         held[finalizer] = held.get(finalizer, 0) + 1
         namespace = self.store.get(NAMESPACES, "", name)
+        if namespace is None:
+            return
         new = dict(namespace, status=dict(namespace.get("status") or {}, phase="Terminating",
                                           conditions=self._conditions(namespace, remaining, held)))
         if not remaining:

@@ -32,8 +32,9 @@ def require_namespace(store: Store, resource: ResourceType, namespace: str | Non
         subject = resource.group_resource + (f' "{name}"' if name else "")
         error = forbidden(f"{subject} is forbidden: unable to create new content in namespace {namespace} because it "
                           "is being terminated", resource.plural, resource.group, name)
-        error.details["causes"] = [{"reason": "NamespaceTerminating", "message": f"namespace {namespace} is being "
-                                    "terminated", "field": "metadata.namespace"}]
+        error.details = dict(error.details or {}, causes=[{
+            "reason": "NamespaceTerminating", "message": f"namespace {namespace} is being terminated",
+            "field": "metadata.namespace"}])
         raise error
 
 

@@ -223,7 +223,8 @@ class Handler(BaseHTTPRequestHandler):
             return "json"
         for entry in accept.split(","):
             media = entry.split(";")[0].strip().lower()
-            if media in (_JSON, "*/*", "application/*", "application/json-seq"):
+            # protobuf: the handler decides (the OpenAPI v2 document is protobuf; objects fall back to JSON)
+            if media in (_JSON, "*/*", "application/*", "application/json-seq") or media.endswith("protobuf"):
                 return "json"
             if media == _YAML and not watch:  # YAML has no streaming form: a watch needs JSON
                 return "yaml"

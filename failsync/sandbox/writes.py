@@ -104,6 +104,15 @@ def _managed_order(item: dict) -> tuple:
     return item.get("operation", ""), item.get("time", ""), item.get("manager", ""), item.get("apiVersion", "")
 
 
+def _owners_given(old: dict, given: object) -> list[dict]:
+    """The managedFields a write starts from: the stored ones, unless the request changed them
+    (as kubectl does to hand client-side apply fields to server-side apply); ``[{}]`` resets them."""
+    current = old["metadata"].get("managedFields") or []
+    if not isinstance(given, list) or given == current:
+        return current
+    return [item for item in given if isinstance(item, dict) and item.get("manager") and item.get("operation")]
+
+
 def _with_managed_fields(metadata: dict, managed: list[dict]) -> dict:
     if managed:
         metadata["managedFields"] = sorted(managed, key=_managed_order) if len(managed) > 1 else managed
@@ -207,6 +216,7 @@ def _replace(store: Store, resource: ResourceType, old: dict, new: dict, dry_run
         if resource.status_subresource:
             new = dict(new, status=old["status"]) if "status" in old else {k: v for k, v in new.items()
                                                                              if k != "status"}
+    owners = _owners_given(old, (new.get("metadata") or {}).get("managedFields"))
     metadata = {k: v for k, v in (new.get("metadata") or {}).items() if k not in _SERVER_METADATA}
     for key in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
         if key in old["metadata"]:
@@ -221,9 +231,10 @@ def _replace(store: Store, resource: ResourceType, old: dict, new: dict, dry_run
         metadata["generation"] = generation
     if managed is None and manager:
         managed = managed_fields.record_update(
-            old, new, manager=manager, api_version=resource.api_version, time=timestamp(), custom=resource.custom,
+            dict(old, metadata=dict(old["metadata"], managedFields=owners)), new, manager=manager,
+            api_version=resource.api_version, time=timestamp(), custom=resource.custom,
             subresource=subresource if subresource == "status" else None)
-    _with_managed_fields(metadata, managed if managed is not None else old["metadata"].get("managedFields") or [])
+    _with_managed_fields(metadata, managed if managed is not None else owners)
     deletion.check_update(resource, old, new)
     if _same(old, new):
         return old

@@ -176,3 +176,31 @@ def test_apply_to_the_status_subresource_applies_only_the_status(api, namespace)
     missing = call(api, "PATCH", _path(namespace, "absent") + "/status?fieldManager=probe",
                    body=json.dumps(dict(intent, metadata={"name": "absent"})), content_type=APPLY)
     assert_status(missing, 404, "NotFound")
+
+
+def test_switching_from_client_side_to_server_side_apply_needs_no_flag(kubectl, api, namespace):
+    manifest = deployment(namespace, "web", app="web", replicas=2)
+    assert kubectl("apply", "-f", "-", input=json.dumps(manifest)).returncode == 0  # client-side apply
+    manifest["spec"]["replicas"] = 5
+    switched = _server_side(kubectl, manifest)
+    assert switched.returncode == 0, switched.stderr  # fields of the last-applied configuration are handed over
+    stored = call(api, "GET", _path(namespace)).json()
+    assert stored["spec"]["replicas"] == 5
+    assert "f:replicas" in _managers(stored)[("kubectl", "Apply")]["fieldsV1"]["f:spec"]
+    last_applied = json.loads(stored["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"])
+    assert last_applied["spec"]["replicas"] == 5  # kept in step for a later client-side apply
+    other = dict(manifest, spec=dict(manifest["spec"], replicas=7))
+    refused = _apply(api, namespace, other, "someone-else")  # the hand-over is kubectl's only
+    assert_status(refused, 409, "Conflict")
+
+
+def test_managed_fields_written_by_a_client_are_kept_and_an_empty_entry_resets_them(api, namespace):
+    created = _apply(api, namespace, deployment(namespace, "web", app="web"), "one").json()
+    handed = [dict(entry, manager="two") if entry["manager"] == "one" else entry
+              for entry in created["metadata"]["managedFields"]]
+    patched = call(api, "PATCH", _path(namespace), content_type="application/json-patch+json",
+                   body=[{"op": "replace", "path": "/metadata/managedFields", "value": handed}]).json()
+    assert ("two", "Apply") in _managers(patched) and ("one", "Apply") not in _managers(patched)
+    reset = call(api, "PATCH", _path(namespace), content_type="application/json-patch+json",
+                 body=[{"op": "replace", "path": "/metadata/managedFields", "value": [{}]}]).json()
+    assert "managedFields" not in reset["metadata"]
