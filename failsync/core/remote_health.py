@@ -20,7 +20,7 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from failsync.core.model import Backend, Policy
 
@@ -168,3 +168,43 @@ def explained(reason: str, sentences: Iterable[str]) -> str:
     """A decision's reason followed by what remote health said (each backend's sentence)."""
     said = "; ".join(sentences)
     return f"{reason} ({said})" if said else reason
+
+
+@dataclass(frozen=True)
+class PolicyHealth:
+    """Remote health for one policy: each remote-read backend's verdict, the sentences the decision's
+    reason gets (verdicts, and mirrors read locally), an error (an unknown cluster), and when to look again."""
+
+    verdicts: Mapping[str, BackendHealth]
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+    targets: Mapping[str, RemoteTarget] | None = None
+    revisit_at: float | None = None
+
+
+def policy_health(policy: Policy, mirrors: Mapping[str, Mirror | None], local_ready: Mapping[str, int],
+                  local_total: Mapping[str, int], known_clusters: Iterable[str],
+                  reading: Callable[[RemoteTarget], RemoteReading], now: float) -> PolicyHealth:
+    """Place every backend of ``policy`` and judge the remote-read ones (``reading`` gives what is known remotely)."""
+    known = tuple(known_clusters)
+    verdicts: dict[str, BackendHealth] = {}
+    targets: dict[str, RemoteTarget] = {}
+    notes: list[str] = []
+    for backend in policy.backends:
+        service = backend.service
+        placed = place(policy, backend, mirrors.get(service), known)
+        if placed.error is not None:
+            return PolicyHealth({}, error=placed.error)
+        if placed.note is not None:
+            notes.append(f"{placed.note} ({local_ready.get(service, 0)} ready)")
+        if placed.target is None:
+            continue
+        targets[service] = placed.target
+        ready = local_ready.get(service, 0)
+        verdict = assess(service, placed.target, ready, max(local_total.get(service, ready), ready),
+                         reading(placed.target), min_ready=policy.min_ready,
+                         grace_seconds=policy.remote_grace_seconds, now=now)
+        verdicts[service] = verdict
+        notes.append(verdict.reason)
+    revisits = [v.revisit_at for v in verdicts.values() if v.revisit_at is not None]
+    return PolicyHealth(verdicts, tuple(notes), None, targets, min(revisits) if revisits else None)
