@@ -38,6 +38,9 @@ CLUSTER_UNREACHABLE = "RemoteClusterUnreachable"
 CLUSTER_REACHABLE = "RemoteClusterReachable"
 #: How often each remote cluster is asked whether it answers (and, while it does not, policies re-judged).
 PROBE_INTERVAL = 1.0
+#: At start-up, how long the loop waits at most for a remote cluster's first LIST before it reconciles
+#: (a remote never read counts as unhealthy: deciding before it is read would flap traffic on every restart).
+REMOTE_SYNC_WAIT = 10.0
 
 Touched = Callable[[set[tuple[str, str]]], None]
 
@@ -70,12 +73,14 @@ class RemoteAwareCaches(Caches):
         self._readers_lock = threading.Lock()
         self._reported: set[str] = set()
         self._stopping = threading.Event()
+        self._started_at = time.monotonic()
 
     # -- start and stop --------------------------------------------------------------------------
 
     def start(self, resources: Iterable[Any]) -> None:
         """Start the local watchers, then the mirror labels' watcher, the remote watchers and probers."""
         super().start(resources)
+        self._started_at = time.monotonic()
         self.mirrors_watcher = Watcher(
             self.client, SERVICES, store=Store(project=_mirror_projection), on_change=self._on_mirror_change,
             on_restart=lambda reason: self.on_restart(SERVICES, reason), watch_timeout=self.watch_timeout,
@@ -102,8 +107,14 @@ class RemoteAwareCaches(Caches):
 
     @property
     def synced(self) -> bool:
-        """Local caches listed, and the mirror labels; remote clusters never hold the loop up."""
-        return super().synced and self.mirrors_watcher is not None and self.mirrors_watcher.synced.is_set()
+        """Local caches and the mirror labels listed; each remote cluster listed too, or found unreachable,
+        or ``REMOTE_SYNC_WAIT`` gone by (a remote cluster never holds the loop up for longer)."""
+        if not (super().synced and self.mirrors_watcher is not None and self.mirrors_watcher.synced.is_set()):
+            return False
+        if time.monotonic() - self._started_at >= REMOTE_SYNC_WAIT:
+            return True
+        return all(watchers["endpointslices"].synced.is_set() or not self.clusters[name].reachable
+                   for name, watchers in self.remote_watchers.items())
 
     def stop(self) -> None:
         """Stop every watcher and prober."""

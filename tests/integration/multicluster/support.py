@@ -27,9 +27,9 @@ def scale(cluster, ns: str, app: str, replicas: int, service_name: str) -> None:
     wait_for(lambda: ready(cluster, ns, service_name) == replicas, message=f"{service_name} at {replicas}")
 
 
-def scene(sandbox, *, west_web: int = 1, east_web: int = 1, central: bool = False) -> str:
-    """A fresh namespace in both clusters with web-svc (and web-svc-central in west if asked)."""
-    ns = f"mc{next(_numbers)}"
+def scene(sandbox, *, west_web: int = 1, east_web: int = 1, central: bool = False, ns: str | None = None) -> str:
+    """A fresh namespace (or ``ns``) in both clusters with web-svc (and web-svc-central in west if asked)."""
+    ns = ns or f"mc{next(_numbers)}"
     for cluster, replicas in ((sandbox["west"], west_web), (sandbox["east"], east_web)):
         cluster.apply(namespace(ns))
         cluster.apply(service(ns, "web-svc", "web"))
