@@ -32,6 +32,7 @@ from failsync.core.adoption import adopt, adopt_route, live_weights, parse_selec
 from failsync.core.diffing import Action, Change, Ownership, diff
 from failsync.core.model import (DEFAULT_ADOPT_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_ANNOTATION,
                                  Decision, HealthSource, Origin, Policy, Rule, Target)
+from failsync.core.remote_health import Mirror, combined_counts, explained
 from failsync.core.pins import (HEALTHY_SINCE_ANNOTATION, PIN_ANNOTATION, UNHEALTHY_SINCE_ANNOTATION, decision_state,
                                 describe_pin, state_annotations)
 from failsync.core.rendering import Renderer
@@ -41,7 +42,8 @@ from failsync.core.targets import (API_VERSIONS, DEFAULT_ROUTE_SELECTOR, TRAFFIC
 from failsync.core.timestamps import format_time, parse_time
 from failsync.core.weights import decide
 from failsync.errors import ApiError, Conflict, FailsyncError, NotFound, PolicyError, safe_text
-from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, ROUTES, SMI_GROUP, KubeClient
+from failsync.clusters import RemoteCluster, mirrors_by_service, remote_judge
+from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, ROUTES, SERVICES, SMI_GROUP, KubeClient
 from failsync.kube.events import EventRecorder
 from failsync.kube.errors import missing_crd
 
@@ -194,6 +196,8 @@ class Snapshot:
     ready: dict[HealthSource, dict[tuple[str, str], int]] = field(default_factory=dict)
     #: All endpoints, ready or not, by source; read only when a policy needs them (SPEC §12).
     total: dict[HealthSource, dict[tuple[str, str], int]] = field(default_factory=dict)
+    #: Local Services that are Linkerd mirrors, by (namespace, name); read only with remote clusters (SPEC §11).
+    mirrors: dict[tuple[str, str], Mirror | None] = field(default_factory=dict)
 
     def live(self, policy: Policy) -> dict[str, Any] | None:
         """The live object of ``policy``'s target, or None when it is missing."""
@@ -261,6 +265,10 @@ class SyncEngine:
         self.retry = retry
         #: Where PinExpired Events go (None: not sent); the loop sets its background recorder.
         self.events: EventRecorder | None = None
+        #: The other clusters health is read in (SPEC §11), by name; the CLI sets them from --cluster.
+        self.clusters: Mapping[str, RemoteCluster] = {}
+        #: The loop's remote verdict sentences for a policy (SPEC §11), added to the reason of each decision.
+        self.remote_notes: Callable[[Policy], Sequence[str]] | None = None
 
     # -- reading -----------------------------------------------------------------
 
@@ -282,6 +290,10 @@ class SyncEngine:
         if every_kind:
             self.read_other_kinds(snapshot, scopes)
         self.read_health(policies, snapshot, scopes)
+        if self.clusters and policies:
+            # The mirror labels live on the local Services: one LIST per scope, only when clusters are given.
+            snapshot.mirrors.update(mirrors_by_service(
+                item for scope in scopes for item in self.client.list(SERVICES, namespace=scope).items))
         return snapshot
 
     def read_targets(self, snapshot: Snapshot, wanted: set[Target], scopes: list[str | None]) -> None:
@@ -333,7 +345,8 @@ class SyncEngine:
             return
         served = self.client.serves_endpoint_slices()
         sources = {resolve_source(p, served) for p in policies}
-        totals = any(p.needs_totals for p in policies)
+        # Remote health needs the local mirrors' not-ready endpoints too (a gateway that is down).
+        totals = bool(self.clusters) or any(p.needs_totals for p in policies)
         if HealthSource.ENDPOINTSLICES in sources and served:
             slices = [item for scope in scopes for item in self.client.list(ENDPOINT_SLICES, namespace=scope).items]
             snapshot.ready[HealthSource.ENDPOINTSLICES] = health.ready_by_service(slices=slices)
@@ -368,7 +381,8 @@ class SyncEngine:
     # -- deciding ----------------------------------------------------------------
 
     def plan(self, policy: Policy, live: Mapping[str, Any] | None, ready: Mapping[str, int], *,
-             total: Mapping[str, int] | None = None) -> tuple[Decision, dict[str, Any], Change]:
+             total: Mapping[str, int] | None = None, notes: Sequence[str] = ()
+             ) -> tuple[Decision, dict[str, Any], Change]:
         """Decide the weights for ``policy`` given ``live`` and endpoint counts; render; diff. Pure but for the clock."""
         now = self.clock()
         previous = live_weights(live, policy.services)
@@ -376,6 +390,10 @@ class SyncEngine:
         annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
         state = decision_state(annotations) if not adopted else {}
         decision = decide(policy, ready, total=total, previous=previous, now=now, **state)
+        if not notes and self.remote_notes is not None:
+            notes = self.remote_notes(policy)
+        if notes:  # what remote health said (SPEC §11), in the reason status, events and logs show
+            decision = replace(decision, reason=explained(decision.reason, notes))
         rendered = self.renderer.render(policy, decision.weights)
         if adopted and live is not None:
             desired = _with_weights(live, decision.weights, rendered, policy.services)
@@ -391,7 +409,8 @@ class SyncEngine:
     # -- writing -----------------------------------------------------------------
 
     def reconcile(self, policy: Policy, live: dict[str, Any] | None, ready: Mapping[str, int], *,
-                  dry_run: bool = False, total: Mapping[str, int] | None = None) -> ObjectResult:
+                  dry_run: bool = False, total: Mapping[str, int] | None = None,
+                  notes: Sequence[str] = ()) -> ObjectResult:
         """Bring one object in line with ``policy``; on Conflict re-read it and decide again (bounded)."""
         base = ObjectResult(policy.namespace, policy.name, Outcome.UNCHANGED, policy=policy)
         try:
@@ -405,7 +424,7 @@ class SyncEngine:
                     f"({ownership_problem(live)}); left alone: rename the policy, "
                     f"delete the object, or adopt it with --adopt"))
             try:
-                decision, desired, change = self.plan(policy, live, ready, total=total)
+                decision, desired, change = self.plan(policy, live, ready, total=total, notes=notes)
             except FailsyncError as error:
                 return replace(base, outcome=Outcome.FAILED, message=str(error), attempts=attempt)
             result = replace(base, decision=decision, change=change, live_weights=live_weights(live, policy.services),
@@ -515,6 +534,7 @@ class SyncEngine:
                 self.read_health(missing, snapshot, [None])
                 every.extend(adopted)
         served = self.client.serves_endpoint_slices() if every else False
+        remote = remote_judge(self.clusters, every, snapshot.mirrors, snapshot.total, clock=self.clock)
         for policy in every:
             if kind_of(policy.target) in snapshot.unserved:
                 results.append(ObjectResult(policy.namespace, policy.name, Outcome.FAILED,
@@ -527,7 +547,17 @@ class SyncEngine:
                     f"discovery.k8s.io/v1 EndpointSlices; use source: endpoints or auto"), policy=policy))
                 continue
             ready, total = counts_of(policy, snapshot, source)
-            results.append(self.reconcile(policy, snapshot.live(policy), ready, dry_run=dry_run, total=total))
+            notes: tuple[str, ...] = ()
+            if remote is not None:
+                judged = remote(policy, source, ready)
+                if judged.error is not None:
+                    results.append(ObjectResult(policy.namespace, policy.name, Outcome.FAILED, judged.error,
+                                                policy=policy))
+                    continue
+                ready, total = combined_counts(policy.services, ready, total, judged.verdicts)
+                notes = judged.notes
+            results.append(self.reconcile(policy, snapshot.live(policy), ready, dry_run=dry_run, total=total,
+                                          notes=notes))
         if prune:
             if policy_errors:
                 errors.append(FailsyncError(f"prune skipped: {len(policy_errors)} policy error(s); fix them "
@@ -598,9 +628,12 @@ def _with_weights(live: Mapping[str, Any], weights: Mapping[str, Any], rendered:
 def sync_once(client: KubeClient, policies: Sequence[Policy], *, renderer: Renderer | None = None,
               policy_errors: Sequence[FailsyncError] = (), adopt: bool = False,
               selector: str = DEFAULT_ADOPT_SELECTOR, adopt_routes: bool = False,
-              route_selector: str = DEFAULT_ROUTE_SELECTOR, prune: bool = False, dry_run: bool = False) -> SyncReport:
-    """Run one sync pass against ``client`` and return the report (``dry_run``: decide and diff, write nothing)."""
+              route_selector: str = DEFAULT_ROUTE_SELECTOR, prune: bool = False, dry_run: bool = False,
+              clusters: Mapping[str, RemoteCluster] | None = None) -> SyncReport:
+    """Run one sync pass against ``client`` and return the report (``dry_run``: decide and diff, write nothing;
+    ``clusters``: the other clusters backend health is read in, SPEC §11)."""
     engine = SyncEngine(client, renderer=renderer)
+    engine.clusters = clusters or {}
     engine.events = EventRecorder(client)
     return engine.sync(policies, policy_errors=policy_errors, adopt=adopt, selector=selector,
                        adopt_routes=adopt_routes, route_selector=route_selector, prune=prune, dry_run=dry_run)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import click
 
@@ -25,6 +25,7 @@ from failsync.core.targets import DEFAULT_ROUTE_SELECTOR
 from failsync.errors import safe_text
 from failsync.kube import KubeClient
 from failsync.loading import load_policies, missing_policy_paths, policy_paths
+from failsync.clusters import RemoteCluster, connect, parse_clusters, probe
 from failsync.sync import ObjectResult, Outcome, SyncReport, sync_once
 
 _paths_argument = click.argument("paths", nargs=-1, type=click.Path())
@@ -44,9 +45,21 @@ def adopt_options(function):  # type: ignore[no-untyped-def]
                              "(drop-in for linkerd-failover); policy files become optional.")(function)
 
 
+def cluster_option(function):  # type: ignore[no-untyped-def]
+    """--cluster NAME=CONTEXT / NAME=KUBECONFIG_FILE:CONTEXT (repeatable): clusters health is read in."""
+    return click.option("--cluster", "clusters", multiple=True, metavar="NAME=[KUBECONFIG_FILE:]CONTEXT",
+                        help="Also read backend health in this cluster (repeatable): a context of the kubeconfig, "
+                             "or of another kubeconfig file. Linkerd mirrors of NAME are then read there.")(function)
+
+
+def remote_clusters(values: Sequence[str]) -> dict[str, RemoteCluster]:
+    """A client for every --cluster (a bad value, an unreadable file or an unknown context fails here, exit 2)."""
+    return connect(parse_clusters(values), settings().kubeconfig_path()) if values else {}
+
+
 def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: bool = False,
              route_selector: str = DEFAULT_ROUTE_SELECTOR, prune: bool = False,
-             dry_run: bool = False) -> SyncReport:
+             dry_run: bool = False, clusters: Mapping[str, RemoteCluster] | None = None) -> SyncReport:
     """Load the policies, connect to the cluster of the global options and run one pass.
 
     A missing policy path (unless a drop-in mode makes files optional) or a bad selector
@@ -67,7 +80,7 @@ def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: 
     client = KubeClient.from_kubeconfig(options.kubeconfig_path(), options.context)
     return sync_once(client, policy_set.policies, renderer=Renderer(options.templates),
                      policy_errors=policy_set.errors, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
-                     route_selector=route_selector, prune=prune, dry_run=dry_run)
+                     route_selector=route_selector, prune=prune, dry_run=dry_run, clusters=clusters or {})
 
 
 def _use_colour() -> bool:
@@ -114,9 +127,10 @@ def _exit_for_failures(report: SyncReport) -> None:
               help="text: a unified YAML diff per object; json-patch: the exact writes sync would send; "
                    "json: the whole report.")
 @adopt_options
+@cluster_option
 @global_options
 def diff_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str, adopt_routes: bool,
-                 route_selector: str) -> None:
+                 route_selector: str, clusters: tuple[str, ...]) -> None:
     """Dry run against the live cluster: what sync would change, and nothing written.
 
     Only what failsync owns is compared (spec and its own labels and annotations),
@@ -127,9 +141,10 @@ def diff_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str
     Example:
       failsync --context west diff policies/
       failsync diff --adopt -o json-patch
+      failsync --context west diff --cluster east=east policies/
     """
     report = run_pass(paths, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
-                      route_selector=route_selector, dry_run=True)
+                      route_selector=route_selector, dry_run=True, clusters=remote_clusters(clusters))
     if output == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
     elif output == "json-patch":
@@ -179,9 +194,10 @@ def result_line(result: ObjectResult, *, dry_run: bool) -> str:
               help="Delete objects failsync owns whose policy is gone or now renders another kind "
                    "(never anything else).")
 @adopt_options
+@cluster_option
 @global_options
 def sync_command(paths: tuple[str, ...], dry_run: bool, prune: bool, adopt: bool, selector: str,
-                 adopt_routes: bool, route_selector: str) -> None:
+                 adopt_routes: bool, route_selector: str, clusters: tuple[str, ...]) -> None:
     """Apply the policies once: create missing objects, patch drifted ones.
 
     Writes are JSON Patches guarded by the object's resourceVersion; when another
@@ -193,9 +209,11 @@ def sync_command(paths: tuple[str, ...], dry_run: bool, prune: bool, adopt: bool
     Example:
       failsync --context west sync policies/
       failsync sync --adopt --dry-run
+      failsync --context west sync --cluster east=east-kubeconfig.yaml:east policies/
     """
     report = run_pass(paths, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
-                      route_selector=route_selector, prune=prune, dry_run=dry_run)
+                      route_selector=route_selector, prune=prune, dry_run=dry_run,
+                      clusters=remote_clusters(clusters))
     for result in report.results:
         click.echo(result_line(result, dry_run=dry_run))
     _report_problems(report)
@@ -228,9 +246,10 @@ def pin_cell(result: ObjectResult) -> str:
 @_paths_argument
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @adopt_options
+@cluster_option
 @global_options
 def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str, adopt_routes: bool,
-                   route_selector: str) -> None:
+                   route_selector: str, clusters: tuple[str, ...]) -> None:
     """Per policy: where traffic goes, ready endpoints per backend, drift, last change.
 
     STATE is primary, failed-over, spilling, distributed, pinned or all-down, or
@@ -242,11 +261,17 @@ def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: s
     Example:
       failsync --context west status policies/
       failsync status --adopt -o json
+      failsync --context west status --cluster east=east
     """
+    remote = remote_clusters(clusters)
     report = run_pass(paths, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
-                      route_selector=route_selector, dry_run=True)
+                      route_selector=route_selector, dry_run=True, clusters=remote)
+    probe(remote)
     if output == "json":
-        click.echo(json.dumps(report.as_dict(), indent=2))
+        body = report.as_dict()
+        if remote:
+            body["clusters"] = [cluster.as_dict() for cluster in remote.values()]
+        click.echo(json.dumps(body, indent=2))
     else:
         routes = any(result.route_acceptance is not None for result in report.results)
         pins = [pin_cell(result) for result in report.results]
@@ -259,12 +284,26 @@ def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: s
         widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
         for row in rows:
             click.echo("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if remote:
+            click.echo("")
+            _print_clusters(remote)
     for result in report.results:
         if result.route_acceptance is not None and not result.route_acceptance[0]:
             click.echo(f"warning: {result.object_target.kind if result.object_target else 'route'} {result.key}: "
                        f"{result.route_acceptance[1]}; the mesh ignores this route, so failover changes nothing",
                        err=True)
     _report_problems(report)
+
+
+def _print_clusters(remote: Mapping[str, RemoteCluster]) -> None:
+    """One line per --cluster: its context, server and whether it answered (and why not)."""
+    rows = [("CLUSTER", "CONTEXT", "SERVER", "REACHABLE")]
+    for cluster in remote.values():
+        state = "yes" if cluster.reachable else f"no: {cluster.problem}"
+        rows.append((cluster.name, cluster.spec.context, cluster.client.server, state))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        click.echo("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
 def _accepted(result: ObjectResult) -> str:

@@ -19,6 +19,7 @@ from typing import Sequence
 
 import click
 
+from failsync.cli.cluster_cmds import cluster_option, remote_clusters
 from failsync.cli.options import global_options, settings
 from failsync.cli.output import EXIT_ERROR, report_errors
 from failsync.controller import Controller, LoopOptions
@@ -121,11 +122,12 @@ class ShutdownSignals:
               help=f"Seconds from SIGTERM to exit, however slow the API server: the write in flight "
                    f"finishes, queued work is abandoned, Events get {SHUTDOWN_BUDGET:g}s, the lease is "
                    f"released. Keep it under the pod's terminationGracePeriodSeconds.")
+@cluster_option
 @global_options
 def run_command(paths: Sequence[str], resync: float, metrics_port: int, metrics_address: str | None,
                 leader_elect: bool, lease_name: str, lease_namespace: str, lease_duration: float,
                 renew_deadline: float, retry_period: float, identity: str | None, adopt: bool, selector: str,
-                adopt_routes: bool, route_selector: str, shutdown_timeout: float) -> None:
+                adopt_routes: bool, route_selector: str, shutdown_timeout: float, clusters: tuple[str, ...]) -> None:
     """Keep every policy's TrafficSplit or route in line with live endpoint health, reacting to
     changes within milliseconds, until SIGTERM or SIGINT (then exit 0).
 
@@ -141,6 +143,7 @@ def run_command(paths: Sequence[str], resync: float, metrics_port: int, metrics_
       failsync run policies/ --metrics-port 9095
       failsync run --adopt --leader-elect --lease-namespace failsync
       failsync run --adopt-routes --route-selector failsync.io/failover=enabled
+      failsync --context west run policies/ --cluster east=east
     """
     if leader_elect and not retry_period < renew_deadline < lease_duration:
         raise click.BadParameter("needs --retry-period < --renew-deadline < --lease-duration",
@@ -152,6 +155,7 @@ def run_command(paths: Sequence[str], resync: float, metrics_port: int, metrics_
     options = settings()
     _default_to_info_logging(options.verbose)
     client = KubeClient.from_kubeconfig(options.kubeconfig_path(), options.context)
+    remote = remote_clusters(clusters)
     controller = Controller(client, LoopOptions(
         paths=[str(path) for path in policy_paths(paths)], resync=resync, adopt=adopt, selector=selector,
         adopt_routes=adopt_routes, route_selector=route_selector,
@@ -159,7 +163,7 @@ def run_command(paths: Sequence[str], resync: float, metrics_port: int, metrics_
         lease_duration=lease_duration, renew_deadline=renew_deadline, retry_period=retry_period,
         identity=identity or default_identity(), metrics_port=metrics_port, metrics_host=metrics_address,
         shutdown_timeout=shutdown_timeout,
-    ), renderer=Renderer(options.templates))
+    ), renderer=Renderer(options.templates), clusters=remote)
     serve(controller, shutdown_timeout)
 
 

@@ -28,6 +28,8 @@ from failsync.controller.index import IndexChange, PolicyIndex
 from failsync.controller.policy_files import PolicyFiles
 from failsync.controller.queue import WorkQueue
 from failsync.controller.reconciler import Reconciler
+from failsync.controller.remote_caches import remote_aware
+from failsync.clusters import RemoteCluster
 from failsync.core.adoption import parse_selector
 from failsync.core.model import DEFAULT_ADOPT_SELECTOR, Policy, Target
 from failsync.core.targets import DEFAULT_ROUTE_SELECTOR, KINDS, TRAFFIC_SPLIT, is_route
@@ -73,13 +75,16 @@ class LoopOptions:
     shutdown_timeout: float = 15.0
     #: How long to wait before trying again: watch reconnects, requeued reconciles, lease errors.
     retry: RetryPolicy = DEFAULT_RETRY
+    #: Seconds between asking each remote cluster (``--cluster``) whether it answers.
+    remote_probe_interval: float = 1.0
 
 
 class Controller:
     """One cluster's loop. ``run()`` blocks until ``stop()``; tests may run it in a thread."""
 
     def __init__(self, client: KubeClient, options: LoopOptions, *, renderer: Renderer | None = None,
-                 metrics: Metrics | None = None, clock: Callable[[], float] = time.time) -> None:
+                 metrics: Metrics | None = None, clock: Callable[[], float] = time.time,
+                 clusters: Mapping[str, RemoteCluster] | None = None) -> None:
         parse_selector(options.selector)  # a bad selector fails before anything starts
         parse_selector(options.route_selector)
         self.client = client
@@ -104,6 +109,8 @@ class Controller:
                              on_resync=self._enqueue_all,
                              on_restart=lambda resource, reason: self.metrics.watch_restarts.inc(
                                  resource=resource.qualified, reason=reason))
+        if clusters:  # SPEC §11: health read in other clusters too (failsync.controller.remote_caches)
+            self.caches = remote_aware(self, clusters, probe_interval=options.remote_probe_interval)
         self.reconciler = Reconciler(self.engine, index=self.index, caches=self.caches, queue=self.queue,
                                      metrics=self.metrics, events=self.events, may_write=self._may_write)
         self.elector: LeaderElector | None = None

@@ -75,6 +75,22 @@ class Origin(str, enum.Enum):
     ADOPTED = "adopted"
 
 
+#: How long a remote cluster that cannot be reached keeps its backends' last known health (SPEC §11).
+DEFAULT_REMOTE_GRACE_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class RemoteHealth:
+    """``fallbacks[].health``: read this backend's readiness in another cluster (SPEC §11).
+
+    ``service``/``namespace`` None: from the local mirror's annotation, else the backend's
+    own name and the policy's namespace."""
+
+    cluster: str
+    service: str | None = None
+    namespace: str | None = None
+
+
 @dataclass(frozen=True)
 class Backend:
     """One service that can carry traffic, with its priority tier (lower is preferred)."""
@@ -83,6 +99,8 @@ class Backend:
     priority: int = 1
     #: The share this backend carries while healthy under ``spec.mode: distribute``.
     weight: int = 1
+    #: Where its health lives when not in the local cluster (None: local, or its mirror labels say).
+    remote: RemoteHealth | None = None
 
 
 class InactiveBackends(str, enum.Enum):
@@ -129,6 +147,8 @@ class Policy:
     overprovisioning_factor: float = DEFAULT_OVERPROVISIONING_FACTOR
     mode: SpecMode = SpecMode.FAILOVER
     primary_weight: int = 1
+    #: SPEC §11: how long unreachable remote clusters keep their backends' last known health.
+    remote_grace_seconds: float = DEFAULT_REMOTE_GRACE_SECONDS
     origin: Origin = Origin.FILE
     location: Location | None = field(default=None, compare=False)
 

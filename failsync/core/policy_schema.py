@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from failsync.core.decision_schema import SCHEMA_KEYS, decision_fields
+from failsync.core.remote_health_schema import SCHEMA_KEYS as REMOTE_SCHEMA_KEYS, remote_health_fields
 from failsync.core.model import (
     MANAGED_BY_LABEL,
     POLICY_API_VERSION,
@@ -65,8 +66,8 @@ _SCHEMA: dict[str, frozenset[str]] = {
     "spec.target": frozenset({"kind", "apiVersion", "port", "inactiveBackends"}),
 }
 
-# SPEC §12 (decisions, part 2) adds its keys from its own module.
-for _path, _keys in SCHEMA_KEYS.items():
+# SPEC §12 (decisions, part 2) and §11 (remote health) add their keys from their own modules.
+for _path, _keys in (*SCHEMA_KEYS.items(), *REMOTE_SCHEMA_KEYS.items()):
     _SCHEMA[_path] = _SCHEMA.get(_path, frozenset()) | _keys
 
 
@@ -288,15 +289,19 @@ class PolicyDocument:
                                     tuple(_WHEN_ALL_DOWN), WhenAllDown.KEEP.value)
         target = self.target(spec)
         decisions = decision_fields(self, spec, health)
+        remote = remote_health_fields(self, spec, health)
 
         if len(self.errors) > before or None in (name, namespace, service, primary, labels,
                                                    min_ready, source, hold_seconds, when_all_down,
-                                                   target, decisions):
+                                                   target, decisions, remote):
             return None
         fallback_weights = decisions.pop("fallback_weights")  # type: ignore[union-attr]
         if fallback_weights is not None:  # entries and fallbacks match one to one when nothing failed
             fallbacks = tuple(replace(b, weight=w) for b, w in zip(fallbacks, fallback_weights))
-        return Policy(**decisions,  # type: ignore[arg-type]
+        remote_grace, remotes = remote  # type: ignore[misc]
+        if any(remotes):
+            fallbacks = tuple(replace(b, remote=r) for b, r in zip(fallbacks, remotes))
+        return Policy(**decisions, remote_grace_seconds=remote_grace,  # type: ignore[arg-type]
             name=name, namespace=namespace, service=service, primary=primary,  # type: ignore[arg-type]
             fallbacks=fallbacks, labels=labels, min_ready=min_ready,  # type: ignore[arg-type]
             health_source=_HEALTH_SOURCES[source], hold_seconds=hold_seconds,  # type: ignore[index, arg-type]

@@ -1,0 +1,275 @@
+"""The loop's view of other clusters (SPEC §11): per-cluster caches, reachability, remote verdicts.
+
+Owns, for ``failsync run --cluster NAME=...``: a watcher of EndpointSlices and of Services in
+every remote cluster (the same ``Watcher`` as local caches: LIST, WATCH, re-list on 410,
+reconnect with backoff), a watcher of the local Services that keeps their Linkerd mirror
+labels, a prober per remote cluster saying whether it answers (the metric
+``failsync_cluster_reachable``, an Event on each policy it touches when that changes), and
+``RemoteAwareCaches``: the local ``Caches`` whose counts for mirrored or ``health.cluster``
+backends are the remote verdict's (``failsync.core.remote_health``). A change in east
+queues only the policies whose backends are read there. Nothing here waits on a remote
+cluster on a reconcile's path: counts come from the caches, I/O happens on watcher and
+prober threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable, Iterable, Mapping
+
+from failsync.clusters import RemoteCluster
+from failsync.controller.caches import Caches, _service_of_slice, _slice_readiness
+from failsync.core import health
+from failsync.core.model import Policy
+from failsync.core.remote_health import (Mirror, PolicyHealth, RemoteReading, RemoteTarget, combined_counts,
+                                         mirror_of, policy_health)
+from failsync.errors import ApiError, Unreachable
+from failsync.kube import ENDPOINT_SLICES, SERVICES
+from failsync.kube.errors import is_temporary
+from failsync.kube.watch import Change, Store, Watcher
+from failsync.observability import Metrics
+
+log = logging.getLogger(__name__)
+
+#: Event reasons when a remote cluster stops or starts answering (on each policy it touches).
+CLUSTER_UNREACHABLE = "RemoteClusterUnreachable"
+CLUSTER_REACHABLE = "RemoteClusterReachable"
+#: How often each remote cluster is asked whether it answers (and, while it does not, policies re-judged).
+PROBE_INTERVAL = 1.0
+#: At start-up, how long the loop waits at most for a remote cluster's first LIST before it reconciles
+#: (a remote never read counts as unhealthy: deciding before it is read would flap traffic on every restart).
+REMOTE_SYNC_WAIT = 10.0
+
+Touched = Callable[[set[tuple[str, str]]], None]
+
+
+def _mirror_projection(obj: Mapping[str, Any]) -> Mirror | bool:
+    """The local Services cache keeps a mirror's labels, or True for any other Service."""
+    return mirror_of(obj) or True
+
+
+class RemoteAwareCaches(Caches):
+    """Local caches plus the remote clusters: ready counts of remote-read backends are the remote verdict's."""
+
+    def __init__(self, *args: Any, clusters: Mapping[str, RemoteCluster], metrics: Metrics,
+                 on_touched: Touched, on_reachability: Callable[[RemoteCluster, set[tuple[str, str]]], None],
+                 probe_interval: float = PROBE_INTERVAL, clock: Callable[[], float] = time.time,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.clusters = clusters
+        self.clock = clock
+        self.on_touched = on_touched
+        self.on_reachability = on_reachability
+        self.probe_interval = probe_interval
+        self.reachable_gauge = metrics.registry.gauge(
+            "failsync_cluster_reachable", "1 while a remote cluster given with --cluster answers, else 0.",
+            ["cluster"])
+        self.remote_watchers: dict[str, dict[str, Watcher]] = {}
+        self.mirrors_watcher: Watcher | None = None
+        # (cluster, namespace, service) read remotely -> the local (namespace, backend) pairs judged by it.
+        self._readers: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
+        self._readers_lock = threading.Lock()
+        self._reported: set[str] = set()
+        self._stopping = threading.Event()
+        self._started_at = time.monotonic()
+
+    # -- start and stop --------------------------------------------------------------------------
+
+    def start(self, resources: Iterable[Any]) -> None:
+        """Start the local watchers, then the mirror labels' watcher, the remote watchers and probers."""
+        super().start(resources)
+        self._started_at = time.monotonic()
+        self.mirrors_watcher = Watcher(
+            self.client, SERVICES, store=Store(project=_mirror_projection), on_change=self._on_mirror_change,
+            on_restart=lambda reason: self.on_restart(SERVICES, reason), watch_timeout=self.watch_timeout,
+            retry=self.retry, spawn=self.spawn)
+        self.mirrors_watcher.start()
+        for name, cluster in self.clusters.items():
+            self.reachable_gauge.set(1, cluster=name)
+            watchers = {
+                "endpointslices": Watcher(
+                    cluster.client, ENDPOINT_SLICES, store=Store(_service_of_slice, project=_slice_readiness),
+                    on_change=lambda change, c=name: self._on_remote_change(c, change),
+                    on_restart=lambda reason, c=name: self._on_remote_restart(c, reason),
+                    watch_timeout=self.watch_timeout, retry=self.retry, spawn=self.spawn),
+                "services": Watcher(
+                    cluster.client, SERVICES, store=Store(project=lambda obj: True),
+                    on_change=lambda change, c=name: self._on_remote_change(c, change),
+                    on_restart=lambda reason, c=name: self._on_remote_restart(c, reason),
+                    watch_timeout=self.watch_timeout, retry=self.retry, spawn=self.spawn),
+            }
+            self.remote_watchers[name] = watchers
+            for watcher in watchers.values():
+                watcher.start()
+            self.spawn(f"probe-{name}", lambda c=cluster: self._probe(c))
+
+    @property
+    def synced(self) -> bool:
+        """Local caches and the mirror labels listed; each remote cluster listed too, or found unreachable,
+        or ``REMOTE_SYNC_WAIT`` gone by (a remote cluster never holds the loop up for longer)."""
+        if not (super().synced and self.mirrors_watcher is not None and self.mirrors_watcher.synced.is_set()):
+            return False
+        if time.monotonic() - self._started_at >= REMOTE_SYNC_WAIT:
+            return True
+        return all(watchers["endpointslices"].synced.is_set() or not self.clusters[name].reachable
+                   for name, watchers in self.remote_watchers.items())
+
+    def stop(self) -> None:
+        """Stop every watcher and prober."""
+        self._stopping.set()
+        super().stop()
+        if self.mirrors_watcher is not None:
+            self.mirrors_watcher.stop()
+        for watchers in self.remote_watchers.values():
+            for watcher in watchers.values():
+                watcher.stop()
+
+    # -- changes ---------------------------------------------------------------------------------
+
+    def _on_mirror_change(self, change: Change) -> None:
+        namespace, _, name = change.key.rpartition("/")
+        self.on_touched({(namespace or "default", name)})
+
+    def _on_remote_change(self, cluster: str, change: Change) -> None:
+        if cluster in self.clusters:
+            self._mark(self.clusters[cluster], None)
+        if change.indexed:  # an EndpointSlice: the services before and after
+            remote = {service for service in change.indexed if service}
+        else:
+            namespace, _, name = change.key.rpartition("/")
+            remote = {(namespace or "default", name)}
+        with self._readers_lock:
+            touched = set().union(*(self._readers.get((cluster, ns, svc), set()) for ns, svc in remote))
+        if touched:
+            self.on_touched(touched)
+
+    def _on_remote_restart(self, cluster: str, reason: str) -> None:
+        self.on_restart(ENDPOINT_SLICES, f"{cluster}:{reason}")
+        if reason in ("connection", "server-error"):
+            self._mark(self.clusters[cluster], Unreachable(f"the watch of cluster {cluster} lost its connection"))
+
+    def _probe(self, cluster: RemoteCluster) -> None:
+        """Ask ``cluster`` whether it answers, every ``probe_interval``; re-judge its policies while it does not."""
+        while not self._stopping.wait(self.probe_interval):
+            try:
+                cluster.client.get(SERVICES, "default", "kubernetes")
+                error: Exception | None = None
+            except ApiError as failure:
+                # Any answer (a 403 under least-privilege RBAC, a 404) means the cluster is there.
+                error = failure if isinstance(failure, Unreachable) or is_temporary(failure) else None
+            self._mark(cluster, error)
+            if not cluster.reachable:  # the grace runs out with the clock alone
+                self.on_touched(self._touched_by(cluster.name))
+
+    def _mark(self, cluster: RemoteCluster, error: Exception | None) -> None:
+        was = cluster.reachable
+        cluster.mark(error, self.clock())
+        if was != cluster.reachable:
+            self.reachable_gauge.set(1 if cluster.reachable else 0, cluster=cluster.name)
+            if cluster.reachable:
+                log.info("cluster %s answers again", cluster.name)
+            else:
+                log.warning("cluster %s unreachable: %s", cluster.name, error)
+            touched = self._touched_by(cluster.name)
+            self.on_reachability(cluster, touched)
+            self.on_touched(touched)
+
+    def _touched_by(self, cluster: str) -> set[tuple[str, str]]:
+        with self._readers_lock:
+            return set().union(*(pairs for (name, _, _), pairs in self._readers.items() if name == cluster))
+
+    # -- counts ----------------------------------------------------------------------------------
+
+    def remote_health(self, policy: Policy, ready: Mapping[str, int]) -> PolicyHealth:
+        """The remote verdicts for ``policy`` from the caches (and who reads what, for change routing)."""
+        mirrors_store = self.mirrors_watcher.store if self.mirrors_watcher else None
+        mirrors = {}
+        for service in policy.services:
+            found = mirrors_store.get(f"{policy.namespace}/{service}") if mirrors_store else None
+            mirrors[service] = found if isinstance(found, Mirror) else None
+        local_total = self._local_totals(policy, ready)
+        judged = policy_health(policy, mirrors, ready, local_total, self.clusters, self._reading, self.clock())
+        if judged.error is not None and judged.error not in self._reported:
+            self._reported.add(judged.error)
+            log.error("policy %s: %s; those backends count as unhealthy", policy.key, judged.error)
+        with self._readers_lock:
+            for service, target in (judged.targets or {}).items():
+                self._readers.setdefault((target.cluster, target.namespace, target.service), set()).add(
+                    (policy.namespace, service))
+        return judged
+
+    def _local_totals(self, policy: Policy, ready: Mapping[str, int]) -> dict[str, int]:
+        totals = super().total_counts(policy)
+        if totals is not None:
+            return totals
+        store = self.store(ENDPOINT_SLICES)
+        if store is None:
+            return dict(ready)
+        return {s: health.count_all(store.by_index((policy.namespace, s))) for s in policy.services}
+
+    def _reading(self, target: RemoteTarget) -> RemoteReading:
+        cluster = self.clusters[target.cluster]
+        watcher = self.remote_watchers.get(target.cluster, {}).get("endpointslices")
+        if watcher is None or not watcher.synced.is_set():
+            return RemoteReading(None, None, cluster.unreachable_since)
+        slices = watcher.store.by_index((target.namespace, target.service))
+        return RemoteReading(health.count_ready(slices), health.count_all(slices), cluster.unreachable_since)
+
+    def ready_counts(self, policy: Policy) -> dict[str, int]:
+        """Local counts, with each remote-read backend's replaced by its verdict's (unknown cluster: 0)."""
+        ready = super().ready_counts(policy)
+        judged = self.remote_health(policy, ready)
+        if judged.error is not None:
+            return {s: 0 if any(b.service == s and b.remote for b in policy.backends) else n for s, n in ready.items()}
+        return combined_counts(policy.services, ready, None, judged.verdicts)[0]
+
+    def total_counts(self, policy: Policy) -> dict[str, int] | None:
+        """All endpoints, with remote-read backends' from their verdict (None when the policy needs none)."""
+        totals = super().total_counts(policy)
+        if totals is None:
+            return None
+        ready = super().ready_counts(policy)
+        judged = self.remote_health(policy, ready)
+        return combined_counts(policy.services, ready, totals, judged.verdicts)[1]
+
+    def notes(self, policy: Policy) -> tuple[str, ...]:
+        """What remote health says of ``policy``'s backends, for the decision's reason."""
+        judged = self.remote_health(policy, super().ready_counts(policy))
+        return (judged.error,) if judged.error else judged.notes
+
+
+def remote_aware(controller: Any, clusters: Mapping[str, RemoteCluster], *,
+                 probe_interval: float = PROBE_INTERVAL) -> RemoteAwareCaches:
+    """``controller``'s caches made remote-aware (same settings), wired to its index, queue, engine and Events."""
+    local: Caches = controller.caches
+
+    def touched(pairs: set[tuple[str, str]]) -> None:
+        for key in controller.index.keys_for(pairs):
+            controller.queue.add(key)
+
+    def reachability(cluster: RemoteCluster, pairs: set[tuple[str, str]]) -> None:
+        if cluster.reachable:
+            reason, message = CLUSTER_REACHABLE, f"cluster {cluster.name} answers again; its backends are read live"
+        else:
+            reason = CLUSTER_UNREACHABLE
+            message = (f"cluster {cluster.name} unreachable ({cluster.problem}); its backends keep their last "
+                       f"known health for health.remoteGraceSeconds, then count as unhealthy")
+        for key in controller.index.keys_for(pairs):
+            policy = controller.index.get(key)
+            if policy is None:
+                continue
+            store = caches.target_store(policy)
+            involved = (store.get(key) if store else None) or {
+                "apiVersion": policy.target.api_version, "kind": policy.target.kind,
+                "metadata": {"name": policy.name, "namespace": policy.namespace}}
+            controller.events.record(involved, reason, message, type="Normal" if cluster.reachable else "Warning")
+
+    caches = RemoteAwareCaches(local.client, retry=local.retry, spawn=local.spawn, watch_timeout=local.watch_timeout,
+                               on_change=local.on_change, on_resync=local.on_resync, on_restart=local.on_restart,
+                               clusters=clusters, metrics=controller.metrics, on_touched=touched,
+                               on_reachability=reachability, probe_interval=probe_interval,
+                               clock=controller.engine.clock)
+    controller.engine.remote_notes = caches.notes
+    return caches

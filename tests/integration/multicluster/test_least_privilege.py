@@ -1,0 +1,67 @@
+"""The read access docs/multicluster.md asks for in a remote cluster is enough (SPEC §11):
+one-shot commands with get/list on EndpointSlices in the backends' namespace only; the loop
+with get/list/watch on EndpointSlices and Services. Nothing is ever written in east."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from failsync.clusters import connect, parse_clusters
+from failsync.controller import Controller, LoopOptions
+from failsync.kube import KubeClient
+from failsync.sandbox import Sandbox
+from tests.helpers import wait_for
+from tests.integration.multicluster.support import mirror, policy_file, scene
+from tests.integration.sync.support import failsync, weights
+
+ONE_SHOT_RULE = {"verbs": ["get", "list"], "resources": ["endpointslices.discovery.k8s.io"],
+                 "namespaces": ["rbac-one-shot"], "user": "failsync-reader"}
+LOOP_RULE = {"verbs": ["get", "list", "watch"], "resources": ["endpointslices.discovery.k8s.io", "services"],
+             "user": "failsync-watcher"}
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    tokens = {"admin-token": "*", "reader-token": [ONE_SHOT_RULE], "watcher-token": [LOOP_RULE]}
+    with Sandbox(clusters=("west", "east"), tokens=tokens) as running:
+        yield running
+
+
+def test_one_shot_needs_only_get_and_list_of_endpointslices_in_the_namespace(sandbox, tmp_path) -> None:
+    ns = scene(sandbox, west_web=0, east_web=1, ns="rbac-one-shot")
+    mirror(sandbox["west"], ns)
+    reader = sandbox.kubeconfig_for("reader-token")
+    path = policy_file(tmp_path, ns)
+    result = failsync(sandbox.kubeconfig, "sync", "--cluster", f"east={reader}:east", str(path))
+    assert result.exit_code == 0, result.output
+    assert weights(sandbox["west"], ns) == {"web-svc": 0, "web-svc-east": 1}
+    status = failsync(sandbox.kubeconfig, "status", "--cluster", f"east={reader}:east", str(path))
+    assert next(line for line in status.output.splitlines() if line.startswith("east ")).endswith("yes")
+
+
+def test_the_loop_needs_get_list_watch_of_endpointslices_and_services(sandbox, tmp_path) -> None:
+    ns = scene(sandbox, west_web=0, east_web=0)
+    mirror(sandbox["west"], ns)
+    watcher = sandbox.kubeconfig_for("watcher-token")
+    path = policy_file(tmp_path, ns)
+    client = KubeClient.from_kubeconfig(sandbox.kubeconfig, "west")
+    controller = Controller(client, LoopOptions(paths=[path], metrics_port=None, remote_probe_interval=0.1),
+                            clusters=connect(parse_clusters([f"east={watcher}:east"]), None))
+    thread = threading.Thread(target=controller.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: weights(sandbox["west"], ns) == {"web-svc": 1, "web-svc-east": 0}, timeout=10,
+                 message="the policy synced, east read")
+        sandbox["east"].apply({"apiVersion": "apps/v1", "kind": "Deployment",
+                               "metadata": {"name": "web", "namespace": ns},
+                               "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                                        "template": {"metadata": {"labels": {"app": "web"}},
+                                                     "spec": {"containers": [{"name": "web", "image": "web"}]}}}})
+        wait_for(lambda: weights(sandbox["west"], ns) == {"web-svc": 0, "web-svc-east": 1}, timeout=10,
+                 message="east's change seen through the watcher's rights")
+        assert 'failsync_cluster_reachable{cluster="east"} 1' in controller.metrics.registry.expose()
+    finally:
+        controller.stop()
+        thread.join(30)

@@ -1,0 +1,123 @@
+"""``failsync run --cluster`` (SPEC §11): the loop watches east too, reacts to east's changes in west,
+rides out a short east outage on last known health and stops trusting east after the grace.
+
+Covers: east's pods gone while the gateway is up -> the loop moves traffic to the next tier;
+a change in east queues only the policies it touches; an outage shorter than
+remoteGraceSeconds changes nothing, a longer one makes east's backends unhealthy; the metric
+failsync_cluster_reachable and the RemoteClusterUnreachable Event; local reactions go on
+while east is down; the CLI's run --cluster validates like the one-shot commands.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from failsync.clusters import connect, parse_clusters
+from failsync.controller import Controller, LoopOptions
+from failsync.kube import KubeClient
+from tests.helpers import wait_for
+from tests.integration.multicluster.support import mirror, policy_file, scale, scene
+from tests.integration.sync.support import failsync, weights
+
+CENTRAL_TIERS = [{"service": "web-svc-east"}, {"service": "web-svc-central", "priority": 2}]
+
+
+@contextmanager
+def running(sandbox, paths: list[Path], **options) -> Iterator[Controller]:
+    """The loop on west with --cluster east=east, in a thread; stopped on exit."""
+    client = KubeClient.from_kubeconfig(sandbox.kubeconfig, "west")
+    clusters = connect(parse_clusters(["east=east"]), str(sandbox.kubeconfig))
+    options.setdefault("remote_probe_interval", 0.1)
+    controller = Controller(client, LoopOptions(paths=paths, **options), clusters=clusters)
+    thread = threading.Thread(target=controller.run, name="failsync-run", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: controller.synced, timeout=15, message="the loop's caches to sync")
+        yield controller
+    finally:
+        controller.stop()
+        thread.join(30)
+        assert not thread.is_alive(), "the loop did not shut down"
+
+
+def reachable_metric(controller: Controller) -> str:
+    return next(line for line in controller.metrics.registry.expose().splitlines()
+                if line.startswith('failsync_cluster_reachable{cluster="east"}'))
+
+
+def events(sandbox, ns: str, reason: str) -> list[dict]:
+    return [e for e in sandbox["west"].list("v1", "Event", ns) if e.get("reason") == reason]
+
+
+def test_east_pods_gone_behind_a_live_gateway_moves_traffic_to_the_next_tier(sandbox, tmp_path) -> None:
+    ns = scene(sandbox, west_web=0, east_web=1, central=True)
+    mirror(sandbox["west"], ns)
+    path = policy_file(tmp_path, ns, fallbacks=CENTRAL_TIERS)
+    with running(sandbox, [path]):
+        wait_for(lambda: weights(sandbox["west"], ns) == {"web-svc": 0, "web-svc-east": 1, "web-svc-central": 0},
+                 timeout=10, message="traffic in east")
+        scale(sandbox["east"], ns, "web", 0, "web-svc")  # west's mirror still looks ready
+        wait_for(lambda: weights(sandbox["west"], ns) == {"web-svc": 0, "web-svc-east": 0, "web-svc-central": 1},
+                 timeout=10, message="traffic moved off the dead east")
+
+
+def test_a_change_in_east_queues_only_the_policies_it_touches(sandbox, tmp_path) -> None:
+    ns = scene(sandbox, west_web=1, east_web=1)
+    mirror(sandbox["west"], ns)
+    mirrored = policy_file(tmp_path, ns)
+    local = tmp_path / "local.yaml"
+    local.write_text(mirrored.read_text().replace("web-svc-failover", "local-failover")
+                     .replace("web-svc-east", "web-svc-standby"))
+    with running(sandbox, [mirrored, local]) as controller:
+        wait_for(lambda: weights(sandbox["west"], ns) and weights(sandbox["west"], ns, name="local-failover"),
+                 timeout=10, message="both policies synced")
+        added: list[str] = []
+        original = controller.queue.add
+        controller.queue.add = lambda key, *args, **kwargs: (added.append(key), original(key, *args, **kwargs))[1]
+        scale(sandbox["east"], ns, "web", 2, "web-svc")
+        wait_for(lambda: f"{ns}/web-svc-failover" in added, timeout=10, message="the mirrored policy queued")
+        assert f"{ns}/local-failover" not in added
+
+
+def test_an_outage_shorter_than_the_grace_changes_nothing(sandbox, tmp_path) -> None:
+    ns = scene(sandbox, west_web=0, east_web=1, central=True)
+    mirror(sandbox["west"], ns)
+    path = policy_file(tmp_path, ns, fallbacks=CENTRAL_TIERS, grace=60)
+    on_east = {"web-svc": 0, "web-svc-east": 1, "web-svc-central": 0}
+    with running(sandbox, [path]) as controller:
+        wait_for(lambda: weights(sandbox["west"], ns) == on_east, timeout=10, message="traffic in east")
+        sandbox["east"].faults.error_rate("*", 1.0, 503)
+        try:
+            wait_for(lambda: reachable_metric(controller).endswith(" 0"), timeout=10, message="east unreachable")
+            wait_for(lambda: events(sandbox, ns, "RemoteClusterUnreachable"), timeout=10, message="the Event")
+            assert weights(sandbox["west"], ns) == on_east
+        finally:
+            sandbox["east"].faults.reset()
+        wait_for(lambda: reachable_metric(controller).endswith(" 1"), timeout=10, message="east back")
+        assert weights(sandbox["west"], ns) == on_east
+
+
+def test_an_outage_longer_than_the_grace_makes_east_unhealthy_and_local_reactions_go_on(sandbox, tmp_path) -> None:
+    ns = scene(sandbox, west_web=0, east_web=1, central=True)
+    mirror(sandbox["west"], ns)
+    path = policy_file(tmp_path, ns, fallbacks=CENTRAL_TIERS, grace=1)
+    with running(sandbox, [path]):
+        wait_for(lambda: weights(sandbox["west"], ns) == {"web-svc": 0, "web-svc-east": 1, "web-svc-central": 0},
+                 timeout=10, message="traffic in east")
+        sandbox["east"].faults.error_rate("*", 1.0, 503)
+        try:
+            wait_for(lambda: weights(sandbox["west"], ns) == {"web-svc": 0, "web-svc-east": 0, "web-svc-central": 1},
+                     timeout=15, message="east unhealthy after the grace")
+            scale(sandbox["west"], ns, "web", 1, "web-svc")  # a local reaction while east is down
+            wait_for(lambda: weights(sandbox["west"], ns) == {"web-svc": 1, "web-svc-east": 0, "web-svc-central": 0},
+                     timeout=10, message="failback to the local primary")
+        finally:
+            sandbox["east"].faults.reset()
+
+
+def test_run_rejects_an_unknown_context_before_starting(sandbox, tmp_path) -> None:
+    path = policy_file(tmp_path, "default")
+    result = failsync(sandbox.kubeconfig, "run", "--cluster", "east=nope", str(path))
+    assert result.exit_code == 2 and "--cluster east: context 'nope' not found" in result.output
