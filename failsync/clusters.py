@@ -180,7 +180,7 @@ def read_remote(clusters: Mapping[str, RemoteCluster], scopes: Mapping[str, set[
     reads = RemoteReads()
     for name, namespaces in sorted(scopes.items()):
         cluster = clusters[name]
-        wanted: list[str | None] = sorted(namespaces) if len(namespaces) <= NAMESPACE_LIST_LIMIT else [None]
+        wanted: list[str | None] = [*sorted(namespaces)] if len(namespaces) <= NAMESPACE_LIST_LIMIT else [None]
         try:
             slices = cluster.client.serves_endpoint_slices()
             items = [item for scope in wanted

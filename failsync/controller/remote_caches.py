@@ -14,6 +14,7 @@ prober threads.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -91,19 +92,19 @@ class RemoteAwareCaches(Caches):
             watchers = {
                 "endpointslices": Watcher(
                     cluster.client, ENDPOINT_SLICES, store=Store(_service_of_slice, project=_slice_readiness),
-                    on_change=lambda change, c=name: self._on_remote_change(c, change),
-                    on_restart=lambda reason, c=name: self._on_remote_restart(c, reason),
+                    on_change=functools.partial(self._on_remote_change, name),
+                    on_restart=functools.partial(self._on_remote_restart, name),
                     watch_timeout=self.watch_timeout, retry=self.retry, spawn=self.spawn),
                 "services": Watcher(
                     cluster.client, SERVICES, store=Store(project=lambda obj: True),
-                    on_change=lambda change, c=name: self._on_remote_change(c, change),
-                    on_restart=lambda reason, c=name: self._on_remote_restart(c, reason),
+                    on_change=functools.partial(self._on_remote_change, name),
+                    on_restart=functools.partial(self._on_remote_restart, name),
                     watch_timeout=self.watch_timeout, retry=self.retry, spawn=self.spawn),
             }
             self.remote_watchers[name] = watchers
             for watcher in watchers.values():
                 watcher.start()
-            self.spawn(f"probe-{name}", lambda c=cluster: self._probe(c))
+            self.spawn(f"probe-{name}", functools.partial(self._probe, cluster))
 
     @property
     def synced(self) -> bool:
