@@ -34,6 +34,7 @@ COMMAND_MODULES: dict[str, str] = {
     "pin": "failsync.cli.pin_cmd",
     "unpin": "failsync.cli.pin_cmd",
     "explain": "failsync.cli.explain_cmd",
+    "crd": "failsync.cli.crd_cmd",
 }
 
 
