@@ -35,6 +35,7 @@ COMMAND_MODULES: dict[str, str] = {
     "unpin": "failsync.cli.pin_cmd",
     "explain": "failsync.cli.explain_cmd",
     "crd": "failsync.cli.crd_cmd",
+    "get": "failsync.cli.get_cmd",
 }
 
 

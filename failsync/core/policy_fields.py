@@ -62,6 +62,8 @@ class Field:
     properties: dict[str, "Field"] = field(default_factory=dict)
     items: "Field | None" = None
     rules: tuple[Rule, ...] = ()
+    #: Keys accepted and ignored (what the API server adds to an object it returns).
+    ignored: frozenset[str] = frozenset()
 
 
 def _dns_label(description: str, *, required: bool = False, default: str | None = None) -> Field:
@@ -132,13 +134,22 @@ SPEC = Field("object", "What to fail over and how.", required=True, properties={
          "each fallback service may be listed once"),
 ))
 
+#: ObjectMeta fields an object read from the API carries (the server's, kubectl's, Argo CD's
+#: annotations): accepted in a policy and ignored, so `kubectl get fop -o yaml` output validates.
+SERVER_METADATA = frozenset({
+    "uid", "resourceVersion", "generation", "creationTimestamp", "deletionTimestamp",
+    "deletionGracePeriodSeconds", "managedFields", "annotations", "finalizers", "ownerReferences",
+    "selfLink", "generateName",
+})
+
 #: The whole document. ``metadata`` is the API server's ObjectMeta; its constraints here are
-#: the validator's (the server checks names and labels with its own rules).
-DOCUMENT = Field("object", f"A {POLICY_KIND}.", properties={
+#: the validator's (the server checks names and labels with its own rules). ``status`` is
+#: failsync's own report on a FailoverPolicy object, ignored when read as a policy.
+DOCUMENT = Field("object", f"A {POLICY_KIND}.", ignored=frozenset({"status"}), properties={
     "apiVersion": Field("string", f"{POLICY_API_VERSION}", required=True),
     "kind": Field("string", POLICY_KIND, required=True),
     "metadata": Field("object", "Name, namespace and labels (copied onto the rendered object).", required=True,
-                      properties={
+                      ignored=SERVER_METADATA, properties={
                           "name": _dns_label("Name of the policy and of the rendered object.", required=True),
                           "namespace": _dns_label("Namespace of both.", default="default"),
                           "labels": Field("labels", "Labels copied onto the rendered object."),
@@ -181,8 +192,14 @@ def field_at(path: str) -> Field:
 
 @functools.lru_cache(maxsize=None)
 def keys_at(path: str) -> frozenset[str]:
-    """The keys the mapping at ``path`` may hold."""
+    """The keys the mapping at ``path`` may hold (its fields, not the ignored keys)."""
     return frozenset(field_at(path).properties)
+
+
+@functools.lru_cache(maxsize=None)
+def ignored_at(path: str) -> frozenset[str]:
+    """The keys the mapping at ``path`` may hold and that mean nothing to a policy."""
+    return field_at(path).ignored
 
 
 def openapi_schema() -> dict[str, Any]:

@@ -38,6 +38,7 @@ from failsync.core.policy_fields import (  # noqa: F401 (INT32_MAX, MAX_HOLD_SEC
     INT32_MAX,
     MAX_HOLD_SECONDS,
     field_at,
+    ignored_at,
     keys_at,
 )
 from failsync.errors import Location, PolicyError
@@ -186,8 +187,9 @@ class PolicyDocument:
 
     def unknown_keys(self, value: dict[str, Any], path: str, schema: str) -> None:
         allowed = keys_at(schema)
+        ignored = ignored_at(schema)
         for key in value:
-            if key not in allowed:
+            if key not in allowed and key not in ignored:
                 child = f"{path}.{key}" if path else key
                 self.error(child, f"unknown key; expected one of {', '.join(sorted(allowed))}")
 

@@ -17,18 +17,16 @@ import yaml
 from click.testing import CliRunner
 
 from failsync.cli import main
-from failsync.core.crd import CRD_NAME
 from failsync.core.policies import parse_policies
 from failsync.core.rendering import to_yaml
-from tests.helpers import wait_for
 from tests.integration.conformance.support import call
+from tests.integration.policy_crd.conftest import NAMESPACE
 
 REPOSITORY = Path(__file__).resolve().parents[3]
 FIXTURES = REPOSITORY / "tests" / "core" / "fixtures"
 VALID = [FIXTURES / "golden-policy.yaml", *sorted((REPOSITORY / "policies").rglob("*.yaml")),
          *sorted((REPOSITORY / "examples" / "policies").rglob("*.yaml"))]
 INVALID = sorted((FIXTURES / "invalid").glob("*.yaml"))
-NAMESPACE = "emojivoto"
 
 #: Fixtures on which the API server and the validator may differ, and why.
 EXCEPTIONS = {
@@ -50,7 +48,8 @@ EXCEPTIONS = {
     # ObjectMeta, which the API server checks with its own rules, not the CRD schema.
     "label-key-invalid": "kube-apiserver refuses it (422); the sandbox does not validate label keys",
     "label-value-boolean": "kube-apiserver refuses it (400); the sandbox does not validate label values",
-    "unknown-metadata-key": "metadata.annotations is ObjectMeta, which the file format does not take",
+    "unknown-metadata-key": "kube-apiserver refuses an unknown ObjectMeta field with fieldValidation=Strict; "
+                            "the sandbox does not check ObjectMeta",
     # Rules only the validator has (policy_fields.VALIDATOR_ONLY).
     "label-managed-by-reserved": "app.kubernetes.io/managed-by is failsync's own; any valid label is accepted by the server",
     "route-with-trafficsplit-version": "apiVersion must belong to the kind: one enum lists every kind's versions",
@@ -66,23 +65,6 @@ EXCEPTIONS = {
 #: The exceptions that are problems of a file rather than of an object.
 FILE_LEVEL = {"yaml-syntax-error", "alias-bomb", "recursive-alias", "duplicate-yaml-key", "deep-nesting",
               "document-not-a-mapping", "same-object-twice-in-one-file"}
-
-
-@pytest.fixture(scope="module")
-def installed(sandbox, kubectl, api):
-    """The CRD from deploy/crd.yaml, applied with kubectl and Established; the namespace of the fixtures."""
-    done = kubectl("apply", "-f", str(REPOSITORY / "deploy" / "crd.yaml"))
-    assert done.returncode == 0, done.stderr
-
-    def established() -> bool:
-        crd = call(api, "GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}").json()
-        return any(c["type"] == "Established" and c["status"] == "True"
-                   for c in crd.get("status", {}).get("conditions", ()))
-
-    wait_for(established)
-    call(api, "POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace",
-                                                  "metadata": {"name": NAMESPACE}})
-    return api
 
 
 def test_failsync_crd_is_what_deploy_holds() -> None:
