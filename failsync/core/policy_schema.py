@@ -300,7 +300,7 @@ class PolicyDocument:
             health_source=_HEALTH_SOURCES[source], hold_seconds=hold_seconds,  # type: ignore[index]
             when_all_down=_WHEN_ALL_DOWN[when_all_down], target=target,  # type: ignore[index]
             # Anchored at the name: the line a reader looks at to tell policies apart.
-            location=Location(self.file, self._line_of("metadata.name") or self.lines[""]),
+            location=Location(self.file, self._line_of("metadata.name") or self.lines.get("")),
         )
 
     def fallbacks(self, spec: dict[str, Any], primary: str | None) -> tuple[Backend, ...]:

@@ -401,6 +401,14 @@ class KubeClient:
                           content_type=JSON_PATCH, guarded=guarded)
         return self._typed(resource, body)
 
+    def patch_status(self, resource: Resource, namespace: str | None, name: str,
+                     status: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace ``status`` through the status subresource (a merge patch: the spec is never touched)."""
+        body = self._send("PATCH", self._path(resource, namespace, name) + "/status", verb="patch",
+                          resource=resource, namespace=namespace, name=name, json_body={"status": dict(status)},
+                          content_type="application/merge-patch+json")
+        return self._typed(resource, body)
+
     def delete(self, resource: Resource, namespace: str | None, name: str) -> bool:
         """DELETE one object; False when it was already gone."""
         try:
