@@ -102,7 +102,7 @@ def test_every_manifest_parses_and_the_kustomization_lists_them() -> None:
     assert sorted(kustomization["resources"]) == sorted(docs)
     kinds = sorted(doc["kind"] for doc in manifests())
     assert kinds == sorted(["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role",
-                            "RoleBinding", "ConfigMap", "Deployment"])
+                            "RoleBinding", "ConfigMap", "Deployment", "CustomResourceDefinition"])
     account = one("ServiceAccount")["metadata"]
     for binding, role in (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")):
         bound = one(binding)

@@ -34,6 +34,8 @@ COMMAND_MODULES: dict[str, str] = {
     "pin": "failsync.cli.pin_cmd",
     "unpin": "failsync.cli.pin_cmd",
     "explain": "failsync.cli.explain_cmd",
+    "crd": "failsync.cli.crd_cmd",
+    "get": "failsync.cli.get_cmd",
 }
 
 

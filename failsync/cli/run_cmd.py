@@ -123,11 +123,18 @@ class ShutdownSignals:
                    f"finishes, queued work is abandoned, Events get {SHUTDOWN_BUDGET:g}s, the lease is "
                    f"released. Keep it under the pod's terminationGracePeriodSeconds.")
 @cluster_option
+@click.option("--source", type=click.Choice(["files", "cluster", "all"]), default="files", show_default=True,
+              help="Where policies come from: policy files, FailoverPolicy objects in the cluster, or both "
+                   "(a file and an object rendering the same object: the file wins, both are reported).")
+@click.option("-n", "--namespace", "watch_namespace", default=None,
+              help="With --source cluster|all: watch FailoverPolicy objects in this namespace only "
+                   "(default: every namespace).")
 @global_options
 def run_command(paths: Sequence[str], resync: float, metrics_port: int, metrics_address: str | None,
                 leader_elect: bool, lease_name: str, lease_namespace: str, lease_duration: float,
                 renew_deadline: float, retry_period: float, identity: str | None, adopt: bool, selector: str,
-                adopt_routes: bool, route_selector: str, shutdown_timeout: float, clusters: tuple[str, ...]) -> None:
+                adopt_routes: bool, route_selector: str, shutdown_timeout: float, clusters: tuple[str, ...],
+                source: str, watch_namespace: str | None) -> None:
     """Keep every policy's TrafficSplit or route in line with live endpoint health, reacting to
     changes within milliseconds, until SIGTERM or SIGINT (then exit 0).
 
@@ -144,11 +151,13 @@ def run_command(paths: Sequence[str], resync: float, metrics_port: int, metrics_
       failsync run --adopt --leader-elect --lease-namespace failsync
       failsync run --adopt-routes --route-selector failsync.io/failover=enabled
       failsync --context west run policies/ --cluster east=east
+      failsync run --source cluster --leader-elect
     """
     if leader_elect and not retry_period < renew_deadline < lease_duration:
         raise click.BadParameter("needs --retry-period < --renew-deadline < --lease-duration",
                                  param_hint="--renew-deadline")
-    missing = [] if adopt or adopt_routes else missing_policy_paths(policy_paths(paths))
+    optional = adopt or adopt_routes or source != "files"  # objects from the cluster may be all there is
+    missing = [] if optional else missing_policy_paths(policy_paths(paths))
     if missing:  # a typo in a path is a usage error, not a policy that is "kept" (there is none)
         report_errors(missing)
         click.get_current_context().exit(EXIT_ERROR)
@@ -156,14 +165,20 @@ def run_command(paths: Sequence[str], resync: float, metrics_port: int, metrics_
     _default_to_info_logging(options.verbose)
     client = KubeClient.from_kubeconfig(options.kubeconfig_path(), options.context)
     remote = remote_clusters(clusters)
-    controller = Controller(client, LoopOptions(
+    controller_type: type[Controller] = Controller
+    extra: dict[str, object] = {}
+    if source != "files":
+        from failsync.controller.policy_objects import ClusterController
+
+        controller_type, extra = ClusterController, {"source": source, "namespace": watch_namespace}
+    controller = controller_type(client, LoopOptions(
         paths=[str(path) for path in policy_paths(paths)], resync=resync, adopt=adopt, selector=selector,
         adopt_routes=adopt_routes, route_selector=route_selector,
         leader_elect=leader_elect, lease_name=lease_name, lease_namespace=lease_namespace,
         lease_duration=lease_duration, renew_deadline=renew_deadline, retry_period=retry_period,
         identity=identity or default_identity(), metrics_port=metrics_port, metrics_host=metrics_address,
         shutdown_timeout=shutdown_timeout,
-    ), renderer=Renderer(options.templates), clusters=remote)
+    ), renderer=Renderer(options.templates), clusters=remote, **extra)  # type: ignore[arg-type]
     serve(controller, shutdown_timeout)
 
 

@@ -5,7 +5,8 @@ Owns: ``spec.health.minReadyPercent``, ``spec.failover`` (``delaySeconds``, ``mo
 (``spec.primaryWeight``, ``spec.fallbacks[].weight``): their keys, types, bounds and how
 they combine. Works on one document being validated by ``failsync.core.policy_schema``
 (``doc`` is its PolicyDocument: ``error``, ``choice``, ``mapping``), which calls
-``decision_fields`` and adds ``SCHEMA_KEYS`` to its schema.
+``decision_fields``. Their keys, types, bounds and defaults are rows of the field table
+(``failsync.core.policy_fields``); the rules between them are code here.
 """
 
 from __future__ import annotations
@@ -13,14 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from failsync.core.model import DEFAULT_OVERPROVISIONING_FACTOR, MAX_ROUTE_WEIGHT, FailoverMode, SpecMode
+from failsync.core.policy_fields import field_at
 
-#: The keys SPEC §12 adds, by schema path (merged into policy_schema's schema).
-SCHEMA_KEYS: dict[str, frozenset[str]] = {
-    "spec": frozenset({"mode", "primaryWeight", "failover"}),
-    "spec.fallbacks[]": frozenset({"weight"}),
-    "spec.health": frozenset({"minReadyPercent"}),
-    "spec.failover": frozenset({"delaySeconds", "mode", "overprovisioningFactor"}),
-}
 _SPEC_MODES = {mode.value: mode for mode in SpecMode}
 _FAILOVER_MODES = {mode.value: mode for mode in FailoverMode}
 
@@ -32,11 +27,14 @@ def _type_name(value: Any) -> str:
     return type_name(value)
 
 
-def ranged_integer(doc: Any, parent: dict[str, Any], key: str, path: str, *, default: int | None,
-                   minimum: int, maximum: int) -> int | None:
-    """An integer in [minimum, maximum] (``default`` when absent); None after an error."""
+def ranged_integer(doc: Any, parent: dict[str, Any], key: str, path: str, *,
+                   default: int | None = None) -> int | None:
+    """An integer within the field table's bounds (its default, or ``default``, when absent); None after an error."""
+    spec = field_at(path)
     if key not in parent or parent[key] is None:
-        return default
+        return spec.default if default is None else default
+    minimum, maximum = spec.minimum, spec.maximum
+    assert minimum is not None and maximum is not None, f"the field table bounds {path}"
     value = parent[key]
     expected = f"expected an integer from {minimum} to {maximum}"
     if isinstance(value, bool) or not isinstance(value, int):
@@ -53,15 +51,12 @@ def decision_fields(doc: Any, spec: dict[str, Any], health: dict[str, Any]) -> d
     before = len(doc.errors)
     fields: dict[str, Any] = {}
     percent_path = "spec.health.minReadyPercent"
-    fields["min_ready_percent"] = ranged_integer(doc, health, "minReadyPercent", percent_path,
-                                                 default=None, minimum=1, maximum=100)
-    mode = doc.choice(spec, "mode", "spec.mode", tuple(_SPEC_MODES), SpecMode.FAILOVER.value)
+    fields["min_ready_percent"] = ranged_integer(doc, health, "minReadyPercent", percent_path)
+    mode = doc.choice(spec, "mode", "spec.mode")
     distribute = mode == SpecMode.DISTRIBUTE.value
     failover = doc.mapping(spec, "failover", "spec.failover", "spec.failover")
-    fields["delay_seconds"] = ranged_integer(doc, failover, "delaySeconds", "spec.failover.delaySeconds",
-                                             default=0, minimum=0, maximum=86400)
-    failover_mode = doc.choice(failover, "mode", "spec.failover.mode", tuple(_FAILOVER_MODES),
-                               FailoverMode.ALL_AT_ONCE.value)
+    fields["delay_seconds"] = ranged_integer(doc, failover, "delaySeconds", "spec.failover.delaySeconds")
+    failover_mode = doc.choice(failover, "mode", "spec.failover.mode")
     gradual = failover_mode == FailoverMode.GRADUAL.value
     if gradual and distribute:
         doc.error("spec.failover.mode", "gradual spills traffic over between tiers, which spec.mode: "
@@ -82,13 +77,15 @@ def factor(doc: Any, failover: dict[str, Any], gradual: bool) -> float | None:
     """``failover.overprovisioningFactor`` (1-100, only with gradual), or None after an error."""
     path = "spec.failover.overprovisioningFactor"
     value = failover.get("overprovisioningFactor")
+    bounds = field_at(path)
+    low, high = int(bounds.minimum), int(bounds.maximum)  # type: ignore[arg-type]
     if value is None:
         return DEFAULT_OVERPROVISIONING_FACTOR
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        doc.error(path, f"expected a number from 1 to 100, found the {_type_name(value)} {value!r}")
+        doc.error(path, f"expected a number from {low} to {high}, found the {_type_name(value)} {value!r}")
         return None
-    if not 1 <= value <= 100:
-        doc.error(path, f"expected a number from 1 to 100 (1: no overprovisioning), found {value}")
+    if not low <= value <= high:
+        doc.error(path, f"expected a number from {low} to {high} (1: no overprovisioning), found {value}")
         return None
     if not gradual:
         doc.error(path, "only applies with failover.mode: gradual; expected failover.mode: gradual "
@@ -105,7 +102,7 @@ def distribute_weights(doc: Any, spec: dict[str, Any], distribute: bool
             doc.error(path, "a weight only applies with spec.mode: distribute; expected spec.mode: "
                             "distribute or no weight")
             return None
-        return ranged_integer(doc, parent, key, path, default=1, minimum=1, maximum=MAX_ROUTE_WEIGHT)
+        return ranged_integer(doc, parent, key, path, default=1)  # 1 only matters with distribute
 
     primary_weight = weight(spec, "primaryWeight", "spec.primaryWeight")
     entries = spec.get("fallbacks")

@@ -136,6 +136,11 @@ def _parse_with_nodes(text: str, file: str) -> PolicySet:
             data = document.convert(node, "")
             if data is None:  # an empty document (only comments, or "---" twice)
                 continue
+            if _is_list(data) and not document.errors:
+                list_policies, list_errors = _list_items(document, data)
+                policies.extend(list_policies)
+                errors.extend(list_errors)
+                continue
             policy = document.validate(data) if not document.errors else None
             errors.extend(document.errors)
             if policy is not None:
@@ -145,6 +150,38 @@ def _parse_with_nodes(text: str, file: str) -> PolicySet:
     except yaml.YAMLError as error:
         errors.append(PolicyError(f"YAML syntax error: {error}", Location(file)))
     return _without_duplicates(policies, errors)
+
+
+#: Kinds of a list of objects, as ``kubectl get fop -o yaml`` prints several.
+LIST_KINDS = frozenset({"List", "FailoverPolicyList"})
+
+
+def _is_list(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("kind") in LIST_KINDS and isinstance(data.get("items"), list)
+
+
+def _list_items(document: PolicyDocument, data: dict[str, Any]) -> tuple[list[Policy], list[PolicyError]]:
+    """The policies of a ``List`` document (``items[i]`` each validated as a document of its own).
+
+    Errors name the item's key path (``items[1].spec.service``) and its line.
+    """
+    policies: list[Policy] = []
+    errors: list[PolicyError] = []
+    lines = document.lines
+    for index, item in enumerate(data["items"]):
+        prefix = f"items[{index}]"
+        item_lines = {key[len(prefix) + 1:] if key != prefix else "": line for key, line in lines.items()
+                      if key == prefix or key.startswith(prefix + ".")}
+        item_document = PolicyDocument(document.file, lines=item_lines)
+        policy = item_document.validate(item)
+        for error in item_document.errors:
+            location = error.location
+            key = f"{prefix}.{location.key}" if location and location.key else prefix
+            errors.append(PolicyError(error.message, Location(document.file, location.line if location else None,
+                                                              key)))
+        if policy is not None:
+            policies.append(policy)
+    return policies, errors
 
 
 def _syntax_error(error: yaml.MarkedYAMLError, file: str) -> PolicyError:

@@ -1,7 +1,9 @@
 """One FailoverPolicy document: plain values -> a validated Policy, or errors with lines.
 
-Owns: the FailoverPolicy schema of SPEC §2 (fields, types, defaults, limits, DNS-1123
-names, label keys and values) and where each problem is (``file:line`` and a dotted
+Owns: checking a document against the FailoverPolicy fields of SPEC §2 (their keys,
+types, defaults and limits are the table in ``failsync.core.policy_fields``, which the CRD
+is generated from too; the rules across fields, DNS-1123 names, label keys and values are
+code here) and where each problem is (``file:line`` and a dotted
 key path such as ``spec.fallbacks[1].service``, with a message saying what was
 expected). Works on one document already read from YAML (PyYAML nodes or the fast
 reader's values); reading files, several documents and duplicates across them belong
@@ -17,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from failsync.core.decision_schema import SCHEMA_KEYS, decision_fields
-from failsync.core.remote_health_schema import SCHEMA_KEYS as REMOTE_SCHEMA_KEYS, remote_health_fields
+from failsync.core.decision_schema import decision_fields
+from failsync.core.remote_health_schema import remote_health_fields
 from failsync.core.model import (
     MANAGED_BY_LABEL,
     POLICY_API_VERSION,
@@ -31,6 +33,15 @@ from failsync.core.model import (
     WhenAllDown,
 )
 from failsync.core import targets
+from failsync.core.policy_fields import (  # noqa: F401 (INT32_MAX, MAX_HOLD_SECONDS: re-exported)
+    DNS1123_LABEL_MAX,
+    DNS1123_LABEL_PATTERN,
+    INT32_MAX,
+    MAX_HOLD_SECONDS,
+    field_at,
+    ignored_at,
+    keys_at,
+)
 from failsync.errors import Location, PolicyError
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -48,28 +59,10 @@ _WHEN_ALL_DOWN = {mode.value: mode for mode in WhenAllDown}
 _INACTIVE_BACKENDS = {choice.value: choice for choice in InactiveBackends}
 _TARGETS = {version: Target("TrafficSplit", version) for version in TRAFFICSPLIT_API_VERSIONS}
 
-_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
+# The table's pattern, anchored at the very end (Python's "$" also matches before a final newline).
+_DNS1123_LABEL = re.compile(DNS1123_LABEL_PATTERN.removesuffix("$") + r"\Z")
 _DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
 _LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?\Z")
-
-#: Upper bounds: what the API (int32) and the decision can hold; a duration no longer than a week.
-INT32_MAX = 2**31 - 1
-MAX_HOLD_SECONDS = 7 * 24 * 3600
-
-_SCHEMA: dict[str, frozenset[str]] = {
-    "": frozenset({"apiVersion", "kind", "metadata", "spec"}),
-    "metadata": frozenset({"name", "namespace", "labels"}),
-    "spec": frozenset({"service", "primary", "fallbacks", "health", "failback", "whenAllDown", "target"}),
-    "spec.fallbacks[]": frozenset({"service", "priority"}),
-    "spec.health": frozenset({"minReady", "source"}),
-    "spec.failback": frozenset({"holdSeconds"}),
-    "spec.target": frozenset({"kind", "apiVersion", "port", "inactiveBackends"}),
-}
-
-# SPEC §12 (decisions, part 2) and §11 (remote health) add their keys from their own modules.
-for _path, _keys in (*SCHEMA_KEYS.items(), *REMOTE_SCHEMA_KEYS.items()):
-    _SCHEMA[_path] = _SCHEMA.get(_path, frozenset()) | _keys
-
 
 def _type_name(value: Any) -> str:
     if value is None:
@@ -194,9 +187,10 @@ class PolicyDocument:
         return value
 
     def unknown_keys(self, value: dict[str, Any], path: str, schema: str) -> None:
-        allowed = _SCHEMA[schema]
+        allowed = keys_at(schema)
+        ignored = ignored_at(schema)
         for key in value:
-            if key not in allowed:
+            if key not in allowed and key not in ignored:
                 child = f"{path}.{key}" if path else key
                 self.error(child, f"unknown key; expected one of {', '.join(sorted(allowed))}")
 
@@ -222,10 +216,14 @@ class PolicyDocument:
             return None
         return value
 
-    def integer(self, parent: dict[str, Any], key: str, path: str, *, default: int,
-                minimum: int, maximum: int = INT32_MAX) -> int | None:
+    def integer(self, parent: dict[str, Any], key: str, path: str, *,
+                default: int | None = None) -> int | None:
+        """The integer at ``path`` within its bounds in the field table (its default when absent)."""
+        spec = field_at(path)
         if key not in parent or parent[key] is None:
-            return default
+            return spec.default if default is None else default
+        minimum, maximum = spec.minimum, spec.maximum
+        assert minimum is not None and maximum is not None, f"the field table bounds {path}"
         value = parent[key]
         expected = f"an integer from {minimum} to {maximum}"
         if isinstance(value, bool) or not isinstance(value, int):
@@ -237,8 +235,12 @@ class PolicyDocument:
             return None
         return value
 
-    def choice(self, parent: dict[str, Any], key: str, path: str, choices: tuple[str, ...],
-               default: str) -> str | None:
+    def choice(self, parent: dict[str, Any], key: str, path: str, default: str | None = None) -> str | None:
+        """One of the field table's values at ``path`` (its default, or ``default``, when absent)."""
+        spec = field_at(path)
+        choices = spec.enum
+        assert choices is not None, path
+        default = spec.default if default is None else default
         what = _one_of(choices)
         value = self.string(parent, key, path, required=False, default=default, what=what)
         if value is not None and value not in choices:
@@ -279,14 +281,11 @@ class PolicyDocument:
         fallbacks = self.fallbacks(spec, primary)
 
         health = self.mapping(spec, "health", "spec.health", "spec.health")
-        min_ready = self.integer(health, "minReady", "spec.health.minReady", default=1, minimum=1)
-        source = self.choice(health, "source", "spec.health.source",
-                             tuple(_HEALTH_SOURCES), HealthSource.AUTO.value)
+        min_ready = self.integer(health, "minReady", "spec.health.minReady")
+        source = self.choice(health, "source", "spec.health.source")
         failback = self.mapping(spec, "failback", "spec.failback", "spec.failback")
-        hold_seconds = self.integer(failback, "holdSeconds", "spec.failback.holdSeconds",
-                                    default=0, minimum=0, maximum=MAX_HOLD_SECONDS)
-        when_all_down = self.choice(spec, "whenAllDown", "spec.whenAllDown",
-                                    tuple(_WHEN_ALL_DOWN), WhenAllDown.KEEP.value)
+        hold_seconds = self.integer(failback, "holdSeconds", "spec.failback.holdSeconds")
+        when_all_down = self.choice(spec, "whenAllDown", "spec.whenAllDown")
         target = self.target(spec)
         decisions = decision_fields(self, spec, health)
         remote = remote_health_fields(self, spec, health)
@@ -307,7 +306,7 @@ class PolicyDocument:
             health_source=_HEALTH_SOURCES[source], hold_seconds=hold_seconds,  # type: ignore[index, arg-type]
             when_all_down=_WHEN_ALL_DOWN[when_all_down], target=target,  # type: ignore[index, arg-type]
             # Anchored at the name: the line a reader looks at to tell policies apart.
-            location=Location(self.file, self._line_of("metadata.name") or self.lines[""]),
+            location=Location(self.file, self._line_of("metadata.name") or self.lines.get("")),
         )
 
     def fallbacks(self, spec: dict[str, Any], primary: str | None) -> tuple[Backend, ...]:
@@ -332,7 +331,7 @@ class PolicyDocument:
                 continue
             self.unknown_keys(entry, item_path, "spec.fallbacks[]")
             service = self.dns_label(entry, "service", f"{item_path}.service", required=True)
-            priority = self.integer(entry, "priority", f"{item_path}.priority", default=1, minimum=1)
+            priority = self.integer(entry, "priority", f"{item_path}.priority")
             if service is None or priority is None:
                 continue
             if service == primary:
@@ -372,7 +371,7 @@ class PolicyDocument:
 
     def target(self, spec: dict[str, Any]) -> Target | None:
         target = self.mapping(spec, "target", "spec.target", "spec.target")
-        kind = self.choice(target, "kind", "spec.target.kind", targets.KINDS, targets.TRAFFIC_SPLIT)
+        kind = self.choice(target, "kind", "spec.target.kind")
         if kind is None:
             return None
         versions = targets.API_VERSIONS[kind]
@@ -391,13 +390,13 @@ class PolicyDocument:
                 self.error(f"spec.target.{key}", f"only routes (HTTPRoute, GRPCRoute) take {key}; "
                            f"a TrafficSplit names no port and keeps every backend")
             return None if _ROUTE_ONLY_KEYS & target.keys() else _TARGETS[api_version]
-        port = self.integer(target, "port", "spec.target.port", default=0, minimum=1, maximum=65535)
+        port = self.integer(target, "port", "spec.target.port", default=0)
         if port == 0:
             self.error("spec.target.port", f"required field is missing for {targets.with_article(kind)}; expected the Service "
                        f"port (1-65535) of the parent and every backendRef", self._line_of("spec.target"))
             return None
         inactive = self.choice(target, "inactiveBackends", "spec.target.inactiveBackends",
-                               tuple(_INACTIVE_BACKENDS), InactiveBackends.ZERO_WEIGHT.value)
+                               InactiveBackends.ZERO_WEIGHT.value)
         if port is None or inactive is None:
             return None
         return Target(kind, api_version, port=port, inactive_backends=_INACTIVE_BACKENDS[inactive])
@@ -409,7 +408,7 @@ def _one_of(choices: tuple[str, ...]) -> str:
 
 
 def _is_dns_label(value: str) -> bool:
-    return len(value) <= 63 and _DNS1123_LABEL.match(value) is not None
+    return len(value) <= DNS1123_LABEL_MAX and _DNS1123_LABEL.match(value) is not None
 
 
 def _label_key_problem(key: str) -> str | None:

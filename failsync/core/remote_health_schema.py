@@ -3,7 +3,7 @@
 Owns: ``spec.fallbacks[].health`` (``cluster``, ``service``, ``namespace``) and
 ``spec.health.remoteGraceSeconds``: their keys, types and bounds. Works on one document being
 validated by ``failsync.core.policy_schema`` (``doc`` is its PolicyDocument), which calls
-``remote_health_fields`` once and adds ``SCHEMA_KEYS`` to its schema. Whether a cluster name is
+``remote_health_fields`` once; the keys and bounds are in ``failsync.core.policy_fields``. Whether a cluster name is
 one failsync knows is decided at sync time, where the clusters are known.
 """
 
@@ -14,14 +14,6 @@ from typing import Any
 from failsync.core.decision_schema import ranged_integer
 from failsync.core.model import DEFAULT_REMOTE_GRACE_SECONDS, RemoteHealth
 
-#: The keys SPEC §11 adds, by schema path (merged into policy_schema's schema).
-SCHEMA_KEYS: dict[str, frozenset[str]] = {
-    "spec.fallbacks[]": frozenset({"health"}),
-    "spec.fallbacks[].health": frozenset({"cluster", "service", "namespace"}),
-    "spec.health": frozenset({"remoteGraceSeconds"}),
-}
-#: A remote outage longer than a day is not a blip to ride out.
-MAX_REMOTE_GRACE_SECONDS = 86400
 
 
 def remote_health_fields(doc: Any, spec: dict[str, Any], health: dict[str, Any]
@@ -29,7 +21,7 @@ def remote_health_fields(doc: Any, spec: dict[str, Any], health: dict[str, Any]
     """(remoteGraceSeconds, each fallback's ``health`` or None), or None after an error."""
     before = len(doc.errors)
     grace = ranged_integer(doc, health, "remoteGraceSeconds", "spec.health.remoteGraceSeconds",
-                           default=DEFAULT_REMOTE_GRACE_SECONDS, minimum=0, maximum=MAX_REMOTE_GRACE_SECONDS)
+                           default=DEFAULT_REMOTE_GRACE_SECONDS)
     entries = spec.get("fallbacks")
     entries = entries if isinstance(entries, list) else []
     remotes = tuple(_remote(doc, entry, f"spec.fallbacks[{index}].health") if isinstance(entry, dict) else None

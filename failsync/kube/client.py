@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 JSON_PATCH = "application/json-patch+json"
 DEFAULT_TIMEOUT = 10.0
+#: The field manager of every write (managedFields; Argo CD's managedFieldsManagers).
+FIELD_MANAGER = "failsync"
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
 #: Items per page when the loop lists a kind (client-go's pager uses 500).
 LIST_PAGE_SIZE = 500
 
@@ -282,6 +285,14 @@ class KubeClient:
                           content_type=JSON_PATCH, guarded=guarded)
         return self._typed(resource, body)
 
+    def patch_status(self, resource: Resource, namespace: str | None, name: str,
+                     status: Mapping[str, Any]) -> dict[str, Any]:
+        """Replace ``status`` through the status subresource (a merge patch: the spec is never touched)."""
+        body = self._send("PATCH", self._path(resource, namespace, name) + "/status", verb="patch",
+                          resource=resource, namespace=namespace, name=name, json_body={"status": dict(status)},
+                          content_type="application/merge-patch+json")
+        return self._typed(resource, body)
+
     def delete(self, resource: Resource, namespace: str | None, name: str) -> bool:
         """DELETE one object; False when it was already gone."""
         try:
@@ -323,6 +334,8 @@ class KubeClient:
              guarded: bool = False) -> requests.Response:
         headers = {"Accept": "application/json"}
         data = None
+        if method in _WRITE_METHODS:  # every write says who made it (managedFields, Argo CD, SPEC §13)
+            params = {**(params or {}), "fieldManager": FIELD_MANAGER}
         if json_body is not None:
             headers["Content-Type"] = content_type or "application/json"
             data = json.dumps(json_body)

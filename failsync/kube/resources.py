@@ -51,3 +51,5 @@ ENDPOINT_SLICES = Resource("discovery.k8s.io/v1", "EndpointSlice", "endpointslic
 ENDPOINTS = Resource("v1", "Endpoints", "endpoints")
 SERVICES = Resource("v1", "Service", "services")
 EVENTS = Resource("v1", "Event", "events")
+#: failsync's own kind (SPEC §13): FailoverPolicy objects, read by `get` and `run --source cluster`.
+FAILOVER_POLICIES = Resource("failsync.io/v1alpha1", "FailoverPolicy", "failoverpolicies")
