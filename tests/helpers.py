@@ -1,7 +1,8 @@
 """Small test helpers shared by every test package: polling with a deadline,
 reading a blocking line stream (a watch, a `kubectl -w` process) with a deadline,
 stopping a long-running process with SIGTERM (never leaving it behind), and the
-Linkerd guide's TrafficSplit (one fixture file, verbatim from the guide).
+Linkerd guide's TrafficSplit (one fixture file, verbatim from the guide), and the smallest
+valid policy.
 
 Never sleeps waiting for something to happen: every wait is a poll that ends at a
 deadline with a clear AssertionError.
@@ -28,6 +29,20 @@ _END = object()
 GUIDE_TRAFFIC_SPLIT_FILE = Path(__file__).parent / "fixtures" / "guide-trafficsplit.yaml"
 #: The first document alone, as text: what a user pipes into `kubectl apply -f -`.
 GUIDE_TRAFFIC_SPLIT = GUIDE_TRAFFIC_SPLIT_FILE.read_text().split("\n---\n")[0]
+
+
+#: The smallest valid policy (web-svc failing over to web-svc-east); ``.format(name=...)`` names it.
+MINIMAL_POLICY = """\
+apiVersion: failsync.io/v1alpha1
+kind: FailoverPolicy
+metadata:
+  name: {name}
+  namespace: emojivoto
+spec:
+  service: web-svc
+  fallbacks:
+    - service: web-svc-east
+"""
 
 
 def guide_traffic_split(*, name: str | None = None, namespace: str | None = None,

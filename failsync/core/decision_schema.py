@@ -27,35 +27,16 @@ def _type_name(value: Any) -> str:
     return type_name(value)
 
 
-def ranged_integer(doc: Any, parent: dict[str, Any], key: str, path: str, *,
-                   default: int | None = None) -> int | None:
-    """An integer within the field table's bounds (its default, or ``default``, when absent); None after an error."""
-    spec = field_at(path)
-    if key not in parent or parent[key] is None:
-        return spec.default if default is None else default
-    minimum, maximum = spec.minimum, spec.maximum
-    assert minimum is not None and maximum is not None, f"the field table bounds {path}"
-    value = parent[key]
-    expected = f"expected an integer from {minimum} to {maximum}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        doc.error(path, f"{expected}, found the {_type_name(value)} {value!r}")
-        return None
-    if not minimum <= value <= maximum:
-        doc.error(path, f"{expected}, found {value}")
-        return None
-    return value
-
-
 def decision_fields(doc: Any, spec: dict[str, Any], health: dict[str, Any]) -> dict[str, Any] | None:
     """The Policy fields of SPEC §12 (and fallback weights), or None after an error."""
     before = len(doc.errors)
     fields: dict[str, Any] = {}
     percent_path = "spec.health.minReadyPercent"
-    fields["min_ready_percent"] = ranged_integer(doc, health, "minReadyPercent", percent_path)
+    fields["min_ready_percent"] = doc.integer(health, "minReadyPercent", percent_path)
     mode = doc.choice(spec, "mode", "spec.mode")
     distribute = mode == SpecMode.DISTRIBUTE.value
     failover = doc.mapping(spec, "failover", "spec.failover", "spec.failover")
-    fields["delay_seconds"] = ranged_integer(doc, failover, "delaySeconds", "spec.failover.delaySeconds")
+    fields["delay_seconds"] = doc.integer(failover, "delaySeconds", "spec.failover.delaySeconds")
     failover_mode = doc.choice(failover, "mode", "spec.failover.mode")
     gradual = failover_mode == FailoverMode.GRADUAL.value
     if gradual and distribute:
@@ -102,7 +83,8 @@ def distribute_weights(doc: Any, spec: dict[str, Any], distribute: bool
             doc.error(path, "a weight only applies with spec.mode: distribute; expected spec.mode: "
                             "distribute or no weight")
             return None
-        return ranged_integer(doc, parent, key, path, default=1)  # 1 only matters with distribute
+        found: int | None = doc.integer(parent, key, path, default=1)  # 1 only matters with distribute
+        return found
 
     primary_weight = weight(spec, "primaryWeight", "spec.primaryWeight")
     entries = spec.get("fallbacks")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from failsync.core.decision_schema import ranged_integer
 from failsync.core.model import DEFAULT_REMOTE_GRACE_SECONDS, RemoteHealth
 
 
@@ -20,8 +19,8 @@ def remote_health_fields(doc: Any, spec: dict[str, Any], health: dict[str, Any]
                          ) -> tuple[int, tuple[RemoteHealth | None, ...]] | None:
     """(remoteGraceSeconds, each fallback's ``health`` or None), or None after an error."""
     before = len(doc.errors)
-    grace = ranged_integer(doc, health, "remoteGraceSeconds", "spec.health.remoteGraceSeconds",
-                           default=DEFAULT_REMOTE_GRACE_SECONDS)
+    grace = doc.integer(health, "remoteGraceSeconds", "spec.health.remoteGraceSeconds",
+                        default=DEFAULT_REMOTE_GRACE_SECONDS)
     entries = spec.get("fallbacks")
     entries = entries if isinstance(entries, list) else []
     remotes = tuple(_remote(doc, entry, f"spec.fallbacks[{index}].health") if isinstance(entry, dict) else None

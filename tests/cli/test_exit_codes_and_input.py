@@ -25,18 +25,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from failsync.cli import main
+from tests.helpers import MINIMAL_POLICY
 
-GOOD = """\
-apiVersion: failsync.io/v1alpha1
-kind: FailoverPolicy
-metadata:
-  name: {name}
-  namespace: emojivoto
-spec:
-  service: web-svc
-  fallbacks:
-    - service: web-svc-east
-"""
+GOOD = MINIMAL_POLICY
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z\Z")
 
 

@@ -23,20 +23,11 @@ import yaml
 from click.testing import CliRunner, Result
 
 from failsync.cli import main
+from tests.helpers import MINIMAL_POLICY
 
 REPOSITORY = Path(__file__).resolve().parent.parent.parent
 EXAMPLE_POLICIES = REPOSITORY / "policies"
-GOOD = """\
-apiVersion: failsync.io/v1alpha1
-kind: FailoverPolicy
-metadata:
-  name: {name}
-  namespace: emojivoto
-spec:
-  service: web-svc
-  fallbacks:
-    - service: web-svc-east
-"""
+GOOD = MINIMAL_POLICY
 
 
 def _write(path: Path, text: str) -> Path:

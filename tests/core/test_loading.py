@@ -13,18 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from failsync.loading import load_policies
+from tests.helpers import MINIMAL_POLICY
 
-POLICY = """\
-apiVersion: failsync.io/v1alpha1
-kind: FailoverPolicy
-metadata:
-  name: {name}
-  namespace: emojivoto
-spec:
-  service: web-svc
-  fallbacks:
-    - service: web-svc-east
-"""
+POLICY = MINIMAL_POLICY
 
 
 def _write(path: Path, name: str) -> None:
