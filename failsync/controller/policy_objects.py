@@ -20,7 +20,7 @@ from failsync.controller.loop import Controller, LoopOptions
 from failsync.core.model import POLICY_API_VERSION, POLICY_KIND, Policy
 from failsync.core.policy_schema import PolicyDocument
 from failsync.core.policy_status import converged_status, failed_status, same_status, stalled_status
-from failsync.errors import ApiError
+from failsync.errors import ApiError, PolicyError
 from failsync.kube import KubeClient
 from failsync.kube.resources import FAILOVER_POLICIES
 from failsync.kube.watch import Change, Store, Watcher
@@ -33,6 +33,12 @@ SOURCES = ("files", "cluster", "all")
 
 def object_policy(obj: Mapping[str, Any]) -> tuple[Policy | None, list[tuple[str, str]]]:
     """The policy of a FailoverPolicy object, or the (field path, message) of each problem."""
+    policy, errors = _checked(obj)
+    return policy, [((error.location.key if error.location else None) or "spec", error.message) for error in errors]
+
+
+def _checked(obj: Mapping[str, Any]) -> tuple[Policy | None, list[PolicyError]]:
+    """The policy of a FailoverPolicy object, or the validator's errors (located at the object)."""
     metadata = obj.get("metadata") or {}
     document = {"apiVersion": POLICY_API_VERSION, "kind": POLICY_KIND, "spec": obj.get("spec"),
                 "metadata": {key: metadata[key] for key in ("name", "namespace", "labels") if key in metadata}}
@@ -41,9 +47,31 @@ def object_policy(obj: Mapping[str, Any]) -> tuple[Policy | None, list[tuple[str
     where = f"FailoverPolicy {metadata.get('namespace')}/{metadata.get('name')} (generation {metadata.get('generation')})"
     checked = PolicyDocument(where, lines={})
     policy = checked.validate(document)
-    problems = [((error.location.key if error.location else None) or "spec", error.message)
-                for error in checked.errors]
-    return (policy if not problems else None), problems
+    return (policy if not checked.errors else None), list(checked.errors)
+
+
+def live_policies(client: KubeClient, namespace: str | None = None) -> tuple[list[Policy], list[PolicyError]]:
+    """The policies of the FailoverPolicy objects in the cluster (one LIST), and the errors of invalid ones."""
+    policies: list[Policy] = []
+    errors: list[PolicyError] = []
+    for obj in client.list(FAILOVER_POLICIES, namespace=namespace).items:
+        policy, problems = _checked(obj)
+        if policy is not None:
+            policies.append(policy)
+        errors.extend(problems)
+    return policies, errors
+
+
+def merge_sources(objects: Mapping[str, Policy], files: Mapping[str, Policy]) -> tuple[dict[str, Policy], dict[str, str]]:
+    """The policies of both sources by key, and for each key both render, why the file's policy is kept."""
+    merged = dict(objects)
+    conflicts: dict[str, str] = {}
+    for key, policy in files.items():
+        if key in merged:
+            conflicts[key] = (f"the policy file {policy.location} renders the same {policy.target.kind} {key}; "
+                              f"the file's policy is kept: rename one of them")
+        merged[key] = policy
+    return merged, conflicts
 
 
 def owner_reference(obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,14 +174,7 @@ class ClusterController(Controller):
             self.metrics.policy_errors.set(len(current.errors))
             files = {p.key: p for p in current.policies}
         with self._lock:
-            merged = dict(self._object_policies)
-            conflicts = {}
-            for key, policy in files.items():
-                if key in merged:
-                    where = policy.location
-                    conflicts[key] = (f"the policy file {where} renders the same {policy.target.kind} {key}; "
-                                      f"the file's policy is kept: rename one of them")
-                merged[key] = policy
+            merged, conflicts = merge_sources(self._object_policies, files)
             new_conflicts = {k: v for k, v in conflicts.items() if self._conflicts.get(k) != v}
             self._conflicts = conflicts
         for key, why in new_conflicts.items():
