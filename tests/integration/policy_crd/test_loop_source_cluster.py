@@ -11,6 +11,7 @@ every write carries fieldManager=failsync.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -154,14 +155,21 @@ def test_every_write_of_the_loop_says_failsync(loop, sandbox, kubectl) -> None:
     assert ours and all(r.query.get("fieldManager") == "failsync" for r in ours), ours
 
 
-def test_a_file_and_an_object_of_the_same_name_conflict(installed, sandbox, kubectl, tmp_path: Path) -> None:
+def test_a_file_and_an_object_of_the_same_name_conflict(installed, sandbox, kubectl, tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
     west, ns = sandbox["west"], "fop-conflict"
     app(west, ns)
     _apply(kubectl, policy_text(ns))
     path = write_policy(tmp_path / "p.yaml", ns)
+    caplog.set_level(logging.ERROR, logger="failsync")
     for controller in _running(sandbox, source="all", paths=[path]):
+        # On the object: a condition naming the file.
         wait_for(lambda: _condition(_fop(west, ns), "Stalled").get("reason") == "Conflict", message="Conflict")
         assert str(path) in _condition(_fop(west, ns), "Stalled")["message"]
+        assert _condition(_fop(west, ns), "Ready")["status"] == "False"
+        # For the file: the loop's log names both the object and the file.
+        logged = [r.getMessage() for r in caplog.records if "conflicts with a policy file" in r.getMessage()]
+        assert any(f"FailoverPolicy {ns}/web-svc-failover" in m and str(path) in m for m in logged), logged
         wait_for(lambda: weights(west, ns) == {"web-svc": 1, "web-svc-east": 0}, message="the file's TrafficSplit")
         split = west.get("split.smi-spec.io/v1alpha2", "TrafficSplit", ns, "web-svc-failover")
         assert "ownerReferences" not in split["metadata"]
