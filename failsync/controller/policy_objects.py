@@ -217,8 +217,11 @@ class ClusterController(Controller):
         if same_status(previous, status):
             return
         namespace, _, name = key.rpartition("/")
+        # A merge patch keeps the keys it does not name: null removes those of the previous status
+        # (a Stalled status has no backends), so what is stored is exactly ``status``.
+        removed = {field: None for field in previous or {} if field not in status}
         try:
-            written = self.client.patch_status(FAILOVER_POLICIES, namespace, name, status)
+            written = self.client.patch_status(FAILOVER_POLICIES, namespace, name, {**removed, **status})
         except ApiError as error:
             log.warning("FailoverPolicy %s: status not written: %s", key, error)
             return

@@ -183,3 +183,30 @@ def test_a_deleted_object_is_no_longer_managed(loop, sandbox, kubectl) -> None:
     done = kubectl("delete", "fop", "web-svc-failover", "-n", ns)
     assert done.returncode == 0, done.stderr
     wait_for(lambda: f"{ns}/web-svc-failover" not in loop.policies, message="the policy to go")
+
+
+def test_a_converged_object_made_invalid_is_stalled_writes_nothing_more_and_recovers(loop, sandbox,
+                                                                                      kubectl) -> None:
+    west, ns = sandbox["west"], "fop-broken"
+    app(west, ns)
+    _apply(kubectl, policy_text(ns))
+    wait_for(lambda: _condition(_fop(west, ns), "Ready").get("status") == "True", message="Ready")
+    broken = yaml.safe_load(policy_text(ns))
+    broken["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "argocd"}
+    _apply(kubectl, yaml.safe_dump(broken))
+    wait_for(lambda: _condition(_fop(west, ns), "Stalled").get("status") == "True", message="Stalled")
+    status = _fop(west, ns)["status"]
+    # Exactly the Stalled status: nothing of the converged one is left behind by the merge patch.
+    assert set(status) == {"conditions", "state", "activeBackends", "observedGeneration", "lastTransitionTime"}
+    assert [c["type"] for c in status["conditions"]] == ["Ready", "Stalled"]
+    assert weights(west, ns) == {"web-svc": 1, "web-svc-east": 0}  # the route stays as it was
+
+    west.requests.clear()
+    loop._enqueue_all()
+    loop.queue.wait_idle(5)
+    assert [r for r in list(west.requests) if r.method in ("POST", "PUT", "PATCH", "DELETE")] == []
+
+    _apply(kubectl, policy_text(ns))  # fixed: kubectl apply removes the label it set
+    wait_for(lambda: _condition(_fop(west, ns), "Ready").get("status") == "True", message="Ready again")
+    assert _condition(_fop(west, ns), "Stalled")["status"] == "False"
+    assert _fop(west, ns)["status"]["state"] == "Primary"
