@@ -20,7 +20,7 @@ from failsync.controller.loop import Controller, LoopOptions
 from failsync.core.model import POLICY_API_VERSION, POLICY_KIND, Policy
 from failsync.core.policy_schema import PolicyDocument
 from failsync.core.policy_status import converged_status, failed_status, same_status, stalled_status
-from failsync.errors import ApiError, PolicyError
+from failsync.errors import ApiError, NotFound, PolicyError
 from failsync.kube import KubeClient
 from failsync.kube.resources import FAILOVER_POLICIES
 from failsync.kube.watch import Change, Store, Watcher
@@ -50,11 +50,20 @@ def _checked(obj: Mapping[str, Any]) -> tuple[Policy | None, list[PolicyError]]:
     return (policy if not checked.errors else None), list(checked.errors)
 
 
+def list_objects(client: KubeClient, namespace: str | None = None) -> list[dict[str, Any]]:
+    """The FailoverPolicy objects of the cluster (one LIST); without the CRD, an error that says to install it."""
+    try:
+        return list(client.list(FAILOVER_POLICIES, namespace=namespace).items)
+    except NotFound as error:
+        raise NotFound(f"{error}; is the FailoverPolicy CRD installed? (failsync crd | kubectl apply -f -)",
+                       status=error.status, reason=error.reason) from None
+
+
 def live_policies(client: KubeClient, namespace: str | None = None) -> tuple[list[Policy], list[PolicyError]]:
     """The policies of the FailoverPolicy objects in the cluster (one LIST), and the errors of invalid ones."""
     policies: list[Policy] = []
     errors: list[PolicyError] = []
-    for obj in client.list(FAILOVER_POLICIES, namespace=namespace).items:
+    for obj in list_objects(client, namespace):
         policy, problems = _checked(obj)
         if policy is not None:
             policies.append(policy)
