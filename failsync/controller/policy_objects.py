@@ -122,6 +122,9 @@ class ClusterController(Controller):
         self._objects: dict[str, Mapping[str, Any]] = {}   # key -> the live FailoverPolicy object
         self._object_policies: dict[str, Policy] = {}     # key -> its policy (valid objects only)
         self._conflicts: dict[str, str] = {}              # key -> why the file's policy is kept instead
+        # Per object: the check that a status still describes it and the write of that status happen
+        # under one lock, so a worker's Ready=True cannot land after the watch's Stalled=True for it.
+        self._status_locks: dict[str, threading.Lock] = {}
         self.engine.renderer = _OwnedRenderer(self.engine.renderer, self._owner_of)  # type: ignore[assignment]
         reconcile = self.engine.reconcile
 
@@ -144,6 +147,12 @@ class ClusterController(Controller):
         self.policy_watcher.start()
         super()._start()
 
+    def _shutdown(self) -> None:
+        # The loop's own caches are stopped by the base class; this watch is the source's.
+        if self.policy_watcher is not None:
+            self.policy_watcher.stop()
+        super()._shutdown()
+
     @property
     def synced(self) -> bool:
         watcher = self.policy_watcher
@@ -157,6 +166,7 @@ class ClusterController(Controller):
             if obj is None:
                 self._objects.pop(key, None)
                 self._object_policies.pop(key, None)
+                self._status_locks.pop(key, None)
             else:
                 self._objects[key] = obj
                 policy, problems = object_policy(obj)
@@ -170,7 +180,8 @@ class ClusterController(Controller):
         if invalid is not None:
             self._report(f"FailoverPolicy {key}: {invalid} (skipped)")
             self._write_status(key, lambda previous, generation: stalled_status(
-                "InvalidSpec", invalid, generation, previous, self.engine.clock()))
+                "InvalidSpec", invalid, generation, previous, self.engine.clock()),
+                still=lambda: key not in self._object_policies)
         self._reload_policy_files()
 
     def _reload_policy_files(self) -> None:
@@ -189,7 +200,8 @@ class ClusterController(Controller):
         for key, why in new_conflicts.items():
             self._report(f"FailoverPolicy {key} conflicts with a policy file: {why}")
             self._write_status(key, lambda previous, generation, why=why: stalled_status(
-                "Conflict", why, generation, previous, self.engine.clock()))
+                "Conflict", why, generation, previous, self.engine.clock()),
+                still=lambda key=key, why=why: self._conflicts.get(key) == why)
         self._apply(self.index.set_files(merged))
 
     def _owner_of(self, key: str) -> dict[str, Any] | None:
@@ -202,24 +214,33 @@ class ClusterController(Controller):
     # -- status ----------------------------------------------------------------------------------
 
     def _report_status(self, policy: Policy, result: ObjectResult) -> None:
-        with self._lock:
-            if self._object_policies.get(policy.key) != policy or policy.key in self._conflicts:
-                return  # a file's policy, or an object replaced meanwhile: its own reconcile reports
+        def current() -> bool:  # not a file's policy, nor an object replaced (or made invalid) meanwhile
+            return self._object_policies.get(policy.key) == policy and policy.key not in self._conflicts
+
         now = self.engine.clock()
         if result.outcome is Outcome.FAILED or result.decision is None:
             self._write_status(policy.key, lambda previous, generation: failed_status(
-                policy, result.message, generation, previous, now))
+                policy, result.message, generation, previous, now), still=current)
         else:
             decision = result.decision
             self._write_status(policy.key, lambda previous, generation: converged_status(
-                policy, decision, generation, previous, now))
+                policy, decision, generation, previous, now), still=current)
 
-    def _write_status(self, key: str, compute: Any) -> None:
-        """Write the status ``compute(previous, generation)`` gives, unless it is the one in place."""
+    def _write_status(self, key: str, compute: Any, *, still: Any) -> None:
+        """Write the status ``compute(previous, generation)`` gives while ``still()`` holds (checked under
+        the object's status lock, with the write), unless it is the one in place."""
+        with self._lock:
+            lock = self._status_locks.setdefault(key, threading.Lock())
+        with lock:
+            self._write_status_locked(key, compute, still)
+
+    def _write_status_locked(self, key: str, compute: Any, still: Any) -> None:
         with self._lock:
             obj = self._objects.get(key)
-        if obj is None or not self._may_write():
-            return
+            if obj is None or not still():
+                return
+        if self._stopping.is_set() or not self._may_write():
+            return  # stopped: a watch event still in delivery writes nothing
         metadata = obj.get("metadata") or {}
         previous = obj.get("status")
         status = compute(previous, metadata.get("generation"))
@@ -235,5 +256,6 @@ class ClusterController(Controller):
             log.warning("FailoverPolicy %s: status not written: %s", key, error)
             return
         with self._lock:
-            if key in self._objects:  # the watch event follows; until then compare with what was written
+            # The watch event follows; until then compare with what was written (unless a newer event came).
+            if self._objects.get(key) is obj:
                 self._objects[key] = written
