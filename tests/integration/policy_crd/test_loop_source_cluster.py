@@ -5,9 +5,12 @@ object's status says Ready=True at its generation (so `kubectl wait --for=condit
 `kubectl get fop` show it); an edit (new generation) changes the route and observedGeneration;
 the primary dies -> FailedOver=True, active web-svc-east; back -> FailedOver=False; an invalid
 spec the schema accepts -> Stalled=True/Ready=False naming the field, while another object is
-still reconciled; converged, a resync writes nothing (routes and status); with --source all a
-file and an object rendering the same TrafficSplit is a conflict reported on the object;
-every write carries fieldManager=failsync.
+still reconciled; a converged object made invalid -> exactly the Stalled status (nothing of the
+converged one left), its route untouched, then Ready again once fixed; converged (and
+stalled), a resync writes nothing (routes and status); with --source all a file and an object
+rendering the same TrafficSplit is a conflict reported on both (Stalled=True, reason Conflict,
+naming the file, on the object; a log line naming the object and the file); every write
+carries fieldManager=failsync; a stopped loop stops watching FailoverPolicies.
 """
 from __future__ import annotations
 
@@ -210,3 +213,12 @@ def test_a_converged_object_made_invalid_is_stalled_writes_nothing_more_and_reco
     wait_for(lambda: _condition(_fop(west, ns), "Ready").get("status") == "True", message="Ready again")
     assert _condition(_fop(west, ns), "Stalled")["status"] == "False"
     assert _fop(west, ns)["status"]["state"] == "Primary"
+
+
+def test_a_stopped_loop_stops_watching_failover_policies(installed, sandbox) -> None:
+    for controller in _running(sandbox):
+        watches = [t for t in controller.supervisor.threads if "failoverpolicies" in t.name]
+        assert watches and all(t.is_alive() for t in watches)
+    # A stream blocked on the network ends at its next event: end them all; a stopped watch never reopens.
+    sandbox["west"].faults.drop_watches()
+    wait_for(lambda: not any(t.is_alive() for t in watches), message="the FailoverPolicy watch to end")
