@@ -35,6 +35,8 @@ SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/toke
 CONNECTION_TIMEOUT = 5.0
 #: Connections served at once; more are closed at once (500 idle clients never make 500 threads).
 MAX_CONNECTIONS = 32
+#: Port of /metrics, /healthz and /readyz unless ``--metrics-port`` says otherwise.
+DEFAULT_METRICS_PORT = 9095
 
 
 def default_metrics_host() -> str:
@@ -319,7 +321,7 @@ class ProbeServer:
 
     def __init__(self, metrics: Metrics, *, ready: Callable[[], tuple[bool, str]],
                  healthy: Callable[[], bool] = lambda: True,
-                 host: str = "127.0.0.1", port: int = 9095, max_connections: int = MAX_CONNECTIONS,
+                 host: str = "127.0.0.1", port: int = DEFAULT_METRICS_PORT, max_connections: int = MAX_CONNECTIONS,
                  connection_timeout: float = CONNECTION_TIMEOUT) -> None:
         outer = self
 

@@ -28,6 +28,7 @@ from failsync.kube import KubeClient
 from failsync.kube.events import SHUTDOWN_BUDGET
 from failsync.kube.lease import default_identity
 from failsync.loading import missing_policy_paths, policy_paths
+from failsync.observability import DEFAULT_METRICS_PORT
 
 log = logging.getLogger(__name__)
 DEFAULTS = LoopOptions(identity="")
@@ -89,7 +90,7 @@ class ShutdownSignals:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--resync", default=DEFAULTS.resync, show_default=True, type=float, callback=_positive,
               help="Seconds between full resyncs (a safety net under the watches).")
-@click.option("--metrics-port", default=9095, show_default=True, type=click.IntRange(0, 65535),
+@click.option("--metrics-port", default=DEFAULT_METRICS_PORT, show_default=True, type=click.IntRange(0, 65535),
               help="Port of /metrics, /healthz and /readyz (0: any free port, logged).")
 @click.option("--metrics-address", default=None,
               help="Address to serve them on [default: 0.0.0.0 in a pod (a service account is mounted), "
