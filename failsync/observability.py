@@ -45,6 +45,16 @@ def default_metrics_host() -> str:
     return "0.0.0.0" if SERVICE_ACCOUNT_TOKEN.exists() else "127.0.0.1"
 
 
+class TextFormatter(logging.Formatter):
+    """``<RFC 3339 time> LEVEL logger: message``: the text log format, timed as the JSON one is."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (stdlib name)
+        return format_time(record.created, digits=3)
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per log line, with any ``extra`` fields (e.g. ``policy``) kept."""
 

@@ -20,7 +20,7 @@ from typing import Sequence
 import click
 
 from failsync.cli.cluster_cmds import cluster_option, remote_clusters
-from failsync.cli.options import global_options, settings
+from failsync.cli.options import global_options, log_handler, settings
 from failsync.cli.output import EXIT_ERROR, report_errors
 from failsync.controller import Controller, LoopOptions
 from failsync.core.rendering import Renderer
@@ -221,9 +221,7 @@ def _default_to_info_logging(verbose: int) -> None:
     """A long-running loop reports what it does: INFO unless -v asked for more."""
     root = logging.getLogger("failsync")
     if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
+        root.addHandler(log_handler("text"))
     if verbose == 0:
         root.setLevel(logging.INFO)
 

@@ -3,6 +3,7 @@
 Covers:
 - ``simulate``, ``explain`` and ``pin`` print their errors as JSON lines under ``--log-format json``
   (with an RFC 3339 time), escaped like every other error line; bad input is exit 2;
+- text log lines carry the same RFC 3339 time (with its zone) as JSON ones;
 - ``failsync run``'s options take their defaults from ``LoopOptions`` (so the loop and the CLI
   never disagree), and the default policy path of every command is ``loading.DEFAULT_POLICY_PATH``.
 """
@@ -82,3 +83,14 @@ def test_one_default_policy_path_and_one_default_metrics_port() -> None:
     assert tuple(map(str, LoopOptions().paths)) == (loading.DEFAULT_POLICY_PATH,)
     assert loading.policy_paths([]) == [loading.DEFAULT_POLICY_PATH]
     assert _run_options()["metrics_port"] == DEFAULT_METRICS_PORT
+
+
+def test_text_log_lines_have_the_same_rfc3339_time_as_json_ones() -> None:
+    import logging
+
+    from failsync.cli.options import log_handler
+
+    record = logging.makeLogRecord({"msg": "hello", "levelname": "INFO", "name": "failsync.test", "created": 0.25})
+    text = log_handler("text").format(record)
+    assert text == "1970-01-01T00:00:00.250Z INFO failsync.test: hello"
+    assert json.loads(log_handler("json").format(record))["time"] == "1970-01-01T00:00:00.250Z"
