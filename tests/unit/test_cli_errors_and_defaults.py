@@ -94,3 +94,11 @@ def test_text_log_lines_have_the_same_rfc3339_time_as_json_ones() -> None:
     text = log_handler("text").format(record)
     assert text == "1970-01-01T00:00:00.250Z INFO failsync.test: hello"
     assert json.loads(log_handler("json").format(record))["time"] == "1970-01-01T00:00:00.250Z"
+
+
+def test_the_retry_policy_docs_loop_md_states_is_the_loops() -> None:
+    from failsync.backoff import DEFAULT_RETRY
+
+    text = " ".join((Path(__file__).resolve().parents[2] / "docs" / "loop.md").read_text().split())
+    assert LoopOptions().retry == DEFAULT_RETRY
+    assert f"{DEFAULT_RETRY.initial:g} s doubling to {DEFAULT_RETRY.maximum:g} s" in text
