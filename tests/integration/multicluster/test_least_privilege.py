@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from failsync.clusters import connect, parse_clusters
+from failsync.clusters import NAMESPACE_LIST_LIMIT, connect, parse_clusters
 from failsync.controller import Controller, LoopOptions
 from failsync.kube import KubeClient
 from failsync.sandbox import Sandbox
@@ -18,13 +18,17 @@ from tests.integration.sync.support import failsync, weights
 
 ONE_SHOT_RULE = {"verbs": ["get", "list"], "resources": ["endpointslices.discovery.k8s.io"],
                  "namespaces": ["rbac-one-shot"], "user": "failsync-reader"}
+#: Rights in many backend namespaces, still per namespace (a Role in each): above NAMESPACE_LIST_LIMIT.
+MANY_NAMESPACES = [f"rbac-many-{number}" for number in range(NAMESPACE_LIST_LIMIT + 1)]
+MANY_RULE = {**ONE_SHOT_RULE, "namespaces": MANY_NAMESPACES, "user": "failsync-many"}
 LOOP_RULE = {"verbs": ["get", "list", "watch"], "resources": ["endpointslices.discovery.k8s.io", "services"],
              "user": "failsync-watcher"}
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    tokens = {"admin-token": "*", "reader-token": [ONE_SHOT_RULE], "watcher-token": [LOOP_RULE]}
+    tokens = {"admin-token": "*", "reader-token": [ONE_SHOT_RULE], "watcher-token": [LOOP_RULE],
+              "many-token": [MANY_RULE]}
     with Sandbox(clusters=("west", "east"), tokens=tokens) as running:
         yield running
 
@@ -39,6 +43,17 @@ def test_one_shot_needs_only_get_and_list_of_endpointslices_in_the_namespace(san
     assert weights(sandbox["west"], ns) == {"web-svc": 0, "web-svc-east": 1}
     status = failsync(sandbox.kubeconfig, "status", "--cluster", f"east={reader}:east", str(path))
     assert next(line for line in status.output.splitlines() if line.startswith("east ")).endswith("yes")
+
+
+def test_rights_per_namespace_are_enough_above_the_cluster_wide_list_limit(sandbox, tmp_path) -> None:
+    namespaces = [scene(sandbox, west_web=0, east_web=1, ns=ns) for ns in MANY_NAMESPACES]
+    for ns in namespaces:
+        mirror(sandbox["west"], ns)
+    many = sandbox.kubeconfig_for("many-token")
+    paths = [str(policy_file(tmp_path, ns)) for ns in namespaces]
+    result = failsync(sandbox.kubeconfig, "sync", "--cluster", f"east={many}:east", *paths)
+    assert result.exit_code == 0, result.output
+    assert all(weights(sandbox["west"], ns) == {"web-svc": 0, "web-svc-east": 1} for ns in namespaces)
 
 
 def test_the_loop_needs_get_list_watch_of_endpointslices_and_services(sandbox, tmp_path) -> None:
