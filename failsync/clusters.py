@@ -191,7 +191,7 @@ def read_remote(clusters: Mapping[str, RemoteCluster], scopes: Mapping[str, set[
                     raise
                 # Rights granted per namespace (a Role in each backend namespace, as docs/multicluster.md
                 # allows): the cluster-wide LIST is refused, one LIST per namespace is not.
-                wanted = sorted(namespaces)
+                wanted = [*sorted(namespaces)]
                 items = [item for scope in wanted for item in cluster.client.list(resource, namespace=scope).items]
         except ApiError as error:
             log.warning("cluster %s unreachable: %s", name, error)

@@ -95,10 +95,10 @@ def ready_mirror(sandbox, ns: str) -> int:
 
 
 @contextmanager
-def running(sandbox, paths: list[Path], **options) -> Iterator[Controller]:
-    """The loop on west with --cluster east=east, in a thread; stopped on exit."""
+def running(sandbox, paths: list[Path], *, cluster: str = "east=east", **options) -> Iterator[Controller]:
+    """The loop on west with ``--cluster CLUSTER``, in a thread; stopped on exit."""
     client = KubeClient.from_kubeconfig(sandbox.kubeconfig, "west")
-    clusters = connect(parse_clusters(["east=east"]), str(sandbox.kubeconfig))
+    clusters = connect(parse_clusters([cluster]), str(sandbox.kubeconfig))
     options.setdefault("remote_probe_interval", 0.1)
     controller = Controller(client, LoopOptions(paths=paths, **options), clusters=clusters)
     thread = threading.Thread(target=controller.run, name="failsync-run", daemon=True)

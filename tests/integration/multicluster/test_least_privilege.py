@@ -6,20 +6,17 @@ ever written there. The manifest renders with kubectl's kustomize."""
 from __future__ import annotations
 
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from failsync.clusters import NAMESPACE_LIST_LIMIT, connect, parse_clusters
-from failsync.controller import Controller, LoopOptions
-from failsync.kube import KubeClient
+from failsync.clusters import NAMESPACE_LIST_LIMIT
 from failsync.sandbox import Sandbox
 from tests.helpers import wait_for
-from tests.integration.multicluster.support import mirror, policy_file, scene
-from tests.integration.sync.support import failsync, weights
+from tests.integration.multicluster.support import mirror, policy_file, running, scene
+from tests.integration.sync.support import deployment, failsync, weights
 
 ONE_SHOT_RULE = {"verbs": ["get", "list"], "resources": ["endpointslices.discovery.k8s.io"],
                  "namespaces": ["rbac-one-shot"], "user": "failsync-reader"}
@@ -95,19 +92,10 @@ def test_the_loop_needs_get_list_watch_of_endpointslices_and_services(sandbox, t
     first_request = len(sandbox["east"].requests)
     watcher = sandbox.kubeconfig_for("watcher-token")
     path = policy_file(tmp_path, ns)
-    client = KubeClient.from_kubeconfig(sandbox.kubeconfig, "west")
-    controller = Controller(client, LoopOptions(paths=[path], metrics_port=None, remote_probe_interval=0.1),
-                            clusters=connect(parse_clusters([f"east={watcher}:east"]), None))
-    thread = threading.Thread(target=controller.run, daemon=True)
-    thread.start()
-    try:
+    with running(sandbox, [path], cluster=f"east={watcher}:east", metrics_port=None) as controller:
         wait_for(lambda: weights(sandbox["west"], ns) == {"web-svc": 1, "web-svc-east": 0}, timeout=10,
                  message="the policy synced, east read")
-        sandbox["east"].apply({"apiVersion": "apps/v1", "kind": "Deployment",
-                               "metadata": {"name": "web", "namespace": ns},
-                               "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-                                        "template": {"metadata": {"labels": {"app": "web"}},
-                                                     "spec": {"containers": [{"name": "web", "image": "web"}]}}}})
+        sandbox["east"].apply(deployment(ns, "web", "web", 1))
         wait_for(lambda: weights(sandbox["west"], ns) == {"web-svc": 0, "web-svc-east": 1}, timeout=10,
                  message="east's change seen through the watcher's rights")
         assert 'failsync_cluster_reachable{cluster="east"} 1' in controller.metrics.registry.expose()
@@ -115,6 +103,3 @@ def test_the_loop_needs_get_list_watch_of_endpointslices_and_services(sandbox, t
         made = [(r.verb, r.path, r.status) for r in list(sandbox["east"].requests)[first_request:]]
         assert made and not [m for m in made if m[2] in (401, 403)], made
         assert {verb for verb, _, _ in made} <= {"get", "list", "watch"}, made
-    finally:
-        controller.stop()
-        thread.join(30)
