@@ -25,6 +25,7 @@ from failsync.clusters import RemoteCluster, connect, parse_clusters
 from failsync.controller import Controller, LoopOptions
 from failsync.controller.reconciler import Inputs
 from failsync.core import health
+from failsync.core.model import Policy
 from failsync.core.rendering import Renderer
 from failsync.demo import emojivoto
 from failsync.demo.console import Console
@@ -33,7 +34,6 @@ from failsync.demo.traffic import VoteBot, Window, stat_table
 from failsync.errors import ApiError, FailsyncError
 from failsync.core.targets import weights_of
 from failsync.kube import ENDPOINT_SLICES, ROUTES, SERVICES, TRAFFIC_SPLITS, KubeClient, Resource
-from failsync.loading import load_policies
 from failsync.sandbox import Sandbox
 from failsync.sandbox.service_mirror import GATEWAY_NAME, GATEWAY_NAMESPACE
 from failsync.sync import sync_once
@@ -50,6 +50,7 @@ ON_FALLBACK = {PRIMARY: 0, FALLBACK: 1}
 ALL_DOWN = {PRIMARY: 0, FALLBACK: 0}
 #: The option the loop (and the demo's status pass) get, so that web-svc-east is read in east.
 CLUSTER_OPTION = "east=east"
+POLICY_KEY = f"{NAMESPACE}/{POLICY_NAME}"
 
 
 class StepFailed(FailsyncError):
@@ -270,7 +271,7 @@ class Demo:
     def _loop_inputs(self) -> Inputs | None:
         """What the loop's next reconcile of the policy starts from (its caches, remote health included)."""
         assert self.controller is not None
-        return self.controller.reconciler.inputs(f"{NAMESPACE}/{POLICY_NAME}")
+        return self.controller.reconciler.inputs(POLICY_KEY)
 
     def _loop_ready(self) -> dict[str, int]:
         inputs = self._loop_inputs()
@@ -282,9 +283,13 @@ class Demo:
         inputs = self._loop_inputs()
         return inputs is not None and inputs.ready == dict(ready) and self.controller.reconciler.is_settled(inputs)
 
+    def _policy(self) -> Policy:
+        """The guide's policy as the loop runs it."""
+        assert self.controller is not None
+        return self.controller.policies[POLICY_KEY]
+
     def _when_all_down(self) -> str:
-        policy = load_policies([self.policy.path]).policies[0]
-        return f"whenAllDown: {policy.when_all_down.value}"
+        return f"whenAllDown: {self._policy().when_all_down.value}"
 
     def _keeps_weights(self) -> None:
         self._show_split()
@@ -296,7 +301,7 @@ class Demo:
         assert self.west is not None
         self.console.command(f"failsync --context=west status {emojivoto.POLICY_PATH} --cluster {CLUSTER_OPTION} "
                              f"-o json | jq '.objects[0] | {{state, ready, reason}}'")
-        report = sync_once(self.west, load_policies([self.policy.path]).policies, dry_run=True,
+        report = sync_once(self.west, [self._policy()], dry_run=True,
                            renderer=Renderer(self.options.templates), clusters=self._clusters())
         result = report.results[0].as_dict()
         shown = {key: result[key] for key in ("state", "ready", "reason")}
