@@ -28,7 +28,8 @@ from failsync.loading import expand_path
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
-#: Above this many namespaces in one remote cluster, one cluster-wide LIST replaces the per-namespace ones.
+#: Above this many namespaces, in the local cluster or a remote one, one cluster-wide LIST per kind
+#: replaces the per-namespace ones.
 NAMESPACE_LIST_LIMIT = 10
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from failsync.clusters import RemoteCluster, mirrors_by_service
+from failsync.clusters import NAMESPACE_LIST_LIMIT, RemoteCluster, mirrors_by_service
 from failsync.core import health
 from failsync.core.model import HealthSource, Policy, Target
 from failsync.core.remote_health import Mirror
@@ -19,9 +19,6 @@ from failsync.core.targets import API_VERSIONS, TRAFFIC_SPLIT, is_route
 from failsync.errors import NotFound
 from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, ROUTES, SERVICES, SMI_GROUP, KubeClient
 from failsync.kube.errors import missing_crd
-
-#: Above this many namespaces one cluster-wide LIST per kind replaces the per-namespace LISTs.
-NAMESPACE_LIST_LIMIT = 10
 
 
 @dataclass
@@ -75,6 +72,8 @@ class ClusterReader:
     clusters: Mapping[str, RemoteCluster]
 
     def _scopes(self, namespaces: set[str], cluster_wide: bool) -> list[str | None]:
+        # Above NAMESPACE_LIST_LIMIT namespaces one cluster-wide LIST per kind replaces the per-namespace
+        # LISTs (the same limit as in remote clusters).
         if cluster_wide or len(namespaces) > NAMESPACE_LIST_LIMIT:
             return [None]
         return [*sorted(namespaces)]
