@@ -94,6 +94,9 @@ def test_the_loop_reads_east_with_only_the_example_roles(sandbox, tmp_path, capl
         wait_for(lambda: weights(sandbox["west"], other) == ON_CENTRAL, timeout=10,
                  message="east unread in the refused namespace counts as unhealthy")
         wait_for(lambda: events(sandbox, other, "RemoteNamespaceForbidden"), timeout=10, message="the Event")
+        # What the loop's decisions for that policy say of east.
+        judged = controller.caches.notes(controller.index.get(f"{other}/web-svc-failover"))
+        assert f"web-svc-east: {other}/web-svc not read in east: unhealthy" in judged, judged
         # Local reactions go on in the refused namespace; the readable one is not held up by it.
         scale(sandbox["west"], other, "web", 1, "web-svc")
         wait_for(lambda: weights(sandbox["west"], other) == {"web-svc": 1, "web-svc-east": 0, "web-svc-central": 0},
