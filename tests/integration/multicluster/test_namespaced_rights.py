@@ -75,8 +75,10 @@ def test_the_loop_reads_east_with_only_the_example_roles(sandbox, tmp_path, capl
     policy_file(policies, ns, fallbacks=TIERS)
     first = len(sandbox["east"].requests)
     config = sandbox.kubeconfig_for(TOKEN)
+    sandbox["east"].faults.latency = 0.5  # east slow to answer: the namespace's LIST lands well after west's
     with running(sandbox, [policies], cluster=f"east={config}:east", metrics_port=None) as controller:
         wait_for(lambda: weights(sandbox["west"], ns) == ON_EAST, timeout=10, message="east read in " + ns)
+        sandbox["east"].faults.reset()
         # The start-up waited for the namespace's cache: the first write was already the right one.
         assert len([w for w in writes(sandbox["west"]) if f"/namespaces/{ns}/trafficsplits" in w.path]) == 1
         assert "refuses to list or watch endpointslices cluster-wide" in caplog.text
