@@ -78,9 +78,10 @@ class _MirrorLabels(Mapping[tuple[str, str], Mirror]):
         return found
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        for key in self.store.keys() if self.store is not None else ():
+        store = self.store
+        for key in store.keys() if store is not None else ():
             namespace, _, name = key.rpartition("/")
-            if isinstance(self.store.get(key), Mirror):  # type: ignore[union-attr]
+            if store is not None and isinstance(store.get(key), Mirror):
                 yield namespace, name
 
     def __len__(self) -> int:
@@ -88,7 +89,7 @@ class _MirrorLabels(Mapping[tuple[str, str], Mirror]):
 
 
 class _RefusalAware(Watcher):
-    """A remote watcher that says when the server refuses it (403), and when it lists again."""
+    """A remote watcher that says when the server refuses its LIST or WATCH (403) before it backs off."""
 
     def __init__(self, *args: Any, on_refused: Callable[[Forbidden], None], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -104,10 +105,9 @@ class RemoteKind:
     """One kind read in one remote cluster: a cluster-wide watcher, or, once the cluster refuses that,
     one watcher per namespace (``namespaces``) with the namespaces that refuse theirs (``refused``)."""
 
-    def __init__(self, cluster: str, kind: str, make: Callable[[str, str, str | None], Watcher]) -> None:
+    def __init__(self, cluster: str, kind: str) -> None:
         self.cluster = cluster
         self.kind = kind
-        self.make = make
         self.wide: Watcher | None = None
         self.per_namespace = False
         self.namespaces: dict[str, Watcher] = {}
@@ -184,7 +184,7 @@ class RemoteAwareCaches(Caches):
         self.mirrors_watcher.start()
         for name, cluster in self.clusters.items():
             self.reachable_gauge.set(1, cluster=name)
-            kinds = {kind: RemoteKind(name, kind, self._remote_watcher) for kind in REMOTE_KINDS}
+            kinds = {kind: RemoteKind(name, kind) for kind in REMOTE_KINDS}
             self.remote_kinds[name] = kinds
             for remote in kinds.values():
                 with self._scopes_lock:
@@ -304,8 +304,8 @@ class RemoteAwareCaches(Caches):
                 wanted = self.wanted_namespaces().get(cluster, set())
                 # Expected with rights granted per namespace (deploy/remote/namespaced-rbac.example.yaml).
                 log.info("cluster %s refuses to list or watch %s cluster-wide (%s): reading them per namespace "
-                            "instead, in %s", cluster, remote.resource.plural, error,
-                            ", ".join(sorted(wanted)) or "no namespace yet (no policy reads there)")
+                         "instead, in %s", cluster, remote.resource.plural, error,
+                         ", ".join(sorted(wanted)) or "no namespace yet (no policy reads there)")
                 self._watch_namespaces(remote, wanted)
                 return
             if remote.namespaces.get(namespace) is None or namespace in remote.refused:
