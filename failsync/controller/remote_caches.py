@@ -331,12 +331,12 @@ class RemoteAwareCaches(Caches):
 
     def _readable_changed(self, cluster: str, namespace: str, problem: str | None) -> None:
         """Log, metric, Events and a reconcile of the policies reading ``namespace`` in ``cluster``."""
-        self.readable_gauge.set(0 if problem else 1, cluster=cluster, namespace=namespace)
         if problem:
             log.warning("cluster %s answers but refuses reads in namespace %s (%s): backends read there count as "
                         "unhealthy; retrying with backoff", cluster, namespace, problem)
         else:
             log.info("cluster %s: namespace %s is readable again", cluster, namespace)
+        self.readable_gauge.set(0 if problem else 1, cluster=cluster, namespace=namespace)
         touched = {(p.namespace, s) for p in self.policies()
                    if namespace in self.wanted_namespaces([p]).get(cluster, ()) for s in p.services}
         self.on_refusal(self.clusters[cluster], namespace, problem, touched)

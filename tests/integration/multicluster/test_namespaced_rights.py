@@ -4,9 +4,11 @@ cluster-wide watch refused, reads east in the backends' namespace, fails over wh
 go; a policy added later in another namespace gets a watch there, and without rights there
 that namespace alone is reported (log, metric, Event) while the first keeps working; rights
 granted later are picked up, a namespace no policy reads any more is no longer watched, and
-no refused request repeats without backoff."""
+no refused request repeats without backoff. The one-shot commands with the same rights read the
+namespaces they may and name the one they may not, the cluster still reachable."""
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from failsync.controller import Controller
 from failsync.sandbox import Sandbox
 from tests.helpers import wait_for
 from tests.integration.multicluster.support import mirror, policy_file, running, scale, scene
-from tests.integration.sync.support import weights, writes
+from tests.integration.sync.support import failsync, weights, writes
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "deploy" / "remote" / "namespaced-rbac.example.yaml"
 TIERS = [{"service": "web-svc-east"}, {"service": "web-svc-central", "priority": 2}]
@@ -125,3 +127,23 @@ def test_the_loop_reads_east_with_only_the_example_roles(sandbox, tmp_path, capl
         (policies / f"{other}.yaml").unlink()
         wait_for(lambda: metric(controller, other) is None, timeout=10, message=f"{other}'s watches stopped")
         assert f"no policy reads namespace {other} any more" in caplog.text
+
+
+def test_one_shot_commands_read_the_namespaces_they_may_and_name_the_one_they_may_not(sandbox, tmp_path) -> None:
+    (ns,) = {rule["namespaces"][0] for rule in example_rules()}
+    readable, unreadable = scene(sandbox, west_web=0, east_web=1, central=True, ns=ns), f"{ns}-c"
+    scene(sandbox, west_web=0, east_web=1, central=True, ns=unreadable)
+    for namespace in (readable, unreadable):
+        mirror(sandbox["west"], namespace)
+    paths = [str(policy_file(tmp_path, namespace, fallbacks=TIERS)) for namespace in (readable, unreadable)]
+    config = sandbox.kubeconfig_for(TOKEN)
+    result = failsync(sandbox.kubeconfig, "sync", "--cluster", f"east={config}:east", *paths)
+    assert result.exit_code == 0, result.output
+    assert weights(sandbox["west"], readable) == ON_EAST
+    assert weights(sandbox["west"], unreadable) == ON_CENTRAL
+    assert f"refuses reads in namespace {unreadable}" in result.output
+    status = failsync(sandbox.kubeconfig, "status", "--cluster", f"east={config}:east", *paths)
+    assert next(line for line in status.output.splitlines() if line.startswith("east ")).endswith("yes"), status.output
+    reported = json.loads(failsync(sandbox.kubeconfig, "status", "-o", "json", "--cluster", f"east={config}:east",
+                                   paths[1]).stdout)
+    assert f"web-svc-east: {unreadable}/web-svc not read in east: unhealthy" in reported["objects"][0]["reason"]
