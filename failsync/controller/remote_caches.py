@@ -105,7 +105,6 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
                     remote.wide = self._remote_watcher(name, remote.kind, None)
                 remote.wide.start()
             self.spawn(f"probe-{name}", functools.partial(self._probe, cluster))
-        self.spawn("remote-scopes", self._keep_scopes)
 
     def _remote_watcher(self, cluster: str, kind: str, namespace: str | None) -> Watcher:
         """A watcher of ``kind`` in ``cluster``: cluster-wide (``namespace`` None) or in one namespace."""
@@ -138,11 +137,6 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
         if self.mirrors_watcher is not None:
             self.mirrors_watcher.stop()
         self._stop_scopes()
-
-    def ensure_for(self, policy: Policy) -> None:
-        """What ``policy`` needs locally, and (where reads go per namespace) in the remote clusters."""
-        super().ensure_for(policy)
-        self._ask_rescope()
 
     # -- changes ---------------------------------------------------------------------------------
 
@@ -317,4 +311,5 @@ def remote_aware(controller: Any, clusters: Mapping[str, RemoteCluster], *,
                                policies=lambda: controller.index.snapshot().values(), probe_interval=probe_interval,
                                clock=controller.engine.clock)
     controller.engine.remote_notes = caches.notes
+    controller.index.listeners.append(caches.policies_changed)  # a policy removed frees its namespaces' watches
     return caches

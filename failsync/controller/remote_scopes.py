@@ -16,6 +16,7 @@ import threading
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from failsync.clusters import RemoteCluster, needed_scopes
+from failsync.controller.index import IndexChange
 from failsync.core.model import Policy
 from failsync.core.remote_health import Mirror
 from failsync.errors import Forbidden
@@ -26,10 +27,6 @@ from failsync.supervisor import Spawn
 
 log = logging.getLogger(__name__)
 
-#: Where reads go per namespace, how often the watched namespaces are recomputed unasked: a policy no
-#: longer managed is not told to the caches, so its namespaces' watches stop within this (a pass over
-#: 1,000 policies takes some 30 ms; a new policy or mirror asks for a pass at once).
-RESCOPE_INTERVAL = 5.0
 #: The remote kinds, by the name the caches give them.
 REMOTE_KINDS = {"endpointslices": ENDPOINT_SLICES, "services": SERVICES}
 
@@ -125,16 +122,22 @@ class NamespaceScopes:
             "failsync may list and watch what it needs in that namespace of that cluster, else 0.",
             ["cluster", "namespace"])
         self.remote_kinds: dict[str, dict[str, RemoteKind]] = {}
-        # Which namespaces are watched where reads go per namespace: recomputed on a thread of its own,
-        # coalescing requests (10,000 mirror labels listed at start-up are one pass, not 10,000).
+        # Which namespaces are watched where reads go per namespace: recomputed off the caller's thread
+        # when asked (a policy or mirror came or went), asks made during a pass answered by one more pass:
+        # 10,000 mirror labels listed at start-up are a few passes, not 10,000 (a pass over 1,000
+        # policies takes some 30 ms). The thread ends once no ask is pending.
         self._scopes_lock = threading.RLock()
-        self._rescope = threading.Event()
+        self._rescoping = False
         self._rescopes_asked = 0
         self._rescopes_done = 0
 
     def _remote_watcher(self, cluster: str, kind: str, namespace: str | None) -> Watcher:
         """A watcher of ``kind`` in ``cluster``: cluster-wide (``namespace`` None) or in one namespace."""
         raise NotImplementedError
+
+    def policies_changed(self, change: IndexChange) -> None:
+        """The managed policies changed (added, changed or removed): recompute the watched namespaces now."""
+        self._ask_rescope()
 
     def _scopes_synced(self) -> bool:
         """No pass pending, and each reachable remote cluster's EndpointSlices listed where they are read."""
@@ -146,7 +149,6 @@ class NamespaceScopes:
 
     def _stop_scopes(self) -> None:
         """Stop every remote watcher."""
-        self._rescope.set()
         with self._scopes_lock:
             for kinds in self.remote_kinds.values():
                 for remote in kinds.values():
@@ -157,27 +159,30 @@ class NamespaceScopes:
         return any(remote.per_namespace for kinds in self.remote_kinds.values() for remote in kinds.values())
 
     def _ask_rescope(self) -> None:
-        """Have the scopes thread recompute which namespaces to watch (only where reads go per namespace)."""
+        """Have a pass recompute which namespaces to watch (only where reads go per namespace), on a
+        thread started for it unless one is running (that one makes one more pass)."""
         with self._scopes_lock:
-            if not self._per_namespace():
+            if self._stopping.is_set() or not self._per_namespace():
                 return
             self._rescopes_asked += 1
-        self._rescope.set()
-
-    def _keep_scopes(self) -> None:
-        """Recompute the watched namespaces when asked, and every ``RESCOPE_INTERVAL``."""
-        while not self._stopping.is_set():
-            self._rescope.wait(RESCOPE_INTERVAL)
-            self._rescope.clear()
-            if self._stopping.is_set():
+            if self._rescoping:
                 return
+            self._rescoping = True
+        self.spawn("remote-scopes", self._rescope_while_asked)
+
+    def _rescope_while_asked(self) -> None:
+        """Recompute the watched namespaces until no ask is pending, then end (after an error the
+        supervisor runs it again, and it carries on)."""
+        while True:
             with self._scopes_lock:
                 asked = self._rescopes_asked
-                if not self._per_namespace():
-                    self._rescopes_done = asked
-                    continue
+                if self._rescopes_done >= asked or self._stopping.is_set():
+                    self._rescoping = False
+                    return
             wanted = self.wanted_namespaces()
             with self._scopes_lock:
+                if self._stopping.is_set():
+                    continue
                 for name, kinds in self.remote_kinds.items():
                     for remote in kinds.values():
                         if remote.per_namespace:
