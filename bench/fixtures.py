@@ -20,6 +20,8 @@ ROUTE_API = "gateway.networking.k8s.io/v1"
 #: The target kinds the bench measures, and their REST paths.
 PLURALS = {"TrafficSplit": (SPLIT_API, "trafficsplits"), "HTTPRoute": (ROUTE_API, "httproutes")}
 POLICIES_PER_FILE = 100
+#: libyaml's emitter when PyYAML has it: 100,000 policies are written in seconds, not a minute.
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 #: The service a remote policy's first fallback is read as, in its health cluster.
 REMOTE_SERVICE = "web"
 
@@ -91,7 +93,7 @@ def write_policy_files(policies: list[BenchPolicy], directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for start in range(0, len(policies), POLICIES_PER_FILE):
         chunk = policies[start:start + POLICIES_PER_FILE]
-        text = yaml.safe_dump_all([policy_document(p) for p in chunk], sort_keys=False)
+        text = yaml.dump_all([policy_document(p) for p in chunk], Dumper=DUMPER, sort_keys=False)
         (directory / f"policies-{start // POLICIES_PER_FILE:04d}.yaml").write_text(text)
     return directory
 

@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import requests
 
@@ -98,10 +98,17 @@ class SandboxProcess:
         response.raise_for_status()
         return response.json()
 
-    def apply(self, objects: Sequence[dict], batch: int = 3000, cluster: str | None = None) -> None:
-        """Create-or-replace objects in-process (no request is logged)."""
-        for start in range(0, len(objects), batch):
-            self._post("/apply", list(objects[start:start + batch]), cluster)
+    def apply(self, objects: Iterable[dict], batch: int = 3000, cluster: str | None = None) -> None:
+        """Create-or-replace objects in-process (no request is logged), ``batch`` per admin call; the
+        objects may be a generator, so a 100,000-policy workload is never in memory whole."""
+        chunk: list[dict] = []
+        for obj in objects:
+            chunk.append(obj)
+            if len(chunk) == batch:
+                self._post("/apply", chunk, cluster)
+                chunk = []
+        if chunk:
+            self._post("/apply", chunk, cluster)
 
     def scale(self, deployments: Sequence[tuple[str, str, int]], cluster: str | None = None) -> float:
         """Set (namespace, name, replicas) of Deployments in-process, in one go; the server time before the first."""
@@ -129,7 +136,7 @@ class SandboxProcess:
         return answer["records"], answer["next"]
 
     def commits_after(self, cursor: int, cluster: str | None = None) -> tuple[list[dict], int]:
-        """Endpoints/EndpointSlice commits (server time) from index ``cursor`` on, and the next cursor."""
+        """EndpointSlice commits (server time) from index ``cursor`` on, and the next cursor."""
         answer = self._get("/commits", cluster, after=cursor)
         return answer["records"], answer["next"]
 

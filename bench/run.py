@@ -90,10 +90,10 @@ class Workload:
         self.policies = fixtures.make_policies(count, prefix, kind, remote)
         self.floor_policies = fixtures.make_policies(options.floor_policies, floor_prefix, kind, remote)
         everyone = self.policies + self.floor_policies
-        self.sandbox.apply([obj for p in everyone for obj in fixtures.cluster_objects(p)])
+        self.sandbox.apply(obj for p in everyone for obj in fixtures.cluster_objects(p))
         if remote:
-            self.sandbox.apply([obj for p in everyone for obj in fixtures.remote_objects(p)], cluster=remote)
-        self.sandbox.apply([fixtures.split_object(p) for p in self.floor_policies])
+            self.sandbox.apply((obj for p in everyone for obj in fixtures.remote_objects(p)), cluster=remote)
+        self.sandbox.apply(fixtures.split_object(p) for p in self.floor_policies)
         self.policy_dir = fixtures.write_policy_files(self.policies, self.workdir / "policies")
         self.table = fixtures.write_floor_table(self.policies, self.workdir / "failsync-table.json")
         self.floor_table = fixtures.write_floor_table(self.floor_policies, self.workdir / "floor-table.json")
@@ -204,9 +204,9 @@ def dropin_figures(work: Workload, options: argparse.Namespace) -> dict:
     sandbox.delete_splits("fs-")
     # Every primary up again and the floor's objects at their initial weights (earlier parts flipped them).
     everyone = work.policies + work.floor_policies
-    sandbox.apply([obj for p in everyone for obj in fixtures.cluster_objects(p)])
-    sandbox.apply([fixtures.split_object(p) for p in work.floor_policies])
-    sandbox.apply([fixtures.adopted_split_object(p) for p in work.policies])
+    sandbox.apply(obj for p in everyone for obj in fixtures.cluster_objects(p))
+    sandbox.apply(fixtures.split_object(p) for p in work.floor_policies)
+    sandbox.apply(fixtures.adopted_split_object(p) for p in work.policies)
     work.down.clear()
     empty = work.workdir / "no-policies"
     empty.mkdir(exist_ok=True)
