@@ -42,14 +42,18 @@ spec:
     holdSeconds: 30
 """
 
-_GRADUAL = """\
-# {name}: a gradual spill-over once the primary has been degraded for 30 s
+_HEAD = """\
 apiVersion: failsync.io/v1alpha1
 kind: FailoverPolicy
 metadata:
   name: {name}
   namespace: {namespace}
 spec:
+"""
+
+_GRADUAL = """\
+# {name}: a gradual spill-over once the primary has been degraded for 30 s
+""" + _HEAD + """\
   service: web
   primary: web
   fallbacks:
@@ -101,12 +105,7 @@ spec:
 
 _REMOTE = """\
 # {name}: the east fallback counts only with pods ready in the east cluster
-apiVersion: failsync.io/v1alpha1
-kind: FailoverPolicy
-metadata:
-  name: {name}
-  namespace: {namespace}
-spec:
+""" + _HEAD + """\
   service: web
   fallbacks:
     - service: web-east
