@@ -1,7 +1,7 @@
 """The lean floor: the least work any controller must do for the bench's policies, nothing else.
 
 Standard-library HTTP only (``http.client``): one persistent connection for reads and writes,
-one for the watch. Watch mode (default): LIST EndpointSlices (of the local cluster and of every
+one for the watch. LISTs come in pages of 10,000 objects. Watch mode (default): LIST EndpointSlices (of the local cluster and of every
 ``--remote`` cluster) and the policies' objects once, then WATCH EndpointSlices of one cluster
 (``--watch``, default the local one); on a change of a policy's backend, decide the weights
 (primary while it has ready endpoints, else the lowest priority tier with ready backends) and,
@@ -32,6 +32,7 @@ SERVICE_LABEL = "kubernetes.io/service-name"
 PATCH_HEADERS = {"Content-Type": "application/json-patch+json"}
 JSON_HEADERS = {"Content-Type": "application/json"}
 LOCAL = ""  # the cluster name of the local (written) cluster in the floor's keys
+PAGE = 10_000  # objects per LIST page: one page up to 3,333 policies' slices, memory bounded beyond
 
 
 class Connection:
@@ -112,13 +113,25 @@ class Floor:
             raise RuntimeError(f"GET {path}: {status} {body[:200]!r}")
         return json.loads(body)
 
+    def _pages(self, connection: Connection, path: str) -> tuple[list[list[dict]], str]:
+        """A LIST in pages of ``PAGE`` objects (bounded memory at 100,000 policies: one page decoded
+        at a time is all a controller must hold); the items of each page and the list's revision."""
+        token, pages = "", []
+        while True:
+            answer = self._get(connection, f"{path}?limit={PAGE}" + (f"&continue={token}" if token else ""))
+            pages.append(answer["items"])
+            token = answer["metadata"].get("continue") or ""
+            if not token:
+                return pages, answer["metadata"]["resourceVersion"]
+
     def _list_slices(self, cluster: str, connection: Connection) -> str:
-        slices = self._get(connection, SLICES)
-        for item in slices["items"]:
-            metadata = item["metadata"]
-            self.ready[(cluster, metadata["namespace"], (metadata.get("labels") or {}).get(SERVICE_LABEL))] = \
-                ready_count(item)
-        return slices["metadata"]["resourceVersion"]
+        pages, revision = self._pages(connection, SLICES)
+        for items in pages:
+            for item in items:
+                metadata = item["metadata"]
+                self.ready[(cluster, metadata["namespace"], (metadata.get("labels") or {}).get(SERVICE_LABEL))] = \
+                    ready_count(item)
+        return revision
 
     def _remember(self, item: dict) -> None:
         metadata = item["metadata"]
@@ -137,9 +150,10 @@ class Floor:
         kinds = {kind for kind, _ in self.policies.values()}
         for kind, path in (("TrafficSplit", SPLITS), ("HTTPRoute", ROUTES)):
             if kind in kinds:
-                for item in self._get(self.local, path)["items"]:
-                    item.setdefault("kind", kind)
-                    self._remember(item)
+                for items in self._pages(self.local, path)[0]:
+                    for item in items:
+                        item.setdefault("kind", kind)
+                        self._remember(item)
         return revisions
 
     def write(self, key: tuple[str, str]) -> None:
