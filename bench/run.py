@@ -118,6 +118,21 @@ class Workload:
         return scenarios.Loop(self.sandbox, self.workdir, policy_dir or self.policy_dir, self.floor_table,
                               extra_run_args=(*run_args, *cluster_args), log_name=log_name, floor_args=floor_args)
 
+    def start_ups(self, runs: int, reset, policy_dir: Path | None = None, run_args: tuple[str, ...] = (),
+                  name: str = "loop") -> list[float]:
+        """Start-to-converged of ``runs`` extra ``failsync run`` processes, each after ``reset()``
+        (which puts the objects back as they were before the first start), then stopped."""
+        seconds = []
+        for run in range(runs):
+            reset()
+            loop = self.loop(policy_dir, run_args, f"{name}-start-{run}.log")
+            try:
+                seconds.append(loop.converge(self.policies, 1800.0, name=name)["converge_s"])
+            finally:
+                loop.stop()
+        reset()
+        return seconds
+
     def close(self) -> None:
         self.sandbox.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -140,10 +155,12 @@ def measure(count: int, options: argparse.Namespace, shared: dict) -> dict:
                 shared["baseline_rss_mb"] = scenarios.baseline_rss(work.sandbox, work.workdir)
                 _log(f"idle failsync run: {shared['baseline_rss_mb']:.0f} MB")
             figures["baseline_rss_mb"] = shared["baseline_rss_mb"]
-            work.sandbox.delete_splits("fs-")
+            # --runs: the earlier starts only converge; the last one goes on to steady state and reactions.
+            starts = work.start_ups(options.runs - 1, lambda: work.sandbox.delete_splits("fs-"))
             loop = work.loop()
             try:
                 figures["loop"] = loop.converge(work.policies, options.converge_timeout)
+                figures["loop_starts"] = starts + [figures["loop"]["converge_s"]]
                 _log(f"run converged in {figures['loop']['converge_s']:.1f}s, RSS {figures['loop']['rss_mb']:.0f} MB")
                 figures["steady"] = loop.steady(options.steady)
                 _log(f"steady: {figures['steady']['writes']} writes")
@@ -201,19 +218,24 @@ def dropin_figures(work: Workload, options: argparse.Namespace) -> dict:
     """``run --adopt`` over hand-written TrafficSplits (no policy files): start to converged,
     footprint and reaction against the floor, on the same workload as the policy-file loop."""
     sandbox = work.sandbox
-    sandbox.delete_splits("fs-")
     # Every primary up again and the floor's objects at their initial weights (earlier parts flipped them).
     everyone = work.policies + work.floor_policies
     sandbox.apply(obj for p in everyone for obj in fixtures.cluster_objects(p))
     sandbox.apply(fixtures.split_object(p) for p in work.floor_policies)
-    sandbox.apply(fixtures.adopted_split_object(p) for p in work.policies)
     work.down.clear()
+
+    def adopted() -> None:  # failsync's objects as hand-written, each needing its one patch
+        sandbox.delete_splits("fs-")
+        sandbox.apply(fixtures.adopted_split_object(p) for p in work.policies)
+
     empty = work.workdir / "no-policies"
     empty.mkdir(exist_ok=True)
+    starts = work.start_ups(options.runs - 1, adopted, empty, ("--adopt",), "dropin")
     loop = work.loop(empty, ("--adopt",), "dropin.log")
     figures: dict = {}
     try:
         figures["loop"] = loop.converge(work.policies, options.converge_timeout, name="dropin")
+        figures["loop_starts"] = starts + [figures["loop"]["converge_s"]]
         _log(f"drop-in run converged in {figures['loop']['converge_s']:.1f}s, RSS {figures['loop']['rss_mb']:.0f} MB")
         figures["reaction"] = work.reactions(options)
         _log(f"drop-in reaction: {_p99s(figures['reaction'])}")

@@ -276,13 +276,17 @@ def reaction_figures(sandbox: SandboxProcess, tools: dict[str, list[BenchPolicy]
     """``events`` isolated flips per tool, alternating, 20-50 ms apart: p50 / p95 / p99 per tool."""
     reactor = Reactor(sandbox, flip_cluster, write_cluster, seed, down)
     collected: dict[str, list[tuple[float, float] | None]] = {tool: [] for tool in tools}
-    recent: list[str] = []  # a policy is not flipped again while its last change may be in flight
+    # A policy is not flipped again while its last change may be in flight (two quick flips of one
+    # primary can fold into one reconcile, and then neither has its own write): the last 12 a tool
+    # flipped, or all but one of a smaller pool, are left out of the draw.
+    recent: dict[str, list[str]] = {tool: [] for tool in tools}
     for index in range(events * len(tools)):
         tool = list(tools)[index % len(tools)]
+        window = min(12, len(tools[tool]) - 1)
         policy = reactor.random.choice(tools[tool])
-        while policy.key in recent and len(tools[tool]) > 12:
+        while window > 0 and policy.key in recent[tool][-window:]:
             policy = reactor.random.choice(tools[tool])
-        recent = (recent + [policy.key])[-12:]
+        recent[tool] = (recent[tool] + [policy.key])[-12:]
         reactor.fire(tool, [policy])
         time.sleep(0.02 + reactor.random.random() * 0.03)  # the gap between events, not a wait for a condition
         if index % 200 == 199 or index == events * len(tools) - 1:  # match as we go: bounded log transfers

@@ -57,6 +57,7 @@ def test_quick_bench_produces_every_figure(tmp_path: Path) -> None:
         assert figures["sync"][0][tool]["scratch"]["requests"]["create"] == 8
         assert figures["sync"][0][tool]["scratch"]["correct"] is True
         assert "create" not in figures["sync"][0][tool]["converged"]["requests"]
+    assert len(figures["loop_starts"]) == len(figures["dropin"]["loop_starts"]) == 2
     assert figures["steady"]["writes"] == 0
     assert figures["render"]["objects"] == 8
     assert sorted(figures["layouts"]) == sorted(LAYOUTS)
