@@ -104,7 +104,6 @@ class RemoteKind:
         return all(w.synced.is_set() or ns in self.refused for ns, w in list(self.namespaces.items()))
 
 
-
 class NamespaceScopes:
     """The per-namespace reads of ``RemoteAwareCaches``: which namespaces are watched, and which refuse."""
 
