@@ -63,16 +63,6 @@ def with_article(kind: str) -> str:
     return f"an {kind}" if kind.startswith("HTTP") else f"a {kind}"
 
 
-def default_api_version(kind: str) -> str:
-    """The apiVersion a policy renders ``kind`` at when it names none."""
-    return API_VERSIONS[kind][0]
-
-
-def max_weight(kind: str) -> int:
-    """The largest weight ``kind`` can carry."""
-    return ROUTE_WEIGHT_MAX if is_route(kind) else TRAFFIC_SPLIT_WEIGHT_MAX
-
-
 # -- reading weights -------------------------------------------------------------------------------
 
 def _number(weight: Any) -> Decimal | None:
