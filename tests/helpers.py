@@ -1,6 +1,7 @@
 """Small test helpers shared by every test package: polling with a deadline,
 reading a blocking line stream (a watch, a `kubectl -w` process) with a deadline,
-stopping a long-running process with SIGTERM (never leaving it behind), and the
+stopping a long-running process with SIGTERM (never leaving it behind), running the loop's
+controller in a thread for the length of a block, and the
 Linkerd guide's TrafficSplit (one fixture file, verbatim from the guide), and the smallest
 valid policy.
 
@@ -17,11 +18,24 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import yaml
 
 T = TypeVar("T")
+
+
+class _Loop(Protocol):
+    """What ``running_loop`` needs of a controller (``Controller``, ``ClusterController``)."""
+
+    synced: bool
+
+    def run(self) -> object: ...
+
+    def stop(self) -> object: ...
+
+
+L = TypeVar("L", bound=_Loop)
 
 _END = object()
 
@@ -80,6 +94,22 @@ def reaped(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def running_loop(controller: L, *, sync_timeout: float = 15, stop_timeout: float = 30) -> Iterator[L]:
+    """``controller.run()`` in a thread: yields once its caches have synced, then stops it gracefully
+    and fails if it has not shut down within ``stop_timeout`` seconds."""
+    thread = threading.Thread(target=controller.run, name="failsync-run", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: controller.synced, timeout=sync_timeout,
+                 message="the loop's caches to sync")
+        yield controller
+    finally:
+        controller.stop()
+        thread.join(stop_timeout)
+        assert not thread.is_alive(), "the loop did not shut down"
 
 
 def exit_code_after_sigterm(process: subprocess.Popen, timeout: float) -> int:
