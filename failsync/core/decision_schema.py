@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from failsync.core.model import DEFAULT_OVERPROVISIONING_FACTOR, MAX_ROUTE_WEIGHT, FailoverMode, SpecMode
+from failsync.core.model import DEFAULT_OVERPROVISIONING_FACTOR, FailoverMode, SpecMode
 from failsync.core.policy_fields import field_at
 from failsync.core.policy_values import type_name
+from failsync.core.targets import ROUTE_WEIGHT_MAX
 
 _SPEC_MODES = {mode.value: mode for mode in SpecMode}
 _FAILOVER_MODES = {mode.value: mode for mode in FailoverMode}
@@ -88,8 +89,8 @@ def distribute_weights(doc: Any, spec: dict[str, Any], distribute: bool
     if primary_weight is None or None in weights:
         return None
     total = primary_weight + sum(weights)  # type: ignore[arg-type]
-    if distribute and total > MAX_ROUTE_WEIGHT:
-        doc.error("spec.mode", f"the weights add up to {total}; expected at most {MAX_ROUTE_WEIGHT} "
+    if distribute and total > ROUTE_WEIGHT_MAX:
+        doc.error("spec.mode", f"the weights add up to {total}; expected at most {ROUTE_WEIGHT_MAX} "
                                f"(the route weight range), since one backend may carry them all")
         return None
     return primary_weight, (tuple(weights) if distribute else None)  # type: ignore[arg-type]

@@ -61,8 +61,6 @@ class FailoverMode(str, enum.Enum):
 DEFAULT_OVERPROVISIONING_FACTOR = 1.4
 #: Weights of ``failover.mode: gradual`` add up to this.
 GRADUAL_SCALE = 100
-#: The largest weight a route accepts (Gateway API): the sum of ``distribute`` weights stays within it.
-MAX_ROUTE_WEIGHT = 1_000_000
 
 
 class Origin(str, enum.Enum):

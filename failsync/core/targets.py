@@ -40,7 +40,8 @@ API_VERSIONS: dict[str, tuple[str, ...]] = {
 }
 KINDS = tuple(API_VERSIONS)
 
-#: Gateway API: ``weight`` is an int32 from 0 to 1,000,000 (default 1 when absent).
+#: Gateway API: ``weight`` is an int32 from 0 to 1,000,000 (default 1 when absent); the sum of a
+#: ``distribute`` policy's weights stays within it too.
 ROUTE_WEIGHT_MAX = 1_000_000
 #: SMI: an int32 (a Quantity at v1alpha1).
 TRAFFIC_SPLIT_WEIGHT_MAX = 2**31 - 1
