@@ -38,7 +38,7 @@ def _install(kubectl, namespace: str, name: str, *, export: str | None) -> None:
     manifests = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
                  deployment(namespace, name, app=name), service(namespace, f"{name}-svc", app=name)]
     for manifest in manifests:
-        result = kubectl("--context", "east", "apply", "--validate=false", "-f", "-", input=json.dumps(manifest))
+        result = kubectl("--context", "east", "apply", "-f", "-", input=json.dumps(manifest))
         assert result.returncode == 0, result.stderr
     if export is not None:
         result = kubectl("--context", "east", "-n", namespace, "label", f"svc/{name}-svc",
@@ -140,7 +140,7 @@ def test_failsync_sandbox_runs_the_mirror_between_its_clusters(tmp_path):
                     "metadata": {"name": "web-svc", "namespace": "default",
                                  "labels": {"mirror.linkerd.io/exported": "true"}},
                     "spec": {"ports": [{"name": "http", "port": 80}]}}
-        created = kubectl("--context", "east", "apply", "--validate=false", "-f", "-", stdin=json.dumps(manifest))
+        created = kubectl("--context", "east", "apply", "-f", "-", stdin=json.dumps(manifest))
         assert created.returncode == 0, created.stderr
         wait_for(lambda: kubectl("--context", "west", "get", "svc", "web-svc-east").returncode == 0, timeout=10)
         gateway = kubectl("--context", "west", "-n", "linkerd-multicluster", "get", "deploy", "linkerd-gateway")
