@@ -145,8 +145,9 @@ def test_the_guides_commands_run_verbatim(guide: Guide) -> None:
 
     # The failover controller: failsync's drop-in for linkerd-failover (no policy files: run where there are none).
     controller = subprocess.Popen([str(FAILSYNC), "--kubeconfig", str(guide.kubeconfig), "--context", "west", "run",
-                                   "--adopt", "--metrics-port", "0"], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True, bufsize=1, cwd=guide.kubeconfig.parent)
+                                   "--adopt", "--metrics-port", "0", "--shutdown-timeout", "5"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1,
+                                  cwd=guide.kubeconfig.parent)
     with reaped(controller):
         log = LineStream(controller.stderr)
         log.until(lambda line: "caches synced" in line, timeout=30)
@@ -175,4 +176,4 @@ def test_the_guides_commands_run_verbatim(guide: Guide) -> None:
         assert guide.ok(SCALE_UP) == "deployment.apps/web scaled\n"
         wait_for(lambda: _weights(yaml.safe_load(guide.ok(GET_SPLIT))) == {"web-svc": 1, "web-svc-east": 0},
                  timeout=10, message="the failback to web-svc")
-        assert exit_code_after_sigterm(controller, timeout=15) == 0
+        assert exit_code_after_sigterm(controller, timeout=15) == 0, log.seen  # within its --shutdown-timeout
