@@ -54,7 +54,7 @@ class Structural:
     __slots__ = ("type", "nullable", "int_or_string", "quantity", "preserve", "embedded", "properties",
                  "additional", "items", "required", "defaults", "enum", "minimum", "maximum", "exclusive_min",
                  "exclusive_max", "min_items", "max_items", "min_length", "max_length", "pattern", "raw",
-                 "checks_values", "rules", "passthrough")
+                 "checks_values", "rules", "passthrough", "visit")
 
     def __init__(self) -> None:
         self.type = ""
@@ -79,6 +79,8 @@ class Structural:
         # exact Python types whose values ``walk`` returns unchanged with nothing to report:
         # the callers' loops skip the call for them (most leaves of most objects)
         self.passthrough: frozenset[type] = frozenset()
+        # what the walk calls on a child: ``walk``, or (no rules) straight the branch its type takes
+        self.visit: Callable[[Any, str, Outcome], Any] = self.walk
 
     # --- the walk -------------------------------------------------------------------------------
     def walk(self, value: Any, path: str, outcome: Outcome) -> Any:
@@ -118,28 +120,7 @@ class Structural:
                 if self.checks_values:
                     outcome.causes.append(_type_cause(path, value, "array"))
                 return value
-            items = self.items
-            result = value
-            if items is not None:
-                same = items.passthrough
-                for index, item in enumerate(value):
-                    if type(item) in same:
-                        continue
-                    walked = items.walk(item, f"{path}[{index}]", outcome)
-                    if walked is not item:
-                        if result is value:
-                            result = list(value)
-                        result[index] = walked
-            if self.checks_values:
-                count = len(value)
-                if self.max_items is not None and count > self.max_items:
-                    outcome.causes.append(field_cause(
-                        path, "FieldValueTooMany", f"Too many: {count}: must have at most {self.max_items} items"))
-                if self.min_items is not None and count < self.min_items:
-                    outcome.causes.append(field_cause(
-                        path, "FieldValueInvalid",
-                        f"Invalid value: {count}: {path} in body should have at least {self.min_items} items"))
-            return result
+            return self._walk_array(value, path, outcome)
         if not self.checks_values or not kind:
             return value
         if kind == "string":
@@ -166,9 +147,37 @@ class Structural:
                                               "supported values: " + ", ".join(_shown(v) for v in self.enum)))
         return value
 
-    def _walk_object(self, value: dict, path: str, outcome: Outcome) -> dict:
+    def _walk_array(self, value: Any, path: str, outcome: Outcome) -> Any:
+        if not isinstance(value, list):
+            return self._walk(value, path, outcome)
+        items = self.items
+        result = value
+        if items is not None:
+            same, visit = items.passthrough, items.visit
+            for index, item in enumerate(value):
+                if type(item) in same:
+                    continue
+                walked = visit(item, f"{path}[{index}]", outcome)
+                if walked is not item:
+                    if result is value:
+                        result = list(value)
+                    result[index] = walked
+        if self.checks_values:
+            count = len(value)
+            if self.max_items is not None and count > self.max_items:
+                outcome.causes.append(field_cause(
+                    path, "FieldValueTooMany", f"Too many: {count}: must have at most {self.max_items} items"))
+            if self.min_items is not None and count < self.min_items:
+                outcome.causes.append(field_cause(
+                    path, "FieldValueInvalid",
+                    f"Invalid value: {count}: {path} in body should have at least {self.min_items} items"))
+        return result
+
+    def _walk_object(self, value: Any, path: str, outcome: Outcome) -> Any:
         # Copy on write: an object the walk leaves as it is comes back itself (stored objects are
         # never mutated, so sharing is safe), which spares most writes a copy of every level.
+        if not isinstance(value, dict):
+            return self._walk(value, path, outcome)
         prefix = f"{path}." if path else ""
         result: dict | None = None
         properties = self.properties
@@ -182,7 +191,7 @@ class Structural:
             if child is not None:
                 if type(child_value) in child.passthrough:
                     continue
-                walked = child.walk(child_value, prefix + key, outcome)
+                walked = child.visit(child_value, prefix + key, outcome)
                 if walked is not child_value:
                     if result is None:
                         result = dict(value)
@@ -321,6 +330,8 @@ def _fill(target: Structural, node: dict, build: Callable[[dict], Structural], c
 
         target.rules = cel_rules.compile_rules(node["x-kubernetes-validations"])
     target.passthrough = _passthrough(target)
+    if not target.rules and kind in ("object", "array") and not (target.int_or_string or target.quantity):
+        target.visit = target._walk_object if kind == "object" else target._walk_array
 
 
 _SCALARS = frozenset((str, int, float, bool))
@@ -456,11 +467,11 @@ def coerce(structural: Structural, obj: dict, kind: str, version: str, *,
     strict JSON decoder meets them).
     """
     outcome = Outcome()
-    result = structural.walk(obj, "", outcome)
+    result = structural.visit(obj, "", outcome)
     report_unknown(kind, version, sorted(outcome.unknown) if sort_unknown else outcome.unknown)
     return result, outcome.causes
 
 
 def on_read(structural: Structural, obj: dict) -> dict:
     """Prune and default a stored object as served at another version (no validation)."""
-    return structural.walk(obj, "", Outcome())
+    return structural.visit(obj, "", Outcome())
