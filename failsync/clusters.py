@@ -15,20 +15,21 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from failsync.core import health
 from failsync.core.model import HealthSource, Policy
 from failsync.core.remote_health import (Mirror, PolicyHealth, RemoteReading, RemoteTarget, mirror_of, place,
                                          policy_health)
-from failsync.errors import ApiError, FailsyncError
+from failsync.errors import ApiError, FailsyncError, Forbidden
 from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, KubeClient
+from failsync.loading import expand_path
 
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
-#: Above this many namespaces in one remote cluster, one cluster-wide LIST replaces the per-namespace ones.
+#: Above this many namespaces, in the local cluster or a remote one, one cluster-wide LIST per kind
+#: replaces the per-namespace ones.
 NAMESPACE_LIST_LIMIT = 10
 
 
@@ -61,11 +62,11 @@ def parse_cluster(text: str) -> ClusterSpec:
                                  f"letters, digits and '-'), as mirror.linkerd.io/cluster-name values are; {usage}")
     cuts = [index for index, char in enumerate(where) if char == ":"]
     for index in reversed(cuts):
-        if Path(where[:index]).expanduser().is_file():
+        if expand_path(where[:index]).is_file():
             context = where[index + 1:]
             if not context:
                 raise ClusterOptionError(f"--cluster {text!r}: no context after the file; {usage}")
-            return ClusterSpec(name, str(Path(where[:index]).expanduser()), context)
+            return ClusterSpec(name, str(expand_path(where[:index])), context)
     if cuts:
         file = where[:cuts[-1]]
         if "/" in file or file.startswith("~") or file.endswith((".yaml", ".yml", ".conf", "config")):
@@ -183,8 +184,16 @@ def read_remote(clusters: Mapping[str, RemoteCluster], scopes: Mapping[str, set[
         wanted: list[str | None] = [*sorted(namespaces)] if len(namespaces) <= NAMESPACE_LIST_LIMIT else [None]
         try:
             slices = cluster.client.serves_endpoint_slices()
-            items = [item for scope in wanted
-                     for item in cluster.client.list(ENDPOINT_SLICES if slices else ENDPOINTS, namespace=scope).items]
+            resource = ENDPOINT_SLICES if slices else ENDPOINTS
+            try:
+                items = [item for scope in wanted for item in cluster.client.list(resource, namespace=scope).items]
+            except Forbidden:
+                if wanted != [None]:
+                    raise
+                # Rights granted per namespace (a Role in each backend namespace, as docs/multicluster.md
+                # allows): the cluster-wide LIST is refused, one LIST per namespace is not.
+                wanted = [*sorted(namespaces)]
+                items = [item for scope in wanted for item in cluster.client.list(resource, namespace=scope).items]
         except ApiError as error:
             log.warning("cluster %s unreachable: %s", name, error)
             cluster.mark(error, now())
