@@ -126,11 +126,16 @@ def test_kubectl_edit_saves_through_the_validating_server(kubectl, api, namespac
 
 def test_the_official_client_reads_the_v3_documents(sandbox):
     client = kubernetes.config.new_client_from_config(config_file=str(sandbox.kubeconfig), context="west")
-    root = client.call_api("/openapi/v3", "GET", response_type="object", _return_http_data_only=True)
-    relative = root["paths"]["apis/split.smi-spec.io/v1alpha2"]["serverRelativeURL"]
+
+    def get(path: str, query: list[tuple[str, str]] | None = None) -> dict:
+        response = client.call_api(*client.param_serialize("GET", path, query_params=query,
+                                                           auth_settings=["BearerToken"]))
+        assert response.status == 200
+        return json.loads(response.read())
+
+    relative = get("/openapi/v3")["paths"]["apis/split.smi-spec.io/v1alpha2"]["serverRelativeURL"]
     path, _, query = relative.partition("?")
-    document = client.call_api(path, "GET", query_params=[tuple(query.split("="))], response_type="object",
-                               _return_http_data_only=True)
+    document = get(path, [tuple(query.split("=", 1))])
     spec = document["components"]["schemas"]["io.smi-spec.split.v1alpha2.TrafficSplit"]["properties"]["spec"]
     assert spec["required"] == ["service", "backends"]
     assert spec["properties"]["backends"]["items"]["properties"]["weight"]["type"] == "integer"

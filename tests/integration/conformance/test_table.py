@@ -119,8 +119,9 @@ def test_a_watch_asked_as_table_streams_one_row_tables(api, namespace):
 def test_the_official_client_gets_a_table_when_it_asks_for_one(sandbox, api, namespace):
     create(api, traffic_split(namespace, "web"))
     client = kubernetes.config.new_client_from_config(config_file=str(sandbox.kubeconfig), context="west")
-    answer = client.call_api(split_path(namespace), "GET", header_params={"Accept": TABLE},
-                             response_type="object", _return_http_data_only=True)
+    response = client.call_api(*client.param_serialize("GET", split_path(namespace), header_params={"Accept": TABLE},
+                                                       auth_settings=["BearerToken"]))
+    answer = json.loads(response.read())
     assert answer["kind"] == "Table"
     assert [c["name"] for c in answer["columnDefinitions"]] == ["Name", "Service"]
     assert [row["cells"] for row in answer["rows"]] == [["web", "web-svc"]]
