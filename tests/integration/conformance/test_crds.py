@@ -257,7 +257,8 @@ def test_kubectl_apply_of_linkerd_smis_trafficsplit_crd_is_served_as_it_says(fre
     assert code == 0, err
     assert json.loads(out)["apiVersion"] == "split.smi-spec.io/v1alpha2"
     old = call(client, "GET", "/apis/split.smi-spec.io/v1alpha1/namespaces/default/trafficsplits/web").json()
-    assert old["spec"]["backends"] == [{"service": "web-svc", "weight": 900}, {"service": "web-svc-east", "weight": 100}]
+    assert old["spec"]["backends"] == [{"service": "web-svc", "weight": 900},
+                                       {"service": "web-svc-east", "weight": 100}]
 
 
 def test_the_official_client_creates_a_crd_and_custom_objects(sandbox, namespace):

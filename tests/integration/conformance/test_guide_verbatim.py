@@ -5,8 +5,14 @@ The real command line starts the sandbox (its own kubeconfig, whose contexts are
 cache directory added after `kubectl`, nothing else. Each step below is a command of the guide,
 in the guide's order, with what the test asserts about it:
 
-1. `helm ... install linkerd-smi ...` (six helm commands): helm is not run (no helm, no chart
-   repository). What the chart installs that the guide relies on is the TrafficSplit CRD;
+1. `helm --kube-context=west repo add linkerd-smi https://linkerd.github.io/linkerd-smi`,
+   `helm --kube-context=west repo up`,
+   `helm --kube-context=west install linkerd-smi -n linkerd-smi --create-namespace linkerd-smi/linkerd-smi`,
+   `helm --kube-context=west repo add linkerd-edge https://helm.linkerd.io/edge`,
+   `helm --kube-context=west repo up`,
+   `helm --kube-context=west install linkerd-failover -n linkerd-failover --create-namespace --devel
+   linkerd-edge/linkerd-failover`: not run (no helm, no chart repositories, and a sandbox runs no
+   pods). What the linkerd-smi chart installs that the guide relies on is the TrafficSplit CRD;
    `kubectl --context=west apply -f <linkerd-smi's CRD>` stands in for it (with a cache directory
    of its own, as helm does not share kubectl's) and replaces the sandbox's default TrafficSplit
    CRD, so the cluster serves v1alpha1 and v1alpha2 as the guide's did. linkerd-failover is
@@ -20,8 +26,9 @@ in the guide's order, with what the test asserts about it:
 4. `kubectl --context=west -n emojivoto get svc`: the guide's four rows and columns (cluster IPs
    in 10.96.0.0/12 and ages are the cluster's own).
 5. `cat <<EOF | kubectl --context=west apply -f -` with the guide's TrafficSplit: created.
-6. `linkerd --context=west viz stat ...` (three times): not run (no linkerd CLI, no proxies,
-   no traffic); the TrafficSplit's weights, which is what viz stat reflects, are checked instead.
+6. `linkerd --context=west viz stat -n emojivoto svc --from deploy/vote-bot` (three times): not run
+   (no linkerd CLI, no proxies, no traffic); the TrafficSplit's weights, which is what viz stat
+   reflects, are checked instead after each scale.
 7. `kubectl --context=west -n emojivoto scale deploy/web --replicas=0`: scaled, and the failover
    controller moves the weight.
 8. `kubectl --context=west -n emojivoto get ts/web-svc-failover -o yaml`: the guide's object
