@@ -170,10 +170,7 @@ class Demo:
 
     def export(self) -> str:
         self.console.command("kubectl --context=east -n emojivoto label svc/web-svc mirror.linkerd.io/exported=true")
-        east = self.sandbox["east"]
-        service = east.get("v1", "Service", NAMESPACE, PRIMARY)
-        service["metadata"].setdefault("labels", {})["mirror.linkerd.io/exported"] = "true"
-        east.apply(service)  # the sandbox's service mirror (gateway mode) makes web-svc-east in west
+        self.sandbox.export("east", NAMESPACE, PRIMARY)  # the service mirror (gateway mode) makes web-svc-east in west
         self._wait(lambda: self._ready(self.west).get(FALLBACK, 0) >= 1, "web-svc-east to appear in west")
         self.console.command("kubectl --context=west -n emojivoto get svc")
         self.console.table(self._service_rows(), highlight=lambda row: row[0] == FALLBACK)
