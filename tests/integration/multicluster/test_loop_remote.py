@@ -9,6 +9,8 @@ while east is down; the CLI's run --cluster validates like the one-shot commands
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 from failsync.controller import Controller
 from tests.helpers import guide_traffic_split, wait_for
 from tests.integration.multicluster.support import mirror, policy_file, running, scale, scene
@@ -34,6 +36,25 @@ def reconciles_of(controller: Controller, key: str) -> list[str]:
 
     controller.reconciler.reconcile = counting  # type: ignore[method-assign]
     return finished
+
+
+def queued(controller: Controller) -> list[str]:
+    """From now on, every key the loop queues, one at a time or in a batch (a resync's)."""
+    keys: list[str] = []
+    add, add_all = controller.queue.add, controller.queue.add_all
+
+    def adding(key: str, *, resync: bool = False) -> None:
+        keys.append(key)
+        add(key, resync=resync)
+
+    def adding_all(batch: Iterable[str], *, resync: bool = False) -> None:
+        batch = list(batch)
+        keys.extend(batch)
+        add_all(batch, resync=resync)
+
+    controller.queue.add = adding  # type: ignore[method-assign]
+    controller.queue.add_all = adding_all  # type: ignore[method-assign]
+    return keys
 
 
 def caught_up(sandbox, controller: Controller, ns: str, policy: str) -> None:
@@ -74,9 +95,7 @@ def test_a_change_in_east_queues_only_the_policies_it_touches(sandbox, tmp_path)
         wait_for(lambda: weights(sandbox["west"], ns) and weights(sandbox["west"], ns, name="local-failover"),
                  timeout=10, message="both policies synced")
         caught_up(sandbox, controller, ns, "local-failover")  # the late echo of its write is no change in east
-        added: list[str] = []
-        original = controller.queue.add
-        controller.queue.add = lambda key, *args, **kwargs: (added.append(key), original(key, *args, **kwargs))[1]
+        added = queued(controller)
         scale(sandbox["east"], ns, "web", 2, "web-svc")
         wait_for(lambda: f"{ns}/web-svc-failover" in added, timeout=10, message="the mirrored policy queued")
         assert f"{ns}/local-failover" not in added
