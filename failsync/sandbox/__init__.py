@@ -8,7 +8,7 @@ Owns: ``Sandbox`` (several clusters in one process, one kubeconfig with a contex
 cluster, the cross-cluster service mirror). Modules: ``cluster`` (one server), ``server``
 (HTTP), ``reads``/``writes`` (API verbs), ``store`` (objects, revisions, watchers),
 ``resources``/``kinds`` (what is served), ``selectors``, ``patches``, ``simulator``,
-``deletion`` (finalizers, garbage collector, namespaces), ``managed_fields``/``apply``
+``deletion`` (finalizers), ``garbage_collector``, ``namespace_controller``, ``managed_fields``/``apply``
 (server-side apply), ``access`` (SelfSubjectAccessReview), ``service_mirror`` (Linkerd's
 mirror and gateways), ``faults``, ``auth``, ``discovery``, ``status``.
 """
