@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from failsync.sandbox import (access, discovery, managed_fields, openapi, openapi_proto, protobuf, reads, routing,
-                              schema, table, tls, writes)
+                              table, tls, unknown_fields, writes)
 from failsync.sandbox.resources import ResourceType, to_view
 from failsync.sandbox.status import ApiError, bad_request, forbidden, invalid, method_not_allowed
 
@@ -388,9 +388,9 @@ class Handler(BaseHTTPRequestHandler):
         if resource.namespaced and route.namespace is None and verb in ("create", "deletecollection"):
             raise method_not_allowed()
         if verb in ("create", "update", "patch"):
-            with schema.field_validation(query.get("fieldValidation"), verb) as warnings:
+            with unknown_fields.field_validation(query.get("fieldValidation"), verb) as warnings:
                 code, obj = self._write(route, verb, query, body)
-            self._json(code, obj, schema.warning_headers(warnings))
+            self._json(code, obj, unknown_fields.warning_headers(warnings))
             return
         code, obj = self._write(route, verb, query, body)
         self._json(code, obj)
@@ -439,7 +439,7 @@ class Handler(BaseHTTPRequestHandler):
                 import yaml
 
                 return yaml.safe_load(body.decode())
-            return schema.decode_json(body or b"null")  # notes duplicate fields for fieldValidation
+            return unknown_fields.decode_json(body or b"null")  # notes duplicate fields for fieldValidation
         except Exception as error:  # any decoder failure is the client's
             raise bad_request(f"the body of the request could not be decoded: {error}") from None
 
