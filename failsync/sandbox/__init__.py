@@ -6,10 +6,10 @@ failsync above ``failsync.core`` (and needs none of it).
 
 Owns: ``Sandbox`` (several clusters in one process, one kubeconfig with a context per
 cluster, the cross-cluster service mirror). Modules: ``cluster`` (one server), ``server``
-(HTTP), ``reads``/``writes`` (API verbs), ``store`` (objects, revisions, watchers),
-``resources``/``kinds`` (what is served), ``selectors``, ``patches``, ``simulator``,
-``deletion`` (finalizers, garbage collector, namespaces), ``managed_fields``/``apply``
-(server-side apply), ``access`` (SelfSubjectAccessReview), ``service_mirror`` (Linkerd's
+(HTTP; ``watch_stream``, ``endpoints``), ``reads``/``writes`` (API verbs), ``store`` (objects,
+revisions, watchers), ``resources``/``kinds`` (what is served), ``schema``/``unknown_fields``,
+``selectors``, ``patches``, ``simulator``, ``deletion`` (finalizers), ``garbage_collector``,
+``namespace_controller``, ``managed_fields``/``apply`` (server-side apply), ``access`` (SelfSubjectAccessReview), ``service_mirror`` (Linkerd's
 mirror and gateways), ``faults``, ``auth``, ``discovery``, ``status``.
 """
 

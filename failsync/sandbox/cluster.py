@@ -17,7 +17,7 @@ from typing import Mapping
 from failsync.sandbox import crds, reads, resources, writes
 from failsync.sandbox.definitions import default_crds
 from failsync.sandbox.auth import Authorizer
-from failsync.sandbox.deletion import Collector
+from failsync.sandbox.garbage_collector import Collector
 from failsync.sandbox.faults import Faults
 from failsync.sandbox.server import RequestRecord, SandboxHTTPServer
 from failsync.sandbox.mesh import MeshSimulator

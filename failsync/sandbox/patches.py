@@ -28,8 +28,8 @@ STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 
 
-def decode_json(body: bytes) -> Any:
-    """Parse a request body as JSON; 400 with the decoder's message otherwise."""
+def decode_patch(body: bytes) -> Any:
+    """Parse a patch body as JSON; 400 "error decoding patch" with the decoder's message otherwise."""
     try:
         return json.loads(body or b"null")
     except (ValueError, UnicodeDecodeError) as error:
@@ -38,7 +38,7 @@ def decode_json(body: bytes) -> Any:
 
 def json_patch(obj: dict, body: bytes) -> dict:
     """RFC 6902 via the jsonpatch library: malformed -> 400, failing operation -> 422."""
-    operations = decode_json(body)
+    operations = decode_patch(body)
     if not isinstance(operations, list) or not all(isinstance(op, dict) for op in operations):
         raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
     try:
@@ -69,7 +69,7 @@ def merge(target: Any, patch: Any) -> Any:
 
 def merge_patch(obj: dict, body: bytes) -> dict:
     """Apply a merge patch body; it must be a JSON object (400 otherwise)."""
-    patch = decode_json(body)
+    patch = decode_patch(body)
     if not isinstance(patch, dict):
         raise bad_request("the body of the request was not a JSON object")
     return merge(obj, patch)
@@ -181,7 +181,7 @@ def strategic_merge(original: Any, patch: Any) -> Any:
 
 def strategic_merge_patch(obj: dict, body: bytes) -> dict:
     """Apply a strategic merge patch body (built-in kinds only; the caller answers 415 for others)."""
-    patch = decode_json(body)
+    patch = decode_patch(body)
     if not isinstance(patch, dict):
         raise bad_request("the body of the request was not a JSON object")
     merged = strategic_merge(obj, patch)

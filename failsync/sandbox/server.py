@@ -1,20 +1,20 @@
 """The HTTP layer of one sandbox cluster: a threading HTTP/1.1 server, request routing,
-JSON and Status answers, chunked watch streams, the request log and the admin endpoint.
+JSON and Status answers, chunked framing and the request log.
 
 Owns: bytes on the wire — content types, status lines, chunked framing, plain-text
 "404 page not found", Retry-After — and applying latency/error faults and auth before a
-request reaches the verbs in ``reads``/``writes``. Never does: storage rules.
+request reaches the verbs in ``reads``/``writes``, a watch stream (``watch_stream``) or an
+endpoint that is no resource (``endpoints``: discovery, OpenAPI, health, ``/_sandbox/``).
+Never does: storage rules.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import queue
 import socket
 import ssl
 import threading
-import random
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,10 +23,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from failsync.sandbox import (access, discovery, managed_fields, openapi, openapi_proto, protobuf, reads, routing,
-                              schema, table, tls, writes)
-from failsync.sandbox.resources import ResourceType, to_view
-from failsync.sandbox.status import ApiError, bad_request, forbidden, invalid, method_not_allowed
+from failsync.sandbox import (access, endpoints, managed_fields, protobuf, reads, routing, table, tls, unknown_fields,
+                              watch_stream, writes)
+from failsync.sandbox.status import ApiError, bad_request, invalid, method_not_allowed
 
 if TYPE_CHECKING:
     from failsync.sandbox.cluster import Cluster
@@ -194,7 +193,8 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = lambda self: self._handle()  # noqa: E731
 
     # --- answering -----------------------------------------------------------------------------
-    def _send(self, code: int, body: bytes, content_type: str = _JSON, headers: dict[str, str] | None = None) -> None:
+    def answer(self, code: int, body: bytes, content_type: str = _JSON, headers: dict[str, str] | None = None) -> None:
+        """Answer ``body`` (headers and body in one write) and log the request."""
         self.status_code = code
         self._log_request()  # before the bytes leave: a client that saw the answer finds it in the log
         self.send_response(code)
@@ -209,12 +209,12 @@ class Handler(BaseHTTPRequestHandler):
             self._headers_buffer.append(body)
         self.flush_headers()
 
-    def _json(self, code: int, obj: Any, headers: dict[str, str] | None = None) -> None:
+    def answer_json(self, code: int, obj: Any, headers: dict[str, str] | None = None) -> None:
         """Answer ``obj`` as JSON, or as YAML when the request's Accept asked for it."""
         if self._format == "yaml":
-            self._send(code, yaml.safe_dump(obj, sort_keys=False).encode(), _YAML, headers=headers)
+            self.answer(code, yaml.safe_dump(obj, sort_keys=False).encode(), _YAML, headers=headers)
         else:
-            self._send(code, json.dumps(obj, separators=(",", ":")).encode(), headers=headers)
+            self.answer(code, json.dumps(obj, separators=(",", ":")).encode(), headers=headers)
 
     def _negotiate(self, watch: bool) -> str:
         """json or yaml from the Accept header (first acceptable entry); 406 when none is."""
@@ -231,8 +231,9 @@ class Handler(BaseHTTPRequestHandler):
         raise ApiError(406, "NotAcceptable", "only the following media types are accepted: application/json, "
                                              "application/yaml, application/vnd.kubernetes.protobuf")
 
-    def _not_found_page(self) -> None:
-        self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
+    def answer_not_found(self) -> None:
+        """The plain-text 404 of a path the server does not know, as the real mux answers."""
+        self.answer(404, b"404 page not found\n", "text/plain; charset=utf-8")
 
     # --- dispatch ------------------------------------------------------------------------------
     def _log_request(self) -> None:
@@ -259,7 +260,7 @@ class Handler(BaseHTTPRequestHandler):
             self._pending_record = (url.path, query, verb, started)
         try:
             if url.path.startswith("/_sandbox/"):
-                self._admin(url.path, body)
+                endpoints.admin(self, url.path, body)
                 return
             if cluster.faults.latency:
                 time.sleep(cluster.faults.latency)
@@ -272,128 +273,60 @@ class Handler(BaseHTTPRequestHandler):
             if url.path.rstrip("/") == access.PATH:  # every authenticated user may ask about itself
                 if self.command != "POST":
                     raise method_not_allowed()
-                self._json(201, access.review(cluster.auth, token, self._decode(body)))
+                self.answer_json(201, access.review(cluster.auth, token, self._decode(body)))
                 return
             cluster.auth.authorize(token, verb, route)
             if route is None:
-                self._discovery(url.path)
+                endpoints.discovery(self, url.path)
             else:
                 self._resource(route, verb, query, body)
         except ApiError as error:
-            self._json(error.code, error.body(), error.headers)
+            self.answer_json(error.code, error.body(), error.headers)
         except (ConnectionError, BrokenPipeError):
             self.close_connection = True
         except Exception as error:  # a bug must answer 500, not hang the client
             log.exception("sandbox: unexpected error on %s %s", self.command, self.path)
-            self._json(500, ApiError(500, "InternalError", f"sandbox bug: {error}").body())
+            self.answer_json(500, ApiError(500, "InternalError", f"sandbox bug: {error}").body())
         finally:
             self._log_request()  # watch streams (logged when they end) and requests that were never answered
-
-    def _admin(self, path: str, body: bytes) -> None:
-        """The sandbox's own endpoints; with tokens on, reading the log needs a known token and
-        setting faults one that may do everything (401 / 403 otherwise)."""
-        cluster = self.server.cluster
-        token = cluster.auth.authenticate(self.headers.get("Authorization"))
-        if token is not None and path == "/_sandbox/faults" and cluster.auth.rules(token) is not None:
-            raise forbidden(f'forbidden: User "{cluster.auth.user(token)}" cannot set the sandbox\'s faults',
-                            "", "", "")
-        if path == "/_sandbox/requests" and self.command == "GET":
-            self._json(200, [record.as_dict() for record in list(cluster.requests)])
-        elif path == "/_sandbox/faults" and self.command == "POST":
-            try:
-                settings = json.loads(body or b"{}")
-                outage = settings.pop("outage", None) if isinstance(settings, dict) else None
-                cluster.faults.configure(settings)
-            except (ValueError, TypeError, AttributeError) as error:
-                raise bad_request(f"invalid fault settings: {error}") from None
-            self._json(200, {"ok": True})
-            if outage:
-                self.close_connection = True
-                cluster.faults.outage(float(outage))
-        else:
-            self._not_found_page()
-
-    def _discovery(self, path: str) -> None:
-        """A discovery document; a path that is none (nor a resource) is "404 page not found" for any
-        method, a document asked with another method than GET is 405 (as the real mux answers)."""
-        path = path.rstrip("/") or "/"
-        parts = [p for p in path.split("/") if p]
-        answer: Any = None
-        if path == "/version":
-            answer = discovery.VERSION
-        elif path == "/api":
-            answer = discovery.api_versions(self.server.cluster.url.removeprefix("http://"))
-        elif path == "/apis":
-            answer = discovery.api_group_list(self.server.cluster.registry)
-        elif parts[:2] == ["api", "v1"] and len(parts) == 2:
-            answer = discovery.resource_list(self.server.cluster.registry, "", "v1")
-        elif parts[:1] == ["apis"] and len(parts) == 2:
-            answer = discovery.api_group(self.server.cluster.registry, parts[1])
-        elif parts[:1] == ["apis"] and len(parts) == 3:
-            answer = discovery.resource_list(self.server.cluster.registry, parts[1], parts[2])
-        elif path == "/openapi/v2":
-            protobuf = "protobuf" in (self.headers.get("Accept") or "")
-            self._send(200, openapi.v2_bytes(self.server.cluster.registry, protobuf=protobuf),
-                       openapi_proto.CONTENT_TYPE if protobuf else _JSON)
-            return
-        elif path == "/openapi/v3":
-            answer = openapi.v3_root(self.server.cluster.registry)
-        elif parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
-            group, version = (parts[3], parts[4]) if parts[2] == "apis" and len(parts) == 5 else ("", parts[3])
-            document = openapi.v3_bytes(self.server.cluster.registry, group, version) \
-                if parts[2] in ("api", "apis") else None
-            if document is None:
-                self._not_found_page()
-            else:
-                self._send(200, document)
-            return
-        elif path in ("/healthz", "/livez", "/readyz"):
-            answer = "ok"
-        if answer is None:
-            self._not_found_page()
-        elif self.command != "GET":
-            raise method_not_allowed()
-        elif answer == "ok":
-            self._send(200, b"ok", "text/plain; charset=utf-8")
-        else:
-            self._json(200, answer)
 
     def _resource(self, route: routing.Route, verb: str, query: dict[str, str], body: bytes) -> None:
         store = self.server.cluster.store
         resource = route.resource
         if verb == "watch":
-            self._watch(resource, route.namespace, query if not route.name else
-                        dict(query, fieldSelector=f"metadata.name={route.name}"),
-                        as_table=table.wants_table(self.headers.get("Accept")))
+            watch_stream.serve(self, resource, route.namespace, query if not route.name else
+                               dict(query, fieldSelector=f"metadata.name={route.name}"),
+                               as_table=table.wants_table(self.headers.get("Accept")))
             return
         as_table = table.wants_table(self.headers.get("Accept")) and route.subresource is None
         if verb == "list":
             wait = self.server.cluster.too_large_wait
             if as_table:
                 listed = reads.list_objects(store, resource, route.namespace, query, wait=wait)
-                self._json(200, table.table(resource, listed["items"], listed["metadata"], query.get("includeObject")))
+                self.answer_json(200, table.table(resource, listed["items"], listed["metadata"],
+                                                  query.get("includeObject")))
             elif self._format == "json":
-                self._send(200, reads.list_json(store, resource, route.namespace, query, wait=wait))
+                self.answer(200, reads.list_json(store, resource, route.namespace, query, wait=wait))
             else:
-                self._json(200, reads.list_objects(store, resource, route.namespace, query, wait=wait))
+                self.answer_json(200, reads.list_objects(store, resource, route.namespace, query, wait=wait))
             return
         if verb == "get":
             obj = reads.get(store, resource, route.namespace or "", route.name or "")
             if as_table:
                 obj = table.table(resource, [obj], {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
                                   query.get("includeObject"))
-            self._json(200, reads.scale_of(store.get(resource.store_key, route.namespace or "", route.name or ""))
+            self.answer_json(200, reads.scale_of(store.get(resource.store_key, route.namespace or "", route.name or ""))
                        if route.subresource == "scale" else obj)
             return
         if resource.namespaced and route.namespace is None and verb in ("create", "deletecollection"):
             raise method_not_allowed()
         if verb in ("create", "update", "patch"):
-            with schema.field_validation(query.get("fieldValidation"), verb) as warnings:
+            with unknown_fields.field_validation(query.get("fieldValidation"), verb) as warnings:
                 code, obj = self._write(route, verb, query, body)
-            self._json(code, obj, schema.warning_headers(warnings))
+            self.answer_json(code, obj, unknown_fields.warning_headers(warnings))
             return
         code, obj = self._write(route, verb, query, body)
-        self._json(code, obj)
+        self.answer_json(code, obj)
 
     def _write(self, route: routing.Route, verb: str, query: dict[str, str], body: bytes) -> tuple[int, Any]:
         store = self.server.cluster.store
@@ -439,12 +372,13 @@ class Handler(BaseHTTPRequestHandler):
                 import yaml
 
                 return yaml.safe_load(body.decode())
-            return schema.decode_json(body or b"null")  # notes duplicate fields for fieldValidation
+            return unknown_fields.decode_json(body or b"null")  # notes duplicate fields for fieldValidation
         except Exception as error:  # any decoder failure is the client's
             raise bad_request(f"the body of the request could not be decoded: {error}") from None
 
-    # --- watch streams -------------------------------------------------------------------------
-    def _start_stream(self) -> None:
+    # --- watch streams (``watch_stream`` decides what they carry) -------------------------------
+    def start_stream(self) -> None:
+        """Answer 200 with a chunked JSON body that the watch then writes chunk by chunk."""
         self.status_code = 200
         self.send_response(200)
         self.send_header("Content-Type", _JSON)
@@ -453,88 +387,7 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
 
-    def _chunk(self, data: bytes) -> None:
+    def chunk(self, data: bytes) -> None:
+        """Write one chunk (an empty one ends the stream)."""
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
-
-    def _watch(self, resource: ResourceType, namespace: str | None, query: dict[str, str], *,
-               as_table: bool = False) -> None:
-        cluster = self.server.cluster
-        store = cluster.store
-        try:
-            plan = reads.open_watch(store, resource, namespace, query, wait=cluster.too_large_wait)
-            if self.server.closing:  # registered after close() ended the watches: end this one too
-                plan.watcher.close()
-        except ApiError as error:
-            if error.code not in (410, 504):  # past validation, the real server sends these as a watch ERROR
-                raise
-            self._start_stream()
-            self._chunk(json.dumps({"type": "ERROR", "object": error.body()}, separators=(",", ":")).encode() + b"\n")
-            self._chunk(b"")
-            self.close_connection = True
-            return
-        self._start_stream()
-
-        def view(obj: dict) -> dict:
-            served = to_view(resource, obj)
-            if not as_table:
-                return served
-            # each event's object is a one-row Table, as kubectl get --watch asks
-            return table.table(resource, [served], {"resourceVersion": served["metadata"]["resourceVersion"]},
-                               query.get("includeObject"))
-
-        def bookmark(revision: int, initial_end: bool = False) -> bytes:
-            metadata: dict[str, Any] = {"resourceVersion": str(revision)}
-            if initial_end:
-                metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
-            return (json.dumps({"type": "BOOKMARK", "object": {"kind": resource.kind, "apiVersion":
-                                resource.api_version, "metadata": metadata}}, separators=(",", ":")) + "\n").encode()
-
-        watcher = plan.watcher
-        timeout = plan.timeout if plan.timeout is not None else cluster.min_request_timeout * (1 + random.random())
-        deadline = time.monotonic() + timeout
-        next_bookmark = time.monotonic() + cluster.bookmark_interval
-        try:
-            first = b"".join(change.encode(event_type, (resource, as_table), view)
-                             for event_type, change in plan.first)
-            if plan.initial_events_end:
-                first += bookmark(plan.revision, initial_end=True)
-            if first:
-                self._chunk(first)
-            while True:
-                now = time.monotonic()
-                wait = min(next_bookmark - now, deadline - now)
-                try:
-                    item = watcher.events.get(timeout=max(wait, 0))
-                except queue.Empty:
-                    now = time.monotonic()
-                    if now >= deadline:
-                        revision = store.idle_revision(watcher)
-                        if plan.bookmarks and revision is not None:
-                            self._chunk(bookmark(revision))
-                        break
-                    next_bookmark = now + cluster.bookmark_interval
-                    revision = store.idle_revision(watcher)
-                    if plan.bookmarks and revision is not None:
-                        self._chunk(bookmark(revision))
-                    continue
-                if item is None:  # dropped by fault injection or shutdown: cut the connection
-                    self.close_connection = True
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                batch = [item]
-                while len(batch) < 256:
-                    try:
-                        batch.append(watcher.events.get_nowait())
-                    except queue.Empty:
-                        break
-                if None in batch:
-                    batch = batch[:batch.index(None)]
-                    watcher.events.put(None)
-                self._chunk(b"".join(change.encode(event_type, (resource, as_table), view)
-                                     for event_type, change in batch))
-            self._chunk(b"")
-        except OSError:
-            self.close_connection = True
-        finally:
-            store.unwatch(watcher)

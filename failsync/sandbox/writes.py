@@ -15,6 +15,7 @@ import random
 import re
 import time
 
+from failsync.core.timestamps import format_time
 from failsync.sandbox import apply as server_side_apply
 from failsync.sandbox import deletion, managed_fields, patches
 from failsync.sandbox.reads import list_objects, require_namespace, scale_of
@@ -39,11 +40,11 @@ _LAST_STAMP: tuple[int, str] = (-1, "")  # (second, its text): writes come many 
 
 
 def timestamp(now: float | None = None) -> str:
-    """RFC 3339 UTC, whole seconds."""
+    """The server clock (or ``now``) as metadata timestamps are written: RFC 3339 UTC, whole seconds."""
     global _LAST_STAMP
     second = int(time.time() if now is None else now)
     if second != _LAST_STAMP[0]:
-        _LAST_STAMP = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+        _LAST_STAMP = (second, format_time(second))
     return _LAST_STAMP[1]
 
 
