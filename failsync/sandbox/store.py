@@ -172,7 +172,9 @@ class Store:
 
             # keys that were there at ``revision`` but are gone now join the walk in order
             gone = sorted(k for k, old in then.items() if old is not None and k not in objects and in_range(k))
-            walk = heapq.merge((keys[i] for i in range(low, high)), gone) if gone else (keys[i] for i in range(low, high))
+            walk = (keys[i] for i in range(low, high))
+            if gone:
+                walk = heapq.merge(walk, gone)
             found: list[dict] = []
             more = False
             for key in walk:
