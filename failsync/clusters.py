@@ -22,7 +22,7 @@ from failsync.core import health
 from failsync.core.model import HealthSource, Policy
 from failsync.core.remote_health import (Mirror, PolicyHealth, RemoteReading, RemoteTarget, mirror_of, place,
                                          policy_health)
-from failsync.errors import ApiError, FailsyncError
+from failsync.errors import ApiError, FailsyncError, Forbidden
 from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, KubeClient
 
 log = logging.getLogger(__name__)
@@ -183,8 +183,16 @@ def read_remote(clusters: Mapping[str, RemoteCluster], scopes: Mapping[str, set[
         wanted: list[str | None] = [*sorted(namespaces)] if len(namespaces) <= NAMESPACE_LIST_LIMIT else [None]
         try:
             slices = cluster.client.serves_endpoint_slices()
-            items = [item for scope in wanted
-                     for item in cluster.client.list(ENDPOINT_SLICES if slices else ENDPOINTS, namespace=scope).items]
+            resource = ENDPOINT_SLICES if slices else ENDPOINTS
+            try:
+                items = [item for scope in wanted for item in cluster.client.list(resource, namespace=scope).items]
+            except Forbidden:
+                if wanted != [None]:
+                    raise
+                # Rights granted per namespace (a Role in each backend namespace, as docs/multicluster.md
+                # allows): the cluster-wide LIST is refused, one LIST per namespace is not.
+                wanted = [*sorted(namespaces)]
+                items = [item for scope in wanted for item in cluster.client.list(resource, namespace=scope).items]
         except ApiError as error:
             log.warning("cluster %s unreachable: %s", name, error)
             cluster.mark(error, now())

@@ -16,6 +16,7 @@ import click
 from failsync.cli.options import global_options, settings
 from failsync.demo import Console, Demo, DemoOptions, DemoResult, StepFailed, run_demo
 from failsync.demo.emojivoto import NAMESPACE, POLICY_NAME
+from failsync.demo.scenario import CLUSTER_OPTION
 
 
 def _wait_for_enter(prompt: str) -> None:
@@ -31,10 +32,13 @@ def _serve_until_signal(console: Console, demo: Demo, result: DemoResult) -> Non
     console.title("The sandboxes and the loop keep running. Try:")
     for line in (f"{kubectl} get {demo.short}/{POLICY_NAME} -o yaml",
                  f"{kubectl} get {demo.short} -w                      # in a second terminal",
-                 f"{kubectl} scale deploy/web --replicas=0",
+                 f"{kubectl} scale deploy/web --replicas=1",
                  f"{kubectl} get events --field-selector involvedObject.kind={demo.kind}",
-                 f"kubectl --kubeconfig {kubeconfig} --context east -n {NAMESPACE} scale deploy/web --replicas=0",
-                 f"failsync --kubeconfig {kubeconfig} --context west status {demo.policy.path}"):
+                 f"kubectl --kubeconfig {kubeconfig} --context east -n {NAMESPACE} scale deploy/web --replicas=1",
+                 f"kubectl --kubeconfig {kubeconfig} --context east -n linkerd-multicluster "
+                 f"scale deploy/linkerd-gateway --replicas=1",
+                 f"failsync --kubeconfig {kubeconfig} --context west status {demo.policy.path} "
+                 f"--cluster {CLUSTER_OPTION}"):
         console.command(line)
     console.echo(f"kubeconfig: {kubeconfig}")
     console.note("Ctrl-C or SIGTERM stops everything.")
@@ -68,8 +72,10 @@ def demo_command(keep_running: bool, step_by_step: bool, target: str, timeout: f
     web-svc from east (web-svc-east appears in west), runs the loop with
     policies/emojivoto/web-svc-failover.yaml (a built-in copy when the working directory
     has none), then scales web to 0 and back, showing the TrafficSplit, vote-bot traffic
-    per backend and the measured reaction time. Exit 0 when every step behaved as the
-    guide says, 1 naming the step that did not.
+    per backend and the measured reaction time; last, web at 0 in both clusters: the
+    gateway mirror still looks ready, but the loop reads east (as --cluster east=east) and
+    does not fail over into it; then east's gateway stops. Exit 0 when every step behaved
+    as the guide says, 1 naming the step that did not.
 
     \b
     Example:

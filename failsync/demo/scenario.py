@@ -2,7 +2,8 @@
 
 Owns: starting ``west`` and ``east``, installing emojivoto in both, exporting east's
 web-svc (the sandbox mirror makes ``web-svc-east`` in west), running ``failsync run`` (the
-real ``Controller``, in a thread) on the guide's policy, playing kubectl (GET the
+real ``Controller``, in a thread, reading health in east too as ``--cluster east=east`` does) on
+the guide's policy, playing kubectl (GET the
 TrafficSplit, ``scale`` the web Deployment, over HTTP) and checking after every step that
 the cluster looks as the guide says. Every wait polls with a deadline.
 Never does: decide weights or write TrafficSplits (the loop does), or parse options.
@@ -10,6 +11,7 @@ Never does: decide weights or write TrafficSplits (the loop does), or parse opti
 
 from __future__ import annotations
 
+import json
 import tempfile
 import threading
 import time
@@ -19,8 +21,11 @@ from typing import Callable, Mapping, TypeVar
 
 import yaml
 
+from failsync.clusters import RemoteCluster, connect, parse_clusters
 from failsync.controller import Controller, LoopOptions
+from failsync.controller.reconciler import Inputs
 from failsync.core import health
+from failsync.core.model import Policy
 from failsync.core.rendering import Renderer
 from failsync.demo import emojivoto
 from failsync.demo.console import Console
@@ -30,6 +35,8 @@ from failsync.errors import ApiError, FailsyncError
 from failsync.core.targets import weights_of
 from failsync.kube import ENDPOINT_SLICES, ROUTES, SERVICES, TRAFFIC_SPLITS, KubeClient, Resource
 from failsync.sandbox import Sandbox
+from failsync.sandbox.service_mirror import GATEWAY_NAME, GATEWAY_NAMESPACE
+from failsync.sync import sync_once
 
 T = TypeVar("T")
 DEPLOYMENTS = Resource("apps/v1", "Deployment", "deployments")
@@ -40,6 +47,10 @@ TARGET_KINDS = {"trafficsplit": ("TrafficSplit", "ts"), "httproute": ("HTTPRoute
 TARGET_RESOURCES = {"TrafficSplit": TRAFFIC_SPLITS[TS_VERSION], "HTTPRoute": ROUTES[("HTTPRoute", ROUTE_VERSION)]}
 ON_PRIMARY = {PRIMARY: 1, FALLBACK: 0}
 ON_FALLBACK = {PRIMARY: 0, FALLBACK: 1}
+ALL_DOWN = {PRIMARY: 0, FALLBACK: 0}
+#: The option the loop (and the demo's status pass) get, so that web-svc-east is read in east.
+CLUSTER_OPTION = "east=east"
+POLICY_KEY = f"{NAMESPACE}/{POLICY_NAME}"
 
 
 class StepFailed(FailsyncError):
@@ -98,6 +109,8 @@ class Demo:
             ("vote-bot traffic goes to the primary, web-svc", self.traffic_on_primary),
             (f"Scale web to 0 in west: the {self.kind} fails over to web-svc-east", self.fail_over),
             (f"Scale web back to 1 in west: the {self.kind} fails back to web-svc", self.fail_back),
+            ("Scale web to 0 in east and west: web-svc-east still looks ready, failsync does not fail over "
+             "into a dead east", self.all_down),
         ]
         self.reactions: dict[str, float] = {}
 
@@ -189,21 +202,55 @@ class Demo:
         self._show_split()
         return self._traffic_goes_to(PRIMARY)
 
+    def all_down(self) -> str:
+        """linkerd-failover#175: in gateway mode the mirror's endpoint is east's gateway, ready while east
+        has no web pod; failsync reads east itself and keeps traffic where whenAllDown says."""
+        assert self.west is not None and self.east is not None
+        # East first: with west still serving nothing moves, and the loop has seen east at 0 before
+        # west goes down (west first would fail over to a then healthy east, and keep it there).
+        self._scale("east", self.east, "web", 0)
+        self._wait(lambda: self._loop_ready().get(FALLBACK) == 0, "the loop to read web-svc-east as 0 ready in east",
+                   otherwise=lambda: f"the loop still counts {FALLBACK} as {self._loop_ready().get(FALLBACK)} "
+                                     f"ready: it does not read east")
+        self._scale("west", self.west, "web", 0)
+        self._wait(lambda: self._loop_settled_on(ALL_DOWN), "the loop to decide with web-svc and web-svc-east down")
+        self.console.command("kubectl --context=west -n emojivoto get svc   # what linkerd-failover reads")
+        self.console.table(self._service_rows(), highlight=lambda row: row[0] == FALLBACK)
+        if self._ready(self.west).get(FALLBACK, 0) < 1:
+            raise StepFailed("web-svc-east has no ready endpoint in west: the gateway should make it look ready")
+        self.console.ok("web-svc-east still has a ready endpoint (east's gateway) although east runs no web pod: "
+                        "linkerd-failover would send all traffic there")
+        self._expect_reason(f"{FALLBACK}: 0 ready in east, gateway up")
+        self._keeps_weights()
+        self.console.ok(f"failsync keeps traffic on {PRIMARY} ({self._when_all_down()}): it read east, and "
+                        f"east has no ready web pod")
+        self._scale("east", self.east, GATEWAY_NAME, 0, namespace=GATEWAY_NAMESPACE)
+        self._wait(lambda: self._ready(self.west).get(FALLBACK, 0) == 0, "web-svc-east's endpoint to go unready")
+        self.console.command("kubectl --context=west -n emojivoto get svc   # the mirror's own endpoint: unready")
+        self.console.table(self._service_rows(), highlight=lambda row: row[0] == FALLBACK)
+        self._wait(lambda: self._loop_settled_on(ALL_DOWN), "the loop to decide with east's gateway down")
+        self._expect_reason(f"{FALLBACK}: 0 ready in east, gateway down (0 of 1 local endpoints ready)")
+        self._keeps_weights()
+        return (f"east's gateway stopped: web-svc-east's own endpoint went unready; traffic stays on {PRIMARY} "
+                f"({self._when_all_down()})")
+
     # ------------------------------------------------------------------ pieces
+
+    def _clusters(self) -> dict[str, RemoteCluster]:
+        """East as ``--cluster east=east`` gives it (a fresh client and reachability state per user)."""
+        return connect(parse_clusters([CLUSTER_OPTION]), str(self.sandbox.kubeconfig))
 
     def _start_loop(self) -> None:
         assert self.west is not None
         self.controller = Controller(self.west, LoopOptions(paths=[self.policy.path], identity="failsync-demo",
                                                            metrics_port=None),
-                                     renderer=Renderer(self.options.templates))
+                                     renderer=Renderer(self.options.templates), clusters=self._clusters())
         self._loop_thread = threading.Thread(target=self.controller.run, name="failsync-run", daemon=True)
         self._loop_thread.start()
 
     def _scale_and_wait(self, replicas: int, expected: Mapping[str, int], verb: str, label: str) -> str:
         assert self.west is not None
-        self.console.command(f"kubectl --context=west -n emojivoto scale deploy/web --replicas={replicas}")
-        self.west.scale(DEPLOYMENTS, NAMESPACE, "web", replicas)
-        self.console.block(["deployment.apps/web scaled"])
+        self._scale("west", self.west, "web", replicas)
         started = time.monotonic()
         self._wait(lambda: self._weights() == expected, f"the {self.kind} to {verb}",
                    otherwise=lambda: f"the {self.kind} did not {verb}; weights now: "
@@ -214,6 +261,53 @@ class Demo:
         if reaction is None:
             return f"{observed * 1000:.1f} ms (seen by polling)"
         return f"{reaction * 1000:.1f} ms (from the scale request to the {self.kind} write landing, server clock)"
+
+    def _scale(self, context: str, client: KubeClient, name: str, replicas: int, *,
+               namespace: str = NAMESPACE) -> None:
+        self.console.command(f"kubectl --context={context} -n {namespace} scale deploy/{name} --replicas={replicas}")
+        client.scale(DEPLOYMENTS, namespace, name, replicas)
+        self.console.block([f"deployment.apps/{name} scaled"])
+
+    def _loop_inputs(self) -> Inputs | None:
+        """What the loop's next reconcile of the policy starts from (its caches, remote health included)."""
+        assert self.controller is not None
+        return self.controller.reconciler.inputs(POLICY_KEY)
+
+    def _loop_ready(self) -> dict[str, int]:
+        inputs = self._loop_inputs()
+        return dict(inputs.ready) if inputs is not None else {}
+
+    def _loop_settled_on(self, ready: Mapping[str, int]) -> bool:
+        """The loop has reconciled the policy with exactly these ready counts (and written what it decided)."""
+        assert self.controller is not None
+        inputs = self._loop_inputs()
+        return inputs is not None and inputs.ready == dict(ready) and self.controller.reconciler.is_settled(inputs)
+
+    def _policy(self) -> Policy:
+        """The guide's policy as the loop runs it."""
+        assert self.controller is not None
+        return self.controller.policies[POLICY_KEY]
+
+    def _when_all_down(self) -> str:
+        return f"whenAllDown: {self._policy().when_all_down.value}"
+
+    def _keeps_weights(self) -> None:
+        self._show_split()
+        if self._weights() != ON_PRIMARY:
+            raise StepFailed(f"the {self.kind} moved into a dead east; weights now: {self._describe(self._weights())}")
+
+    def _expect_reason(self, expected: str) -> None:
+        """Show the decision as ``failsync status --cluster east=east`` reports it; its reason must name east."""
+        assert self.west is not None
+        self.console.command(f"failsync --context=west status {emojivoto.POLICY_PATH} --cluster {CLUSTER_OPTION} "
+                             f"-o json | jq '.objects[0] | {{state, ready, reason}}'")
+        report = sync_once(self.west, [self._policy()], dry_run=True,
+                           renderer=Renderer(self.options.templates), clusters=self._clusters())
+        result = report.results[0].as_dict()
+        shown = {key: result[key] for key in ("state", "ready", "reason")}
+        self.console.block(json.dumps(shown, indent=2).splitlines())
+        if expected not in (result["reason"] or ""):
+            raise StepFailed(f"the decision's reason does not say {expected!r}: {result['reason'] or result['message']}")
 
     def _server_reaction(self) -> float | None:
         """From the last scale request reaching west to the next write of the target landing, by its request log.

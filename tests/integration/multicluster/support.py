@@ -1,13 +1,20 @@
 """Two-cluster scenes for the multicluster tests (SPEC §11): emojivoto's web in west and east of
-one fresh namespace, and west's Linkerd mirrors of east's web-svc written as Linkerd's service
-mirror writes them (gateway mode: the gateway's address; remote discovery: no Endpoints)."""
+one fresh namespace; west's Linkerd mirrors of east's web-svc written as Linkerd's service
+mirror writes them (gateway mode: the gateway's address; remote discovery: no Endpoints), or
+made by the sandbox's own service mirror (``export``); the loop with ``--cluster east=east``."""
 from __future__ import annotations
 
 import itertools
+import threading
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import yaml
 
+from failsync.clusters import connect, parse_clusters
+from failsync.controller import Controller, LoopOptions
+from failsync.kube import KubeClient
 from tests.helpers import wait_for
 from tests.integration.sync.support import deployment, namespace, service
 
@@ -71,3 +78,41 @@ def policy_file(tmp_path: Path, ns: str, *, fallbacks: list[dict] | None = None,
     path.write_text(yaml.safe_dump({"apiVersion": "failsync.io/v1alpha1", "kind": "FailoverPolicy",
                                     "metadata": {"name": "web-svc-failover", "namespace": ns}, "spec": spec}))
     return path
+
+
+def export(sandbox, ns: str, *, ready: int = 1) -> None:
+    """Label east's web-svc exported: the sandbox's service mirror makes web-svc-east in west."""
+    east = sandbox["east"]
+    svc = east.get("v1", "Service", ns, "web-svc")
+    svc["metadata"].setdefault("labels", {})["mirror.linkerd.io/exported"] = "true"
+    east.apply(svc)
+    wait_for(lambda: sandbox["west"].get("v1", "Service", ns, "web-svc-east") is not None
+             and ready_mirror(sandbox, ns) == ready, message="web-svc-east mirrored into west")
+
+
+def ready_mirror(sandbox, ns: str) -> int:
+    return ready(sandbox["west"], ns, "web-svc-east")
+
+
+@contextmanager
+def running(sandbox, paths: list[Path], *, cluster: str = "east=east", **options) -> Iterator[Controller]:
+    """The loop on west with ``--cluster CLUSTER``, in a thread; stopped on exit."""
+    client = KubeClient.from_kubeconfig(sandbox.kubeconfig, "west")
+    clusters = connect(parse_clusters([cluster]), str(sandbox.kubeconfig))
+    options.setdefault("remote_probe_interval", 0.1)
+    controller = Controller(client, LoopOptions(paths=paths, **options), clusters=clusters)
+    thread = threading.Thread(target=controller.run, name="failsync-run", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: controller.synced, timeout=15, message="the loop's caches to sync")
+        yield controller
+    finally:
+        controller.stop()
+        thread.join(30)
+        assert not thread.is_alive(), "the loop did not shut down"
+
+
+def decided_with(controller: Controller, key: str, ready_counts: dict[str, int]) -> bool:
+    """The loop has reconciled ``key`` from exactly these ready counts (remote verdicts included)."""
+    inputs = controller.reconciler.inputs(key)
+    return inputs is not None and inputs.ready == ready_counts and controller.reconciler.is_settled(inputs)

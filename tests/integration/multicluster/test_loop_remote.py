@@ -9,42 +9,31 @@ while east is down; the CLI's run --cluster validates like the one-shot commands
 """
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterator
-
-from failsync.clusters import connect, parse_clusters
-from failsync.controller import Controller, LoopOptions
-from failsync.kube import KubeClient
+from failsync.controller import Controller
 from tests.helpers import wait_for
-from tests.integration.multicluster.support import mirror, policy_file, scale, scene
+from tests.integration.multicluster.support import mirror, policy_file, running, scale, scene
 from tests.integration.sync.support import failsync, weights
 
 CENTRAL_TIERS = [{"service": "web-svc-east"}, {"service": "web-svc-central", "priority": 2}]
 
 
-@contextmanager
-def running(sandbox, paths: list[Path], **options) -> Iterator[Controller]:
-    """The loop on west with --cluster east=east, in a thread; stopped on exit."""
-    client = KubeClient.from_kubeconfig(sandbox.kubeconfig, "west")
-    clusters = connect(parse_clusters(["east=east"]), str(sandbox.kubeconfig))
-    options.setdefault("remote_probe_interval", 0.1)
-    controller = Controller(client, LoopOptions(paths=paths, **options), clusters=clusters)
-    thread = threading.Thread(target=controller.run, name="failsync-run", daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: controller.synced, timeout=15, message="the loop's caches to sync")
-        yield controller
-    finally:
-        controller.stop()
-        thread.join(30)
-        assert not thread.is_alive(), "the loop did not shut down"
-
-
 def reachable_metric(controller: Controller) -> str:
     return next(line for line in controller.metrics.registry.expose().splitlines()
                 if line.startswith('failsync_cluster_reachable{cluster="east"}'))
+
+
+def reconciles_of(controller: Controller, key: str) -> list[str]:
+    """From now on, each finished reconcile of ``key`` (appended once it has written, or not)."""
+    finished: list[str] = []
+    original = controller.reconciler.reconcile
+
+    def counting(reconciled: str, since: float) -> None:
+        original(reconciled, since)
+        if reconciled == key:
+            finished.append(reconciled)
+
+    controller.reconciler.reconcile = counting  # type: ignore[method-assign]
+    return finished
 
 
 def events(sandbox, ns: str, reason: str) -> list[dict]:
@@ -92,6 +81,10 @@ def test_an_outage_shorter_than_the_grace_changes_nothing(sandbox, tmp_path) -> 
         try:
             wait_for(lambda: reachable_metric(controller).endswith(" 0"), timeout=10, message="east unreachable")
             wait_for(lambda: events(sandbox, ns, "RemoteClusterUnreachable"), timeout=10, message="the Event")
+            # While east is down the prober re-judges its policies: wait for reconciles that finished with
+            # east known unreachable, so that a loop ignoring the grace would have written by now.
+            finished = reconciles_of(controller, f"{ns}/web-svc-failover")
+            wait_for(lambda: len(finished) >= 2, timeout=10, message="reconciles while east is unreachable")
             assert weights(sandbox["west"], ns) == on_east
         finally:
             sandbox["east"].faults.reset()

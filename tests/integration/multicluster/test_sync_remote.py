@@ -5,8 +5,8 @@ Covers: remote pods gone while the gateway is up -> not healthy (next tier, or w
 without --cluster the mirror looks ready (the behaviour of linkerd-failover#175); gateway
 stopped -> not healthy; remote-discovery mode with no local endpoints; a mirror of a cluster
 failsync does not read falls back to local endpoints and says so; health.cluster in the policy;
-an unknown cluster name, an unknown context, an unreadable file; one LIST per kind per remote
-cluster; drop-in (--adopt) gets mirror awareness; status shows each cluster and whether it answers.
+an unknown cluster name, an unknown context, an unreadable file; one LIST per kind per cluster
+whatever the number of policies (per namespace in east, cluster-wide above NAMESPACE_LIST_LIMIT); drop-in (--adopt) gets mirror awareness; status shows each cluster and whether it answers.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import json
 
 import pytest
 
+from failsync.clusters import NAMESPACE_LIST_LIMIT
 from tests.helpers import guide_traffic_split
 from tests.integration.multicluster.support import mirror, policy_file, scale, scene
 from tests.integration.sync.support import failsync, weights
@@ -143,18 +144,40 @@ def test_a_kubeconfig_file_per_cluster(sandbox, tmp_path) -> None:
     assert json.loads(result.output)["objects"][0]["desiredWeights"] == {"web-svc": 0, "web-svc-east": 1}
 
 
-def test_one_list_per_kind_per_remote_cluster(sandbox, tmp_path) -> None:
-    namespaces = [scene(sandbox, west_web=0, east_web=1) for _ in range(3)]
+def lists_during(sandbox, command: list[str]) -> dict[str, list[str]]:
+    """The LIST paths each cluster served while ``failsync COMMAND`` ran."""
+    before = {name: len(sandbox[name].requests) for name in ("west", "east")}
+    failsync(sandbox.kubeconfig, *command)
+    return {name: [r.path for r in sandbox[name].requests[before[name]:] if r.verb == "list"]
+            for name in ("west", "east")}
+
+
+def test_one_list_per_kind_per_cluster_whatever_the_number_of_policies(sandbox, tmp_path) -> None:
+    ns = scene(sandbox, west_web=0, east_web=1)
+    mirror(sandbox["west"], ns)
+    first = policy_file(tmp_path, ns)
+    paths = [str(first)]
+    for number in range(1, 5):
+        other = tmp_path / f"{ns}-{number}.yaml"
+        other.write_text(first.read_text().replace("web-svc-failover", f"web-svc-failover-{number}"))
+        paths.append(str(other))
+    for command in ("diff", "sync", "status"):
+        lists = lists_during(sandbox, [command, "--cluster", "east=east", *paths])
+        assert lists["east"] == [f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"], command
+        assert len(lists["west"]) == len(set(lists["west"])) == 3, (command, lists["west"])  # splits, slices, services
+
+
+def test_backends_in_several_namespaces_one_list_per_namespace_then_one_cluster_wide(sandbox, tmp_path) -> None:
+    namespaces = [scene(sandbox, west_web=0, east_web=1) for _ in range(NAMESPACE_LIST_LIMIT + 1)]
     for ns in namespaces:
         mirror(sandbox["west"], ns)
     paths = [str(policy_file(tmp_path, ns)) for ns in namespaces]
-    east = sandbox["east"]
-    before = len(east.requests)
-    assert failsync(sandbox.kubeconfig, "diff", "--cluster", "east=east", *paths).exit_code == 1
-    lists = [r for r in east.requests[before:] if r.verb == "list"]
-    # One LIST of EndpointSlices per namespace scope, nothing per policy.
-    assert sorted(r.path for r in lists) == sorted(f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"
-                                                   for ns in namespaces)
+    few = lists_during(sandbox, ["diff", "--cluster", "east=east", *paths[:3]])["east"]
+    assert sorted(few) == sorted(f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices" for ns in namespaces[:3])
+    many = lists_during(sandbox, ["diff", "--cluster", "east=east", *paths])["east"]
+    assert many == ["/apis/discovery.k8s.io/v1/endpointslices"]
+    result = failsync(sandbox.kubeconfig, "diff", "-o", "json", "--cluster", "east=east", *paths)
+    assert all(o["desiredWeights"] == {"web-svc": 0, "web-svc-east": 1} for o in json.loads(result.output)["objects"])
 
 
 def test_drop_in_adopt_gets_mirror_awareness(sandbox, tmp_path) -> None:
