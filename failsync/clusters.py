@@ -15,7 +15,6 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from failsync.core import health
@@ -24,11 +23,13 @@ from failsync.core.remote_health import (Mirror, PolicyHealth, RemoteReading, Re
                                          policy_health)
 from failsync.errors import ApiError, FailsyncError, Forbidden
 from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, KubeClient
+from failsync.loading import expand_path
 
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
-#: Above this many namespaces in one remote cluster, one cluster-wide LIST replaces the per-namespace ones.
+#: Above this many namespaces, in the local cluster or a remote one, one cluster-wide LIST per kind
+#: replaces the per-namespace ones.
 NAMESPACE_LIST_LIMIT = 10
 
 
@@ -61,11 +62,11 @@ def parse_cluster(text: str) -> ClusterSpec:
                                  f"letters, digits and '-'), as mirror.linkerd.io/cluster-name values are; {usage}")
     cuts = [index for index, char in enumerate(where) if char == ":"]
     for index in reversed(cuts):
-        if Path(where[:index]).expanduser().is_file():
+        if expand_path(where[:index]).is_file():
             context = where[index + 1:]
             if not context:
                 raise ClusterOptionError(f"--cluster {text!r}: no context after the file; {usage}")
-            return ClusterSpec(name, str(Path(where[:index]).expanduser()), context)
+            return ClusterSpec(name, str(expand_path(where[:index])), context)
     if cuts:
         file = where[:cuts[-1]]
         if "/" in file or file.startswith("~") or file.endswith((".yaml", ".yml", ".conf", "config")):

@@ -35,12 +35,24 @@ SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/toke
 CONNECTION_TIMEOUT = 5.0
 #: Connections served at once; more are closed at once (500 idle clients never make 500 threads).
 MAX_CONNECTIONS = 32
+#: Port of /metrics, /healthz and /readyz unless ``--metrics-port`` says otherwise.
+DEFAULT_METRICS_PORT = 9095
 
 
 def default_metrics_host() -> str:
     """Where the probes listen by default: every address in a pod (the kubelet and Prometheus reach
     the pod IP), only the loopback elsewhere (nothing exposed on a laptop or a shared host)."""
     return "0.0.0.0" if SERVICE_ACCOUNT_TOKEN.exists() else "127.0.0.1"
+
+
+class TextFormatter(logging.Formatter):
+    """``<RFC 3339 time> LEVEL logger: message``: the text log format, timed as the JSON one is."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (stdlib name)
+        return format_time(record.created, digits=3)
 
 
 class JsonFormatter(logging.Formatter):
@@ -319,7 +331,7 @@ class ProbeServer:
 
     def __init__(self, metrics: Metrics, *, ready: Callable[[], tuple[bool, str]],
                  healthy: Callable[[], bool] = lambda: True,
-                 host: str = "127.0.0.1", port: int = 9095, max_connections: int = MAX_CONNECTIONS,
+                 host: str = "127.0.0.1", port: int = DEFAULT_METRICS_PORT, max_connections: int = MAX_CONNECTIONS,
                  connection_timeout: float = CONNECTION_TIMEOUT) -> None:
         outer = self
 

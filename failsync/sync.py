@@ -1,8 +1,9 @@
 """One sync pass: read -> health -> decide -> render -> diff -> write, and a report.
 
-Owns: wiring the pure core (``health``, ``weights.decide``, ``rendering``,
-``diffing``, ``adoption``) to the cluster through ``failsync.kube``: one LIST per
-kind (per namespace, or cluster-wide), never a GET per policy; one write per
+Owns: wiring the pure core (``weights.decide``, ``rendering``, ``diffing``,
+``adoption``) to the cluster through ``failsync.kube``: the reading (one LIST per
+kind, never a GET per policy) is ``failsync.snapshot``'s, the report's types are
+``failsync.sync_report``'s; this module decides and writes: one write per
 changed object (a POST when it is missing, else a guarded JSON Patch); on a
 Conflict (409, or 422 from the resourceVersion guard) a re-read of that object
 and a new decision, with bounded, jittered retries; ``prune`` of owned orphans.
@@ -20,193 +21,42 @@ Adopted (hand-written) objects get none of these: there failsync writes weights 
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
 from failsync.backoff import RetryPolicy
-from failsync.core import health
+from failsync.clusters import RemoteCluster, remote_judge
 from failsync.core.adoption import adopt, adopt_route, live_weights, parse_selector
 from failsync.core.diffing import Action, Change, Ownership, diff
 from failsync.core.model import (DEFAULT_ADOPT_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_ANNOTATION,
-                                 Decision, HealthSource, Origin, Policy, Rule, Target)
-from failsync.core.remote_health import Mirror, combined_counts, explained
+                                 Decision, HealthSource, Origin, Policy, Target)
 from failsync.core.pins import (HEALTHY_SINCE_ANNOTATION, PIN_ANNOTATION, UNHEALTHY_SINCE_ANNOTATION, decision_state,
                                 describe_pin, state_annotations)
+from failsync.core.remote_health import combined_counts, explained
 from failsync.core.rendering import Renderer
-from failsync.core.targets import (API_VERSIONS, DEFAULT_ROUTE_SELECTOR, TRAFFIC_SPLIT, is_route, route_acceptance,
-                                   with_article,
-                                   with_weights)
+from failsync.core.targets import DEFAULT_ROUTE_SELECTOR, TRAFFIC_SPLIT, is_route, route_acceptance, with_article, with_weights
 from failsync.core.timestamps import format_time, parse_time
 from failsync.core.weights import decide
 from failsync.errors import ApiError, Conflict, FailsyncError, NotFound, PolicyError, safe_text
-from failsync.clusters import RemoteCluster, mirrors_by_service, remote_judge
-from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, ROUTES, SERVICES, SMI_GROUP, KubeClient
+from failsync.kube import KubeClient
 from failsync.kube.events import EventRecorder
-from failsync.kube.errors import missing_crd
+from failsync.snapshot import ClusterReader, Snapshot, counts_of, kind_of, resolve_source
+from failsync.sync_report import ObjectResult, Outcome, State, SyncReport, state_of
 
 log = logging.getLogger(__name__)
 
+#: Also the names callers import from here, whose homes are ``sync_report`` and ``snapshot``.
 __all__ = ["HEALTHY_SINCE_ANNOTATION", "UNHEALTHY_SINCE_ANNOTATION", "PIN_ANNOTATION", "format_time", "parse_time",
-           "SyncEngine", "SyncReport", "ObjectResult", "Outcome", "State", "sync_once"]
+           "SyncEngine", "SyncReport", "ObjectResult", "Outcome", "State", "sync_once", "Snapshot", "counts_of",
+           "kind_of", "resolve_source"]
 #: The Event reason when a sync or the loop removes a pin past its ``until``.
 PIN_EXPIRED = "PinExpired"
 LAST_CHANGE_ANNOTATION = "failsync.io/last-change"
-#: Above this many namespaces one cluster-wide LIST per kind replaces the per-namespace LISTs.
-NAMESPACE_LIST_LIMIT = 10
 MAX_ATTEMPTS = 5
 #: Waits between the attempts of a one-shot pass (the loop makes one attempt and requeues instead).
 CONFLICT_RETRY = RetryPolicy(0.1, 0.8)
-
-
-class Outcome(str, enum.Enum):
-    """What happened to one object (in a dry run: what would happen)."""
-
-    CREATED = "created"
-    PATCHED = "patched"
-    UNCHANGED = "unchanged"
-    PRUNED = "pruned"
-    FAILED = "failed"
-
-
-class State(str, enum.Enum):
-    """Where a policy's traffic is, as ``status`` shows it."""
-
-    PRIMARY = "primary"
-    FAILED_OVER = "failed-over"
-    ALL_DOWN = "all-down"
-    DRIFTED = "drifted"
-    #: SPEC §12.
-    SPILLING = "spilling"
-    DISTRIBUTED = "distributed"
-    PINNED = "pinned"
-
-
-@dataclass(frozen=True)
-class ObjectResult:
-    """The result for one object: outcome and message, and what the decision was based on."""
-
-    namespace: str
-    name: str
-    outcome: Outcome
-    message: str = ""
-    policy: Policy | None = None
-    decision: Decision | None = None
-    change: Change | None = None
-    live_weights: Mapping[str, int] | None = None
-    state: State | None = None
-    last_change: str | None = None
-    attempts: int = 1
-    #: The object as the server stored it after this pass's write (None when nothing was written);
-    #: the loop puts it into its cache so the next reconcile does not start from a stale copy.
-    written: Mapping[str, Any] | None = None
-    #: The kind and apiVersion of an object that has no policy (a pruned one); else the policy's target.
-    target: Target | None = None
-    #: For a route: whether a parent accepted it (Accepted and ResolvedRefs True), and what the parents say.
-    route_acceptance: tuple[bool, str] | None = None
-    #: The API error behind a FAILED outcome (the loop retries by its class), else None.
-    error: ApiError | None = field(default=None, compare=False)
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    @property
-    def object_target(self) -> Target | None:
-        """The kind and apiVersion of this result's object."""
-        return self.target or (self.policy.target if self.policy else None)
-
-    @property
-    def changed(self) -> bool:
-        """Whether this object was (or in a dry run would be) written."""
-        return self.outcome in (Outcome.CREATED, Outcome.PATCHED, Outcome.PRUNED)
-
-    @property
-    def weight_changes(self) -> str:
-        """``web-svc 1->0, web-svc-east 0->1`` for the weights that change (``web-svc=1, ...`` for a new object)."""
-        if self.decision is None:
-            return ""
-        if self.live_weights is None:
-            return ", ".join(f"{service}={weight}" for service, weight in self.decision.weights.items())
-        before = self.live_weights
-        return ", ".join(f"{service} {before.get(service, '-')}->{weight}"
-                         for service, weight in self.decision.weights.items() if before.get(service) != weight)
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready view (``-o json`` of diff, sync and status)."""
-        decision = self.decision
-        return {
-            "namespace": self.namespace, "name": self.name, "outcome": self.outcome.value,
-            "message": self.message, "state": self.state.value if self.state else None,
-            "origin": self.policy.origin.value if self.policy else None,
-            "target": ({"kind": self.object_target.kind, "apiVersion": self.object_target.api_version}
-                       if self.object_target else None),
-            "liveWeights": dict(self.live_weights) if self.live_weights is not None else None,
-            "desiredWeights": dict(decision.weights) if decision else None,
-            "ready": dict(decision.ready) if decision else None,
-            "healthy": list(decision.healthy) if decision else None,
-            "rule": decision.rule.value if decision else None,
-            "reason": decision.reason if decision else None,
-            "patch": list(self.change.patch) if self.change else None,
-            "lastChange": self.last_change, "attempts": self.attempts,
-            "pin": describe_pin(decision.pin) if decision and decision.pin else None,
-            "routeAccepted": self.route_acceptance[0] if self.route_acceptance else None,
-            "routeParents": self.route_acceptance[1] if self.route_acceptance else None,
-        }
-
-
-@dataclass(frozen=True)
-class SyncReport:
-    """Every object's result, and errors not tied to one object (invalid policies, skipped prune)."""
-
-    results: tuple[ObjectResult, ...]
-    errors: tuple[FailsyncError, ...] = ()
-    dry_run: bool = False
-
-    @property
-    def failed(self) -> tuple[ObjectResult, ...]:
-        return tuple(r for r in self.results if r.outcome is Outcome.FAILED)
-
-    @property
-    def changed(self) -> tuple[ObjectResult, ...]:
-        return tuple(r for r in self.results if r.changed)
-
-    @property
-    def ok(self) -> bool:
-        """No object failed and no error was reported."""
-        return not self.failed and not self.errors
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready view of the whole report."""
-        return {"dryRun": self.dry_run, "inSync": not self.changed, "ok": self.ok,
-                "objects": [result.as_dict() for result in self.results],
-                "errors": [str(error) for error in self.errors]}
-
-
-@dataclass
-class Snapshot:
-    """What one pass read: live target objects by Target (kind, apiVersion) and (namespace, name),
-    and ready counts by source."""
-
-    objects: dict[Target, dict[tuple[str, str], dict[str, Any]]] = field(default_factory=dict)
-    #: Targets the server does not serve, with the reason (every policy aimed at one fails alone).
-    unserved: dict[Target, str] = field(default_factory=dict)
-    ready: dict[HealthSource, dict[tuple[str, str], int]] = field(default_factory=dict)
-    #: All endpoints, ready or not, by source; read only when a policy needs them (SPEC §12).
-    total: dict[HealthSource, dict[tuple[str, str], int]] = field(default_factory=dict)
-    #: Local Services that are Linkerd mirrors, by (namespace, name); read only with remote clusters (SPEC §11).
-    mirrors: dict[tuple[str, str], Mirror | None] = field(default_factory=dict)
-
-    def live(self, policy: Policy) -> dict[str, Any] | None:
-        """The live object of ``policy``'s target, or None when it is missing."""
-        return self.objects.get(kind_of(policy.target), {}).get((policy.namespace, policy.name))
-
-
-def kind_of(target: Target) -> Target:
-    """``target`` without the route settings: what a LIST is made for (one per kind and apiVersion)."""
-    return target if target.port is None else Target(target.kind, target.api_version)
 
 
 def is_owned(obj: Mapping[str, Any]) -> bool:
@@ -230,28 +80,8 @@ def ownership_problem(obj: Mapping[str, Any]) -> str | None:
     return " and ".join(problems) or None
 
 
-def resolve_source(policy: Policy, slices_served: bool) -> HealthSource:
-    """The concrete health source of a policy: ``auto`` prefers EndpointSlices when the cluster serves them."""
-    if policy.health_source is HealthSource.AUTO:
-        return HealthSource.ENDPOINTSLICES if slices_served else HealthSource.ENDPOINTS
-    return policy.health_source
 
-
-def state_of(decision: Decision | None, pending: bool) -> State | None:
-    """The status STATE: drifted while a change is pending, else where the decision puts traffic."""
-    if pending:
-        return State.DRIFTED
-    if decision is None:
-        return None
-    return _STATES.get(decision.rule, State.ALL_DOWN)
-
-
-_STATES = {Rule.PRIMARY_HEALTHY: State.PRIMARY, Rule.FAILOVER_DELAYED: State.PRIMARY,
-           Rule.FAILED_OVER: State.FAILED_OVER, Rule.FAILBACK_HELD: State.FAILED_OVER,
-           Rule.SPILLED_OVER: State.SPILLING, Rule.DISTRIBUTED: State.DISTRIBUTED, Rule.PINNED: State.PINNED}
-
-
-class SyncEngine:
+class SyncEngine(ClusterReader):
     """One cluster, one renderer; ``sync`` runs a pass. The loop reuses ``plan``/``reconcile``."""
 
     def __init__(self, client: KubeClient, *, renderer: Renderer | None = None,
@@ -269,94 +99,6 @@ class SyncEngine:
         self.clusters: Mapping[str, RemoteCluster] = {}
         #: The loop's remote verdict sentences for a policy (SPEC §11), added to the reason of each decision.
         self.remote_notes: Callable[[Policy], Sequence[str]] | None = None
-
-    # -- reading -----------------------------------------------------------------
-
-    def _scopes(self, namespaces: set[str], cluster_wide: bool) -> list[str | None]:
-        if cluster_wide or len(namespaces) > NAMESPACE_LIST_LIMIT:
-            return [None]
-        return [*sorted(namespaces)]
-
-    def read_snapshot(self, policies: Sequence[Policy], *, adopt: Sequence[Target] = (),
-                      cluster_wide: bool = False, every_kind: bool = False) -> Snapshot:
-        """LIST each target kind in use (once per kind and apiVersion) and the health kinds the policies need.
-
-        ``adopt``: also these targets (drop-in mode). ``every_kind``: also every other target kind the
-        server serves (prune must see an owned route whose policy is gone or now targets a TrafficSplit).
-        """
-        snapshot = Snapshot()
-        scopes = self._scopes({p.namespace for p in policies}, cluster_wide)
-        self.read_targets(snapshot, {kind_of(p.target) for p in policies} | set(adopt), scopes)
-        if every_kind:
-            self.read_other_kinds(snapshot, scopes)
-        self.read_health(policies, snapshot, scopes)
-        if self.clusters and policies:
-            # The mirror labels live on the local Services: one LIST per scope, only when clusters are given.
-            snapshot.mirrors.update(mirrors_by_service(
-                item for scope in scopes for item in self.client.list(SERVICES, namespace=scope).items))
-        return snapshot
-
-    def read_targets(self, snapshot: Snapshot, wanted: set[Target], scopes: list[str | None]) -> None:
-        """LIST each of ``wanted`` once per scope into ``snapshot`` (unserved ones are noted there)."""
-        for target in sorted(wanted, key=lambda t: (t.kind, t.api_version)):
-            try:
-                resource = self.client.target_resource(target)
-            except NotFound as error:
-                if target.kind == TRAFFIC_SPLIT and not self.client.discovery().groups.get(SMI_GROUP):
-                    raise  # no TrafficSplit at all: the whole run fails, saying to install linkerd-smi
-                snapshot.unserved[target] = str(error)
-                continue
-            found: dict[tuple[str, str], dict[str, Any]] = {}
-            try:
-                for scope in scopes:
-                    for item in self.client.list(resource, namespace=scope).items:
-                        meta = item.get("metadata") or {}
-                        found[(meta.get("namespace") or scope or "default", meta.get("name", ""))] = item
-            except NotFound:
-                if target.kind == TRAFFIC_SPLIT:
-                    raise
-                # Discovery names groups and versions; a version can serve HTTPRoute without GRPCRoute.
-                snapshot.unserved[target] = str(missing_crd(resource, self.client.server))
-                continue
-            snapshot.objects[target] = found
-
-    def read_other_kinds(self, snapshot: Snapshot, scopes: list[str | None]) -> None:
-        """LIST every served target kind ``snapshot`` has not read yet (to find objects a policy left behind)."""
-        listed = {(t.kind, t.group) for t in (*snapshot.objects, *snapshot.unserved)}
-        self.read_targets(snapshot, {t for t in self.served_targets() if (t.kind, t.group) not in listed}, scopes)
-
-    def served_targets(self) -> set[Target]:
-        """One served apiVersion of each target kind the server serves (one LIST of it sees every object)."""
-        chosen: dict[tuple[str, str], Target] = {}
-        for kind, versions in API_VERSIONS.items():
-            for api_version in versions:
-                target = Target(kind, api_version)
-                if (kind, target.group) in chosen:
-                    continue
-                served = (self.client.serves_resource(ROUTES[(kind, api_version)]) if is_route(kind)
-                          else self.client.discovery().serves(api_version))
-                if served:
-                    chosen[(kind, target.group)] = target
-        return set(chosen.values())
-
-    def read_health(self, policies: Sequence[Policy], snapshot: Snapshot, scopes: list[str | None]) -> None:
-        """LIST EndpointSlices and/or Endpoints, once per kind per scope, for the sources in use."""
-        if not policies:
-            return
-        served = self.client.serves_endpoint_slices()
-        sources = {resolve_source(p, served) for p in policies}
-        # Remote health needs the local mirrors' not-ready endpoints too (a gateway that is down).
-        totals = bool(self.clusters) or any(p.needs_totals for p in policies)
-        if HealthSource.ENDPOINTSLICES in sources and served:
-            slices = [item for scope in scopes for item in self.client.list(ENDPOINT_SLICES, namespace=scope).items]
-            snapshot.ready[HealthSource.ENDPOINTSLICES] = health.ready_by_service(slices=slices)
-            if totals:
-                snapshot.total[HealthSource.ENDPOINTSLICES] = health.total_by_service(slices=slices)
-        if HealthSource.ENDPOINTS in sources:
-            endpoints = [item for scope in scopes for item in self.client.list(ENDPOINTS, namespace=scope).items]
-            snapshot.ready[HealthSource.ENDPOINTS] = health.ready_by_service(endpoints=endpoints)
-            if totals:
-                snapshot.total[HealthSource.ENDPOINTS] = health.total_by_service(endpoints=endpoints)
 
     def adopted_policies(self, snapshot: Snapshot, target: Target, selector: str,
                          taken: set[tuple[str, str]]) -> tuple[list[Policy], list[ObjectResult]]:
@@ -576,16 +318,6 @@ class SyncEngine:
                            for target, obj, message, moved in _orphans(snapshot, every) if moved)
         results.sort(key=lambda r: (r.namespace, r.name))
         return SyncReport(tuple(results), tuple(errors), dry_run)
-
-
-def counts_of(policy: Policy, snapshot: Snapshot, source: HealthSource) -> tuple[dict[str, int], dict[str, int] | None]:
-    """Ready endpoints of each backend of ``policy`` in ``snapshot``, and all endpoints when the policy needs them."""
-    counts = snapshot.ready.get(source, {})
-    ready = {service: counts.get((policy.namespace, service), 0) for service in policy.services}
-    totals = snapshot.total.get(source) if policy.needs_totals else None
-    if totals is None:
-        return ready, None
-    return ready, {service: totals.get((policy.namespace, service), 0) for service in policy.services}
 
 
 def _orphans(snapshot: Snapshot, policies: Sequence[Policy]) -> list[tuple[Target, dict[str, Any], str, bool]]:

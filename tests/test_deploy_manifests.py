@@ -10,7 +10,8 @@ Covers:
 - the strong form: a sandbox whose only token has exactly the rules of the ClusterRole and
   Role (namespaces and resourceNames included) serves `failsync sync --adopt` (with a
   conflict, so the re-read happens) and the Deployment's own `failsync run` command through
-  a failover and a failback and a SIGTERM: no request is refused (401/403), and every
+  a failover and a failback and a SIGTERM (with deploy/crd.yaml installed, a FailoverPolicy
+  object fails over too and gets its status): no request is refused (401/403), and every
   (verb, resource) the roles grant was used at least once.
 """
 
@@ -80,8 +81,9 @@ def token_rules() -> list[dict[str, Any]]:
         for rule in role["rules"]:
             assert "nonResourceURLs" not in rule
             entry: dict[str, Any] = {"verbs": list(rule["verbs"]), "user": "system:serviceaccount:failsync:failsync",
-                                     "resources": [f"{r}.{g}" if g else r for g in rule["apiGroups"]
-                                                   for r in rule["resources"]]}
+                                     # The sandbox names a subresource plural/subresource, without its group.
+                                     "resources": [f"{r}.{g}" if g and "/" not in r else r
+                                                   for g in rule["apiGroups"] for r in rule["resources"]]}
             if namespace:
                 entry["namespaces"] = [namespace]
             if rule.get("resourceNames"):
@@ -118,6 +120,7 @@ def test_the_deployment_runs_the_loop_with_leader_election_policies_and_probes()
     pod = deployment["spec"]["template"]["spec"]
     args = container()["args"]
     assert args[:3] == ["run", "--adopt", "--leader-elect"]
+    assert "--source=all" in args  # the CRD is installed with it: FailoverPolicy objects are policies too
     assert deployment["spec"]["replicas"] == 2
     assert pod["serviceAccountName"] == one("ServiceAccount")["metadata"]["name"]
     assert deployment["metadata"]["namespace"] == one("Role")["metadata"]["namespace"] \
@@ -199,7 +202,8 @@ def used(cluster: Any) -> set[tuple[str, str, str]]:
     for record in list(cluster.requests):
         route = routing.parse(record.path.split("?")[0], cluster.registry)
         if route is not None:
-            found.add((record.verb, route.resource.group, route.resource.plural))
+            plural = route.resource.plural + (f"/{route.subresource}" if route.subresource else "")
+            found.add((record.verb, route.resource.group, plural))
     return found
 
 
@@ -212,9 +216,13 @@ def test_the_roles_grant_exactly_what_sync_and_the_deployed_loop_use(tmp_path: P
     with Sandbox(clusters=("west",), tokens={token: token_rules()}) as sandbox:
         west = sandbox["west"]
         west.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": role_namespace}})
-        for namespace in ("emojivoto", "guide"):
+        for namespace in ("emojivoto", "guide", "objects"):
             install(west, namespace)
         west.apply(guide_traffic_split(namespace="guide"))
+        west.apply(one("CustomResourceDefinition"))
+        wait_for(lambda: west.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None,
+                                  one("CustomResourceDefinition")["metadata"]["name"]) is not None)
+        west.apply(yaml.safe_load(ENDPOINTS_POLICY.replace("namespace: emojivoto", "namespace: objects")))
         kubeconfig = str(sandbox.kubeconfig_for(token))
         cli = ["--kubeconfig", kubeconfig, "--context", "west"]
 
@@ -249,13 +257,16 @@ def test_the_roles_grant_exactly_what_sync_and_the_deployed_loop_use(tmp_path: P
             # Watches are logged when they end; the loop says when its caches are filled.
             wait_for(unless_refused(west, lambda: "caches synced" in (tmp_path / "run.log").read_text()), timeout=20,
                      message="the loop's caches to sync")
-            for namespace in ("emojivoto", "guide"):
+            for namespace in ("emojivoto", "guide", "objects"):
                 scale(west, namespace, 0)
             for namespace, name in (("emojivoto", "web-svc-failover"), ("emojivoto", "web-svc-failover-by-endpoints"),
-                                    ("guide", "web-svc-failover")):
+                                    ("guide", "web-svc-failover"), ("objects", "web-svc-failover-by-endpoints")):
                 wait_for(lambda: weights(west, namespace, name) == {"web-svc": 0, "web-svc-east": 1}, timeout=20,
                          message=f"{namespace}/{name} to fail over")
-            for namespace in ("emojivoto", "guide"):
+            wait_for(unless_refused(west, lambda: (west.get("failsync.io/v1alpha1", "FailoverPolicy", "objects",
+                                       "web-svc-failover-by-endpoints").get("status") or {}).get("state")
+                     == "FailedOver"), timeout=20, message="the FailoverPolicy's status")
+            for namespace in ("emojivoto", "guide", "objects"):
                 scale(west, namespace, 1)
             wait_for(lambda: weights(west, "guide", "web-svc-failover") == {"web-svc": 1, "web-svc-east": 0},
                      timeout=20, message="the adopted split to fail back")

@@ -18,14 +18,15 @@ import click
 from failsync.cli.options import global_options, settings
 from failsync.cli.output import EXIT_CHANGES_PENDING, EXIT_ERROR, report_error, report_errors
 from failsync.core.adoption import parse_selector
-from failsync.core.model import DEFAULT_ADOPT_SELECTOR
+from failsync.core.model import DEFAULT_ADOPT_SELECTOR, Policy
 from failsync.core.pins import describe_pin
 from failsync.core.rendering import Renderer
 from failsync.core.targets import DEFAULT_ROUTE_SELECTOR
-from failsync.errors import safe_text
+from failsync.errors import FailsyncError, safe_text
 from failsync.kube import KubeClient
 from failsync.loading import load_policies, missing_policy_paths, policy_paths
 from failsync.clusters import RemoteCluster, connect, parse_clusters, probe
+from failsync.controller.policy_objects import SOURCES, live_policies, merge_sources
 from failsync.sync import ObjectResult, Outcome, SyncReport, sync_once
 
 _paths_argument = click.argument("paths", nargs=-1, type=click.Path())
@@ -59,13 +60,16 @@ def remote_clusters(values: Sequence[str]) -> dict[str, RemoteCluster]:
 
 def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: bool = False,
              route_selector: str = DEFAULT_ROUTE_SELECTOR, prune: bool = False,
-             dry_run: bool = False, clusters: Mapping[str, RemoteCluster] | None = None) -> SyncReport:
+             dry_run: bool = False, clusters: Mapping[str, RemoteCluster] | None = None,
+             source: str = "files", namespace: str | None = None) -> SyncReport:
     """Load the policies, connect to the cluster of the global options and run one pass.
 
+    ``source`` cluster|all: also the FailoverPolicy objects of the cluster (``namespace``, or every
+    one); a file and an object rendering the same object is an error, and the file's policy is used.
     A missing policy path (unless a drop-in mode makes files optional) or a bad selector
     ends the command (exit 2) before the cluster is contacted.
     """
-    optional = adopt or adopt_routes
+    optional = adopt or adopt_routes or source != "files"
     given = policy_paths(paths)
     missing = [] if optional else missing_policy_paths(given)
     if missing:
@@ -75,11 +79,18 @@ def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: 
         parse_selector(selector)
     if adopt_routes:
         parse_selector(route_selector)
-    policy_set = load_policies(given, allow_missing=optional)
+    policy_set = load_policies(given if source != "cluster" else [], allow_missing=optional)
     options = settings()
     client = KubeClient.from_kubeconfig(options.kubeconfig_path(), options.context)
-    return sync_once(client, policy_set.policies, renderer=Renderer(options.templates),
-                     policy_errors=policy_set.errors, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
+    policies: Sequence[Policy] = policy_set.policies
+    errors: list[FailsyncError] = list(policy_set.errors)
+    if source != "files":
+        objects, invalid = live_policies(client, namespace)
+        merged, conflicts = merge_sources({p.key: p for p in objects}, {p.key: p for p in policies})
+        policies = list(merged.values())
+        errors += [*invalid, *(FailsyncError(f"FailoverPolicy {key}: {why}") for key, why in conflicts.items())]
+    return sync_once(client, policies, renderer=Renderer(options.templates),
+                     policy_errors=errors, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
                      route_selector=route_selector, prune=prune, dry_run=dry_run, clusters=clusters or {})
 
 
@@ -247,9 +258,13 @@ def pin_cell(result: ObjectResult) -> str:
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @adopt_options
 @cluster_option
+@click.option("--source", type=click.Choice(SOURCES), default="files", show_default=True,
+              help="Where policies come from: policy files, the live FailoverPolicy objects, or both.")
+@click.option("-n", "--namespace", default=None,
+              help="With --source cluster|all: FailoverPolicy objects of this namespace only (default: every one).")
 @global_options
 def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str, adopt_routes: bool,
-                   route_selector: str, clusters: tuple[str, ...]) -> None:
+                   route_selector: str, clusters: tuple[str, ...], source: str, namespace: str | None) -> None:
     """Per policy: where traffic goes, ready endpoints per backend, drift, last change.
 
     STATE is primary, failed-over, spilling, distributed, pinned or all-down, or
@@ -262,10 +277,12 @@ def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: s
       failsync --context west status policies/
       failsync status --adopt -o json
       failsync --context west status --cluster east=east
+      failsync status --source cluster -n emojivoto
     """
     remote = remote_clusters(clusters)
     report = run_pass(paths, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
-                      route_selector=route_selector, dry_run=True, clusters=remote)
+                      route_selector=route_selector, dry_run=True, clusters=remote, source=source,
+                      namespace=namespace)
     probe(remote)
     if output == "json":
         body = report.as_dict()

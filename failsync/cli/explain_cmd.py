@@ -11,12 +11,11 @@ import json
 import click
 
 from failsync.cli.options import global_options, settings
+from failsync.cli.output import report_errors
 from failsync.explaining import Explanation, explain
 from failsync.kube import KubeClient
-from failsync.loading import load_policies
+from failsync.loading import load_policies, policy_paths
 from failsync.pinning import find_policy
-
-DEFAULT_POLICY_PATH = "./policies"
 
 
 def explanation_lines(found: Explanation) -> list[str]:
@@ -58,11 +57,11 @@ def explanation_lines(found: Explanation) -> list[str]:
 
 @click.command("explain")
 @click.argument("policy")
-@click.option("-f", "--policies", "policy_paths", multiple=True, type=click.Path(),
+@click.option("-f", "--policies", "paths", multiple=True, type=click.Path(),
               help="Policy files or directories (default ./policies).")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @global_options
-def explain_command(policy: str, policy_paths: tuple[str, ...], output: str) -> None:
+def explain_command(policy: str, paths: tuple[str, ...], output: str) -> None:
     """Why POLICY's traffic is where it is: the inputs on the live cluster and each rule.
 
     Shows ready and total endpoints per backend, the live and desired weights, the
@@ -75,9 +74,8 @@ def explain_command(policy: str, policy_paths: tuple[str, ...], output: str) -> 
       failsync --context west explain emojivoto/web-svc-failover
       failsync explain web-svc-failover -f policies/ -o json
     """
-    policy_set = load_policies(list(policy_paths) or [DEFAULT_POLICY_PATH])
-    for error in policy_set.errors:
-        click.echo(f"error: {error}", err=True)
+    policy_set = load_policies(policy_paths(paths))
+    report_errors(policy_set.errors)
     chosen = find_policy(policy_set.policies, policy)  # an unknown name exits 2 (FailsyncGroup)
     options = settings()
     found = explain(KubeClient.from_kubeconfig(options.kubeconfig_path(), options.context), chosen)

@@ -14,10 +14,10 @@ from calendar import timegm
 import click
 
 from failsync.cli.options import global_options, settings
+from failsync.controller.policy_objects import list_objects
 from failsync.core.policies import parse_policies
 from failsync.core.rendering import to_yaml
 from failsync.kube import KubeClient
-from failsync.kube.resources import FAILOVER_POLICIES
 
 COLUMNS = ("NAMESPACE", "NAME", "PRIMARY", "ACTIVE", "STATE", "AGE")
 
@@ -70,7 +70,7 @@ def get_command(namespace: str | None, output: str) -> None:
     """
     options = settings()
     client = KubeClient.from_kubeconfig(options.kubeconfig_path(), options.context)
-    items = sorted(client.list(FAILOVER_POLICIES, namespace=namespace).items,
+    items = sorted(list_objects(client, namespace),
                    key=lambda obj: ((obj.get("metadata") or {}).get("namespace", ""),
                                     (obj.get("metadata") or {}).get("name", "")))
     if output != "table":

@@ -74,17 +74,19 @@ def _store(attribute: str) -> Callable[[click.Context, click.Parameter, Any], An
     return callback
 
 
+def log_handler(log_format: str | None) -> logging.Handler:
+    """A stderr handler writing ``log_format`` (json, else text) lines, each with an RFC 3339 time."""
+    from failsync.observability import JsonFormatter, TextFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    return handler
+
+
 def _configure_logging(target: Settings) -> None:
     level = logging.WARNING - 10 * min(target.verbose, 2)
-    handler = logging.StreamHandler()
-    if target.log_format == "json":
-        from failsync.observability import JsonFormatter
-
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("failsync")
-    root.handlers[:] = [handler]
+    root.handlers[:] = [log_handler(target.log_format)]
     root.setLevel(level)
 
 

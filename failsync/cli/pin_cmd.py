@@ -11,22 +11,20 @@ import click
 
 from failsync.cli.cluster_cmds import result_line
 from failsync.cli.options import global_options, settings
+from failsync.cli.output import EXIT_ERROR, report_errors
 from failsync.core.pins import PIN_ANNOTATION, PinSyntaxError, parse_duration
 from failsync.kube import KubeClient
-from failsync.loading import load_policies
+from failsync.loading import load_policies, policy_paths
 from failsync.pinning import PinResult, find_policy, pin, unpin
-
-DEFAULT_POLICY_PATH = "./policies"
 
 _policies_option = click.option("-f", "--policies", "policy_paths", multiple=True, type=click.Path(),
                                 help="Policy files or directories (default ./policies).")
 _dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 
 
-def _policy(name: str, policy_paths: tuple[str, ...]):  # type: ignore[no-untyped-def]
-    policy_set = load_policies(list(policy_paths) or [DEFAULT_POLICY_PATH])
-    for error in policy_set.errors:
-        click.echo(f"error: {error}", err=True)
+def _policy(name: str, paths: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    policy_set = load_policies(policy_paths(paths))
+    report_errors(policy_set.errors)
     return find_policy(policy_set.policies, name)
 
 
@@ -49,12 +47,10 @@ def _print(result: PinResult, verb: str) -> None:
         return
     for line in result.report.results:
         click.echo(result_line(line, dry_run=result.dry_run))
-    for error in result.report.errors:
-        click.echo(f"error: {error}", err=True)
-    for failed in result.report.failed:
-        click.echo(f"error: {failed.key}: {failed.message}", err=True)
+    report_errors(result.report.errors)
+    report_errors(f"{failed.key}: {failed.message}" for failed in result.report.failed)
     if not result.report.ok:
-        click.get_current_context().exit(2)
+        click.get_current_context().exit(EXIT_ERROR)
 
 
 @click.command("pin")
@@ -84,7 +80,8 @@ def pin_command(policy: str, backend: str, duration: str | None, policy_paths: t
     except PinSyntaxError as error:
         raise click.BadParameter(str(error), param_hint="--for") from None
     # A refused pin or an unknown policy is a FailsyncError: one "error:" line, exit code 2.
-    result = pin(_client(), _policy(policy, policy_paths), backend, seconds=seconds, dry_run=dry_run)
+    chosen = _policy(policy, policy_paths)  # the policies before the cluster: a bad file needs no kubeconfig
+    result = pin(_client(), chosen, backend, seconds=seconds, dry_run=dry_run)
     _print(result, "pinned")
 
 
@@ -103,7 +100,8 @@ def unpin_command(policy: str, policy_paths: tuple[str, ...], dry_run: bool) -> 
     Example:
       failsync --context west unpin emojivoto/web-svc-failover
     """
-    result = unpin(_client(), _policy(policy, policy_paths), dry_run=dry_run)
+    chosen = _policy(policy, policy_paths)
+    result = unpin(_client(), chosen, dry_run=dry_run)
     _print(result, "unpinned")
 
 

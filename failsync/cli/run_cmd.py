@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import select
 import signal
 import threading
 import time
@@ -20,19 +19,19 @@ from typing import Sequence
 import click
 
 from failsync.cli.cluster_cmds import cluster_option, remote_clusters
-from failsync.cli.options import global_options, settings
+from failsync.cli.options import global_options, log_handler, settings
 from failsync.cli.output import EXIT_ERROR, report_errors
+from failsync.cli.signals import FORCED_EXIT, ShutdownSignals
 from failsync.controller import Controller, LoopOptions
 from failsync.core.rendering import Renderer
 from failsync.kube import KubeClient
 from failsync.kube.events import SHUTDOWN_BUDGET
 from failsync.kube.lease import default_identity
 from failsync.loading import missing_policy_paths, policy_paths
+from failsync.observability import DEFAULT_METRICS_PORT
 
 log = logging.getLogger(__name__)
 DEFAULTS = LoopOptions(identity="")
-#: Exit code when shutdown was cut short (a third signal, or the shutdown deadline passed).
-FORCED_EXIT = 1
 
 
 def _positive(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -41,55 +40,11 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float) -> float
     return value
 
 
-class ShutdownSignals:
-    """Counts SIGTERM/SIGINT without taking a lock in the handler (a handler that set a
-    ``threading.Event`` could deadlock on a second signal arriving inside ``Event.set``).
-
-    A signal may be delivered to any thread, so the main thread never blocks where only a
-    signal to itself would wake it: it waits on the wakeup pipe the C-level handler writes to.
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.last = 0
-        self._read, self._write = os.pipe()
-        os.set_blocking(self._read, False)
-        os.set_blocking(self._write, False)
-
-    def install(self) -> None:
-        signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
-        signal.signal(signal.SIGTERM, self._handle)
-        signal.signal(signal.SIGINT, self._handle)
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        self.count += 1
-        self.last = signum
-        if self.count >= 3:
-            os.write(2, b"failsync: third signal: exiting now\n")
-            os._exit(FORCED_EXIT)
-
-    def notify(self) -> None:
-        """Wake ``wait`` without a signal (the loop ended by itself)."""
-        try:
-            os.write(self._write, b"\0")
-        except BlockingIOError:  # the pipe is full: ``wait`` wakes anyway
-            pass
-
-    def wait(self, timeout: float) -> None:
-        """Block until a signal, ``notify`` or ``timeout`` seconds (handlers run on return)."""
-        readable, _, _ = select.select([self._read], [], [], max(0.0, timeout))
-        if readable:
-            try:
-                os.read(self._read, 512)
-            except BlockingIOError:
-                pass
-
-
 @click.command("run")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--resync", default=DEFAULTS.resync, show_default=True, type=float, callback=_positive,
               help="Seconds between full resyncs (a safety net under the watches).")
-@click.option("--metrics-port", default=9095, show_default=True, type=click.IntRange(0, 65535),
+@click.option("--metrics-port", default=DEFAULT_METRICS_PORT, show_default=True, type=click.IntRange(0, 65535),
               help="Port of /metrics, /healthz and /readyz (0: any free port, logged).")
 @click.option("--metrics-address", default=None,
               help="Address to serve them on [default: 0.0.0.0 in a pod (a service account is mounted), "
@@ -220,9 +175,7 @@ def _default_to_info_logging(verbose: int) -> None:
     """A long-running loop reports what it does: INFO unless -v asked for more."""
     root = logging.getLogger("failsync")
     if not root.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
+        root.addHandler(log_handler("text"))
     if verbose == 0:
         root.setLevel(logging.INFO)
 

@@ -7,12 +7,11 @@ between two or more clusters), prints where it listens.
 from __future__ import annotations
 
 import re
-import signal
-import threading
 
 import click
 
 from failsync.cli.options import kubeconfig_option, logging_options, settings
+from failsync.cli.signals import ShutdownSignals
 
 DEFAULT_KUBECONFIG = "sandbox.kubeconfig"
 MIRROR_MODES = ("gateway", "remote-discovery")  # failsync.sandbox.service_mirror.MODES, without importing it
@@ -72,8 +71,8 @@ def sandbox_command(port: int, clusters: tuple[str, ...], mirror_mode: str, toke
     for token in tokens:
         name, _, mode = token.partition("=")
         token_rules[name] = {"verbs": ["get", "list", "watch"], "resources": ["*"]} if mode == "ro" else "*"
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    signals = ShutdownSignals()  # a handler setting an Event could deadlock on a second signal
+    signals.install()
     try:
         sandbox = Sandbox(clusters=clusters, kubeconfig=kubeconfig_file, tokens=token_rules or None,
                           readiness_delay=readiness_delay, port=port,
@@ -91,10 +90,10 @@ def sandbox_command(port: int, clusters: tuple[str, ...], mirror_mode: str, toke
                 click.echo(f"service mirror: {mirror_mode} mode (label a Service mirror.linkerd.io/exported=true)")
             click.echo(f"kubeconfig: {sandbox.kubeconfig}")
             click.echo(f"try: kubectl --kubeconfig {sandbox.kubeconfig} get ts -A -w")
-            stop.wait()
+            while not signals.count:  # a third signal exits at once, from the handler
+                signals.wait(1.0)
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signals.restore()
 
 
 COMMANDS: list[click.Command] = [sandbox_command]

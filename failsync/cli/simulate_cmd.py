@@ -13,17 +13,17 @@ from typing import Any, Sequence
 import click
 
 from failsync.cli.options import global_options
+from failsync.cli.output import EXIT_ERROR, EXIT_INVALID, report_error, report_errors
 from failsync.core.model import Policy
 from failsync.core.timeline import Row, TimelineError, check_services, parse_timeline, pick_policies, replay, step_name
-from failsync.loading import load_policies
+from failsync.loading import load_policies, policy_paths
 
-DEFAULT_POLICY_PATH = "./policies"
 COLUMNS = ("AT", "STEP", "READY", "WEIGHTS", "RULE", "REASON")
 
 
 def simulate(paths: Sequence[str], timeline_path: str) -> list[tuple[Policy, list[Row]]]:
     """Load policies and the timeline, replay it through each chosen policy; raises on bad input."""
-    policy_set = load_policies(list(paths) or [DEFAULT_POLICY_PATH])
+    policy_set = load_policies(policy_paths(paths))
     if policy_set.errors:
         problems = [str(error) for error in policy_set.errors]
         raise TimelineError(problems[0], problems=problems)
@@ -35,7 +35,7 @@ def simulate(paths: Sequence[str], timeline_path: str) -> list[tuple[Policy, lis
     timeline = parse_timeline(text, timeline_path)
     policies = pick_policies(policy_set.policies, timeline)
     if not policies:
-        raise TimelineError(f"no policy found in {', '.join(paths) or DEFAULT_POLICY_PATH}")
+        raise TimelineError(f"no policy found in {', '.join(map(str, policy_paths(paths)))}")
     check_services(policies, timeline)
     return [(policy, replay(policy, timeline)) for policy in policies]
 
@@ -89,9 +89,8 @@ def simulate_command(paths: tuple[str, ...], timeline_path: str, output: str) ->
     try:
         results = simulate(paths, timeline_path)
     except TimelineError as error:
-        for line in error.problems:
-            click.echo(f"error: {line}", err=True)
-        click.get_current_context().exit(2)
+        report_errors(error.problems)
+        click.get_current_context().exit(EXIT_ERROR)
     failures = [row.mismatch for _policy, rows in results for row in rows if row.mismatch]
     if output == "json":
         click.echo(json.dumps({"ok": not failures, "policies": [
@@ -106,9 +105,9 @@ def simulate_command(paths: tuple[str, ...], timeline_path: str, output: str) ->
             for cells in table:
                 click.echo("   ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip())
     for failure in failures:
-        click.echo(f"FAIL {failure}", err=True)
+        report_error(failure, prefix="FAIL ")
     if failures:
-        click.get_current_context().exit(1)
+        click.get_current_context().exit(EXIT_INVALID)
     expects = sum(1 for _policy, rows in results for row in rows if row.step is not None and row.step.expect)
     if output == "table":
         click.echo(f"\nok: {expects} expectation(s) held", err=True)

@@ -40,6 +40,7 @@ from failsync.kube.events import SHUTDOWN_BUDGET, EventRecorder
 from failsync.kube.instrument import count_requests
 from failsync.kube.lease import LeaderElector, default_identity
 from failsync.kube.watch import Change, Store
+from failsync.loading import DEFAULT_POLICY_PATH
 from failsync.observability import Metrics, ProbeServer, default_metrics_host
 from failsync.supervisor import Supervisor
 from failsync.sync import Snapshot, SyncEngine
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 class LoopOptions:
     """What ``failsync run`` was asked to do; these defaults are the CLI's defaults too."""
 
-    paths: Sequence[str | Path] = ("./policies",)
+    paths: Sequence[str | Path] = (DEFAULT_POLICY_PATH,)
     resync: float = 60.0
     adopt: bool = False
     selector: str = DEFAULT_ADOPT_SELECTOR
@@ -65,6 +66,7 @@ class LoopOptions:
     renew_deadline: float = 10.0
     retry_period: float = 2.0
     identity: str = field(default_factory=default_identity)
+    #: None: no probe server (tests); ``failsync run`` defaults to ``DEFAULT_METRICS_PORT``.
     metrics_port: int | None = None
     #: None: 0.0.0.0 inside a pod (a service account is mounted), else 127.0.0.1.
     metrics_host: str | None = None

@@ -5,9 +5,10 @@ accepted values, bounds, unconditional default, whether it is required, and the 
 that tie several fields together (as CEL, for the CRD). ``failsync.core.policy_schema``
 and ``failsync.core.decision_schema`` read their key sets, bounds, enums and defaults
 here; ``openapi_schema`` turns the same table into the CRD's structural schema, so the
-file validator and the API server cannot disagree about them. Rules marked ``cel`` are
-evaluated by a real API server only (the sandbox does not run CEL); the validator keeps
-its own code for them, with file:line:key messages.
+file validator and the API server cannot disagree about them. Rules over several fields
+are CEL ``x-kubernetes-validations`` for the API server; the validator keeps its own code
+for them, with file:line:key messages. Every list a rule iterates has ``maxItems`` and every
+string ``maxLength`` or an enum, so the API server's CEL cost estimate accepts the CRD.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ MAX_DELAY_SECONDS = 86400
 #: A DNS-1123 label (Service and object names), as an RE2/ECMA pattern for the schema.
 DNS1123_LABEL_PATTERN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS1123_LABEL_MAX = 63
+#: At most this many fallbacks: bounds the cost of the CEL rules that iterate over them.
+MAX_FALLBACKS = 64
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Field:
     maximum: int | float | None = None
     dns_label: bool = False
     min_items: int | None = None
+    max_items: int | None = None
     properties: dict[str, "Field"] = field(default_factory=dict)
     items: "Field | None" = None
     rules: tuple[Rule, ...] = ()
@@ -84,6 +88,9 @@ def _values(enum_type: Any) -> tuple[str, ...]:
 
 _ROUTE_KINDS_CEL = "[" + ", ".join(f"'{kind}'" for kind in targets.ROUTE_KINDS) + "]"
 _PRIMARY_CEL = "(has(self.primary) ? self.primary : self.service)"
+_DISTRIBUTE_CEL = f"(has(self.mode) && self.mode == '{SpecMode.DISTRIBUTE.value}')"
+_VERSIONS_CEL = "{" + ", ".join(f"'{kind}': [" + ", ".join(f"'{v}'" for v in targets.API_VERSIONS[kind]) + "]"
+                                for kind in targets.KINDS) + "}"
 
 FALLBACK = Field("object", "A fallback backend, in order of preference.", required=True, properties={
     "service": _dns_label("The fallback Service.", required=True),
@@ -99,7 +106,8 @@ FALLBACK = Field("object", "A fallback backend, in order of preference.", requir
 SPEC = Field("object", "What to fail over and how.", required=True, properties={
     "service": _dns_label("The apex Service that clients call.", required=True),
     "primary": _dns_label("The Service that carries traffic while healthy (default: spec.service)."),
-    "fallbacks": Field("array", "Fallback Services, in order.", required=True, min_items=1, items=FALLBACK),
+    "fallbacks": Field("array", "Fallback Services, in order.", required=True, min_items=1,
+                       max_items=MAX_FALLBACKS, items=FALLBACK),
     "health": Field("object", "When a backend counts as healthy.", properties={
         "minReady": _int("Ready endpoints a backend needs.", 1, INT32_MAX, default=1),
         "source": _enum("Where ready endpoints are read.", _values(HealthSource), HealthSource.AUTO.value),
@@ -120,6 +128,9 @@ SPEC = Field("object", "What to fail over and how.", required=True, properties={
         "inactiveBackends": _enum("How a route lists backends without traffic (routes only; default "
                                   "zero-weight).", _values(InactiveBackends)),
     }, rules=(
+        Rule(f"!has(self.apiVersion) || self.apiVersion in "
+             f"{_VERSIONS_CEL}[has(self.kind) ? self.kind : '{targets.TRAFFIC_SPLIT}']",
+             "apiVersion must be a version of the target kind"),
         Rule(f"!(has(self.kind) && self.kind in {_ROUTE_KINDS_CEL}) || has(self.port)",
              "a route target (HTTPRoute, GRPCRoute) requires port"),
         Rule(f"(has(self.kind) && self.kind in {_ROUTE_KINDS_CEL}) || (!has(self.port) && !has(self.inactiveBackends))",
@@ -133,12 +144,24 @@ SPEC = Field("object", "What to fail over and how.", required=True, properties={
                              default=0),
         "mode": _enum("all-at-once or gradual spillover.", _values(FailoverMode), FailoverMode.ALL_AT_ONCE.value),
         "overprovisioningFactor": Field("number", "Spillover factor (gradual only).", minimum=1, maximum=100),
-    }),
+    }, rules=(
+        Rule(f"!has(self.overprovisioningFactor) || (has(self.mode) && self.mode == '{FailoverMode.GRADUAL.value}')",
+             "overprovisioningFactor only applies with failover.mode: gradual"),
+    )),
 }, rules=(
     Rule(f"self.fallbacks.all(f, f.service != {_PRIMARY_CEL})",
          "the primary may not be listed as a fallback"),
     Rule("self.fallbacks.all(f, self.fallbacks.exists_one(g, g.service == f.service))",
          "each fallback service may be listed once"),
+    Rule(f"{_DISTRIBUTE_CEL} || (!has(self.primaryWeight) && self.fallbacks.all(f, !has(f.weight)))",
+         "a weight (primaryWeight, fallbacks[].weight) only applies with spec.mode: distribute"),
+    Rule(f"!{_DISTRIBUTE_CEL} || !has(self.failover) || !has(self.failover.mode) "
+         f"|| self.failover.mode != '{FailoverMode.GRADUAL.value}'",
+         "failover.mode: gradual is not allowed with spec.mode: distribute"),
+    # sum() comes from Kubernetes' CEL list library (the sandbox's CEL lacks it and skips the rule).
+    Rule(f"!{_DISTRIBUTE_CEL} || (has(self.primaryWeight) ? self.primaryWeight : 1) + "
+         f"self.fallbacks.map(f, has(f.weight) ? f.weight : 1).sum() <= {MAX_ROUTE_WEIGHT}",
+         f"with spec.mode: distribute the weights add up to at most {MAX_ROUTE_WEIGHT}"),
 ))
 
 #: ObjectMeta fields an object read from the API carries (the server's, kubectl's, Argo CD's
@@ -166,11 +189,7 @@ DOCUMENT = Field("object", f"A {POLICY_KIND}.", ignored=frozenset({"status"}), p
 
 #: Rules the CRD schema does not express at all (the validator alone enforces them).
 VALIDATOR_ONLY = (
-    "labels: the key app.kubernetes.io/managed-by is failsync's own (the server accepts any valid label)",
-    "spec.target.apiVersion must be a version of spec.target.kind (one enum lists every kind's versions)",
-    "spec.failover.mode: gradual is not allowed with spec.mode: distribute",
-    "spec.failover.overprovisioningFactor only with failover.mode: gradual; weights only with spec.mode: distribute",
-    "with spec.mode: distribute, the weights add up to at most the route weight range",
+    "labels: the key app.kubernetes.io/managed-by is failsync's own (a CRD schema cannot constrain metadata)",
     "two policies rendering the same object (across files or objects)",
 )
 
@@ -240,6 +259,8 @@ def _openapi(node: Field) -> dict[str, Any]:
         schema["items"] = _openapi(node.items)
     if node.min_items is not None:
         schema["minItems"] = node.min_items
+    if node.max_items is not None:
+        schema["maxItems"] = node.max_items
     if node.type == "integer":
         schema["format"] = "int32"
     for key, value in (("minimum", node.minimum), ("maximum", node.maximum), ("default", node.default)):

@@ -321,6 +321,10 @@ class PolicyDocument:
             found = "an empty list" if value == [] else f"a {_type_name(value)}"
             self.error(path, f"expected a non-empty list of {{service: ...}} entries, found {found}")
             return ()
+        limit = field_at(path).max_items
+        if limit is not None and len(value) > limit:
+            self.error(path, f"expected at most {limit} fallbacks, found {len(value)}")
+            return ()
         backends: list[Backend] = []
         seen: dict[str, str] = {}
         for index, entry in enumerate(value):

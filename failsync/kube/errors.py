@@ -79,6 +79,20 @@ def missing_crd(resource: Resource, server: str) -> NotFound:
                     status=404, reason="NotFound")
 
 
+def error_class(status: int | None, *, guarded: bool = False) -> type[ApiError]:
+    """The class of an API answer with HTTP ``status``: the one mapping, used for HTTP answers and
+    watch ERROR events alike (so "temporary or permanent", ``is_temporary``, is decided once).
+
+    ``guarded``: a JSON Patch led by a resourceVersion ``test`` op, whose 422 most likely means the
+    object changed since it was read (Conflict)."""
+    if status is None:
+        return ApiError
+    if status == 429 or status >= 500:
+        return ServerError
+    return {401: Unauthorized, 403: Forbidden, 404: NotFound, 409: Conflict, 410: Gone,
+            422: Conflict if guarded else Invalid}.get(status, ApiError)
+
+
 def error_from_response(response: requests.Response, *, verb: str, resource: Resource,
                         namespace: str | None, name: str | None, server: str,
                         guarded: bool = False) -> ApiError:
@@ -89,48 +103,49 @@ def error_from_response(response: requests.Response, *, verb: str, resource: Res
     """
     body = _status_body(response)
     status = response.status_code
+    cls = error_class(status, guarded=guarded)
     reason = body.get("reason") or response.reason
     detail = redact_urls(str(body.get("message") or response.text.strip()[:200] or response.reason))
     discovery = resource.plural == "apis" and not resource.group
     target = "API discovery (/apis)" if discovery else f"{resource.qualified}" + (f' "{name}"' if name else "")
     if status == 401:
-        return Unauthorized(f"the API server at {server} rejected the credentials (401 Unauthorized) "
-                            f"when trying to {verb} {target}; check the token or certificate of the "
-                            f"kubeconfig context", status=status, reason=reason)
+        return cls(f"the API server at {server} rejected the credentials (401 Unauthorized) "
+                   f"when trying to {verb} {target}; check the token or certificate of the "
+                   f"kubeconfig context", status=status, reason=reason)
     if status == 403:
         scope = "Role (or ClusterRole)" if namespace else "ClusterRole"
         rule = (f'apiGroups: ["{resource.group}"], resources: ["{resource.plural}"], verbs: ["{verb}"]'
                 if not discovery else 'nonResourceURLs: ["/apis", "/apis/*"], verbs: ["get"]')
         scoped = "" if discovery else f" {where(namespace)}"
-        return Forbidden(f"forbidden: cannot {verb} {target}{scoped} on {server}; "
-                         f"grant the RBAC rule {{{rule}}} in a {scope} bound to this user "
-                         f"(server said: {detail})", status=status, reason=reason)
+        return cls(f"forbidden: cannot {verb} {target}{scoped} on {server}; "
+                   f"grant the RBAC rule {{{rule}}} in a {scope} bound to this user "
+                   f"(server said: {detail})", status=status, reason=reason)
     if status == 404:
         if resource.group == SMI_GROUP and not body:
             # A plain "404 page not found" (not a Status): the URL itself is unknown, so the CRD is missing.
             return missing_crd(resource, server)
         if name is None and body.get("details", {}).get("kind") == "namespaces":
-            return NotFound(f"namespace {namespace!r} does not exist on {server}", status=status, reason=reason)
-        return NotFound(f"{target} {where(namespace)} not found on {server}: {detail}",
-                        status=status, reason=reason)
+            return cls(f"namespace {namespace!r} does not exist on {server}", status=status, reason=reason)
+        return cls(f"{target} {where(namespace)} not found on {server}: {detail}",
+                   status=status, reason=reason)
     if status == 409:
-        return Conflict(f"conflict on {target} {where(namespace)}: {detail}", status=status, reason=reason)
+        return cls(f"conflict on {target} {where(namespace)}: {detail}", status=status, reason=reason)
     if status == 410:
-        return Gone(f"{verb} {target}: {detail}", status=status, reason=reason)
+        return cls(f"{verb} {target}: {detail}", status=status, reason=reason)
     if status == 422:
         if guarded:
             # A failed resourceVersion test and a patch that does not apply both answer 422;
             # which one it was, only a re-read tells (the sync engine does and says so).
-            return Conflict(f"the server rejected the guarded patch of {target} {where(namespace)} "
-                            f"({status} {reason}): {detail}", status=status, reason=reason)
-        return Invalid(f"the server rejected {target} {where(namespace)}: {detail}", status=status,
-                       reason=reason)
-    if status == 429 or status >= 500:
+            return cls(f"the server rejected the guarded patch of {target} {where(namespace)} "
+                       f"({status} {reason}): {detail}", status=status, reason=reason)
+        return cls(f"the server rejected {target} {where(namespace)}: {detail}", status=status,
+                   reason=reason)
+    if cls is ServerError:  # temporary: retried with backoff, after the Retry-After the server asked for
         return ServerError(f"the API server at {server} answered {status} {reason} to {verb} {target}: "
                            f"{detail}", status=status, reason=reason,
                            retry_after=_retry_after(response, body))
-    return ApiError(f"{verb} {target} {where(namespace)} failed with {status} {reason}: {detail}",
-                    status=status, reason=reason)
+    return cls(f"{verb} {target} {where(namespace)} failed with {status} {reason}: {detail}",
+               status=status, reason=reason)
 
 
 def unreachable(error: Exception, server: str) -> Unreachable:
@@ -163,13 +178,7 @@ def error_from_status(status: dict[str, Any], *, resource: Resource, server: str
     code = status.get("code") if isinstance(status.get("code"), int) else None
     message = f"watch {resource.qualified}: {status.get('message', 'watch failed')}"
     reason = status.get("reason")
-    if code == 410:
-        return Gone(message, status=410, reason=reason or "Expired")
-    if code is not None and (code == 429 or code >= 500):
-        return ServerError(f"the API server at {server} ended {message} with {code} {reason or ''}".rstrip(),
-                           status=code, reason=reason)
-    if code == 403:
-        return Forbidden(message, status=code, reason=reason)
-    if code == 404:
-        return NotFound(message, status=code, reason=reason)
-    return ApiError(message, status=code, reason=reason)
+    cls = error_class(code)
+    if cls is ServerError:
+        message = f"the API server at {server} ended {message} with {code} {reason or ''}".rstrip()
+    return cls(message, status=code, reason=reason or ("Expired" if code == 410 else None))

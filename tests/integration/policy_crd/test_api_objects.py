@@ -3,7 +3,9 @@
 Covers: `kubectl get fop -o yaml` output (one object, or the List of several), with its
 server metadata, validates and renders exactly as the policy file that was applied;
 `failsync get` lists the live objects (table with PRIMARY/ACTIVE/STATE/AGE; -o json a List
-that validates); `failsync sync` of an object read from the API creates the TrafficSplit,
+that validates); `failsync status --source cluster` lists the live objects' routes with their
+state, names an invalid object's field on stderr, and with `--source all` reports a file and an
+object rendering the same TrafficSplit (the file's policy is the one shown); `failsync sync` of an object read from the API creates the TrafficSplit,
 and every write failsync makes carries `fieldManager=failsync`.
 """
 from __future__ import annotations
@@ -78,3 +80,27 @@ def test_sync_of_a_live_object_writes_as_failsync(installed, sandbox, kubectl, t
     assert west.get("split.smi-spec.io/v1alpha2", "TrafficSplit", NS, "web-svc-failover") is not None
     made = writes(west)
     assert made and all(record.query.get("fieldManager") == "failsync" for record in made), made
+
+
+def test_status_source_cluster_lists_the_live_policies(installed, sandbox, kubectl, tmp_path: Path) -> None:
+    plain = _applied(sandbox, kubectl, tmp_path)
+    bad = yaml.safe_load(_guide_policy())
+    bad["metadata"] = {"name": "bad", "namespace": NS, "labels": {"app.kubernetes.io/managed-by": "argocd"}}
+    done = kubectl("apply", "-f", "-", input=yaml.safe_dump(bad))
+    assert done.returncode == 0, done.stderr
+    try:
+        shown = failsync(sandbox.kubeconfig, "status", "--source", "cluster", "-n", NS)
+        rows = [line.split() for line in shown.stdout.splitlines()]
+        assert rows[0][:4] == ["NAMESPACE", "NAME", "TARGET", "STATE"]
+        assert [row[:2] for row in rows[1:]] == [[NS, "web-svc-failover"]], shown.output
+        assert f"FailoverPolicy {NS}/bad" in shown.stderr
+        assert "metadata.labels.app.kubernetes.io/managed-by" in shown.stderr, shown.stderr
+        as_json = json.loads(failsync(sandbox.kubeconfig, "status", "--source", "cluster", "-n", NS,
+                                      "-o", "json").stdout)
+        assert [(o["namespace"], o["name"]) for o in as_json["objects"]] == [(NS, "web-svc-failover")]
+
+        both = failsync(sandbox.kubeconfig, "status", "--source", "all", "-n", NS, str(plain))
+        assert [line.split()[:2] for line in both.stdout.splitlines()[1:]] == [[NS, "web-svc-failover"]]
+        assert f"FailoverPolicy {NS}/web-svc-failover: the policy file {plain}" in both.stderr, both.stderr
+    finally:
+        kubectl("delete", "fop", "bad", "-n", NS)

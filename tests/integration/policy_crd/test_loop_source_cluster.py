@@ -5,12 +5,16 @@ object's status says Ready=True at its generation (so `kubectl wait --for=condit
 `kubectl get fop` show it); an edit (new generation) changes the route and observedGeneration;
 the primary dies -> FailedOver=True, active web-svc-east; back -> FailedOver=False; an invalid
 spec the schema accepts -> Stalled=True/Ready=False naming the field, while another object is
-still reconciled; converged, a resync writes nothing (routes and status); with --source all a
-file and an object rendering the same TrafficSplit is a conflict reported on the object;
-every write carries fieldManager=failsync.
+still reconciled; a converged object made invalid -> exactly the Stalled status (nothing of the
+converged one left), its route untouched, then Ready again once fixed; converged (and
+stalled), a resync writes nothing (routes and status); with --source all a file and an object
+rendering the same TrafficSplit is a conflict reported on both (Stalled=True, reason Conflict,
+naming the file, on the object; a log line naming the object and the file); every write
+carries fieldManager=failsync; a stopped loop stops watching FailoverPolicies.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -154,14 +158,21 @@ def test_every_write_of_the_loop_says_failsync(loop, sandbox, kubectl) -> None:
     assert ours and all(r.query.get("fieldManager") == "failsync" for r in ours), ours
 
 
-def test_a_file_and_an_object_of_the_same_name_conflict(installed, sandbox, kubectl, tmp_path: Path) -> None:
+def test_a_file_and_an_object_of_the_same_name_conflict(installed, sandbox, kubectl, tmp_path: Path,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
     west, ns = sandbox["west"], "fop-conflict"
     app(west, ns)
     _apply(kubectl, policy_text(ns))
     path = write_policy(tmp_path / "p.yaml", ns)
+    caplog.set_level(logging.ERROR, logger="failsync")
     for controller in _running(sandbox, source="all", paths=[path]):
+        # On the object: a condition naming the file.
         wait_for(lambda: _condition(_fop(west, ns), "Stalled").get("reason") == "Conflict", message="Conflict")
         assert str(path) in _condition(_fop(west, ns), "Stalled")["message"]
+        assert _condition(_fop(west, ns), "Ready")["status"] == "False"
+        # For the file: the loop's log names both the object and the file.
+        logged = [r.getMessage() for r in caplog.records if "conflicts with a policy file" in r.getMessage()]
+        assert any(f"FailoverPolicy {ns}/web-svc-failover" in m and str(path) in m for m in logged), logged
         wait_for(lambda: weights(west, ns) == {"web-svc": 1, "web-svc-east": 0}, message="the file's TrafficSplit")
         split = west.get("split.smi-spec.io/v1alpha2", "TrafficSplit", ns, "web-svc-failover")
         assert "ownerReferences" not in split["metadata"]
@@ -175,3 +186,39 @@ def test_a_deleted_object_is_no_longer_managed(loop, sandbox, kubectl) -> None:
     done = kubectl("delete", "fop", "web-svc-failover", "-n", ns)
     assert done.returncode == 0, done.stderr
     wait_for(lambda: f"{ns}/web-svc-failover" not in loop.policies, message="the policy to go")
+
+
+def test_a_converged_object_made_invalid_is_stalled_writes_nothing_more_and_recovers(loop, sandbox,
+                                                                                      kubectl) -> None:
+    west, ns = sandbox["west"], "fop-broken"
+    app(west, ns)
+    _apply(kubectl, policy_text(ns))
+    wait_for(lambda: _condition(_fop(west, ns), "Ready").get("status") == "True", message="Ready")
+    broken = yaml.safe_load(policy_text(ns))
+    broken["metadata"]["labels"] = {"app.kubernetes.io/managed-by": "argocd"}
+    _apply(kubectl, yaml.safe_dump(broken))
+    wait_for(lambda: _condition(_fop(west, ns), "Stalled").get("status") == "True", message="Stalled")
+    status = _fop(west, ns)["status"]
+    # Exactly the Stalled status: nothing of the converged one is left behind by the merge patch.
+    assert set(status) == {"conditions", "state", "activeBackends", "observedGeneration", "lastTransitionTime"}
+    assert [c["type"] for c in status["conditions"]] == ["Ready", "Stalled"]
+    assert weights(west, ns) == {"web-svc": 1, "web-svc-east": 0}  # the route stays as it was
+
+    west.requests.clear()
+    loop._enqueue_all()
+    loop.queue.wait_idle(5)
+    assert [r for r in list(west.requests) if r.method in ("POST", "PUT", "PATCH", "DELETE")] == []
+
+    _apply(kubectl, policy_text(ns))  # fixed: kubectl apply removes the label it set
+    wait_for(lambda: _condition(_fop(west, ns), "Ready").get("status") == "True", message="Ready again")
+    assert _condition(_fop(west, ns), "Stalled")["status"] == "False"
+    assert _fop(west, ns)["status"]["state"] == "Primary"
+
+
+def test_a_stopped_loop_stops_watching_failover_policies(installed, sandbox) -> None:
+    for controller in _running(sandbox):
+        watches = [t for t in controller.supervisor.threads if "failoverpolicies" in t.name]
+        assert watches and all(t.is_alive() for t in watches)
+    # A stream blocked on the network ends at its next event: end them all; a stopped watch never reopens.
+    sandbox["west"].faults.drop_watches()
+    wait_for(lambda: not any(t.is_alive() for t in watches), message="the FailoverPolicy watch to end")
