@@ -145,30 +145,37 @@ _DECORATION = st.sampled_from([[], [], [], ["# note"], [""], ["    # indented no
 
 
 @st.composite
-def _mapping(draw: st.DrawFn, depth: int = 0, indent: int = 0) -> list[str]:
-    """A block mapping at ``indent``: distinct string keys, each a scalar, null, mapping or list."""
+def _mapping(draw: st.DrawFn, depth: int = 0, indent: int = 0, *, keys: st.SearchStrategy[str] = _KEYS,
+             values: st.SearchStrategy[str] = _VALUES, decoration: st.SearchStrategy[list[str]] = _DECORATION,
+             distinct: bool = True) -> list[str]:
+    """A block mapping at ``indent``: keys (``distinct``: no duplicates), each a scalar, null, mapping
+    or list; ``decoration`` (comments, blank or stray lines) after each."""
     lines = []
-    keys = draw(st.lists(_KEYS, min_size=1, max_size=3, unique_by=lambda key: key.strip("'\"")))
-    for key in keys:
+    if distinct:
+        chosen = draw(st.lists(keys, min_size=1, max_size=3, unique_by=lambda key: key.strip("'\"")))
+    else:
+        chosen = [draw(keys) for _ in range(draw(st.integers(1, 3)))]
+    options = {"keys": keys, "values": values, "decoration": decoration, "distinct": distinct}
+    for key in chosen:
         pad = " " * indent
         shape = draw(st.sampled_from(["value", "empty", "mapping", "sequence"] if depth < 2 else ["value"]))
         if shape == "value":
-            lines.append(f"{pad}{key}: {draw(_VALUES)}")
+            lines.append(f"{pad}{key}: {draw(values)}")
         elif shape == "empty":
             lines.append(f"{pad}{key}:")
         elif shape == "mapping":
             lines.append(f"{pad}{key}:")
-            lines += draw(_mapping(depth + 1, indent + draw(st.sampled_from([1, 2, 4]))))
+            lines += draw(_mapping(depth + 1, indent + draw(st.sampled_from([1, 2, 4])), **options))
         else:
             lines.append(f"{pad}{key}:")
             item_indent = indent + draw(st.sampled_from([0, 2, 3]))
             for _ in range(draw(st.integers(1, 3))):
                 if draw(st.booleans()):
-                    lines.append(f"{' ' * item_indent}- {draw(_VALUES)}")
+                    lines.append(f"{' ' * item_indent}- {draw(values)}")
                 else:  # a list of mappings, the first key on the dash line
-                    entry = draw(_mapping(depth + 1, item_indent + 2))
+                    entry = draw(_mapping(depth + 1, item_indent + 2, **options))
                     lines += [f"{' ' * item_indent}- {entry[0].lstrip()}", *entry[1:]]
-        lines += draw(_DECORATION)
+        lines += draw(decoration)
     return lines
 
 
@@ -213,34 +220,12 @@ _ANY_KEYS = st.sampled_from(["a", "b", "name", "a.b", "x/y", "k-1", "on", "1", "
 _ANY_VALUES = st.one_of(_VALUES, st.sampled_from(["x:y", "a#b", "-", "@x", '"\\u00e9"', "'a'b", "--- x", "..."]))
 
 
-@st.composite
-def _any_block_yaml(draw: st.DrawFn, depth: int = 0, indent: int = 0) -> list[str]:
-    lines = []
-    for _ in range(draw(st.integers(1, 3))):
-        pad, key = " " * indent, draw(_ANY_KEYS)
-        shape = draw(st.sampled_from(["value", "empty", "mapping", "sequence"] if depth < 2 else ["value"]))
-        if shape == "value":
-            lines.append(f"{pad}{key}: {draw(_ANY_VALUES)}")
-        elif shape == "empty":
-            lines.append(f"{pad}{key}:")
-        elif shape == "mapping":
-            lines.append(f"{pad}{key}:")
-            lines += draw(_any_block_yaml(depth + 1, indent + draw(st.sampled_from([1, 2, 4]))))
-        else:
-            lines.append(f"{pad}{key}:")
-            item_indent = indent + draw(st.sampled_from([0, 2, 3]))
-            for _ in range(draw(st.integers(1, 3))):
-                if draw(st.booleans()):
-                    lines.append(f"{' ' * item_indent}- {draw(_ANY_VALUES)}")
-                else:
-                    entry = draw(_any_block_yaml(depth + 1, item_indent + 2))
-                    lines += [f"{' ' * item_indent}- {entry[0].lstrip()}", *entry[1:]]
-        lines += draw(st.sampled_from([[], [], ["# note"], [""], ["---"], ["   x: 1"]]))
-    return lines
+_any_block_yaml = _mapping(keys=_ANY_KEYS, values=_ANY_VALUES, distinct=False,
+                          decoration=st.sampled_from([[], [], ["# note"], [""], ["---"], ["   x: 1"]]))
 
 
 @settings(max_examples=400, deadline=None)
-@given(_any_block_yaml())
+@given(_any_block_yaml)
 def test_on_any_block_yaml_the_reader_reads_as_pyyaml_or_declines(lines: list[str]) -> None:
     text = "\n".join(lines) + "\n"
     fast = simple_documents(text)
