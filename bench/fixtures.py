@@ -20,6 +20,10 @@ ROUTE_API = "gateway.networking.k8s.io/v1"
 #: The target kinds the bench measures, and their REST paths.
 PLURALS = {"TrafficSplit": (SPLIT_API, "trafficsplits"), "HTTPRoute": (ROUTE_API, "httproutes")}
 POLICIES_PER_FILE = 100
+#: libyaml's emitter when PyYAML has it: 100,000 policies are written in seconds, not a minute.
+DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+#: The service a remote policy's first fallback is read as, in its health cluster.
+REMOTE_SERVICE = "web"
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,9 @@ class BenchPolicy:
     name: str
     backends: tuple[tuple[str, int], ...]  # (service, priority); the first is the primary
     kind: str = "TrafficSplit"  # or HTTPRoute: the GAMMA route of SPEC §10
+    #: A remote policy (the ``remote`` part): its primary is down, its first fallback's health is
+    #: read in this cluster (service ``web`` there), its second fallback (priority 2) is local.
+    remote: str | None = None
 
     @property
     def key(self) -> str:
@@ -47,21 +54,33 @@ class BenchPolicy:
 
     @property
     def initial_weights(self) -> dict[str, int]:
-        return {service: int(index == 0) for index, (service, _) in enumerate(self.backends)}
+        """The weights once converged: the primary's, or for a remote policy its remote fallback's."""
+        active = 1 if self.remote else 0
+        return {service: int(index == active) for index, (service, _) in enumerate(self.backends)}
+
+    @property
+    def flip_service(self) -> str:
+        """The Deployment (and Service) a reaction event scales: the primary, or the remote ``web``."""
+        return REMOTE_SERVICE if self.remote else self.primary
 
 
-def make_policies(count: int, prefix: str, kind: str = "TrafficSplit") -> list[BenchPolicy]:
-    """``count`` policies rendering ``kind``; every other one has a third backend on priority 2."""
+def make_policies(count: int, prefix: str, kind: str = "TrafficSplit", remote: str | None = None
+                  ) -> list[BenchPolicy]:
+    """``count`` policies rendering ``kind``; every other one has a third backend on priority 2
+    (every remote one has it: it is where traffic goes while the remote fallback is down)."""
     policies = []
     for index in range(count):
-        backends = [("web", 1), ("web-east", 1)] + ([("web-central", 2)] if index % 2 else [])
-        policies.append(BenchPolicy(f"{prefix}-{index:05d}", "web", tuple(backends), kind))
+        third = bool(index % 2) or remote is not None
+        backends = [("web", 1), ("web-east", 1)] + ([("web-central", 2)] if third else [])
+        policies.append(BenchPolicy(f"{prefix}-{index:05d}", "web", tuple(backends), kind, remote))
     return policies
 
 
 def policy_document(policy: BenchPolicy) -> dict:
     fallbacks = [{"service": service, **({"priority": priority} if priority != 1 else {})}
                  for service, priority in policy.backends[1:]]
+    if policy.remote:
+        fallbacks[0]["health"] = {"cluster": policy.remote, "service": REMOTE_SERVICE}
     target = ({"kind": "TrafficSplit", "apiVersion": SPLIT_API} if policy.kind == "TrafficSplit"
               else {"kind": policy.kind, "apiVersion": ROUTE_API, "port": 80})
     return {"apiVersion": "failsync.io/v1alpha1", "kind": "FailoverPolicy",
@@ -74,25 +93,41 @@ def write_policy_files(policies: list[BenchPolicy], directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for start in range(0, len(policies), POLICIES_PER_FILE):
         chunk = policies[start:start + POLICIES_PER_FILE]
-        text = yaml.safe_dump_all([policy_document(p) for p in chunk], sort_keys=False)
+        text = yaml.dump_all([policy_document(p) for p in chunk], Dumper=DUMPER, sort_keys=False)
         (directory / f"policies-{start // POLICIES_PER_FILE:04d}.yaml").write_text(text)
     return directory
 
 
+def deployment_object(namespace: str, service: str, replicas: int = 1) -> dict:
+    labels = {"app": service}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": service, "namespace": namespace, "labels": labels},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "app", "image": "bench"}]}}}}
+
+
+def service_object(namespace: str, name: str) -> dict:
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+
+
 def cluster_objects(policy: BenchPolicy) -> list[dict]:
-    """Namespace, and per backend a Deployment (1 replica) and a Service selecting it."""
+    """Namespace, and per backend a Deployment (1 replica) and a Service selecting it. For a remote
+    policy (in the written cluster): the primary's Deployment at 0 replicas, the remote fallback's
+    Service with no Deployment (no local endpoints: its health is the remote count alone)."""
     objects: list[dict] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": policy.namespace}}]
-    for service, _ in policy.backends:
-        labels = {"app": service}
-        objects.append({"apiVersion": "apps/v1", "kind": "Deployment",
-                        "metadata": {"name": service, "namespace": policy.namespace, "labels": labels},
-                        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
-                                 "template": {"metadata": {"labels": labels},
-                                              "spec": {"containers": [{"name": "app", "image": "bench"}]}}}})
-        objects.append({"apiVersion": "v1", "kind": "Service",
-                        "metadata": {"name": service, "namespace": policy.namespace},
-                        "spec": {"selector": labels, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+    for index, (name, _) in enumerate(policy.backends):
+        if not (policy.remote and index == 1):
+            objects.append(deployment_object(policy.namespace, name, 0 if policy.remote and index == 0 else 1))
+        objects.append(service_object(policy.namespace, name))
     return objects
+
+
+def remote_objects(policy: BenchPolicy) -> list[dict]:
+    """What a remote policy's health cluster holds: the namespace and the ``web`` it reads (1 replica)."""
+    return [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": policy.namespace}},
+            deployment_object(policy.namespace, REMOTE_SERVICE), service_object(policy.namespace, REMOTE_SERVICE)]
 
 
 def route_refs(policy: BenchPolicy, weights: dict[str, int]) -> list[dict]:
@@ -130,7 +165,14 @@ def adopted_split_object(policy: BenchPolicy) -> dict:
 
 
 def write_floor_table(policies: list[BenchPolicy], path: Path) -> Path:
-    """The floor's input: per policy its object (kind, namespace, name) and backends with priorities (JSON)."""
+    """The floor's input: per policy its object (kind, namespace, name) and backends with priorities,
+    a remote-read backend with where its health lives (cluster, namespace, service) (JSON)."""
+    def backend(policy: BenchPolicy, index: int) -> list:
+        name, priority = policy.backends[index]
+        if policy.remote and index == 1:
+            return [name, priority, [policy.remote, policy.namespace, REMOTE_SERVICE]]
+        return [name, priority]
+
     path.write_text(json.dumps([{"namespace": p.namespace, "name": p.name, "kind": p.kind,
-                                 "backends": [list(b) for b in p.backends]} for p in policies]))
+                                 "backends": [backend(p, i) for i in range(len(p.backends))]} for p in policies]))
     return path

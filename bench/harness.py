@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import requests
 
@@ -68,60 +68,84 @@ def proc_stat(pid: int) -> ProcStat:
 
 
 class SandboxProcess:
-    """The sandbox in its own process (``python -m bench.launcher``) and its admin port."""
+    """The sandbox in its own process (``python -m bench.launcher``) and its admin port. Every
+    admin call takes ``cluster`` (default: the first, whose context is the kubeconfig's current one)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, clusters: Sequence[str] = ("bench",)) -> None:
         self.kubeconfig = workdir / "kubeconfig"
-        self.process = subprocess.Popen([sys.executable, "-m", "bench.launcher", "--kubeconfig", str(self.kubeconfig)],
+        self.process = subprocess.Popen([sys.executable, "-m", "bench.launcher", "--kubeconfig", str(self.kubeconfig),
+                                         "--clusters", ",".join(clusters)],
                                         stdout=subprocess.PIPE, text=True, cwd=ROOT)
         line = self.process.stdout.readline()
         if not line:
             raise RuntimeError("the sandbox process exited before it was ready")
         info = json.loads(line)
-        self.url, self.admin, self.pid = info["url"], info["admin"], info["pid"]
+        self.urls: dict[str, str] = info["urls"]
+        self.url, self.admin, self.pid = info["urls"][clusters[0]], info["admin"], info["pid"]
         self.session = requests.Session()
 
     def stop(self) -> None:
         stop_process(self.process)
 
-    def _get(self, path: str, **params) -> object:
-        response = self.session.get(self.admin + path, params=params)
+    def _get(self, path: str, cluster: str | None = None, **params) -> object:
+        response = self.session.get(self.admin + path, params={**params, **({"cluster": cluster} if cluster else {})})
         response.raise_for_status()
         return response.json()
 
-    def _post(self, path: str, body: object) -> object:
-        response = self.session.post(self.admin + path, data=json.dumps(body))
+    def _post(self, path: str, body: object, cluster: str | None = None) -> object:
+        response = self.session.post(self.admin + path, data=json.dumps(body),
+                                     params={"cluster": cluster} if cluster else None)
         response.raise_for_status()
         return response.json()
 
-    def apply(self, objects: Sequence[dict], batch: int = 3000) -> None:
-        """Create-or-replace objects in-process (no request is logged)."""
-        for start in range(0, len(objects), batch):
-            self._post("/apply", list(objects[start:start + batch]))
+    def apply(self, objects: Iterable[dict], batch: int = 3000, cluster: str | None = None) -> None:
+        """Create-or-replace objects in-process (no request is logged), ``batch`` per admin call; the
+        objects may be a generator, so a 100,000-policy workload is never in memory whole."""
+        chunk: list[dict] = []
+        for obj in objects:
+            chunk.append(obj)
+            if len(chunk) == batch:
+                self._post("/apply", chunk, cluster)
+                chunk = []
+        if chunk:
+            self._post("/apply", chunk, cluster)
 
-    def delete_splits(self, namespace_prefix: str) -> int:
-        return self._post("/delete-splits", namespace_prefix)["deleted"]
+    def scale(self, deployments: Sequence[tuple[str, str, int]], cluster: str | None = None) -> float:
+        """Set (namespace, name, replicas) of Deployments in-process, in one go; the server time before the first."""
+        return self._post("/scale", [list(d) for d in deployments], cluster)["time"]
 
-    def splits(self) -> dict[str, dict[str, int]]:
+    def expect(self, name: str, weights: dict[str, dict[str, int]], cluster: str | None = None) -> None:
+        """Remember the weights of a set of objects, for ``mismatched``."""
+        self._post("/expect", {"name": name, "weights": weights}, cluster)
+
+    def mismatched(self, name: str, cluster: str | None = None) -> int:
+        """How many objects of expectation ``name`` are missing or not at their weights."""
+        return self._get("/mismatched", cluster, name=name)["mismatched"]
+
+    def delete_splits(self, namespace_prefix: str, cluster: str | None = None) -> int:
+        return self._post("/delete-splits", namespace_prefix, cluster)["deleted"]
+
+    def splits(self, cluster: str | None = None) -> dict[str, dict[str, int]]:
         """Live weights by ``namespace/name``."""
-        return self._get("/splits")
+        return self._get("/splits", cluster)
 
-    def requests_after(self, cursor: int, method: str | None = None) -> tuple[list[dict], int]:
+    def requests_after(self, cursor: int, method: str | None = None, cluster: str | None = None
+                       ) -> tuple[list[dict], int]:
         """Request-log records from index ``cursor`` on (optionally one HTTP method), and the next cursor."""
-        answer = self._get("/requests", after=cursor, **({"method": method} if method else {}))
+        answer = self._get("/requests", cluster, after=cursor, **({"method": method} if method else {}))
         return answer["records"], answer["next"]
 
-    def commits_after(self, cursor: int) -> tuple[list[dict], int]:
-        """Endpoints/EndpointSlice commits (server time) from index ``cursor`` on, and the next cursor."""
-        answer = self._get("/commits", after=cursor)
+    def commits_after(self, cursor: int, cluster: str | None = None) -> tuple[list[dict], int]:
+        """EndpointSlice commits (server time) from index ``cursor`` on, and the next cursor."""
+        answer = self._get("/commits", cluster, after=cursor)
         return answer["records"], answer["next"]
 
-    def request_cursor(self) -> int:
+    def request_cursor(self, cluster: str | None = None) -> int:
         """The request log's current length (a cursor for "from now on")."""
-        return self._get("/requests", after=10 ** 12)["next"]
+        return self._get("/requests", cluster, after=10 ** 12)["next"]
 
-    def commit_cursor(self) -> int:
-        return self._get("/commits", after=10 ** 12)["next"]
+    def commit_cursor(self, cluster: str | None = None) -> int:
+        return self._get("/commits", cluster, after=10 ** 12)["next"]
 
 
 def failsync_command(*arguments: str, kubeconfig: Path | None = None) -> list[str]:

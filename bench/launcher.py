@@ -1,24 +1,31 @@
 """The bench's sandbox process: one sandbox cluster in its own Python process, plus a small
 admin port the bench drives it through.
 
-Owns: starting ``failsync.sandbox.Sandbox`` (one cluster, a kubeconfig at a given path), a
-store hook that records the server-clock time of every Endpoints/EndpointSlice commit
-(the "endpoint change" the reaction latency starts from), and the admin endpoints:
+Owns: starting ``failsync.sandbox.Sandbox`` (one or more clusters, a kubeconfig at a given
+path with a context per cluster), a store hook per cluster that records the server-clock time
+of every EndpointSlice commit (the "endpoint change" the reaction latency starts
+from), and the admin endpoints, each for the cluster named by ``?cluster=`` (default the first):
 ``POST /apply`` (bulk create-or-replace in-process, no API request logged),
-``GET /commits?after=K`` and ``GET /requests?after=K[&method=M]`` (cursors into the commit
+``POST /scale`` (JSON ``[[namespace, deployment, replicas], ...]``, applied in-process one
+after the other: a burst of endpoint changes; answers the server time before the first),
+``GET /commits?after=K`` and ``GET /requests?after=K[&method=M]`` (cursors into the slice commit
 log and the cluster's request log: records from index K on, and the next cursor),
-``GET /splits`` (live weights of every TrafficSplit and HTTPRoute), ``POST /delete-splits``
-(JSON body: a namespace prefix; deletes both kinds).
+``GET /splits`` (live weights of every TrafficSplit and HTTPRoute), ``POST /expect`` (JSON
+``{"name": N, "weights": {"ns/name": {...}}}``: remember an expectation) and
+``GET /mismatched?name=N`` (how many expected objects are not at their weights yet: a
+convergence check that costs O(expected) in-process, not a transfer of every object),
+``POST /delete-splits`` (JSON body: a namespace prefix; deletes both kinds).
 Never does: measure anything itself, or change how the sandbox behaves.
 
-Run: ``python -m bench.launcher --kubeconfig FILE``; prints one JSON line
-``{"url": ..., "admin": ..., "kubeconfig": ...}`` when ready, serves until SIGTERM.
+Run: ``python -m bench.launcher --kubeconfig FILE [--clusters west,east]``; prints one JSON
+line ``{"urls": {...}, "admin": ..., "kubeconfig": ...}`` when ready, serves until SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import threading
 import time
@@ -27,21 +34,25 @@ from urllib.parse import parse_qs, urlsplit
 
 from failsync.sandbox import Sandbox
 
-ENDPOINT_KEYS = ("core/endpoints", "discovery/endpointslices")
+SLICE_KEY = "discovery/endpointslices"
 
 
 class CommitLog:
-    """Server-clock times of endpoint commits, recorded by a store hook (runs inside the store lock)."""
+    """Server-clock times of EndpointSlice commits, recorded by a store hook (runs inside the store
+    lock); kept as tuples, since at 100,000 policies the set-up alone commits 300,000 slices."""
 
     def __init__(self) -> None:
-        self.records: list[dict] = []
+        self.records: list[tuple[float, str, str, str, int]] = []
 
     def hook(self, change) -> None:
-        if change.store_key in ENDPOINT_KEYS:
+        if change.store_key == SLICE_KEY:
             metadata = change.obj["metadata"]
-            self.records.append({"time": time.time(), "kind": change.store_key.split("/")[1],
-                                 "namespace": metadata.get("namespace"), "name": metadata["name"],
-                                 "type": change.type, "revision": change.revision})
+            self.records.append((time.time(), metadata.get("namespace"), metadata["name"], change.type,
+                                 change.revision))
+
+    def as_dicts(self, after: int, total: int) -> list[dict]:
+        return [{"time": t, "kind": "endpointslices", "namespace": namespace, "name": name, "type": kind,
+                 "revision": revision} for t, namespace, name, kind, revision in self.records[after:total]]
 
 
 #: Store keys of the CRD-served objects the bench reads (stored at the CRDs' storage versions).
@@ -71,14 +82,18 @@ class AdminHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _cluster(self, query: dict) -> tuple:
+        name = query.get("cluster") or self.server.first
+        return self.server.clusters[name], self.server.commits[name]
+
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         after = int(query.get("after", 0))
-        cluster, commits = self.server.cluster, self.server.commits
+        cluster, commits = self._cluster(query)
         if url.path == "/commits":  # cursor: records[after:], and the next cursor
             total = len(commits.records)
-            self._answer({"next": total, "records": commits.records[after:total]})
+            self._answer({"next": total, "records": commits.as_dicts(after, total)})
         elif url.path == "/requests":
             method = query.get("method")
             total = len(cluster.requests)
@@ -88,6 +103,14 @@ class AdminHandler(BaseHTTPRequestHandler):
         elif url.path == "/splits":  # TrafficSplits and HTTPRoutes (the bench keeps them in other namespaces)
             self._answer({f"{obj['metadata']['namespace']}/{obj['metadata']['name']}": _weights(obj)
                           for key in TARGET_KEYS for obj in cluster.store.all_of(key)})
+        elif url.path == "/mismatched":
+            expected = self.server.expectations[query["name"]]
+            live = {f"{obj['metadata']['namespace']}/{obj['metadata']['name']}": obj
+                    for key in TARGET_KEYS for obj in cluster.store.all_of(key)
+                    if obj["metadata"]["namespace"] in expected["namespaces"]}
+            wrong = [key for key, weights in expected["weights"].items()
+                     if key not in live or _weights(live[key]) != weights]
+            self._answer({"mismatched": len(wrong), "examples": wrong[:5]})
         elif url.path == "/time":
             self._answer({"time": time.time()})
         else:
@@ -95,12 +118,25 @@ class AdminHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         url = urlsplit(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
-        cluster = self.server.cluster
+        cluster, _ = self._cluster(query)
         if url.path == "/apply":
             for obj in body:
                 cluster.apply(obj)
             self._answer({"applied": len(body)})
+        elif url.path == "/scale":
+            deployments = [cluster.get("apps/v1", "Deployment", namespace, name) for namespace, name, _ in body]
+            started = time.time()
+            for obj, (_, _, replicas) in zip(deployments, body):
+                obj["spec"]["replicas"] = replicas
+                cluster.apply(obj)
+            self._answer({"time": started, "scaled": len(body)})
+        elif url.path == "/expect":
+            weights = body["weights"]
+            self.server.expectations[body["name"]] = {
+                "weights": weights, "namespaces": {key.split("/", 1)[0] for key in weights}}
+            self._answer({"expected": len(weights)})
         elif url.path == "/delete-splits":
             prefix = body or ""
             objects = [o for key in TARGET_KEYS for o in cluster.store.all_of(key)
@@ -115,21 +151,24 @@ class AdminHandler(BaseHTTPRequestHandler):
 def main() -> None:
     parser = argparse.ArgumentParser(description="bench sandbox process")
     parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--clusters", default="bench", help="comma-separated cluster names (default: bench)")
     parser.add_argument("--history", type=int, default=50_000)
     options = parser.parse_args()
+    names = options.clusters.split(",")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    with Sandbox(clusters=("bench",), kubeconfig=options.kubeconfig, history=options.history) as sandbox:
-        cluster = sandbox["bench"]
-        commits = CommitLog()
-        cluster.store.hooks.append(commits.hook)
+    with Sandbox(clusters=names, kubeconfig=options.kubeconfig, history=options.history) as sandbox:
         admin = ThreadingHTTPServer(("127.0.0.1", 0), AdminHandler)
         admin.daemon_threads = True
-        admin.cluster, admin.commits = cluster, commits
+        admin.first, admin.clusters, admin.commits, admin.expectations = names[0], {}, {}, {}
+        for name in names:
+            admin.clusters[name], admin.commits[name] = sandbox[name], CommitLog()
+            sandbox[name].store.hooks.append(admin.commits[name].hook)
         threading.Thread(target=admin.serve_forever, daemon=True).start()
-        print(json.dumps({"url": cluster.url, "admin": f"http://127.0.0.1:{admin.server_address[1]}",
-                          "kubeconfig": str(sandbox.kubeconfig), "pid": __import__("os").getpid()}), flush=True)
+        print(json.dumps({"urls": {name: sandbox[name].url for name in names},
+                          "admin": f"http://127.0.0.1:{admin.server_address[1]}",
+                          "kubeconfig": str(sandbox.kubeconfig), "pid": os.getpid()}), flush=True)
         stop.wait()
         admin.shutdown()
 

@@ -183,16 +183,10 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(options.steady)  # the sampled window itself
             sections.append(markdown(f"Steady state ({options.steady:.0f} s)", recorder.stop()))
             recorder = Recorder(loop.failsync.pid, RESULTS / "profile-reaction.raw")
-            flipper = scenarios.Flipper(sandbox)
-            latencies = []
-            for _ in range(options.events):
-                result = flipper.flip(flipper.random.choice(policies))
-                if not result["missed"]:
-                    latencies.append(result["latency_s"])
-                time.sleep(0.05)
+            reaction = scenarios.reaction_figures(sandbox, {"failsync": policies}, options.events)["failsync"]
             stat = proc_stat(loop.failsync.pid)
             sections.append(markdown(
-                f"Reaction path ({options.events} flips, median {1000 * scenarios.statistics.median(latencies):.1f} ms "
+                f"Reaction path ({options.events} flips, median {1000 * (reaction['p50_s'] or 0):.1f} ms "
                 f"under the profiler; RSS {stat.rss_mb:.0f} MB)", recorder.stop()))
         finally:
             loop.stop()

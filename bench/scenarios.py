@@ -1,5 +1,6 @@
-"""What the bench measures, one function per figure group: render, one-shot sync, and the
-loop (convergence, footprint, steady state, reaction latency against the floor).
+"""What the bench measures, one function per figure group: render, validate by layout, one-shot
+sync, and the loop (convergence, footprint, steady state, reaction latency and bursts against
+the floor).
 
 Owns: the measurement procedures and the numbers they return (plain dicts, seconds and
 MiB). Never does: print or format (``report``), start the sandbox (``run``).
@@ -7,41 +8,45 @@ MiB). Never does: print or format (``report``), start the sandbox (``run``).
 
 from __future__ import annotations
 
+import bisect
 import random
 import statistics
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Sequence
 
-import requests
-
+from bench import layouts
 from bench.fixtures import BenchPolicy
-from failsync.sandbox.simulator import slice_name
 from bench.harness import (ROOT, WRITE_VERBS, SandboxProcess, failsync_command, proc_stat, stop_process, timed_run,
                            wait_for)
+from failsync.sandbox.simulator import slice_name
 
 
 def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile (p99 of 200 values is the 198th smallest)."""
+    """Nearest-rank percentile (p99 of 1,000 values is the 990th smallest)."""
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, int(round(fraction * len(ordered) + 0.5)) - 1))]
 
 
-# ------------------------------------------------------------------ render
+def distribution(latencies: list[float]) -> dict:
+    """p50 / p95 / p99 / max of latencies in seconds (None when there are none)."""
+    if not latencies:
+        return {"p50_s": None, "p95_s": None, "p99_s": None, "max_s": None}
+    return {"p50_s": statistics.median(latencies), "p95_s": percentile(latencies, 0.95),
+            "p99_s": percentile(latencies, 0.99), "max_s": max(latencies)}
+
+
+# ------------------------------------------------------------------ render and validate
 
 def render_figures(policy_dir: Path, repeats: int = 3) -> dict:
     """``failsync render`` as a subprocess (interpreter start included) and in-process, split by stage."""
     from failsync.core.rendering import Renderer, to_yaml
     from failsync.loading import load_policies
 
-    walls = []
-    for _ in range(repeats):
-        wall, result = timed_run(failsync_command("render", str(policy_dir)))
-        if result.returncode != 0:
-            raise RuntimeError(f"failsync render failed: {result.stderr[-500:]}")
-        walls.append(wall)
+    walls = [_command_wall("render", policy_dir) for _ in range(repeats)]
     startup, _ = timed_run([sys.executable, "-c", "import failsync.cli"])
     started = time.perf_counter()
     policy_set = load_policies([policy_dir])
@@ -54,6 +59,26 @@ def render_figures(policy_dir: Path, repeats: int = 3) -> dict:
     return {"subprocess_wall_s": statistics.median(walls), "import_wall_s": startup,
             "load_s": loaded - started, "render_s": rendered - loaded, "emit_s": emitted - rendered,
             "in_process_s": emitted - started, "objects": len(objects), "bytes": len(text)}
+
+
+def _command_wall(command: str, policy_dir: Path) -> float:
+    wall, result = timed_run(failsync_command(command, str(policy_dir)))
+    if result.returncode != 0:
+        raise RuntimeError(f"failsync {command} {policy_dir} failed: {result.stderr[-500:]}")
+    return wall
+
+
+def layout_figures(count: int, workdir: Path, repeats: int = 5) -> dict:
+    """Wall time of ``failsync render`` and ``failsync validate`` (subprocess) of ``count`` policies
+    in each layout of ``bench.layouts``, median of ``repeats``."""
+    figures = {}
+    for layout in layouts.LAYOUTS:
+        directory = layouts.write_layout(layout, count, workdir / f"layout-{layout}")
+        files = sum(1 for path in directory.rglob("*") if path.is_file())
+        figures[layout] = {"files": files, **{
+            f"{command}_s": statistics.median(_command_wall(command, directory) for _ in range(repeats))
+            for command in ("render", "validate")}}
+    return figures
 
 
 # ------------------------------------------------------------------ one-shot sync
@@ -78,28 +103,27 @@ def _one_shot(sandbox: SandboxProcess, command: list[str]) -> dict:
             "lists": sorted({r["path"] for r in records if r["verb"] == "list"})}
 
 
+def floor_command(sandbox: SandboxProcess, table: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "bench.floor", "--url", sandbox.url, "--table", str(table), *extra]
+
+
 def sync_figures(sandbox: SandboxProcess, policies: list[BenchPolicy], policy_dir: Path, floor_table: Path,
                  prefix: str) -> dict:
     """failsync sync and the floor's --once, each from scratch (no TrafficSplits) and converged."""
-    expected = {p.key: p.initial_weights for p in policies}
+    expectation = f"sync-{prefix}"
+    sandbox.expect(expectation, {p.key: p.initial_weights for p in policies})
     tools = {"failsync": failsync_command("sync", str(policy_dir), kubeconfig=sandbox.kubeconfig),
-             "floor": [sys.executable, "-m", "bench.floor", "--once", "--url", sandbox.url, "--table", str(floor_table)]}
+             "floor": floor_command(sandbox, floor_table, "--once")}
     figures = {}
     for tool, command in tools.items():
         sandbox.delete_splits(prefix)
         scratch = _one_shot(sandbox, command)
-        live = sandbox.splits()
-        scratch["correct"] = all(live.get(key) == weights for key, weights in expected.items())
+        scratch["correct"] = sandbox.mismatched(expectation) == 0
         figures[tool] = {"scratch": scratch, "converged": _one_shot(sandbox, command)}
     return figures
 
 
 # ------------------------------------------------------------------ the loop
-
-def _converged(sandbox: SandboxProcess, expected: dict[str, dict[str, int]]) -> bool:
-    live = sandbox.splits()
-    return all(live.get(key) == weights for key, weights in expected.items())
-
 
 def _quiet(sandbox: SandboxProcess, seconds: float, timeout: float) -> None:
     """Wait until no write request has been logged for ``seconds``."""
@@ -115,19 +139,41 @@ def _quiet(sandbox: SandboxProcess, seconds: float, timeout: float) -> None:
             last_write = time.monotonic()
 
 
+def baseline_rss(sandbox: SandboxProcess, workdir: Path) -> float:
+    """RSS (MiB) of ``failsync run`` with no policies once settled: the interpreter's own, with
+    failsync's imports and an idle loop (the base the per-policy figure is taken above)."""
+    empty = workdir / "baseline-policies"
+    empty.mkdir(exist_ok=True)
+    process = subprocess.Popen(failsync_command("run", str(empty), "--metrics-port", "0",
+                                                kubeconfig=sandbox.kubeconfig),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        readings = [0.0]
+
+        def settled() -> bool:
+            readings.append(proc_stat(process.pid).rss_mb)
+            return len(readings) > 8 and readings[-1] == readings[-5]  # unchanged for 1 s
+
+        wait_for(settled, 60, interval=0.25, what="an idle failsync run to settle")
+        return readings[-1]
+    finally:
+        stop_process(process)
+
+
 class Loop:
     """``failsync run`` on one set of policies and the floor on another, both against one sandbox."""
 
     def __init__(self, sandbox: SandboxProcess, workdir: Path, policy_dir: Path, floor_table: Path,
-                 extra_run_args: tuple[str, ...] = (), log_name: str = "failsync-run.log") -> None:
+                 extra_run_args: tuple[str, ...] = (), log_name: str = "failsync-run.log",
+                 floor_args: tuple[str, ...] = ()) -> None:
         self.sandbox = sandbox
         self.log = (workdir / log_name).open("w")
         self.started = time.perf_counter()
         self.failsync = subprocess.Popen(
             failsync_command("run", str(policy_dir), "--metrics-port", "0", *extra_run_args,
                              kubeconfig=sandbox.kubeconfig), stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
-        self.floor = subprocess.Popen([sys.executable, "-m", "bench.floor", "--url", sandbox.url,
-                                       "--table", str(floor_table)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        self.floor = subprocess.Popen(floor_command(sandbox, floor_table, *floor_args),
+                                      stdout=subprocess.PIPE, text=True, cwd=ROOT)
         if self.floor.stdout.readline().strip() != "ready":
             raise RuntimeError("the floor did not start")
 
@@ -136,11 +182,12 @@ class Loop:
         self.log.close()
         return codes
 
-    def converge(self, policies: list[BenchPolicy], timeout: float) -> dict:
-        """Wait for every TrafficSplit at its initial weights and then for quiet; the footprint then."""
-        expected = {p.key: p.initial_weights for p in policies}
-        wait_for(lambda: self.failsync.poll() is not None or _converged(self.sandbox, expected), timeout,
-                 interval=0.5, what="failsync run to converge")
+    def converge(self, policies: list[BenchPolicy], timeout: float, name: str = "loop") -> dict:
+        """Wait for every object at its initial weights and then for quiet; the footprint then."""
+        self.sandbox.expect(name, {p.key: p.initial_weights for p in policies})
+        # The check walks every object in the sandbox process: at 100,000 policies poll less often.
+        wait_for(lambda: self.failsync.poll() is not None or self.sandbox.mismatched(name) == 0, timeout,
+                 interval=max(0.5, len(policies) / 50_000), what="failsync run to converge")
         if self.failsync.poll() is not None:
             raise RuntimeError(f"failsync run exited {self.failsync.returncode}; see its log")
         converged = time.perf_counter() - self.started
@@ -161,70 +208,122 @@ class Loop:
                 "write_paths": sorted({r["path"] for r in writes})[:10]}
 
 
-class Flipper:
-    """Kills or restores a random primary and measures, on the sandbox clock, from the
-    EndpointSlice commit to the TrafficSplit PATCH landing (its logged finish time)."""
+# ------------------------------------------------------------------ reaction and bursts
 
-    def __init__(self, sandbox: SandboxProcess, seed: int = 7) -> None:
-        self.sandbox = sandbox
-        self.session = requests.Session()
+class Reactor:
+    """Kills or restores primaries (in-process scales of their Deployments, in the cluster their
+    health is read in) and, afterwards, matches each change on the sandbox clock: from the commit
+    of the flipped service's EndpointSlice to the first 2xx PATCH of the policy's object after it
+    (in the written cluster). Events are fired without waiting for their writes and matched from
+    the logs at the end, so polling never competes with the tools being measured."""
+
+    def __init__(self, sandbox: SandboxProcess, flip_cluster: str | None = None, write_cluster: str | None = None,
+                 seed: int = 7, down: set[str] | None = None) -> None:
+        """``down``: the keys of policies whose flipped service is down now (shared between runs)."""
+        self.sandbox, self.flip_cluster, self.write_cluster = sandbox, flip_cluster, write_cluster
         self.random = random.Random(seed)
-        self.down: set[str] = set()
+        self.down = down if down is not None else set()
+        self.commit_cursor = sandbox.commit_cursor(flip_cluster)
+        self.request_cursor = sandbox.request_cursor(write_cluster)
+        self.fired: list[tuple[str, list[BenchPolicy], float]] = []  # (tool, policies, server time)
 
-    def flip(self, policy: BenchPolicy, timeout: float = 15.0) -> dict:
-        kill = policy.key not in self.down
-        commit_cursor = self.sandbox.commit_cursor()
-        request_cursor = self.sandbox.request_cursor()
-        response = self.session.patch(
-            f"{self.sandbox.url}/apis/apps/v1/namespaces/{policy.namespace}/deployments/{policy.primary}/scale",
-            json={"spec": {"replicas": 0 if kill else 1}}, headers={"Content-Type": "application/merge-patch+json"})
-        response.raise_for_status()
-        (self.down.add if kill else self.down.discard)(policy.key)
-        found: dict = {}
-        primary_slice = slice_name(policy.primary)
+    def fire(self, tool: str, group: Sequence[BenchPolicy], kill: bool | None = None) -> None:
+        """Flip every policy of ``group`` at once (kill when up, restore when down, or as ``kill`` says)."""
+        changes = []
+        for policy in group:
+            down = policy.key in self.down if kill is None else not kill
+            changes.append((policy.namespace, policy.flip_service, 1 if down else 0))
+            (self.down.discard if down else self.down.add)(policy.key)
+        at = self.sandbox.scale(changes, self.flip_cluster)
+        self.fired.append((tool, list(group), at))
 
-        def landed() -> bool:
-            nonlocal commit_cursor, request_cursor
-            commits, commit_cursor = self.sandbox.commits_after(commit_cursor)
-            for commit in commits:
-                if commit["namespace"] == policy.namespace and commit["name"] == primary_slice \
-                        and commit["kind"] == "endpointslices":
-                    found.setdefault("slice", commit["time"])
-                elif commit["namespace"] == policy.namespace and commit["name"] == policy.primary:
-                    found.setdefault("endpoints", commit["time"])
-            patches, request_cursor = self.sandbox.requests_after(request_cursor, "PATCH")
-            for record in patches:
-                if record["path"] == policy.target_path and 200 <= record["status"] < 300:
-                    found.setdefault("landed", record["finished"])
-            return "slice" in found and "landed" in found
+    def collect(self, timeout: float = 15.0) -> list[tuple[str, list[tuple[float, float] | None]]]:
+        """Per fired group: its tool and, per policy, (slice commit, write landed) or None if missed."""
+        commits: dict[tuple[str, str], list[float]] = defaultdict(list)
+        patches: dict[str, list[float]] = defaultdict(list)
+        deadline = time.monotonic() + timeout
+        while True:
+            records, self.commit_cursor = self.sandbox.commits_after(self.commit_cursor, self.flip_cluster)
+            for record in records:
+                if record["kind"] == "endpointslices":
+                    commits[(record["namespace"], record["name"])].append(record["time"])
+            records, self.request_cursor = self.sandbox.requests_after(self.request_cursor, "PATCH",
+                                                                       self.write_cluster)
+            for record in records:
+                if 200 <= record["status"] < 300:
+                    patches[record["path"]].append(record["finished"])
+            matched = [(tool, [self._match(policy, at, commits, patches) for policy in group])
+                       for tool, group, at in self.fired]
+            if all(m is not None for _, group in matched for m in group) or time.monotonic() > deadline:
+                self.fired = []
+                return matched
+            time.sleep(0.2)
 
-        try:
-            wait_for(landed, timeout, interval=0.02, what=f"the {policy.kind} write for {policy.key}")
-        except TimeoutError:
-            return {"policy": policy.key, "kill": kill, "missed": True}
-        return {"policy": policy.key, "kill": kill, "missed": False,
-                "latency_s": found["landed"] - found["slice"],
-                "from_endpoints_s": found["landed"] - found.get("endpoints", found["slice"])}
+    @staticmethod
+    def _match(policy: BenchPolicy, at: float, commits: dict, patches: dict) -> tuple[float, float] | None:
+        times = commits.get((policy.namespace, slice_name(policy.flip_service)), [])
+        index = bisect.bisect_left(times, at)
+        if index == len(times):
+            return None
+        landed = patches.get(policy.target_path, [])
+        after = bisect.bisect_left(landed, times[index])
+        return (times[index], landed[after]) if after < len(landed) else None
 
 
-def reaction_figures(sandbox: SandboxProcess, failsync_policies: list[BenchPolicy],
-                     floor_policies: list[BenchPolicy], events: int) -> dict:
-    """``events`` flips for failsync and as many for the floor, alternating, with a short settle between."""
-    flipper = Flipper(sandbox)
-    samples: dict[str, list[dict]] = {"failsync": [], "floor": []}
-    for index in range(2 * events):
-        tool = "failsync" if index % 2 == 0 else "floor"
-        policies = failsync_policies if tool == "failsync" else floor_policies
-        samples[tool].append(flipper.flip(flipper.random.choice(policies)))
-        time.sleep(0.05 + flipper.random.random() * 0.1)  # let the writer finish its follow-up work
+def reaction_figures(sandbox: SandboxProcess, tools: dict[str, list[BenchPolicy]], events: int,
+                     flip_cluster: str | None = None, write_cluster: str | None = None,
+                     down: set[str] | None = None, seed: int = 7) -> dict:
+    """``events`` isolated flips per tool, alternating, 20-50 ms apart: p50 / p95 / p99 per tool."""
+    reactor = Reactor(sandbox, flip_cluster, write_cluster, seed, down)
+    collected: dict[str, list[tuple[float, float] | None]] = {tool: [] for tool in tools}
+    # A policy is not flipped again while its last change may be in flight (two quick flips of one
+    # primary can fold into one reconcile, and then neither has its own write): the last 12 a tool
+    # flipped, or all but one of a smaller pool, are left out of the draw.
+    recent: dict[str, list[str]] = {tool: [] for tool in tools}
+    for index in range(events * len(tools)):
+        tool = list(tools)[index % len(tools)]
+        window = min(12, len(tools[tool]) - 1)
+        policy = reactor.random.choice(tools[tool])
+        while window > 0 and policy.key in recent[tool][-window:]:
+            policy = reactor.random.choice(tools[tool])
+        recent[tool] = (recent[tool] + [policy.key])[-12:]
+        reactor.fire(tool, [policy])
+        time.sleep(0.02 + reactor.random.random() * 0.03)  # the gap between events, not a wait for a condition
+        if index % 200 == 199 or index == events * len(tools) - 1:  # match as we go: bounded log transfers
+            for fired_tool, matches in reactor.collect():
+                collected[fired_tool] += matches
     figures = {}
-    for tool, results in samples.items():
-        latencies = [r["latency_s"] for r in results if not r["missed"]]
-        figures[tool] = {"events": len(results), "missed": sum(r["missed"] for r in results),
-                         "median_s": statistics.median(latencies) if latencies else None,
-                         "p99_s": percentile(latencies, 0.99) if latencies else None,
-                         "max_s": max(latencies) if latencies else None,
-                         "median_from_endpoints_s": statistics.median(
-                             [r["from_endpoints_s"] for r in results if not r["missed"]]) if latencies else None}
-    figures["samples"] = samples
+    for tool, matches in collected.items():
+        latencies = [landed - commit for commit, landed in filter(None, matches)]
+        figures[tool] = {"events": len(matches), "missed": matches.count(None), **distribution(latencies)}
+    return figures
+
+
+def _all_up(sandbox: SandboxProcess, group: list[BenchPolicy], flip_cluster: str | None,
+            write_cluster: str | None, name: str, down: set[str]) -> None:
+    """Scale every flipped Deployment of ``group`` to 1 and wait for their objects at the initial weights."""
+    down.difference_update(p.key for p in group)
+    sandbox.expect(name, {p.key: p.initial_weights for p in group}, write_cluster)
+    sandbox.scale([(p.namespace, p.flip_service, 1) for p in group], flip_cluster)
+    wait_for(lambda: sandbox.mismatched(name, write_cluster) == 0, 60, interval=0.2,
+             what="every burst policy back at its initial weights")
+
+
+def burst_figures(sandbox: SandboxProcess, tools: dict[str, list[BenchPolicy]], size: int = 100,
+                  flip_cluster: str | None = None, write_cluster: str | None = None,
+                  down: set[str] | None = None) -> dict:
+    """Per tool, one after the other: every primary of ``size`` policies up, then all of them
+    killed at once (one in-process pass over their Deployments); the time from the first
+    EndpointSlice commit to the last PATCH landing; then all restored."""
+    figures, down = {}, (down if down is not None else set())
+    for tool, policies in tools.items():
+        group = policies[:size]
+        _all_up(sandbox, group, flip_cluster, write_cluster, f"burst-{tool}", down)
+        reactor = Reactor(sandbox, flip_cluster, write_cluster, down=down)
+        reactor.fire(tool, group, kill=True)
+        ((_, matches),) = reactor.collect(timeout=60.0)
+        landed = [m for m in matches if m is not None]
+        figures[tool] = {"size": len(group), "missed": len(group) - len(landed),
+                         "burst_s": (max(m[1] for m in landed) - min(m[0] for m in landed)) if landed else None}
+        _all_up(sandbox, group, flip_cluster, write_cluster, f"burst-{tool}", down)
     return figures

@@ -22,7 +22,7 @@ from failsync.core.model import HealthSource, Policy
 from failsync.core.remote_health import (Mirror, PolicyHealth, RemoteReading, RemoteTarget, mirror_of, place,
                                          policy_health)
 from failsync.errors import ApiError, FailsyncError, Forbidden
-from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, KubeClient
+from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, KubeClient, Resource
 from failsync.loading import expand_path
 
 log = logging.getLogger(__name__)
@@ -185,15 +185,15 @@ def read_remote(clusters: Mapping[str, RemoteCluster], scopes: Mapping[str, set[
         try:
             slices = cluster.client.serves_endpoint_slices()
             resource = ENDPOINT_SLICES if slices else ENDPOINTS
-            try:
-                items = [item for scope in wanted for item in cluster.client.list(resource, namespace=scope).items]
-            except Forbidden:
-                if wanted != [None]:
-                    raise
-                # Rights granted per namespace (a Role in each backend namespace, as docs/multicluster.md
-                # allows): the cluster-wide LIST is refused, one LIST per namespace is not.
-                wanted = [*sorted(namespaces)]
-                items = [item for scope in wanted for item in cluster.client.list(resource, namespace=scope).items]
+            if wanted == [None]:
+                try:
+                    items = list(cluster.client.list(resource).items)
+                except Forbidden:
+                    # Rights granted per namespace (a Role in each backend namespace, as docs/multicluster.md
+                    # allows): the cluster-wide LIST is refused, one LIST per namespace is not.
+                    items, wanted = _list_per_namespace(cluster, resource, namespaces)
+            else:
+                items, wanted = _list_per_namespace(cluster, resource, namespaces)
         except ApiError as error:
             log.warning("cluster %s unreachable: %s", name, error)
             cluster.mark(error, now())
@@ -206,6 +206,23 @@ def read_remote(clusters: Mapping[str, RemoteCluster], scopes: Mapping[str, set[
             reads.total[(name, namespace, service)] = count
         reads.read.update((name, scope) for scope in wanted)
     return reads
+
+
+def _list_per_namespace(cluster: RemoteCluster, resource: Resource, namespaces: Iterable[str]
+                        ) -> tuple[list[Any], list[str | None]]:
+    """One LIST per namespace: the items, and the namespaces read (one without the rights is said and left
+    unread, so its backends count as unhealthy while the others are read)."""
+    items: list[Any] = []
+    read: list[str | None] = []
+    for namespace in sorted(namespaces):
+        try:
+            items += cluster.client.list(resource, namespace=namespace).items
+        except Forbidden as error:
+            log.warning("cluster %s answers but refuses reads in namespace %s (%s): backends read there count "
+                        "as unhealthy", cluster.name, namespace, error)
+            continue
+        read.append(namespace)
+    return items, read
 
 
 def probe(clusters: Mapping[str, RemoteCluster], *, now: Callable[[], float] = time.time) -> None:

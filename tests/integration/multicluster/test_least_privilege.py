@@ -1,8 +1,9 @@
 """The read access docs/multicluster.md asks for in a remote cluster is enough (SPEC §11):
 one-shot commands with get/list on EndpointSlices in the backends' namespaces only (also above
 the cluster-wide LIST limit); the loop with exactly the ClusterRole of deploy/remote/rbac.yaml
-(get/list/watch on EndpointSlices and Services): no request in east is refused, and nothing is
-ever written there. The manifest renders with kubectl's kustomize."""
+(get/list/watch on EndpointSlices and Services): no request in east is refused, nothing is
+ever written there, and each kind is watched cluster-wide (one watch, not one per namespace).
+The manifest renders with kubectl's kustomize."""
 from __future__ import annotations
 
 import subprocess
@@ -103,3 +104,5 @@ def test_the_loop_needs_get_list_watch_of_endpointslices_and_services(sandbox, t
         made = [(r.verb, r.path, r.status) for r in list(sandbox["east"].requests)[first_request:]]
         assert made and not [m for m in made if m[2] in (401, 403)], made
         assert {verb for verb, _, _ in made} <= {"get", "list", "watch"}, made
+        # Allowed cluster-wide, the loop lists and watches each kind once cluster-wide, not per namespace.
+        assert not [m for m in made if m[0] in ("list", "watch") and "/namespaces/" in m[1]], made
