@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import select
 import socket
 import ssl
 import threading
@@ -71,6 +72,14 @@ class _Connection:
             response.close()
         return Answer(response.status, response.reason, response.headers, content), not response.will_close
 
+    def dropped(self) -> bool:
+        """Whether the server closed the idle socket (it reads as ready: EOF), as urllib3 checks before reuse."""
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
     def close(self) -> None:
         try:
             self.sock.close()
@@ -108,6 +117,9 @@ class LeanTransport:
         request = "".join(head).encode("latin-1") + (body or b"")
         with self._lock:
             connection = self._idle.pop() if self._idle else None
+        if connection is not None and connection.dropped():
+            connection.close()
+            connection = None
         if connection is not None:
             try:
                 return self._exchange(connection, request, method)
