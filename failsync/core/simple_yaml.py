@@ -1,10 +1,10 @@
 """A fast reader for the plain block YAML that policy files are almost always written in.
 
 Owns: turning text made only of simple lines (``key: value``, ``key:``, ``- key: value``,
-``- value``, comments, ``---``; values plain on one line, text with spaces included, or
-quoted, keys plain or quoted) into the same plain values PyYAML's safe loader gives,
+``- value``, comments, ``---``; values plain on one line, text with spaces included,
+quoted, or a one-line flow mapping of such scalars; keys plain or quoted) into the same plain values PyYAML's safe loader gives,
 plus the line of every key path. It never reports errors: on anything outside that
-subset (flow collections other than ``{}``/``[]``, anchors, tags, multi-line scalars,
+subset (flow sequences other than ``[]``, nested flow collections, anchors, tags, multi-line scalars,
 plain scalars holding ``:`` or ``#``, escapes beyond the ASCII ones, tabs, non-ASCII text,
 odd indentation, duplicate keys...) it answers None and the caller parses with PyYAML,
 which stays the authority on YAML.
@@ -31,7 +31,14 @@ _PLAIN = r"(?:[A-Za-z0-9_./~(+]|-(?=[^ \n]))[^\n:#]*?"
 _SINGLE = r"'(?:[^'\n]|'')*'"
 _DOUBLE = r'"(?:[^"\\\n]|\\.)*"'
 _KEY = rf"{_WORD}|{_SINGLE}|{_DOUBLE}"
-_VALUE = rf"{_SINGLE}|{_DOUBLE}|\{{\}}|\[\]|{_PLAIN}"
+# A flow mapping of scalars on one line ({tier: frontend, owner: "web team"}): its plain values
+# hold none of the flow indicators either.
+_FLOW_PLAIN = r"(?:[A-Za-z0-9_./~(+]|-(?=[^ ,\n]))[^\n:#,\[\]{}]*?"
+_FLOW_VALUE = rf"{_SINGLE}|{_DOUBLE}|{_FLOW_PLAIN}"
+_FLOW_ENTRY = rf"(?:{_KEY}): +(?:{_FLOW_VALUE}) *"
+_FLOW_MAPPING = rf"\{{ *(?:{_FLOW_ENTRY}(?:, *{_FLOW_ENTRY})*)?\}}"
+_FLOW_ENTRIES = re.compile(rf" *(?P<key>{_KEY}): +(?P<value>{_FLOW_VALUE}) *(?:,|\Z)")
+_VALUE = rf"{_SINGLE}|{_DOUBLE}|{_FLOW_MAPPING}|\[\]|{_PLAIN}"
 _LINE = re.compile(  # "---" first: as a plain scalar it would read as one
     r"(?P<separator>---)\n"
     rf"|(?P<indent> *)(?P<dash>- )?(?:(?P<key>{_KEY}):(?: +(?P<value>{_VALUE}))?|(?P<item>{_VALUE}))"
@@ -163,12 +170,28 @@ class _Reader:
 
         return _ESCAPE.sub(unescape, inner)
 
+    def flow_mapping(self, text: str) -> dict[str, Any]:
+        """``{k: v, ...}`` (the line pattern checked its shape): its keys and scalar values."""
+        inner = text[1:-1].strip()
+        mapping: dict[str, Any] = {}
+        position = 0
+        while position < len(inner):
+            found = _FLOW_ENTRIES.match(inner, position)
+            if found is None:
+                raise _NotSimple
+            key = self.key(found.group("key"))
+            if key in mapping:
+                raise _NotSimple  # a duplicate key: the full parser reports it
+            mapping[key] = self.scalar(found.group("value"))
+            position = found.end()
+        return mapping
+
     def scalar(self, text: str) -> Any:
         first = text[0]
         if first == '"' or first == "'":
             return self.quoted(text)
         if first == "{":
-            return {}
+            return self.flow_mapping(text)
         if first == "[":
             return []
         tag = self.tag(text)
@@ -214,6 +237,9 @@ class _Reader:
             index += 1
             if value is not _ABSENT:
                 mapping[key] = value
+                if type(value) is dict:  # a flow mapping: its keys are on this line
+                    for inner in value:
+                        paths[f"{child}.{inner}"] = number
                 continue
             # "key:" alone: a nested mapping or sequence follows, or the value is null.
             following = lines[index] if index < count else None
@@ -247,6 +273,9 @@ class _Reader:
             paths.setdefault(item_path, number)  # as PolicyDocument.lines: a dotted key may have named it first
             if key is None:
                 items.append(item)
+                if type(item) is dict:  # - {service: web-east}
+                    for inner in item:
+                        paths[f"{item_path}.{inner}"] = number
                 index += 1
             else:
                 entry: dict[str, Any] = {}

@@ -58,6 +58,7 @@ metadata:
   name: web-svc-failover   # the TrafficSplit's name
   namespace: emojivoto
   labels: {}
+  annotations: {team: "web", tier: front-end}
 spec:
   service: web-svc
   fallbacks:
@@ -93,7 +94,7 @@ def test_a_policy_file_reads_to_pyyaml_values_and_lines() -> None:
         assert _same(data, expected_data)
         assert lines == expected_lines
     assert fast[0][0]["spec"]["health"]["minReady"] == 8  # YAML 1.1 octal, as PyYAML reads it
-    assert fast[0][1]["spec.fallbacks[1].priority"] == 13
+    assert fast[0][1]["spec.fallbacks[1].priority"] == 14
 
 
 def test_repeated_lines_read_the_same_and_empty_collections_are_not_shared() -> None:
@@ -108,7 +109,10 @@ def test_repeated_lines_read_the_same_and_empty_collections_are_not_shared() -> 
 
 
 @pytest.mark.parametrize("text", [
-    "a: {b: 1}\n",
+    "a: {b: {c: 1}}\n",
+    "a: [1, 2]\n",
+    "a: {b: 1, b: 2}\n",
+    "a: {b: x: y}\n",
     "a: &x 1\nb: *x\n",
     "a: !!str 1\n",
     "a: one\n  two\n",
@@ -140,7 +144,9 @@ _KEYS = st.sampled_from(["a", "b", "name", "a.b", "x/y", "k-1", "service", "'quo
 _VALUES = st.sampled_from(["x", "1", "010", "0x1f", "1.5", "yes", "No", "null", "'q'", '"d d"', "{}",
                            "[]", "2001-12-14", "1_000", "0", "true", "x # c", "a b", "-1", "~",
                            "fail over to east, then back", "'it''s'", '"say \\"hi\\""', '"tab\\tx"',
-                           "web-svc.emojivoto.svc", "(draft) v2", "30s", "'#not a comment'", '"k: v"'])
+                           "web-svc.emojivoto.svc", "(draft) v2", "30s", "'#not a comment'", '"k: v"',
+                           "{tier: frontend, owner: web-team}", "{service: web-east}", "{a: 1,b: 'x y' }",
+                           '{ "q k": yes }'])
 _DECORATION = st.sampled_from([[], [], [], ["# note"], [""], ["    # indented note"]])
 
 
