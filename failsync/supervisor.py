@@ -51,12 +51,15 @@ class Supervisor:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._failures: dict[str, tuple[int, float]] = {}  # name -> (failures in a row, when it last restarted)
-        self.threads: list[threading.Thread] = []
+        self.threads: list[threading.Thread] = []  # the live ones, and those ended since the last spawn
 
     def spawn(self, name: str, task: Callable[[], None]) -> threading.Thread:
         """Run ``task`` in a daemon thread named ``name``, restarting it after each unexpected error."""
         thread = threading.Thread(target=self._supervise, args=(name, task), name=name, daemon=True)
         with self._lock:
+            # Short-lived tasks (a rescope burst, a per-namespace watch) come and go for the
+            # life of the loop: keep only the threads still running, or the list grows forever.
+            self.threads = [started for started in self.threads if started.is_alive()]
             self.threads.append(thread)
         thread.start()
         return thread

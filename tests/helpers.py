@@ -1,6 +1,8 @@
 """Small test helpers shared by every test package: polling with a deadline,
 reading a blocking line stream (a watch, a `kubectl -w` process) with a deadline,
-stopping a long-running process with SIGTERM (never leaving it behind), and the
+stopping a long-running process with SIGTERM (never leaving it behind), running the loop's
+controller in a thread for the length of a block, a kubeconfig nobody answers, a path the
+policy loader may not read, and the
 Linkerd guide's TrafficSplit (one fixture file, verbatim from the guide), and the smallest
 valid policy.
 
@@ -9,6 +11,7 @@ deadline with a clear AssertionError.
 """
 from __future__ import annotations
 
+import os
 import queue
 import signal
 import subprocess
@@ -17,11 +20,24 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import yaml
 
 T = TypeVar("T")
+
+
+class _Loop(Protocol):
+    """What ``running_loop`` needs of a controller (``Controller``, ``ClusterController``)."""
+
+    synced: bool
+
+    def run(self) -> object: ...
+
+    def stop(self) -> object: ...
+
+
+L = TypeVar("L", bound=_Loop)
 
 _END = object()
 
@@ -80,6 +96,47 @@ def reaped(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def unreachable_kubeconfig(directory: Path) -> Path:
+    """A kubeconfig (written in ``directory``) whose server nobody answers: any request fails with "cannot reach"."""
+    path = directory / "kubeconfig"
+    path.write_text("apiVersion: v1\nkind: Config\ncurrent-context: x\n"
+                    "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+                    "users: [{name: u, user: {token: t}}]\n"
+                    "contexts: [{name: x, context: {cluster: c, user: u}}]\n")
+    return path
+
+
+def deny_to_the_loader(monkeypatch: Any, path: Path, call: str) -> None:
+    """Make ``os.<call>`` (``open`` or ``scandir``, as failsync's policy loader calls them) fail with
+    EACCES on ``path``: as root every file and directory is readable, so the failure is made there."""
+    import failsync.loading as loading
+
+    real = getattr(os, call)
+
+    def guarded(target: Any, *args: Any) -> Any:
+        if Path(target) == path:
+            raise PermissionError(13, "Permission denied", str(target))
+        return real(target, *args)
+
+    monkeypatch.setattr(loading.os, call, guarded)
+
+
+@contextmanager
+def running_loop(controller: L, *, sync_timeout: float = 15, stop_timeout: float = 30) -> Iterator[L]:
+    """``controller.run()`` in a thread: yields once its caches have synced, then stops it gracefully
+    and fails if it has not shut down within ``stop_timeout`` seconds."""
+    thread = threading.Thread(target=controller.run, name="failsync-run", daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: controller.synced, timeout=sync_timeout,
+                 message="the loop's caches to sync")
+        yield controller
+    finally:
+        controller.stop()
+        thread.join(stop_timeout)
+        assert not thread.is_alive(), "the loop did not shut down"
 
 
 def exit_code_after_sigterm(process: subprocess.Popen, timeout: float) -> int:

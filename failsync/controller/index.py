@@ -5,6 +5,7 @@ TrafficSplits; a policy file wins over an adopted object of the same name), the 
 set by ``namespace/name``, and the index (namespace, service) -> policy keys. Every
 update touches one key (or the keys of the files that changed), never the whole set:
 starting with 10,000 adopted TrafficSplits is 10,000 small updates, not 10,000 rebuilds.
+Each update that changes the set is told to ``listeners`` (the remote caches rescope on it).
 Never does: read the cluster, reconcile, or decide.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from failsync.core.model import Policy
 
@@ -38,6 +39,8 @@ class PolicyIndex:
         self._policies: dict[str, Policy] = {}
         # Tuples, not sets: 25,000 one-element sets weigh 5 MB; a service rarely has more than one policy.
         self._by_service: dict[tuple[str, str], tuple[str, ...]] = {}
+        #: Told each update that changed the managed policies, after it (outside the index's lock).
+        self.listeners: list[Callable[[IndexChange], None]] = []
 
     def get(self, key: str) -> Policy | None:
         """The managed policy ``key`` (``namespace/name``), or None."""
@@ -81,7 +84,7 @@ class PolicyIndex:
             self._files = dict(policies)
             for key in keys:
                 self._refresh_locked(key, change)
-        return change
+        return self._told(change)
 
     def set_adopted(self, key: str, policy: Policy | None) -> IndexChange:
         """Take (or, with None, drop) the policy of one adopted TrafficSplit or route."""
@@ -94,6 +97,12 @@ class PolicyIndex:
             else:
                 self._adopted[key] = policy
             self._refresh_locked(key, change)
+        return self._told(change)
+
+    def _told(self, change: IndexChange) -> IndexChange:
+        if change:
+            for listener in self.listeners:
+                listener(change)
         return change
 
     def _refresh_locked(self, key: str, change: IndexChange) -> None:

@@ -5,7 +5,7 @@ every remote cluster (the same ``Watcher`` as local caches: LIST, WATCH, re-list
 reconnect with backoff), cluster-wide while the cluster allows it, else (a 403: rights granted
 per namespace, a Role in each backend namespace) one per namespace the policies' remote
 backends live in, started and stopped as policies and mirrors come and go, each namespace's
-refusal reported on its own; a watcher of the local Services that keeps their Linkerd mirror
+refusal reported on its own (``failsync.controller.remote_scopes``); a watcher of the local Services that keeps their Linkerd mirror
 labels, a prober per remote cluster saying whether it answers (the metric
 ``failsync_cluster_reachable``, an Event on each policy it touches when that changes), and
 ``RemoteAwareCaches``: the local ``Caches`` whose counts for mirrored or ``health.cluster``
@@ -21,16 +21,18 @@ import functools
 import logging
 import threading
 import time
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
-from failsync.clusters import RemoteCluster, needed_scopes
+from failsync.clusters import RemoteCluster
 from failsync.controller.caches import Caches, _service_of_slice, _slice_readiness
+from failsync.controller.remote_scopes import (REMOTE_KINDS, NamespaceScopes, Refusal, RemoteKind, Touched,
+                                               _MirrorLabels, _RefusalAware)
 from failsync.core import health
 from failsync.core.model import Policy
 from failsync.core.remote_health import (Mirror, PolicyHealth, RemoteReading, RemoteTarget, combined_counts,
                                          mirror_of, policy_health)
 from failsync.errors import ApiError, Forbidden, Unreachable
-from failsync.kube import ENDPOINT_SLICES, SERVICES, Resource
+from failsync.kube import ENDPOINT_SLICES, SERVICES
 from failsync.kube.errors import is_temporary
 from failsync.kube.watch import Change, Store, Watcher
 from failsync.observability import Metrics
@@ -48,16 +50,6 @@ PROBE_INTERVAL = 1.0
 #: At start-up, how long the loop waits at most for a remote cluster's first LIST before it reconciles
 #: (a remote never read counts as unhealthy: deciding before it is read would flap traffic on every restart).
 REMOTE_SYNC_WAIT = 10.0
-#: Where reads go per namespace, how often the watched namespaces are recomputed unasked: a policy no
-#: longer managed is not told to the caches, so its namespaces' watches stop within this (a pass over
-#: 1,000 policies takes some 30 ms; a new policy or mirror asks for a pass at once).
-RESCOPE_INTERVAL = 5.0
-#: The remote kinds, by the name the caches give them.
-REMOTE_KINDS = {"endpointslices": ENDPOINT_SLICES, "services": SERVICES}
-
-Touched = Callable[[set[tuple[str, str]]], None]
-#: ``on_refusal(cluster, namespace, problem or None when readable again, touched pairs)``.
-Refusal = Callable[[RemoteCluster, str, "str | None", set[tuple[str, str]]], None]
 
 
 def _mirror_projection(obj: Mapping[str, Any]) -> Mirror | bool:
@@ -65,75 +57,7 @@ def _mirror_projection(obj: Mapping[str, Any]) -> Mirror | bool:
     return mirror_of(obj) or True
 
 
-class _MirrorLabels(Mapping[tuple[str, str], Mirror]):
-    """The local mirrors by (namespace, service), read from the mirror labels' cache (no copy of it)."""
-
-    def __init__(self, store: Store | None) -> None:
-        self.store = store
-
-    def __getitem__(self, key: tuple[str, str]) -> Mirror:
-        found = self.store.get(f"{key[0]}/{key[1]}") if self.store is not None else None
-        if not isinstance(found, Mirror):
-            raise KeyError(key)
-        return found
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        store = self.store
-        for key in store.keys() if store is not None else ():
-            namespace, _, name = key.rpartition("/")
-            if store is not None and isinstance(store.get(key), Mirror):
-                yield namespace, name
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
-class _RefusalAware(Watcher):
-    """A remote watcher that says when the server refuses its LIST or WATCH (403) before it backs off."""
-
-    def __init__(self, *args: Any, on_refused: Callable[[Forbidden], None], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.on_refused = on_refused
-
-    def _restart(self, reason: str, error: Exception | None = None, *, retry_after: float | None = None) -> None:
-        if isinstance(error, Forbidden) and not self._stopping.is_set():
-            self.on_refused(error)
-        super()._restart(reason, error, retry_after=retry_after)
-
-
-class RemoteKind:
-    """One kind read in one remote cluster: a cluster-wide watcher, or, once the cluster refuses that,
-    one watcher per namespace (``namespaces``) with the namespaces that refuse theirs (``refused``)."""
-
-    def __init__(self, cluster: str, kind: str) -> None:
-        self.cluster = cluster
-        self.kind = kind
-        self.wide: Watcher | None = None
-        self.per_namespace = False
-        self.namespaces: dict[str, Watcher] = {}
-        self.refused: dict[str, str] = {}
-
-    @property
-    def resource(self) -> Resource:
-        return REMOTE_KINDS[self.kind]
-
-    def watcher_for(self, namespace: str) -> Watcher | None:
-        """The watcher whose cache holds ``namespace`` (None: not read there)."""
-        return self.namespaces.get(namespace) if self.per_namespace else self.wide
-
-    def watchers(self) -> list[Watcher]:
-        """Every running watcher of this kind."""
-        return [*self.namespaces.values()] if self.per_namespace else [w for w in (self.wide,) if w is not None]
-
-    @property
-    def synced(self) -> bool:
-        """Listed once: cluster-wide, or in every namespace watched (one that refuses counts as done)."""
-        if not self.per_namespace:
-            return self.wide is not None and self.wide.synced.is_set()
-        return all(w.synced.is_set() or ns in self.refused for ns, w in list(self.namespaces.items()))
-
-
-class RemoteAwareCaches(Caches):
+class RemoteAwareCaches(NamespaceScopes, Caches):
     """Local caches plus the remote clusters: ready counts of remote-read backends are the remote verdict's."""
 
     def __init__(self, *args: Any, clusters: Mapping[str, RemoteCluster], metrics: Metrics,
@@ -152,11 +76,7 @@ class RemoteAwareCaches(Caches):
         self.reachable_gauge = metrics.registry.gauge(
             "failsync_cluster_reachable", "1 while a remote cluster given with --cluster answers, else 0.",
             ["cluster"])
-        self.readable_gauge = metrics.registry.gauge(
-            "failsync_remote_namespace_readable", "Read per namespace (a cluster-wide read refused): 1 while "
-            "failsync may list and watch what it needs in that namespace of that cluster, else 0.",
-            ["cluster", "namespace"])
-        self.remote_kinds: dict[str, dict[str, RemoteKind]] = {}
+        self._init_scopes(metrics)
         self.mirrors_watcher: Watcher | None = None
         # (cluster, namespace, service) read remotely -> the local (namespace, backend) pairs judged by it.
         self._readers: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
@@ -164,12 +84,6 @@ class RemoteAwareCaches(Caches):
         self._reported: set[str] = set()
         self._stopping = threading.Event()
         self._started_at = time.monotonic()
-        # Which namespaces are watched where reads go per namespace: recomputed on a thread of its own,
-        # coalescing requests (10,000 mirror labels listed at start-up are one pass, not 10,000).
-        self._scopes_lock = threading.RLock()
-        self._rescope = threading.Event()
-        self._rescopes_asked = 0
-        self._rescopes_done = 0
 
     # -- start and stop --------------------------------------------------------------------------
 
@@ -191,7 +105,6 @@ class RemoteAwareCaches(Caches):
                     remote.wide = self._remote_watcher(name, remote.kind, None)
                 remote.wide.start()
             self.spawn(f"probe-{name}", functools.partial(self._probe, cluster))
-        self.spawn("remote-scopes", self._keep_scopes)
 
     def _remote_watcher(self, cluster: str, kind: str, namespace: str | None) -> Watcher:
         """A watcher of ``kind`` in ``cluster``: cluster-wide (``namespace`` None) or in one namespace."""
@@ -215,137 +128,15 @@ class RemoteAwareCaches(Caches):
             return False
         if time.monotonic() - self._started_at >= REMOTE_SYNC_WAIT:
             return True
-        with self._scopes_lock:
-            if self._rescopes_done < self._rescopes_asked:  # namespaces about to be watched
-                return False
-            return all(kinds["endpointslices"].synced or not self.clusters[name].reachable
-                       for name, kinds in self.remote_kinds.items())
+        return self._scopes_synced()
 
     def stop(self) -> None:
         """Stop every watcher and prober."""
         self._stopping.set()
-        self._rescope.set()
         super().stop()
         if self.mirrors_watcher is not None:
             self.mirrors_watcher.stop()
-        with self._scopes_lock:
-            for kinds in self.remote_kinds.values():
-                for remote in kinds.values():
-                    for watcher in remote.watchers():
-                        watcher.stop()
-
-    def ensure_for(self, policy: Policy) -> None:
-        """What ``policy`` needs locally, and (where reads go per namespace) in the remote clusters."""
-        super().ensure_for(policy)
-        self._ask_rescope()
-
-    # -- per-namespace reads ---------------------------------------------------------------------
-
-    def _per_namespace(self) -> bool:
-        return any(remote.per_namespace for kinds in self.remote_kinds.values() for remote in kinds.values())
-
-    def _ask_rescope(self) -> None:
-        """Have the scopes thread recompute which namespaces to watch (only where reads go per namespace)."""
-        with self._scopes_lock:
-            if not self._per_namespace():
-                return
-            self._rescopes_asked += 1
-        self._rescope.set()
-
-    def _keep_scopes(self) -> None:
-        """Recompute the watched namespaces when asked, and every ``RESCOPE_INTERVAL``."""
-        while not self._stopping.is_set():
-            self._rescope.wait(RESCOPE_INTERVAL)
-            self._rescope.clear()
-            if self._stopping.is_set():
-                return
-            with self._scopes_lock:
-                asked = self._rescopes_asked
-                if not self._per_namespace():
-                    self._rescopes_done = asked
-                    continue
-            wanted = self.wanted_namespaces()
-            with self._scopes_lock:
-                for name, kinds in self.remote_kinds.items():
-                    for remote in kinds.values():
-                        if remote.per_namespace:
-                            self._watch_namespaces(remote, wanted.get(name, set()))
-                self._rescopes_done = asked
-
-    def wanted_namespaces(self, policies: Iterable[Policy] | None = None) -> dict[str, set[str]]:
-        """The namespaces each remote cluster is read in for ``policies`` (default: every managed one)."""
-        mirrors = _MirrorLabels(self.mirrors_watcher.store if self.mirrors_watcher else None)
-        return needed_scopes(tuple(self.policies() if policies is None else policies), mirrors, self.clusters)
-
-    def _watch_namespaces(self, remote: RemoteKind, wanted: set[str]) -> None:
-        """Start a watcher in each namespace of ``wanted`` not watched yet; stop those no longer wanted."""
-        for namespace in sorted(wanted - remote.namespaces.keys()):
-            watcher = remote.namespaces[namespace] = self._remote_watcher(remote.cluster, remote.kind, namespace)
-            log.info("cluster %s: watching %s in namespace %s", remote.cluster, remote.resource.plural, namespace)
-            watcher.start()
-        for namespace in sorted(remote.namespaces.keys() - wanted):
-            remote.namespaces.pop(namespace).stop()
-            remote.refused.pop(namespace, None)
-            log.info("cluster %s: no policy reads namespace %s any more: its %s watch stops", remote.cluster,
-                     namespace, remote.resource.plural)
-            if not any(namespace in r.namespaces for r in self.remote_kinds[remote.cluster].values()):
-                self.readable_gauge.remove(cluster=remote.cluster, namespace=namespace)
-
-    def _on_refused(self, cluster: str, kind: str, namespace: str | None, error: Forbidden) -> None:
-        """A 403: cluster-wide, read per namespace from now on; in one namespace, say so for that namespace."""
-        with self._scopes_lock:
-            remote = self.remote_kinds[cluster][kind]
-            if namespace is None:
-                if remote.per_namespace:
-                    return
-                remote.per_namespace = True
-                if remote.wide is not None:
-                    remote.wide.stop()
-                wanted = self.wanted_namespaces().get(cluster, set())
-                # Expected with rights granted per namespace (deploy/remote/namespaced-rbac.example.yaml).
-                log.info("cluster %s refuses to list or watch %s cluster-wide (%s): reading them per namespace "
-                         "instead, in %s", cluster, remote.resource.plural, error,
-                         ", ".join(sorted(wanted)) or "no namespace yet (no policy reads there)")
-                self._watch_namespaces(remote, wanted)
-                return
-            if remote.namespaces.get(namespace) is None or namespace in remote.refused:
-                return
-            told = self.refused(cluster, namespace) is not None  # the other kind's refusal said it already
-            remote.refused[namespace] = str(error)
-        if not told:
-            self._readable_changed(cluster, namespace, str(error))
-
-    def _on_remote_listed(self, cluster: str, kind: str, namespace: str | None) -> None:
-        if namespace is None:
-            return
-        with self._scopes_lock:
-            remote = self.remote_kinds[cluster][kind]
-            if remote.namespaces.get(namespace) is None:
-                return
-            was_refused = remote.refused.pop(namespace, None) is not None
-            refused = any(namespace in r.refused for r in self.remote_kinds[cluster].values())
-        if was_refused and not refused:
-            self._readable_changed(cluster, namespace, None)
-        elif not refused:
-            self.readable_gauge.set(1, cluster=cluster, namespace=namespace)
-
-    def _readable_changed(self, cluster: str, namespace: str, problem: str | None) -> None:
-        """Log, metric, Events and a reconcile of the policies reading ``namespace`` in ``cluster``."""
-        if problem:
-            log.warning("cluster %s answers but refuses reads in namespace %s (%s): backends read there count as "
-                        "unhealthy; retrying with backoff", cluster, namespace, problem)
-        else:
-            log.info("cluster %s: namespace %s is readable again", cluster, namespace)
-        self.readable_gauge.set(0 if problem else 1, cluster=cluster, namespace=namespace)
-        touched = {(p.namespace, s) for p in self.policies()
-                   if namespace in self.wanted_namespaces([p]).get(cluster, ()) for s in p.services}
-        self.on_refusal(self.clusters[cluster], namespace, problem, touched)
-        self.on_touched(touched)
-
-    def refused(self, cluster: str, namespace: str) -> str | None:
-        """Why ``cluster`` refuses reads in ``namespace`` (None: it does not)."""
-        kinds = self.remote_kinds.get(cluster, {})
-        return next((r.refused[namespace] for r in kinds.values() if namespace in r.refused), None)
+        self._stop_scopes()
 
     # -- changes ---------------------------------------------------------------------------------
 
@@ -520,4 +311,5 @@ def remote_aware(controller: Any, clusters: Mapping[str, RemoteCluster], *,
                                policies=lambda: controller.index.snapshot().values(), probe_interval=probe_interval,
                                clock=controller.engine.clock)
     controller.engine.remote_notes = caches.notes
+    controller.index.listeners.append(caches.policies_changed)  # a policy removed frees its namespaces' watches
     return caches

@@ -13,18 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from failsync.core.model import DEFAULT_OVERPROVISIONING_FACTOR, MAX_ROUTE_WEIGHT, FailoverMode, SpecMode
+from failsync.core.model import DEFAULT_OVERPROVISIONING_FACTOR, FailoverMode, SpecMode
 from failsync.core.policy_fields import field_at
+from failsync.core.policy_values import type_name
+from failsync.core.targets import ROUTE_WEIGHT_MAX
 
 _SPEC_MODES = {mode.value: mode for mode in SpecMode}
 _FAILOVER_MODES = {mode.value: mode for mode in FailoverMode}
-
-
-def _type_name(value: Any) -> str:
-    # policy_schema imports this module at its top, so its helper is looked up when first used
-    from failsync.core.policy_schema import _type_name as type_name
-
-    return type_name(value)
 
 
 def decision_fields(doc: Any, spec: dict[str, Any], health: dict[str, Any]) -> dict[str, Any] | None:
@@ -63,7 +58,7 @@ def factor(doc: Any, failover: dict[str, Any], gradual: bool) -> float | None:
     if value is None:
         return DEFAULT_OVERPROVISIONING_FACTOR
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        doc.error(path, f"expected a number from {low} to {high}, found the {_type_name(value)} {value!r}")
+        doc.error(path, f"expected a number from {low} to {high}, found the {type_name(value)} {value!r}")
         return None
     if not low <= value <= high:
         doc.error(path, f"expected a number from {low} to {high} (1: no overprovisioning), found {value}")
@@ -94,8 +89,8 @@ def distribute_weights(doc: Any, spec: dict[str, Any], distribute: bool
     if primary_weight is None or None in weights:
         return None
     total = primary_weight + sum(weights)  # type: ignore[arg-type]
-    if distribute and total > MAX_ROUTE_WEIGHT:
-        doc.error("spec.mode", f"the weights add up to {total}; expected at most {MAX_ROUTE_WEIGHT} "
+    if distribute and total > ROUTE_WEIGHT_MAX:
+        doc.error("spec.mode", f"the weights add up to {total}; expected at most {ROUTE_WEIGHT_MAX} "
                                f"(the route weight range), since one backend may carry them all")
         return None
     return primary_weight, (tuple(weights) if distribute else None)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Mapping
 
+from failsync.core import targets
 from failsync.errors import Location
 
 API_GROUP = "failsync.io"
@@ -23,11 +24,7 @@ MANAGED_BY_VALUE = "failsync"
 POLICY_ANNOTATION = "failsync.io/policy"
 #: The Linkerd failover extension's conventions, honoured on rendered objects and read in drop-in mode.
 LINKERD_PRIMARY_ANNOTATION = "failover.linkerd.io/primary-service"
-LINKERD_CONTROLLED_BY_LABEL = "failover.linkerd.io/controlled-by"
 DEFAULT_ADOPT_SELECTOR = "failover.linkerd.io/controlled-by=linkerd-failover"
-
-DEFAULT_TARGET_KIND = "TrafficSplit"
-DEFAULT_TARGET_API_VERSION = "split.smi-spec.io/v1alpha2"
 
 
 class HealthSource(str, enum.Enum):
@@ -64,8 +61,6 @@ class FailoverMode(str, enum.Enum):
 DEFAULT_OVERPROVISIONING_FACTOR = 1.4
 #: Weights of ``failover.mode: gradual`` add up to this.
 GRADUAL_SCALE = 100
-#: The largest weight a route accepts (Gateway API): the sum of ``distribute`` weights stays within it.
-MAX_ROUTE_WEIGHT = 1_000_000
 
 
 class Origin(str, enum.Enum):
@@ -114,8 +109,8 @@ class InactiveBackends(str, enum.Enum):
 class Target:
     """The object a policy renders to: kind and apiVersion; for routes, the port and idle backends."""
 
-    kind: str = DEFAULT_TARGET_KIND
-    api_version: str = DEFAULT_TARGET_API_VERSION
+    kind: str = targets.TRAFFIC_SPLIT
+    api_version: str = targets.API_VERSIONS[targets.TRAFFIC_SPLIT][0]  # the catalogue's default version
     port: int | None = None
     inactive_backends: InactiveBackends = InactiveBackends.ZERO_WEIGHT
 

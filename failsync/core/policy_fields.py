@@ -20,7 +20,6 @@ from typing import Any
 
 from failsync.core import targets
 from failsync.core.model import (
-    MAX_ROUTE_WEIGHT,
     POLICY_API_VERSION,
     POLICY_KIND,
     FailoverMode,
@@ -95,7 +94,7 @@ _VERSIONS_CEL = "{" + ", ".join(f"'{kind}': [" + ", ".join(f"'{v}'" for v in tar
 FALLBACK = Field("object", "A fallback backend, in order of preference.", required=True, properties={
     "service": _dns_label("The fallback Service.", required=True),
     "priority": _int("Priority tier; lower is preferred.", 1, INT32_MAX, default=1),
-    "weight": _int("Share of traffic with spec.mode: distribute (default 1).", 1, MAX_ROUTE_WEIGHT),
+    "weight": _int("Share of traffic with spec.mode: distribute (default 1).", 1, targets.ROUTE_WEIGHT_MAX),
     "health": Field("object", "Where this backend's health is read (another cluster).", properties={
         "cluster": _dns_label("The cluster (a --cluster name) whose ready endpoints count.", required=True),
         "service": _dns_label("The Service there (default: the mirror's remote name, else the same name)."),
@@ -138,7 +137,7 @@ SPEC = Field("object", "What to fail over and how.", required=True, properties={
     )),
     "mode": _enum("failover (one tier at a time) or distribute (fixed weights).", _values(SpecMode),
                   SpecMode.FAILOVER.value),
-    "primaryWeight": _int("The primary's share with spec.mode: distribute (default 1).", 1, MAX_ROUTE_WEIGHT),
+    "primaryWeight": _int("The primary's share with spec.mode: distribute (default 1).", 1, targets.ROUTE_WEIGHT_MAX),
     "failover": Field("object", "How traffic leaves the primary.", properties={
         "delaySeconds": _int("Seconds a primary must stay unhealthy before failing over.", 0, MAX_DELAY_SECONDS,
                              default=0),
@@ -160,8 +159,8 @@ SPEC = Field("object", "What to fail over and how.", required=True, properties={
          "failover.mode: gradual is not allowed with spec.mode: distribute"),
     # sum() comes from Kubernetes' CEL list library (the sandbox's CEL lacks it and skips the rule).
     Rule(f"!{_DISTRIBUTE_CEL} || (has(self.primaryWeight) ? self.primaryWeight : 1) + "
-         f"self.fallbacks.map(f, has(f.weight) ? f.weight : 1).sum() <= {MAX_ROUTE_WEIGHT}",
-         f"with spec.mode: distribute the weights add up to at most {MAX_ROUTE_WEIGHT}"),
+         f"self.fallbacks.map(f, has(f.weight) ? f.weight : 1).sum() <= {targets.ROUTE_WEIGHT_MAX}",
+         f"with spec.mode: distribute the weights add up to at most {targets.ROUTE_WEIGHT_MAX}"),
 ))
 
 #: ObjectMeta fields an object read from the API carries (the server's, kubectl's, Argo CD's

@@ -2,18 +2,16 @@
 
 Owns: checking a document against the FailoverPolicy fields of SPEC §2 (their keys,
 types, defaults and limits are the table in ``failsync.core.policy_fields``, which the CRD
-is generated from too; the rules across fields, DNS-1123 names, label keys and values are
-code here) and where each problem is (``file:line`` and a dotted
-key path such as ``spec.fallbacks[1].service``, with a message saying what was
-expected). Works on one document already read from YAML (PyYAML nodes or the fast
+is generated from too; the rules across fields are code here, the checks of single values
+such as names and labels are ``failsync.core.policy_values``) and where each problem is
+(``file:line`` and a dotted key path such as ``spec.fallbacks[1].service``, with a message
+saying what was expected). Works on one document already read from YAML (PyYAML nodes or the fast
 reader's values); reading files, several documents and duplicates across them belong
 to ``failsync.core.policies``.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 from dataclasses import replace
 from typing import Any
 
@@ -22,7 +20,6 @@ import yaml
 from failsync.core.decision_schema import decision_fields
 from failsync.core.remote_health_schema import remote_health_fields
 from failsync.core.model import (
-    MANAGED_BY_LABEL,
     POLICY_API_VERSION,
     POLICY_KIND,
     Backend,
@@ -33,15 +30,8 @@ from failsync.core.model import (
     WhenAllDown,
 )
 from failsync.core import targets
-from failsync.core.policy_fields import (  # noqa: F401 (INT32_MAX, MAX_HOLD_SECONDS: re-exported)
-    DNS1123_LABEL_MAX,
-    DNS1123_LABEL_PATTERN,
-    INT32_MAX,
-    MAX_HOLD_SECONDS,
-    field_at,
-    ignored_at,
-    keys_at,
-)
+from failsync.core.policy_fields import field_at, ignored_at, keys_at
+from failsync.core.policy_values import is_dns_label, label_problem, one_of, type_name
 from failsync.errors import Location, PolicyError
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -58,26 +48,6 @@ _HEALTH_SOURCES = {source.value: source for source in HealthSource}
 _WHEN_ALL_DOWN = {mode.value: mode for mode in WhenAllDown}
 _INACTIVE_BACKENDS = {choice.value: choice for choice in InactiveBackends}
 _TARGETS = {version: Target("TrafficSplit", version) for version in TRAFFICSPLIT_API_VERSIONS}
-
-# The table's pattern, anchored at the very end (Python's "$" also matches before a final newline).
-_DNS1123_LABEL = re.compile(DNS1123_LABEL_PATTERN.removesuffix("$") + r"\Z")
-_DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\Z")
-_LABEL_NAME = re.compile(r"([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?\Z")
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "mapping"
-    return type(value).__name__
 
 
 class PolicyDocument:
@@ -105,7 +75,7 @@ class PolicyDocument:
                 if type(key) is not str:
                     child = f"{path}.{key}" if path else str(key)
                     if not isinstance(key, str):
-                        self.error(child, f"keys must be strings, found the {_type_name(key)} {key!r}",
+                        self.error(child, f"keys must be strings, found the {type_name(key)} {key!r}",
                                    key_node.start_mark.line + 1)
                         continue
                 if key in result:
@@ -181,7 +151,7 @@ class PolicyDocument:
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            self.error(path, f"expected a mapping, found a {_type_name(value)}")
+            self.error(path, f"expected a mapping, found a {type_name(value)}")
             return {}
         self.unknown_keys(value, path, schema)
         return value
@@ -203,7 +173,7 @@ class PolicyDocument:
             return default
         value = parent[key]
         if not isinstance(value, str):
-            self.error(path, f"expected {what}, found the {_type_name(value)} {value!r}")
+            self.error(path, f"expected {what}, found the {type_name(value)} {value!r}")
             return None
         return value
 
@@ -211,7 +181,7 @@ class PolicyDocument:
                   default: str | None = None) -> str | None:
         what = "a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)"
         value = self.string(parent, key, path, required=required, default=default, what=what)
-        if value is not None and value is not default and not _is_dns_label(value):
+        if value is not None and value is not default and not is_dns_label(value):
             self.error(path, f"{value!r} is not {what}")
             return None
         return value
@@ -227,7 +197,7 @@ class PolicyDocument:
         value = parent[key]
         expected = f"an integer from {minimum} to {maximum}"
         if isinstance(value, bool) or not isinstance(value, int):
-            self.error(path, f"expected {expected}, found the {_type_name(value)} {value!r}")
+            self.error(path, f"expected {expected}, found the {type_name(value)} {value!r}")
             return None
         if not minimum <= value <= maximum:
             shown = value if abs(value) < 10**12 else f"a {len(str(abs(value)))}-digit number"
@@ -241,7 +211,7 @@ class PolicyDocument:
         choices = spec.enum
         assert choices is not None, path
         default = spec.default if default is None else default
-        what = _one_of(choices)
+        what = one_of(choices)
         value = self.string(parent, key, path, required=False, default=default, what=what)
         if value is not None and value not in choices:
             self.error(path, f"{value!r} is not valid; expected {what}")
@@ -252,7 +222,7 @@ class PolicyDocument:
 
     def validate(self, data: Any) -> Policy | None:
         if not isinstance(data, dict):
-            self.error("", f"expected a {POLICY_KIND} mapping, found a {_type_name(data)}")
+            self.error("", f"expected a {POLICY_KIND} mapping, found a {type_name(data)}")
             return None
         before = len(self.errors)
         api_version = self.string(data, "apiVersion", "apiVersion", required=True,
@@ -318,7 +288,7 @@ class PolicyDocument:
                            self._line_of(path))
             return ()
         if not isinstance(value, list) or not value:
-            found = "an empty list" if value == [] else f"a {_type_name(value)}"
+            found = "an empty list" if value == [] else f"a {type_name(value)}"
             self.error(path, f"expected a non-empty list of {{service: ...}} entries, found {found}")
             return ()
         limit = field_at(path).max_items
@@ -331,7 +301,7 @@ class PolicyDocument:
             item_path = f"{path}[{index}]"
             if not isinstance(entry, dict):
                 self.error(item_path, f"expected a mapping with service and optional priority, "
-                                      f"found the {_type_name(entry)} {entry!r}")
+                                      f"found the {type_name(entry)} {entry!r}")
                 continue
             self.unknown_keys(entry, item_path, "spec.fallbacks[]")
             service = self.dns_label(entry, "service", f"{item_path}.service", required=True)
@@ -355,19 +325,14 @@ class PolicyDocument:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.error(path, f"expected a mapping of label keys to string values, found a {_type_name(value)}")
+            self.error(path, f"expected a mapping of label keys to string values, found a {type_name(value)}")
             return None
         labels: dict[str, str] = {}
         ok = True
         for key, label_value in value.items():
-            child = f"{path}.{key}"
-            problem = _label_key_problem(key)
-            if problem is None and key == MANAGED_BY_LABEL:
-                problem = "is set by failsync itself; expected any other label key"
-            if problem is None:
-                problem = _label_value_problem(label_value)
+            problem = label_problem(key, label_value)
             if problem is not None:
-                self.error(child, problem)
+                self.error(f"{path}.{key}", problem)
                 ok = False
                 continue
             labels[key] = label_value
@@ -380,14 +345,14 @@ class PolicyDocument:
             return None
         versions = targets.API_VERSIONS[kind]
         api_version = self.string(target, "apiVersion", "spec.target.apiVersion", required=False,
-                                  default=versions[0], what=_one_of(versions))
+                                  default=versions[0], what=one_of(versions))
         if api_version is None:
             return None
         if api_version not in versions:
             other = [k for k in targets.KINDS if api_version in targets.API_VERSIONS[k]]
             why = f"it is a {other[0]} version" if other else "it is not a version failsync renders"
             self.error("spec.target.apiVersion", f"{api_version!r} cannot be used for {targets.with_article(kind)} ({why}); "
-                       f"expected {_one_of(versions)}")
+                       f"expected {one_of(versions)}")
             return None
         if not targets.is_route(kind):
             for key in _ROUTE_ONLY_KEYS & target.keys():
@@ -405,34 +370,3 @@ class PolicyDocument:
             return None
         return Target(kind, api_version, port=port, inactive_backends=_INACTIVE_BACKENDS[inactive])
 
-
-@functools.lru_cache(maxsize=None)
-def _one_of(choices: tuple[str, ...]) -> str:
-    return "one of " + ", ".join(choices)
-
-
-def _is_dns_label(value: str) -> bool:
-    return len(value) <= DNS1123_LABEL_MAX and _DNS1123_LABEL.match(value) is not None
-
-
-def _label_key_problem(key: str) -> str | None:
-    """Why ``key`` is not a valid Kubernetes label key, or None."""
-    expected = ("expected a label key: [prefix/]name, name at most 63 characters of letters, digits, "
-                "'-', '_', '.', starting and ending with a letter or digit; prefix a DNS-1123 subdomain")
-    prefix, slash, name = key.rpartition("/")
-    if not name or len(name) > 63 or not _LABEL_NAME.match(name):
-        return f"invalid label key {key!r}; {expected}"
-    if slash and (not prefix or len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix)):
-        return f"invalid label key {key!r}; {expected}"
-    return None
-
-
-def _label_value_problem(value: Any) -> str | None:
-    """Why ``value`` is not a valid Kubernetes label value, or None."""
-    expected = ("expected a string of at most 63 letters, digits, '-', '_', '.', starting and ending "
-                "with a letter or digit (quote numbers and booleans)")
-    if not isinstance(value, str):
-        return f"found the {_type_name(value)} {value!r}; {expected}"
-    if len(value) > 63 or not _LABEL_NAME.match(value):
-        return f"invalid label value {value!r}; {expected}"
-    return None

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from failsync.core.model import MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_ANNOTATION, Policy
-from failsync.core.targets import ROUTE_WEIGHT_MAX, is_route
+from failsync.core.targets import ROUTE_WEIGHT_MAX, TRAFFIC_SPLIT_WEIGHT_MAX, is_route
 
 _TOP = frozenset({"apiVersion", "kind", "metadata", "spec"})
 _METADATA = frozenset({"name", "namespace", "labels", "annotations"})
@@ -27,7 +27,6 @@ _SPEC = {
     "split.smi-spec.io/v1alpha3": frozenset({"service", "backends", "matches"}),
     "split.smi-spec.io/v1alpha4": frozenset({"service", "backends", "matches"}),
 }
-_INT32_MAX = 2**31 - 1
 #: Route fields (Gateway API HTTPRoute/GRPCRoute v1 and v1beta1; Linkerd's HTTPRoute has the same shape).
 _ROUTE_SPEC = frozenset({"parentRefs", "hostnames", "rules"})
 _ROUTE_RULE = {"HTTPRoute": frozenset({"name", "matches", "filters", "backendRefs", "timeouts", "retry",
@@ -58,8 +57,8 @@ def _string_map(value: Any, path: str) -> str | None:
 def _weight_problem(weight: Any, api_version: str, path: str) -> str | None:
     if api_version.endswith("/v1alpha1") and isinstance(weight, str):
         return None  # a Quantity ("1", "500m"); the API server checks its syntax
-    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= _INT32_MAX:
-        return f"{path} = {weight!r}; expected an integer from 0 to {_INT32_MAX}"
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 0 <= weight <= TRAFFIC_SPLIT_WEIGHT_MAX:
+        return f"{path} = {weight!r}; expected an integer from 0 to {TRAFFIC_SPLIT_WEIGHT_MAX}"
     return None
 
 

@@ -40,7 +40,8 @@ API_VERSIONS: dict[str, tuple[str, ...]] = {
 }
 KINDS = tuple(API_VERSIONS)
 
-#: Gateway API: ``weight`` is an int32 from 0 to 1,000,000 (default 1 when absent).
+#: Gateway API: ``weight`` is an int32 from 0 to 1,000,000 (default 1 when absent); the sum of a
+#: ``distribute`` policy's weights stays within it too.
 ROUTE_WEIGHT_MAX = 1_000_000
 #: SMI: an int32 (a Quantity at v1alpha1).
 TRAFFIC_SPLIT_WEIGHT_MAX = 2**31 - 1
@@ -61,16 +62,6 @@ def is_route(kind: str | None) -> bool:
 def with_article(kind: str) -> str:
     """``kind`` as a reader says it: "an HTTPRoute", "a GRPCRoute", "a TrafficSplit"."""
     return f"an {kind}" if kind.startswith("HTTP") else f"a {kind}"
-
-
-def default_api_version(kind: str) -> str:
-    """The apiVersion a policy renders ``kind`` at when it names none."""
-    return API_VERSIONS[kind][0]
-
-
-def max_weight(kind: str) -> int:
-    """The largest weight ``kind`` can carry."""
-    return ROUTE_WEIGHT_MAX if is_route(kind) else TRAFFIC_SPLIT_WEIGHT_MAX
 
 
 # -- reading weights -------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ web-svc (the sandbox mirror makes ``web-svc-east`` in west), running ``failsync 
 real ``Controller``, in a thread, reading health in east too as ``--cluster east=east`` does) on
 the guide's policy, playing kubectl (GET the
 TrafficSplit, ``scale`` the web Deployment, over HTTP) and checking after every step that
-the cluster looks as the guide says. Every wait polls with a deadline.
+the cluster looks as the guide says (what it reads off a cluster is ``failsync.demo.readings``).
+Every wait polls with a deadline.
 Never does: decide weights or write TrafficSplits (the loop does), or parse options.
 """
 
@@ -19,21 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, TypeVar
 
-import yaml
-
 from failsync.clusters import RemoteCluster, connect, parse_clusters
 from failsync.controller import Controller, LoopOptions
 from failsync.controller.reconciler import Inputs
-from failsync.core import health
 from failsync.core.model import Policy
 from failsync.core.rendering import Renderer
-from failsync.demo import emojivoto
+from failsync.demo import emojivoto, readings
 from failsync.demo.console import Console
 from failsync.demo.emojivoto import FALLBACK, NAMESPACE, POLICY_NAME, PRIMARY, PolicySource
 from failsync.demo.traffic import VoteBot, Window, stat_table
 from failsync.errors import ApiError, FailsyncError
 from failsync.core.targets import weights_of
-from failsync.kube import ENDPOINT_SLICES, ROUTES, SERVICES, TRAFFIC_SPLITS, KubeClient, Resource
+from failsync.kube import ROUTES, TRAFFIC_SPLITS, KubeClient, Resource
 from failsync.sandbox import Sandbox
 from failsync.sandbox.service_mirror import GATEWAY_NAME, GATEWAY_NAMESPACE
 from failsync.sync import sync_once
@@ -172,10 +170,7 @@ class Demo:
 
     def export(self) -> str:
         self.console.command("kubectl --context=east -n emojivoto label svc/web-svc mirror.linkerd.io/exported=true")
-        east = self.sandbox["east"]
-        service = east.get("v1", "Service", NAMESPACE, PRIMARY)
-        service["metadata"].setdefault("labels", {})["mirror.linkerd.io/exported"] = "true"
-        east.apply(service)  # the sandbox's service mirror (gateway mode) makes web-svc-east in west
+        self.sandbox.export("east", NAMESPACE, PRIMARY)  # the service mirror (gateway mode) makes web-svc-east in west
         self._wait(lambda: self._ready(self.west).get(FALLBACK, 0) >= 1, "web-svc-east to appear in west")
         self.console.command("kubectl --context=west -n emojivoto get svc")
         self.console.table(self._service_rows(), highlight=lambda row: row[0] == FALLBACK)
@@ -185,9 +180,9 @@ class Demo:
         self.console.command(f"failsync --context=west run {emojivoto.POLICY_PATH}   # the loop, in-process")
         self._start_loop()
         self._wait(lambda: self._weights() == ON_PRIMARY, f"the loop to create the {self.kind}",
-                   otherwise=lambda: f"weights now: {self._describe(self._weights())}")
+                   otherwise=lambda: f"weights now: {readings.describe(self._weights())}")
         self._show_split()
-        return f"failsync created {self.kind} {NAMESPACE}/{POLICY_NAME}: {self._describe(ON_PRIMARY)}"
+        return f"failsync created {self.kind} {NAMESPACE}/{POLICY_NAME}: {readings.describe(ON_PRIMARY)}"
 
     def traffic_on_primary(self) -> str:
         return self._traffic_goes_to(PRIMARY)
@@ -254,9 +249,9 @@ class Demo:
         started = time.monotonic()
         self._wait(lambda: self._weights() == expected, f"the {self.kind} to {verb}",
                    otherwise=lambda: f"the {self.kind} did not {verb}; weights now: "
-                                     f"{self._describe(self._weights())}")
+                                     f"{readings.describe(self._weights())}")
         observed = time.monotonic() - started
-        reaction = self._server_reaction()
+        reaction = readings.server_reaction(self.sandbox["west"].requests, self.resource.plural)
         self.reactions[label] = reaction if reaction is not None else observed
         if reaction is None:
             return f"{observed * 1000:.1f} ms (seen by polling)"
@@ -294,7 +289,7 @@ class Demo:
     def _keeps_weights(self) -> None:
         self._show_split()
         if self._weights() != ON_PRIMARY:
-            raise StepFailed(f"the {self.kind} moved into a dead east; weights now: {self._describe(self._weights())}")
+            raise StepFailed(f"the {self.kind} moved into a dead east; weights now: {readings.describe(self._weights())}")
 
     def _expect_reason(self, expected: str) -> None:
         """Show the decision as ``failsync status --cluster east=east`` reports it; its reason must name east."""
@@ -308,21 +303,6 @@ class Demo:
         self.console.block(json.dumps(shown, indent=2).splitlines())
         if expected not in (result["reason"] or ""):
             raise StepFailed(f"the decision's reason does not say {expected!r}: {result['reason'] or result['message']}")
-
-    def _server_reaction(self) -> float | None:
-        """From the last scale request reaching west to the next write of the target landing, by its request log.
-
-        Measured from the scale's arrival: the endpoints change inside that request, so the
-        loop's write can land before the scale's own answer has been sent.
-        """
-        records = list(self.sandbox["west"].requests)
-        scales = [r for r in records if r.method == "PATCH" and r.path.endswith("/deployments/web/scale")]
-        if not scales:
-            return None
-        arrived = scales[-1].started
-        writes = [r for r in records if r.method in ("PATCH", "POST") and f"/{self.resource.plural}" in r.path
-                  and r.status < 300 and r.finished >= arrived]
-        return min(r.finished for r in writes) - arrived if writes else None
 
     def _traffic_goes_to(self, backend: str) -> str:
         assert self.west is not None
@@ -344,16 +324,7 @@ class Demo:
     def _show_split(self) -> None:
         assert self.west is not None
         self.console.command(f"kubectl --context=west -n emojivoto get {self.short}/{POLICY_NAME} -o yaml   # spec")
-        split = self.west.get(self.resource, NAMESPACE, POLICY_NAME) or {}
-        text = yaml.safe_dump({"spec": split.get("spec")}, sort_keys=True, default_flow_style=False)
-        lines = text.splitlines()
-        heavy = set()
-        for index, line in enumerate(lines):
-            if line.strip() == "weight: 1":  # the whole list item of a backend carrying weight
-                start = index
-                while start > 0 and not lines[start].lstrip().startswith("- "):
-                    start -= 1
-                heavy.update(range(start, index + 1))
+        lines, heavy = readings.spec_lines(self.west.get(self.resource, NAMESPACE, POLICY_NAME))
         self.console.block(lines, highlighted=heavy)
 
     def _weights(self) -> dict[str, int] | None:
@@ -361,26 +332,13 @@ class Demo:
         return weights_of(self.west.get(self.resource, NAMESPACE, POLICY_NAME), (PRIMARY, FALLBACK))
 
     @staticmethod
-    def _describe(weights: Mapping[str, int] | None) -> str:
-        return "no object yet" if weights is None else ", ".join(f"{s}={w}" for s, w in weights.items())
-
-    @staticmethod
     def _ready(client: KubeClient | None) -> dict[str, int]:
-        assert client is not None
-        counts = health.ready_by_service(slices=client.list(ENDPOINT_SLICES, namespace=NAMESPACE).items)
-        return {service: count for (_namespace, service), count in counts.items()}
+        assert client is not None  # set by __enter__
+        return readings.ready_endpoints(client)
 
     def _service_rows(self) -> list[list[str]]:
-        assert self.west is not None
-        ready = self._ready(self.west)
-        rows = [["NAME", "TYPE", "PORT(S)", "READY-ENDPOINTS"]]
-        for service in sorted(self.west.list(SERVICES, namespace=NAMESPACE).items,
-                              key=lambda s: s["metadata"]["name"]):
-            spec = service.get("spec") or {}
-            ports = ",".join(f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or ())
-            name = service["metadata"]["name"]
-            rows.append([name, spec.get("type", "ClusterIP"), ports, str(ready.get(name, 0))])
-        return rows
+        assert self.west is not None  # set by __enter__
+        return readings.service_rows(self.west)
 
     def _wait(self, predicate: Callable[[], T], what: str, *,
               otherwise: Callable[[], str] | None = None) -> T:

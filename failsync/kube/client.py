@@ -8,6 +8,7 @@ Owns: URLs, HTTP, and converting every client failure into ``failsync.errors``
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import logging
@@ -99,6 +100,15 @@ def _settle_environment(session: requests.Session, server: str) -> None:
     if settings.get("verify") not in (None, True):
         session.verify = settings["verify"]  # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
     session.trust_env = False
+
+
+def _end_stream(response: requests.Response) -> None:
+    """End a streaming answer from another thread: its blocked read returns at once (closing the
+    socket alone would not wake it). One already ended or released to the pool is left alone."""
+    try:
+        response.raw.shutdown()
+    except (AttributeError, ValueError, RuntimeError, OSError):  # urllib3 < 2.3, ended, or released
+        pass
 
 
 class KubeClient:
@@ -244,8 +254,12 @@ class KubeClient:
 
     def watch(self, resource: Resource, *, namespace: str | None = None, resource_version: str | None = None,
               label_selector: str | None = None, timeout_seconds: int | None = None,
-              bookmarks: bool = True) -> Iterator[WatchEvent]:
-        """Stream changes of ``resource``; raises Gone on a 410 (in the status code or an ERROR event)."""
+              bookmarks: bool = True, on_open: Callable[[Callable[[], None]], None] | None = None,
+              ) -> Iterator[WatchEvent]:
+        """Stream changes of ``resource``; raises Gone on a 410 (in the status code or an ERROR event).
+
+        ``on_open(end)`` is given, once the stream is open, a function any thread may call to end it.
+        """
         params: dict[str, Any] = {"watch": "true"}
         if resource_version is not None:
             params["resourceVersion"] = resource_version
@@ -259,6 +273,8 @@ class KubeClient:
         response = self._raw("GET", self._path(resource, namespace), verb="watch", resource=resource,
                              namespace=namespace, params=params, stream=True,
                              timeout=(self._timeout, read_timeout))
+        if on_open is not None:
+            on_open(functools.partial(_end_stream, response))
         try:
             for line in response.iter_lines():
                 if not line:

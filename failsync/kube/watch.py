@@ -253,6 +253,7 @@ class Watcher:
         self._trouble: str | None = None  # why the stream last restarted, until it works again
         self.synced = threading.Event()
         self._stopping = threading.Event()
+        self._end_stream: Callable[[], None] | None = None  # ends the open stream (``stop`` from another thread)
         self._spawn = spawn
 
     @property
@@ -266,9 +267,12 @@ class Watcher:
         return self
 
     def stop(self) -> None:
-        """Stop the loop. A stream blocked on the network ends at its next event or
-        timeout; the thread is a daemon, so it never holds the process up."""
+        """Stop the loop: the open stream is ended, so the thread ends at once rather than at the
+        stream's next event or timeout (a remote namespace no longer read frees its thread)."""
         self._stopping.set()
+        end = self._end_stream
+        if end is not None:
+            end()
 
     def run(self) -> None:
         """List, then watch until stopped; never raises."""
@@ -363,11 +367,20 @@ class Watcher:
     def _watch(self) -> None:
         timeout = int(self.watch_timeout * (1 + random.random()))  # spread reconnects, as client-go does
         events = self.client.watch(self.resource, namespace=self.namespace, label_selector=self.label_selector,
-                                   resource_version=self.resource_version, timeout_seconds=timeout)
-        for event in events:
-            if self._stopping.is_set():
-                return
-            self._handle(event.type, event.object)
+                                   resource_version=self.resource_version, timeout_seconds=timeout,
+                                   on_open=self._opened)
+        try:
+            for event in events:
+                if self._stopping.is_set():
+                    return
+                self._handle(event.type, event.object)
+        finally:
+            self._end_stream = None  # its connection may go back to the pool: never end it later
+
+    def _opened(self, end: Callable[[], None]) -> None:
+        self._end_stream = end
+        if self._stopping.is_set():  # stopped while the stream was being opened
+            end()
 
     def _handle(self, kind: str, obj: Any) -> None:
         if kind == "BOOKMARK":

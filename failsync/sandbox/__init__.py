@@ -10,8 +10,7 @@ cluster, the cross-cluster service mirror). Modules: ``cluster`` (one server), `
 ``resources``/``kinds`` (what is served), ``selectors``, ``patches``, ``simulator``,
 ``deletion`` (finalizers, garbage collector, namespaces), ``managed_fields``/``apply``
 (server-side apply), ``access`` (SelfSubjectAccessReview), ``service_mirror`` (Linkerd's
-mirror and gateways), ``mirror`` (a one-service test mirror), ``faults``, ``auth``,
-``discovery``, ``status``.
+mirror and gateways), ``faults``, ``auth``, ``discovery``, ``status``.
 """
 
 from __future__ import annotations
@@ -25,7 +24,6 @@ import yaml
 
 from failsync.sandbox import service_mirror, tls
 from failsync.sandbox.cluster import Cluster, RequestLog, RequestRecord
-from failsync.sandbox.mirror import Mirror
 from failsync.sandbox.service_mirror import ServiceMirror
 
 __all__ = ["Cluster", "RequestLog", "RequestRecord", "Sandbox"]
@@ -51,7 +49,6 @@ class Sandbox:
             for index, name in enumerate(names)}
         self._kubeconfig_path = Path(kubeconfig) if kubeconfig else None
         self._tempdir: tempfile.TemporaryDirectory | None = None
-        self._mirrors: list[Mirror] = []
         self._mirror_mode = mirror_mode
         self.service_mirror: ServiceMirror | None = None
         self.kubeconfig: Path | None = None
@@ -87,8 +84,6 @@ class Sandbox:
         if self.service_mirror is not None:
             self.service_mirror.stop()
             self.service_mirror = None
-        for mirror in self._mirrors:
-            mirror.stop()
         for cluster in self.clusters.values():
             cluster.stop()
         if self._tempdir is not None:
@@ -133,12 +128,15 @@ class Sandbox:
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in token)
         return self._write_kubeconfig(self._kubeconfig_path.with_name(f"{self._kubeconfig_path.name}.{safe}"), token)
 
-    def mirror(self, source: tuple[str, str, str], target: tuple[str, str, str]) -> Mirror:
-        """Keep selector-less Service ``target`` (cluster, namespace, name) ready exactly while
-        Service ``source`` has ready endpoints: a test helper, simpler than Linkerd's gateway mode
-        (``mirror_mode``), whose mirrors stay ready while the gateway is up."""
-        mirror = Mirror(self.clusters[source[0]], source[1], source[2], self.clusters[target[0]], target[1],
-                        target[2])
-        self._mirrors.append(mirror)
-        mirror.start()
-        return mirror
+    def export(self, cluster: str, namespace: str, name: str, mode: str = "true") -> ServiceMirror:
+        """Label Service ``name`` of ``cluster`` ``mirror.linkerd.io/exported=<mode>`` (what
+        ``kubectl label`` does), so the service mirror makes ``<name>-<cluster>`` in every other
+        cluster; starts the mirror in gateway mode when the sandbox was made without ``mirror_mode``."""
+        service = self.clusters[cluster].get("v1", "Service", namespace, name)
+        if service is None:
+            raise LookupError(f"cluster {cluster} has no Service {namespace}/{name} to export")
+        if self.service_mirror is None:
+            self.service_mirror = ServiceMirror(self.clusters.values(), self._mirror_mode or "gateway").start()
+        service["metadata"].setdefault("labels", {})[service_mirror.EXPORT_LABEL] = mode
+        self.clusters[cluster].apply(service, manager="kubectl-label")
+        return self.service_mirror

@@ -172,12 +172,12 @@ class Collector:
                 waiting = self._foreground.get(str(owner.get("uid"))) if isinstance(owner, dict) else None
                 if waiting is not None:
                     self._queue(("deleting", *waiting))
-        ref = (change.store_key, metadata.get("namespace") or "", metadata["name"])
         if change.type == "DELETED":
             self._foreground.pop(metadata.get("uid"), None)
             if metadata.get("uid") in self._dependents:
                 self._queue(("owner-gone", metadata["uid"]))
         elif metadata.get("deletionTimestamp"):
+            ref = (change.store_key, metadata.get("namespace") or "", metadata["name"])
             if FOREGROUND in (metadata.get("finalizers") or ()):
                 self._foreground[metadata["uid"]] = ref
             self._queue(("deleting", *ref))
@@ -186,9 +186,10 @@ class Collector:
                 self._terminating.add(metadata["name"])
             else:
                 self._terminating.discard(metadata["name"])
-        namespace = metadata.get("namespace")
-        if namespace and namespace in self._terminating:
-            self._queue(("namespace", namespace))
+        if self._terminating:
+            namespace = metadata.get("namespace")
+            if namespace and namespace in self._terminating:
+                self._queue(("namespace", namespace))
 
     def _index(self, change: Change, refs: list | None, old_refs: list | None) -> bool:
         """Index a dependent's owner references; True when it names an owner it did not before

@@ -11,6 +11,7 @@ Validators return a list of causes ``{"reason", "message", "field"}``; empty = v
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 from failsync.sandbox.status import field_cause
@@ -57,17 +58,51 @@ def default_namespace(obj: dict) -> dict:
     return obj
 
 
+def cluster_ip(namespace: str, name: str) -> str:
+    """The address the sandbox allocates a Service, in kube-apiserver's default range 10.96.0.0/12.
+
+    Derived from the name rather than drawn at random, so a PUT that leaves ``clusterIP`` out
+    keeps the allocated one, as the real server does."""
+    digest = hashlib.sha1(f"{namespace}/{name}".encode()).digest()
+    return f"10.{96 + digest[0] % 16}.{digest[1]}.{digest[2] % 254 + 1}"
+
+
+def node_port(metadata: dict, port: dict) -> int:
+    """The node port the sandbox allocates a Service port, in the default range 30000-32767
+    (derived from the names, as ``cluster_ip``)."""
+    key = f"{metadata.get('namespace', '')}/{metadata.get('name', '')}/{port.get('protocol')}/{port.get('port')}"
+    return 30000 + int.from_bytes(hashlib.sha1(key.encode()).digest()[:4], "big") % 2768
+
+
 def default_service(obj: dict) -> dict:
-    """type ClusterIP, sessionAffinity None, port protocol TCP, targetPort = port."""
+    """type ClusterIP, sessionAffinity None, a cluster IP (single-stack IPv4) unless ExternalName,
+    internalTrafficPolicy Cluster, node ports for NodePort and LoadBalancer Services, port
+    protocol TCP, targetPort = port."""
     obj = copy.deepcopy(obj)
     spec = obj.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
+    if spec["type"] != "ExternalName":
+        metadata = obj.get("metadata") or {}
+        if not spec.get("clusterIP"):
+            spec["clusterIP"] = cluster_ip(str(metadata.get("namespace", "")), str(metadata.get("name", "")))
+        spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    if spec["type"] in ("NodePort", "LoadBalancer"):
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+        if spec["type"] == "LoadBalancer":
+            spec.setdefault("allocateLoadBalancerNodePorts", True)
+    node_ports = spec["type"] == "NodePort" or (spec["type"] == "LoadBalancer"
+                                                 and spec.get("allocateLoadBalancerNodePorts") is not False)
     for port in spec.get("ports") or []:
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
             if "port" in port:
                 port.setdefault("targetPort", port["port"])
+                if node_ports and not port.get("nodePort"):
+                    port["nodePort"] = node_port(obj.get("metadata") or {}, port)
     obj.setdefault("status", {}).setdefault("loadBalancer", {})
     return obj
 

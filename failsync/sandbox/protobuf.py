@@ -1,8 +1,8 @@
 """Just enough of the Kubernetes protobuf encoding to accept what kubectl sends as protobuf.
 
-``kubectl create namespace|deployment|service`` post ``application/vnd.kubernetes.protobuf``
+``kubectl create namespace|deployment|service|serviceaccount`` post ``application/vnd.kubernetes.protobuf``
 bodies (the ``k8s\\0`` envelope around the object). This module decodes that envelope and, for
-Namespace, Deployment, Service and SelfSubjectAccessReview (``kubectl auth can-i``), the fields of
+Namespace, Deployment, Service, ServiceAccount and SelfSubjectAccessReview (``kubectl auth can-i``), the fields of
 their messages that a create can carry (``KINDS`` below). Other kinds are refused (the caller answers 415).
 Never does: encoding (the sandbox always answers JSON, which kubectl also accepts).
 """
@@ -94,6 +94,7 @@ _ACCESS_REVIEW_SPEC: Layout = {1: ("resourceAttributes", "m", _RESOURCE_ATTRIBUT
 KINDS: dict[tuple[str, str], Layout] = {
     ("v1", "Namespace"): {1: ("metadata", "m", _OBJECT_META), 2: ("spec", "m", _NAMESPACE_SPEC)},
     ("v1", "Service"): {1: ("metadata", "m", _OBJECT_META), 2: ("spec", "m", _SERVICE_SPEC)},
+    ("v1", "ServiceAccount"): {1: ("metadata", "m", _OBJECT_META), 4: ("automountServiceAccountToken", "pb")},
     ("apps/v1", "Deployment"): {1: ("metadata", "m", _OBJECT_META), 2: ("spec", "m", _DEPLOYMENT_SPEC)},
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): {1: ("metadata", "m", _OBJECT_META),
                                                             2: ("spec", "m", _ACCESS_REVIEW_SPEC)},

@@ -79,6 +79,7 @@ RESOURCES: tuple[ResourceType, ...] = (
           default=kinds.default_service, status_subresource=True),
     _core("endpoints", "endpoints", "Endpoints", short_names=("ep",), put_creates=True, default=kinds.default_endpoints),
     _core("events", "event", "Event", short_names=("ev",), put_creates=True),
+    _core("serviceaccounts", "serviceaccount", "ServiceAccount", short_names=("sa",)),
     ResourceType("events.k8s.io", "v1", "events", "event", "Event", True, "core/events", short_names=("ev",),
                  put_creates=True, storage_api_version="v1", to_storage=kinds.event_to_core,
                  from_storage=kinds.event_from_core,

@@ -54,7 +54,7 @@ class Structural:
     __slots__ = ("type", "nullable", "int_or_string", "quantity", "preserve", "embedded", "properties",
                  "additional", "items", "required", "defaults", "enum", "minimum", "maximum", "exclusive_min",
                  "exclusive_max", "min_items", "max_items", "min_length", "max_length", "pattern", "raw",
-                 "checks_values", "rules")
+                 "checks_values", "rules", "passthrough", "visit")
 
     def __init__(self) -> None:
         self.type = ""
@@ -76,6 +76,11 @@ class Structural:
         self.raw: dict = {}
         self.checks_values = True
         self.rules: tuple = ()  # compiled x-kubernetes-validations (``cel.Rule``)
+        # exact Python types whose values ``walk`` returns unchanged with nothing to report:
+        # the callers' loops skip the call for them (most leaves of most objects)
+        self.passthrough: frozenset[type] = frozenset()
+        # what the walk calls on a child: ``walk``, or (no rules) straight the branch its type takes
+        self.visit: Callable[[Any, str, Outcome], Any] = self.walk
 
     # --- the walk -------------------------------------------------------------------------------
     def walk(self, value: Any, path: str, outcome: Outcome) -> Any:
@@ -115,18 +120,7 @@ class Structural:
                 if self.checks_values:
                     outcome.causes.append(_type_cause(path, value, "array"))
                 return value
-            items = self.items
-            result = value if items is None else [items.walk(v, f"{path}[{i}]", outcome) for i, v in enumerate(value)]
-            if self.checks_values:
-                count = len(value)
-                if self.max_items is not None and count > self.max_items:
-                    outcome.causes.append(field_cause(
-                        path, "FieldValueTooMany", f"Too many: {count}: must have at most {self.max_items} items"))
-                if self.min_items is not None and count < self.min_items:
-                    outcome.causes.append(field_cause(
-                        path, "FieldValueInvalid",
-                        f"Invalid value: {count}: {path} in body should have at least {self.min_items} items"))
-            return result
+            return self._walk_array(value, path, outcome)
         if not self.checks_values or not kind:
             return value
         if kind == "string":
@@ -153,32 +147,71 @@ class Structural:
                                               "supported values: " + ", ".join(_shown(v) for v in self.enum)))
         return value
 
-    def _walk_object(self, value: dict, path: str, outcome: Outcome) -> dict:
+    def _walk_array(self, value: Any, path: str, outcome: Outcome) -> Any:
+        if not isinstance(value, list):
+            return self._walk(value, path, outcome)
+        items = self.items
+        result = value
+        if items is not None:
+            same, visit = items.passthrough, items.visit
+            for index, item in enumerate(value):
+                if type(item) in same:
+                    continue
+                walked = visit(item, f"{path}[{index}]", outcome)
+                if walked is not item:
+                    if result is value:
+                        result = list(value)
+                    result[index] = walked
+        if self.checks_values:
+            count = len(value)
+            if self.max_items is not None and count > self.max_items:
+                outcome.causes.append(field_cause(
+                    path, "FieldValueTooMany", f"Too many: {count}: must have at most {self.max_items} items"))
+            if self.min_items is not None and count < self.min_items:
+                outcome.causes.append(field_cause(
+                    path, "FieldValueInvalid",
+                    f"Invalid value: {count}: {path} in body should have at least {self.min_items} items"))
+        return result
+
+    def _walk_object(self, value: Any, path: str, outcome: Outcome) -> Any:
+        # Copy on write: an object the walk leaves as it is comes back itself (stored objects are
+        # never mutated, so sharing is safe), which spares most writes a copy of every level.
+        if not isinstance(value, dict):
+            return self._walk(value, path, outcome)
         prefix = f"{path}." if path else ""
-        result = {}
+        result: dict | None = None
         properties = self.properties
         resource_root = not path or self.embedded
         for key, child_value in value.items():
             child = properties.get(key)
             if resource_root and key in _RESOURCE_KEYS and (child is None or not child.properties):
-                result[key] = child_value  # a CRD's schema says nothing of these: the server's own rules apply
-                continue
+                continue  # a CRD's schema says nothing of these: the server's own rules apply
+            if child is None:
+                child = self.additional
             if child is not None:
-                result[key] = child.walk(child_value, prefix + key, outcome)
-            elif self.additional is not None:
-                result[key] = self.additional.walk(child_value, prefix + key, outcome)
-            elif self.preserve:
-                result[key] = child_value
-            else:
+                if type(child_value) in child.passthrough:
+                    continue
+                walked = child.visit(child_value, prefix + key, outcome)
+                if walked is not child_value:
+                    if result is None:
+                        result = dict(value)
+                    result[key] = walked
+            elif not self.preserve:
                 outcome.unknown.append(prefix + key)
+                if result is None:
+                    result = dict(value)
+                del result[key]
+        current = value if result is None else result
         for key, default in self.defaults:
-            if result.get(key) is None and not (key in result and properties[key].nullable):
+            if current.get(key) is None and not (key in current and properties[key].nullable):
+                if result is None:
+                    current = result = dict(value)
                 result[key] = properties[key].walk(copy.deepcopy(default), prefix + key, outcome)
         if self.checks_values:
             for key in self.required:
-                if key not in result:
+                if key not in current:
                     outcome.causes.append(field_cause(prefix + key, "FieldValueRequired", "Required value"))
-        return result
+        return current
 
     def _check_string(self, value: str, path: str, outcome: Outcome) -> None:
         if self.max_length is not None and len(value) > self.max_length:
@@ -296,6 +329,41 @@ def _fill(target: Structural, node: dict, build: Callable[[dict], Structural], c
         from failsync.sandbox import cel_rules  # noqa: PLC0415 - only schemas with rules need CEL
 
         target.rules = cel_rules.compile_rules(node["x-kubernetes-validations"])
+    target.passthrough = _passthrough(target)
+    if not target.rules and kind in ("object", "array") and not (target.int_or_string or target.quantity):
+        target.visit = target._walk_object if kind == "object" else target._walk_array
+
+
+_SCALARS = frozenset((str, int, float, bool))
+
+
+def _passthrough(node: Structural) -> frozenset[type]:
+    """The value types ``node.walk`` leaves unchanged without a cause (mirrors ``_walk``'s branches)."""
+    if node.rules:
+        return frozenset()
+    kind, checks = node.type, node.checks_values
+    passes: frozenset[type]
+    if node.int_or_string:
+        passes = frozenset((int, str)) if checks else _SCALARS
+    elif node.quantity or not checks or not kind:
+        passes = _SCALARS
+    elif kind in ("object", "array"):
+        passes = frozenset()
+    elif node.enum is not None:
+        passes = frozenset()
+    elif kind == "string":
+        plain = node.max_length is None and node.min_length is None and node.pattern is None
+        passes = frozenset((str,)) if plain else frozenset()
+    elif kind in ("integer", "number"):
+        plain = node.minimum is None and node.maximum is None
+        passes = frozenset() if not plain else frozenset((int,)) if kind == "integer" else frozenset((int, float))
+    elif kind == "boolean":
+        passes = frozenset((bool,))
+    else:
+        passes = _SCALARS
+    if not (checks and not node.nullable and (kind or node.int_or_string)):
+        passes |= {type(None)}
+    return passes
 
 
 # --- fieldValidation ----------------------------------------------------------------------------
@@ -399,11 +467,11 @@ def coerce(structural: Structural, obj: dict, kind: str, version: str, *,
     strict JSON decoder meets them).
     """
     outcome = Outcome()
-    result = structural.walk(obj, "", outcome)
+    result = structural.visit(obj, "", outcome)
     report_unknown(kind, version, sorted(outcome.unknown) if sort_unknown else outcome.unknown)
     return result, outcome.causes
 
 
 def on_read(structural: Structural, obj: dict) -> dict:
     """Prune and default a stored object as served at another version (no validation)."""
-    return structural.walk(obj, "", Outcome())
+    return structural.visit(obj, "", Outcome())

@@ -1,7 +1,7 @@
 """Server-side ``Table`` output (``Accept: application/json;as=Table;g=meta.k8s.io;v=v1``).
 
 Owns: the column definitions and cells kube-apiserver's table convertors give for the
-built-in kinds the sandbox serves (namespaces, services, endpoints, endpointslices,
+built-in kinds the sandbox serves (namespaces, services, serviceaccounts, endpoints, endpointslices,
 deployments, events, leases, CRDs) with the wide columns at priority 1, the columns of a
 CRD version (``additionalPrinterColumns`` with their JSONPath; Name and Age when none), the
 row ``object`` per ``includeObject`` (None, Metadata = PartialObjectMetadata, Object), and
@@ -151,6 +151,10 @@ def _event(obj: dict, now: float) -> list:
             obj.get("count", obj.get("deprecatedCount", 1)) or 1, obj["metadata"]["name"]]
 
 
+def _service_account(obj: dict, now: float) -> list:
+    return [len(obj.get("secrets") or []), _age(obj, now)]
+
+
 def _lease(obj: dict, now: float) -> list:
     return [(obj.get("spec") or {}).get("holderIdentity", ""), _age(obj, now)]
 
@@ -174,6 +178,7 @@ _BUILTIN: dict[str, tuple[list[dict], Callable[[dict, float], list]]] = {
                      _column("First Seen", priority=1), _column("Count", "integer", priority=1),
                      _column("Name", priority=1)], _event),
     "coordination/leases": ([_column("Holder"), _AGE], _lease),
+    "core/serviceaccounts": ([_column("Secrets", "integer"), _AGE], _service_account),
     "apiextensions/customresourcedefinitions": ([_column("Created At", "date")], _crd),
 }
 

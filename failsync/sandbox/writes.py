@@ -10,10 +10,10 @@ Never does: HTTP, parsing patch bodies (``patches``) or per-kind rules (``kinds`
 from __future__ import annotations
 
 import copy
+import os
 import random
 import re
 import time
-import uuid
 
 from failsync.sandbox import apply as server_side_apply
 from failsync.sandbox import deletion, managed_fields, patches
@@ -35,9 +35,25 @@ _SERVER_METADATA = ("uid", "creationTimestamp", "generation", "resourceVersion",
 DIRECT_MANAGER: str | None = None
 
 
+_LAST_STAMP: tuple[int, str] = (-1, "")  # (second, its text): writes come many to the second
+
+
 def timestamp(now: float | None = None) -> str:
     """RFC 3339 UTC, whole seconds."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if now is None else now))
+    global _LAST_STAMP
+    second = int(time.time() if now is None else now)
+    if second != _LAST_STAMP[0]:
+        _LAST_STAMP = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _LAST_STAMP[1]
+
+
+def new_uid() -> str:
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` without building a UUID object."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40
+    raw[8] = raw[8] & 0x3F | 0x80
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def _check_writable(resource: ResourceType, verb: str) -> None:
@@ -140,7 +156,7 @@ def create(store: Store, resource: ResourceType, namespace: str | None, body: di
     _validate(resource, view, metadata["name"])
     stored = to_store(resource, view)
     now = timestamp()
-    stored["metadata"] = dict(stored["metadata"], uid=str(uuid.uuid4()), creationTimestamp=now)
+    stored["metadata"] = dict(stored["metadata"], uid=new_uid(), creationTimestamp=now)
     if resource.generation != "none":
         stored["metadata"]["generation"] = 1
     if resource.status_subresource and resource.store_key not in ("core/namespaces", "core/services"):

@@ -25,6 +25,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from failsync.cli import main
+from tests import helpers
 from tests.helpers import MINIMAL_POLICY
 
 GOOD = MINIMAL_POLICY
@@ -38,12 +39,7 @@ def invoke(*args: str) -> Result:
 @pytest.fixture
 def unreachable_kubeconfig(tmp_path: Path) -> Path:
     """A kubeconfig whose server nobody answers: any attempt to contact it fails with "cannot reach"."""
-    path = tmp_path / "kubeconfig"
-    path.write_text("apiVersion: v1\nkind: Config\ncurrent-context: x\n"
-                    "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
-                    "users: [{name: u, user: {token: t}}]\n"
-                    "contexts: [{name: x, context: {cluster: c, user: u}}]\n")
-    return path
+    return helpers.unreachable_kubeconfig(tmp_path)
 
 
 @pytest.mark.parametrize("command", ["diff", "sync", "status"])
@@ -107,15 +103,7 @@ def test_unreadable_file_is_exit_1_with_a_message(tmp_path: Path, monkeypatch: p
     secret = tmp_path / "secret.yaml"
     secret.write_text(GOOD.format(name="secret"))
     (tmp_path / "good.yaml").write_text(GOOD.format(name="good"))
-    import failsync.loading as loading
-    real_open = os.open
-
-    def guarded_open(path, flags, *args):
-        if Path(path) == secret:
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_open(path, flags, *args)
-
-    monkeypatch.setattr(loading.os, "open", guarded_open)
+    helpers.deny_to_the_loader(monkeypatch, secret, "open")
     result = invoke("validate", str(tmp_path))
     assert result.exit_code == 1, result.output
     assert f"{secret}: cannot read: Permission denied" in result.stderr

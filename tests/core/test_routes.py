@@ -28,6 +28,7 @@ from failsync.core import targets
 from failsync.core.model import InactiveBackends, Policy, Target
 from failsync.core.policies import parse_policies
 from failsync.core.rendering import Renderer, template_name
+from failsync.core.target_schema import rendered_object_problem
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
@@ -163,7 +164,17 @@ def test_primary_of_a_hand_written_route(annotations: dict, primary: str) -> Non
     assert targets.route_parent_service(obj) == "web-svc"
 
 
-def test_weight_limits_follow_the_target_api() -> None:
-    assert targets.max_weight("HTTPRoute") == 1_000_000
-    assert targets.max_weight("TrafficSplit") == 2**31 - 1
+@pytest.mark.parametrize("target, limit", [({"kind": "HTTPRoute", "port": 80}, 1_000_000),
+                                           ({"kind": "TrafficSplit"}, 2**31 - 1)])
+def test_weight_limits_follow_the_target_api(target: dict, limit: int) -> None:
+    """A rendered weight past what the target API holds is refused before it is written."""
+    policy = _policy(**target)
+    for weight, fits in ((limit, True), (limit + 1, False)):
+        obj = Renderer().render(policy, {"web-svc": weight, "web-svc-east": 0, "web-svc-central": 0})
+        problem = rendered_object_problem(obj, policy)
+        assert (problem is None) is fits, (weight, problem)
+        assert fits or f"expected an integer from 0 to {limit}" in problem
+
+
+def test_the_default_target_is_an_smi_traffic_split() -> None:
     assert replace(Target(), port=None).group == "split.smi-spec.io"

@@ -6,7 +6,8 @@ Covers:
 - taking the policy files again touches only the keys whose policy changed;
 - a policy file wins over an adopted object of the same name, and the adopted one comes back when
   the file's policy goes;
-- the service index follows every update (a service shared by two policies, a policy removed).
+- the service index follows every update (a service shared by two policies, a policy removed);
+- listeners are told each update that changes the managed set (the remote caches rescope on it).
 """
 
 from __future__ import annotations
@@ -59,3 +60,14 @@ def test_the_service_index_follows_every_update() -> None:
     index.set_files({"ns/b": _policy("b", primary="other", fallback="shared")})
     assert index.keys_for([("ns", "shared")]) == {"ns/b"} and index.keys_for([("ns", "web")]) == set()
     assert index.keys_for([("other-ns", "shared")]) == set()
+
+
+def test_listeners_are_told_each_update_that_changes_the_set_and_no_other() -> None:
+    index = PolicyIndex()
+    told = []
+    index.listeners.append(lambda change: told.append(([p.key for p in change.changed], [p.key for p in change.removed])))
+    index.set_files({"ns/a": _policy("a")})
+    index.set_files({"ns/a": _policy("a")})  # the same again: nothing to tell
+    index.set_adopted("ns/b", _policy("b", origin=Origin.ADOPTED))
+    index.set_files({})
+    assert told == [(["ns/a"], []), (["ns/b"], []), ([], ["ns/a"])]

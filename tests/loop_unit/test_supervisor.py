@@ -86,3 +86,10 @@ def test_a_task_that_returns_ends_and_a_stopped_supervisor_restarts_nothing() ->
     ended = supervisor.spawn("reconcile-1", lambda: None)
     ended.join(5)
     assert not ended.is_alive()
+
+
+def test_threads_that_ended_are_not_kept_for_the_life_of_the_loop() -> None:
+    supervisor = Supervisor()
+    for number in range(50):
+        supervisor.spawn(f"burst-{number}", lambda: None).join(timeout=5)
+    assert [thread.name for thread in supervisor.threads] == ["burst-49"]

@@ -44,7 +44,8 @@ class ScriptedClient:
         answer = self.lists.pop(0)
         yield from answer if isinstance(answer, list) else [answer]
 
-    def watch(self, resource, *, namespace=None, label_selector=None, resource_version=None, timeout_seconds=None):
+    def watch(self, resource, *, namespace=None, label_selector=None, resource_version=None, timeout_seconds=None,
+              on_open=None):
         self.watch_versions.append(resource_version)
         if not self.watches:
             self.idle.set()

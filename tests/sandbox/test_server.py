@@ -3,7 +3,8 @@
 Covers: watch from "0" (synthetic ADDED), from N (only later changes), selector transitions
 (ADDED/DELETED), too-old resourceVersion -> 200 + one ERROR Status 410 then close, BOOKMARK at
 timeout, sendInitialEvents end marker; limit/continue with an expired and a malformed token;
-no-op writes keep the resourceVersion; stale PUT 409; scale -> endpoints emptied; mirror;
+no-op writes keep the resourceVersion; stale PUT 409; scale -> endpoints emptied; Sandbox.export
+(the mirror in west stays ready while east's gateway runs, whatever east's pods do);
 outage refuses connections then serves the same state; injected 429 with Retry-After; auth 401/403;
 answers leave without Nagle's delay (TCP_NODELAY on every served connection); stop() returns with
 watches, kept-alive and silent connections open (http and TLS), and leaves no thread or open port;
@@ -134,7 +135,7 @@ def test_noop_write_keeps_revision_and_stale_put_conflicts(sandbox):
     assert dup.status_code == 409 and dup.json()["message"] == 'trafficsplits.split.smi-spec.io "a" already exists'
 
 
-def test_scale_to_zero_empties_endpoints_and_the_mirror_follows(sandbox):
+def test_scale_to_zero_empties_endpoints_and_an_exported_mirror_follows_the_gateway(sandbox):
     east, west = sandbox["east"], sandbox["west"]
     east.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "emojivoto"},
                 "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
@@ -143,7 +144,9 @@ def test_scale_to_zero_empties_endpoints_and_the_mirror_follows(sandbox):
     east.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web-svc", "namespace": "emojivoto"},
                 "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80}]}})
     west.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "emojivoto"}})
-    sandbox.mirror(source=("east", "emojivoto", "web-svc"), target=("west", "emojivoto", "web-svc-east"))
+    sandbox.export("east", "emojivoto", "web-svc")
+    assert east.get("v1", "Service", "emojivoto", "web-svc")["metadata"]["labels"] == {
+        "mirror.linkerd.io/exported": "true"}
 
     def mirrored_ready():
         slices = [s for s in west.list("discovery.k8s.io/v1", "EndpointSlice", "emojivoto")
@@ -155,7 +158,17 @@ def test_scale_to_zero_empties_endpoints_and_the_mirror_follows(sandbox):
                             json={"spec": {"replicas": 0}}, headers={"Content-Type": "application/merge-patch+json"})
     assert scaled.json()["kind"] == "Scale"
     assert "subsets" not in east.get("v1", "Endpoints", "emojivoto", "web-svc")
-    wait_for(lambda: mirrored_ready() == 0, message="mirror emptied")
+    assert sandbox.service_mirror.wait_idle() and mirrored_ready() == 1  # Linkerd's gateway still answers
+    gateway = requests.patch(f"{east.url}/apis/apps/v1/namespaces/linkerd-multicluster/deployments/linkerd-gateway"
+                             "/scale", json={"spec": {"replicas": 0}},
+                             headers={"Content-Type": "application/merge-patch+json"})
+    assert gateway.status_code == 200, gateway.text
+    wait_for(lambda: mirrored_ready() == 0, message="mirror not ready once east's gateway stops")
+
+
+def test_exporting_a_missing_service_names_it(sandbox):
+    with pytest.raises(LookupError, match="cluster east has no Service emojivoto/nope to export"):
+        sandbox.export("east", "emojivoto", "nope")
 
 
 def test_outage_refuses_connections_then_serves_the_same_state(sandbox):
@@ -226,8 +239,7 @@ def _refuses(port):
 @pytest.mark.parametrize("tokens", [None, {"admin-token": "*"}], ids=["http", "tls"])
 def test_stop_returns_with_open_watches_and_leaves_no_thread_or_port_behind(tokens):
     before = set(threading.enumerate())
-    box = Sandbox(clusters=("west", "east"), tokens=tokens).start()
-    box.mirror(source=("east", "default", "web-svc"), target=("west", "default", "web-svc-east"))
+    box = Sandbox(clusters=("west", "east"), tokens=tokens, mirror_mode="gateway").start()
     scheme, auth = ("https", {"Authorization": "Bearer admin-token"}) if tokens else ("http", {})
     urls = [cluster.url.replace("http", scheme) + TS for cluster in box]
     streams = [requests.get(url, params={"watch": "true"}, headers=auth, stream=True, timeout=(5, 30), verify=False)

@@ -17,23 +17,14 @@ import sys
 from pathlib import Path
 
 from failsync.core.model import Backend, Policy
-from tests.helpers import MINIMAL_POLICY
+from tests.helpers import MINIMAL_POLICY, deny_to_the_loader, unreachable_kubeconfig
 
 FAILSYNC = Path(sys.executable).parent / "failsync"
 
 
-def _unreachable_kubeconfig(tmp_path: Path) -> Path:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text("apiVersion: v1\nkind: Config\ncurrent-context: x\n"
-                          "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
-                          "users: [{name: u, user: {token: t}}]\n"
-                          "contexts: [{name: x, context: {cluster: c, user: u}}]\n")
-    return kubeconfig
-
-
 def test_a_busy_metrics_port_is_one_line_naming_it(tmp_path: Path) -> None:
     (tmp_path / "p.yaml").write_text(MINIMAL_POLICY.format(name="p"))
-    kubeconfig = _unreachable_kubeconfig(tmp_path)
+    kubeconfig = unreachable_kubeconfig(tmp_path)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -63,7 +54,7 @@ def test_the_loop_serves_its_probes_on_the_loopback_outside_a_pod(tmp_path: Path
     from tests.helpers import wait_for
 
     monkeypatch.setattr(observability, "SERVICE_ACCOUNT_TOKEN", tmp_path / "no-token")
-    kubeconfig = _unreachable_kubeconfig(tmp_path)
+    kubeconfig = unreachable_kubeconfig(tmp_path)
     loop = Controller(KubeClient.from_kubeconfig(kubeconfig, "x"), LoopOptions(paths=[tmp_path], metrics_port=0))
     thread = threading.Thread(target=loop.run, daemon=True)
     thread.start()
@@ -78,25 +69,15 @@ def test_the_loop_serves_its_probes_on_the_loopback_outside_a_pod(tmp_path: Path
 
 def test_validate_of_an_unreadable_policy_directory_is_exit_1_naming_it(tmp_path: Path, monkeypatch) -> None:
     """As root every directory is readable, so the failure is made where the loader lists it."""
-    import os
-
     from click.testing import CliRunner
 
-    import failsync.loading as loading
     from failsync.cli import main
 
     (tmp_path / "good.yaml").write_text(MINIMAL_POLICY.format(name="good"))
     hidden = tmp_path / "team-b"
     hidden.mkdir()
     (hidden / "theirs.yaml").write_text(MINIMAL_POLICY.format(name="theirs"))
-    real_scandir = os.scandir
-
-    def scandir(path):
-        if Path(path) == hidden:
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(loading.os, "scandir", scandir)
+    deny_to_the_loader(monkeypatch, hidden, "scandir")
     result = CliRunner().invoke(main, ["validate", str(tmp_path)])
     assert result.exit_code == 1, result.output
     assert f"{hidden}: cannot read this directory: Permission denied" in result.stderr

@@ -10,7 +10,10 @@ their namespace; deleting the default
 TrafficSplit CRD makes the kind 404; an invalid CRD is 422, as is one whose client-side
 apply copy overflows the 256 KiB annotation limit (server-side apply works); a short name already taken is
 NamesAccepted=False and not served; `kubectl apply -f` of an upstream-shaped Gateway API
-HTTPRoute CRD replaces the default one and is served; the official `kubernetes` client
+HTTPRoute CRD replaces the default one and is served; `kubectl apply -f` of linkerd-smi's
+TrafficSplit CRD (v1alpha1 and v1alpha2 only) over the default one is served as it says
+(`ts` reads at v1alpha2, v1alpha4 is gone, a missing weight 422, an unknown field pruned, integer
+weights written at v1alpha2 read back unchanged at v1alpha1); the official `kubernetes` client
 creates a CRD and custom objects.
 """
 from __future__ import annotations
@@ -27,6 +30,7 @@ from tests.integration.conformance.support import assert_status, call
 from tests.integration.conftest import Kubectl
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "crds" / "gateway-httproute-standard.yaml"
+LINKERD_SMI = FIXTURE.with_name("linkerd-smi-trafficsplit.yaml")
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 
@@ -225,6 +229,36 @@ def test_kubectl_apply_of_an_upstream_shaped_httproute_crd_is_served(fresh):
     assert code != 0
     assert ('The HTTPRoute "heavy" is invalid: spec.rules[0].backendRefs[0].weight: Invalid value: 2000000: '
             'spec.rules[0].backendRefs[0].weight in body should be less than or equal to 1000000') in err, err
+
+
+def test_kubectl_apply_of_linkerd_smis_trafficsplit_crd_is_served_as_it_says(fresh):
+    sandbox, client, kubectl = fresh
+    code, out, err = kubectl("apply", "-f", str(LINKERD_SMI))
+    assert code == 0, err
+    assert out.strip() == "customresourcedefinition.apiextensions.k8s.io/trafficsplits.split.smi-spec.io configured"
+    wait_for(lambda: call(client, "GET", "/apis/split.smi-spec.io/v1alpha4").status_code == 404, timeout=1,
+             message="v1alpha4 to stop being served")
+    group = call(client, "GET", "/apis/split.smi-spec.io").json()
+    assert [v["version"] for v in group["versions"]] == ["v1alpha2", "v1alpha1"]
+    assert group["preferredVersion"]["version"] == "v1alpha2"
+    split = {"apiVersion": "split.smi-spec.io/v1alpha2", "kind": "TrafficSplit",
+             "metadata": {"name": "web", "namespace": "default"},
+             "spec": {"service": "web-svc", "backends": [{"service": "web-svc", "weight": 900, "colour": "red"},
+                                                         {"service": "web-svc-east"}]}}
+    code, out, err = kubectl("apply", "--validate=warn", "-f", "-", input=json.dumps(split))
+    assert code != 0
+    assert 'The TrafficSplit "web" is invalid: spec.backends[1].weight: Required value' in err, err
+    split["spec"]["backends"][1]["weight"] = 100
+    code, out, err = kubectl("apply", "--validate=warn", "-f", "-", input=json.dumps(split))
+    assert code == 0, err
+    assert 'Warning: unknown field "spec.backends[0].colour"' in err, err
+    # kubectl's discovery cache still lists v1alpha4 (as it would against a cluster); a fresh one reads v1alpha2
+    code, out, err = Kubectl(sandbox.kubeconfig, kubectl.cache_dir.with_name("after"))("get", "ts", "web", "-o", "json")
+    assert code == 0, err
+    assert json.loads(out)["apiVersion"] == "split.smi-spec.io/v1alpha2"
+    old = call(client, "GET", "/apis/split.smi-spec.io/v1alpha1/namespaces/default/trafficsplits/web").json()
+    assert old["spec"]["backends"] == [{"service": "web-svc", "weight": 900},
+                                       {"service": "web-svc-east", "weight": 100}]
 
 
 def test_the_official_client_creates_a_crd_and_custom_objects(sandbox, namespace):

@@ -6,7 +6,8 @@ x-kubernetes-group-version-kind; /openapi/v3 lists every served group/version wi
 that changes when a CRD changes (and the new schema is what validates), and each document's PATCH operations take fieldValidation;
 plain `kubectl apply` (custom and built-in kinds), `kubectl create`, `kubectl edit` and `kubectl explain
 trafficsplit.spec` work without --validate=false (explain also from the protobuf v2
-document); a CRD installed later is explained too.
+document); a CRD installed later is explained too; the official `kubernetes` client reads the v3
+documents.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+
+import kubernetes
 
 from tests.integration.conformance.support import call, deployment, traffic_split
 
@@ -119,3 +122,20 @@ def test_kubectl_edit_saves_through_the_validating_server(kubectl, api, namespac
     assert "trafficsplit.split.smi-spec.io/web edited" in done.stdout
     stored = call(api, "GET", f"/apis/split.smi-spec.io/v1alpha4/namespaces/{namespace}/trafficsplits/web").json()
     assert stored["spec"]["service"] == "apex"
+
+
+def test_the_official_client_reads_the_v3_documents(sandbox):
+    client = kubernetes.config.new_client_from_config(config_file=str(sandbox.kubeconfig), context="west")
+
+    def get(path: str, query: list[tuple[str, str]] | None = None) -> dict:
+        response = client.call_api(*client.param_serialize("GET", path, query_params=query,
+                                                           auth_settings=["BearerToken"]))
+        assert response.status == 200
+        return json.loads(response.read())
+
+    relative = get("/openapi/v3")["paths"]["apis/split.smi-spec.io/v1alpha2"]["serverRelativeURL"]
+    path, _, query = relative.partition("?")
+    document = get(path, [tuple(query.split("=", 1))])
+    spec = document["components"]["schemas"]["io.smi-spec.split.v1alpha2.TrafficSplit"]["properties"]["spec"]
+    assert spec["required"] == ["service", "backends"]
+    assert spec["properties"]["backends"]["items"]["properties"]["weight"]["type"] == "integer"

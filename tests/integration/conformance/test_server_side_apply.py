@@ -35,7 +35,7 @@ def _managers(obj: dict) -> dict[tuple[str, str], dict]:
 
 
 def _server_side(kubectl, manifest: dict, *extra: str):
-    return kubectl("apply", "--server-side", "--validate=false", *extra, "-f", "-", input=json.dumps(manifest))
+    return kubectl("apply", "--server-side", *extra, "-f", "-", input=json.dumps(manifest))
 
 
 def _apply(api, namespace: str, intent: dict, manager: str, *, force: bool = False):

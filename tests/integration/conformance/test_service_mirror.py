@@ -6,9 +6,10 @@ EndpointSlice) hold east's gateway address on port 4143, ready while east's
 linkerd-multicluster/linkerd-gateway runs even when east's pods are gone, not ready once the
 gateway is scaled to 0; `exported=remote-discovery` (or `--mirror-mode remote-discovery`)
 makes a Service labelled multicluster.linkerd.io/remote-discovery with no Endpoints at all;
-removing the label removes the mirror. `failsync sandbox --cluster west --cluster east`
-runs it; `--cluster a --cluster a` is a usage error, not a traceback; `--help` states the
-real defaults and offers no option the command ignores.
+removing the label removes the mirror; the official `kubernetes` client reads a mirror and its
+ready EndpointSlice. `failsync sandbox --cluster west --cluster east` runs it, in either
+`--mirror-mode`; `--cluster a --cluster a` is a usage error, not a traceback; `--help` states
+the real defaults and offers no option the command ignores.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kubernetes
 import pytest
 
 from failsync.sandbox import Sandbox
@@ -38,7 +40,7 @@ def _install(kubectl, namespace: str, name: str, *, export: str | None) -> None:
     manifests = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
                  deployment(namespace, name, app=name), service(namespace, f"{name}-svc", app=name)]
     for manifest in manifests:
-        result = kubectl("--context", "east", "apply", "--validate=false", "-f", "-", input=json.dumps(manifest))
+        result = kubectl("--context", "east", "apply", "-f", "-", input=json.dumps(manifest))
         assert result.returncode == 0, result.stderr
     if export is not None:
         result = kubectl("--context", "east", "-n", namespace, "label", f"svc/{name}-svc",
@@ -121,15 +123,16 @@ def test_mirror_mode_remote_discovery_applies_to_exported_true():
         assert box["west"].get("v1", "Endpoints", "default", "api-east") is None
 
 
-def test_failsync_sandbox_runs_the_mirror_between_its_clusters(tmp_path):
+@pytest.mark.parametrize("mode", ["gateway", "remote-discovery"])
+def test_failsync_sandbox_runs_the_mirror_between_its_clusters(tmp_path, mode):
     kubeconfig = tmp_path / "kubeconfig"
     process = subprocess.Popen([str(FAILSYNC), "sandbox", "--cluster", "west", "--cluster", "east",
-                                "--kubeconfig", str(kubeconfig)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, bufsize=1)
+                                "--mirror-mode", mode, "--kubeconfig", str(kubeconfig)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, bufsize=1)
     with reaped(process):
         lines = LineStream(process.stdout)
         assert lines.until(lambda line: line.startswith("service mirror:"), timeout=20).strip() == \
-            "service mirror: gateway mode (label a Service mirror.linkerd.io/exported=true)"
+            f"service mirror: {mode} mode (label a Service mirror.linkerd.io/exported=true)"
         lines.until(lambda line: line.startswith("kubeconfig:"), timeout=20)
 
         def kubectl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -140,12 +143,45 @@ def test_failsync_sandbox_runs_the_mirror_between_its_clusters(tmp_path):
                     "metadata": {"name": "web-svc", "namespace": "default",
                                  "labels": {"mirror.linkerd.io/exported": "true"}},
                     "spec": {"ports": [{"name": "http", "port": 80}]}}
-        created = kubectl("--context", "east", "apply", "--validate=false", "-f", "-", stdin=json.dumps(manifest))
+        created = kubectl("--context", "east", "apply", "-f", "-", stdin=json.dumps(manifest))
         assert created.returncode == 0, created.stderr
         wait_for(lambda: kubectl("--context", "west", "get", "svc", "web-svc-east").returncode == 0, timeout=10)
         gateway = kubectl("--context", "west", "-n", "linkerd-multicluster", "get", "deploy", "linkerd-gateway")
         assert gateway.returncode == 0, gateway.stderr
+        labels = json.loads(kubectl("--context", "west", "get", "svc", "web-svc-east", "-o", "json").stdout)[
+            "metadata"]["labels"]
+        endpoints = kubectl("--context", "west", "get", "endpoints", "web-svc-east")
+        if mode == "gateway":
+            assert "multicluster.linkerd.io/remote-discovery" not in labels
+            assert endpoints.returncode == 0, endpoints.stderr
+        else:
+            assert labels["multicluster.linkerd.io/remote-discovery"] == "east"
+            assert endpoints.returncode == 1 and "NotFound" in endpoints.stderr
         assert exit_code_after_sigterm(process, timeout=15) == 0
+
+
+def test_the_official_client_reads_a_mirror_and_its_ready_slice(sandbox, kubectl):
+    _install(kubectl, "news", "feed", export="true")
+    client = kubernetes.config.new_client_from_config(config_file=str(sandbox.kubeconfig), context="west")
+    core, discovery = kubernetes.client.CoreV1Api(client), kubernetes.client.DiscoveryV1Api(client)
+
+    def mirror():
+        found = core.list_namespaced_service("news", label_selector="mirror.linkerd.io/cluster-name=east").items
+        return found and found[0]
+
+    mirrored = wait_for(mirror, message="the mirror feed-svc-east")
+    assert mirrored.metadata.name == "feed-svc-east" and mirrored.spec.selector is None
+    assert mirrored.metadata.labels["mirror.linkerd.io/mirrored-service"] == "true"
+
+    def ready() -> list[bool]:
+        slices = discovery.list_namespaced_endpoint_slice(
+            "news", label_selector="kubernetes.io/service-name=feed-svc-east").items
+        return [endpoint.conditions.ready for item in slices for endpoint in item.endpoints or []]
+
+    wait_for(lambda: ready() == [True])
+    [item] = discovery.list_namespaced_endpoint_slice("news", label_selector="kubernetes.io/service-name=feed-svc-east"
+                                                      ).items
+    assert item.endpoints[0].addresses == [gateway_address("east")] and item.ports[0].port == 4143
 
 
 def test_duplicate_cluster_names_are_a_usage_error():

@@ -6,11 +6,14 @@ the whole object with includeObject=Object, none with None); a CRD's additionalP
 (JSONPath cells, date columns as ages, priority 1 only with -o wide; Name and Age when it
 has none); the built-in columns kubectl shows for namespaces, services, endpoints,
 endpointslices, deployments (-o wide adds containers, images, selector), events and
-leases; a watch asked for as Table streams one-row Tables.
+leases; a watch asked for as Table streams one-row Tables; the official `kubernetes` client gets
+a Table when it asks for one.
 """
 from __future__ import annotations
 
 import json
+
+import kubernetes
 
 from tests.integration.conformance.support import call, create, deployment, split_path, traffic_split
 
@@ -111,3 +114,14 @@ def test_a_watch_asked_as_table_streams_one_row_tables(api, namespace):
         response.close()
     assert first["type"] == "ADDED"
     assert first["object"]["kind"] == "Table" and first["object"]["rows"][0]["cells"] == ["web", "web-svc"]
+
+
+def test_the_official_client_gets_a_table_when_it_asks_for_one(sandbox, api, namespace):
+    create(api, traffic_split(namespace, "web"))
+    client = kubernetes.config.new_client_from_config(config_file=str(sandbox.kubeconfig), context="west")
+    response = client.call_api(*client.param_serialize("GET", split_path(namespace), header_params={"Accept": TABLE},
+                                                       auth_settings=["BearerToken"]))
+    answer = json.loads(response.read())
+    assert answer["kind"] == "Table"
+    assert [c["name"] for c in answer["columnDefinitions"]] == ["Name", "Service"]
+    assert [row["cells"] for row in answer["rows"]] == [["web", "web-svc"]]

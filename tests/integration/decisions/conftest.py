@@ -12,7 +12,6 @@ files with the new fields, the CLI in-process, and a clock the test moves by han
 
 from __future__ import annotations
 
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +22,7 @@ from click.testing import CliRunner, Result
 from failsync.cli import main
 from failsync.controller import Controller, LoopOptions
 from failsync.kube import KubeClient
-from tests.helpers import wait_for
+from tests.helpers import running_loop
 
 SERVICES = ("web-svc", "web-svc-east", "web-svc-central")
 
@@ -99,12 +98,5 @@ def running(kubeconfig: Path, paths: list[Path], *, clock: Any = None, context: 
     client = KubeClient.from_kubeconfig(kubeconfig, context)
     controller = Controller(client, LoopOptions(paths=paths, policy_poll=0.05),
                             **({"clock": clock} if clock is not None else {}))
-    thread = threading.Thread(target=controller.run, name="failsync-run", daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: controller.synced, timeout=15, message="the loop's caches to sync")
+    with running_loop(controller):
         yield controller
-    finally:
-        controller.stop()
-        thread.join(30)
-        assert not thread.is_alive(), "the loop did not shut down"

@@ -12,7 +12,6 @@ policy files on disk, and ``failsync run`` running in-process in a thread.
 from __future__ import annotations
 
 import logging
-import threading
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from typing import Any, Iterator
 
 from failsync.controller import Controller, LoopOptions
 from failsync.kube import KubeClient
-from tests.helpers import wait_for
+from tests.helpers import running_loop
 
 log = logging.getLogger("tests.loop")
 TS_VERSION = "split.smi-spec.io/v1alpha2"
@@ -93,13 +92,6 @@ def running(kubeconfig: Path, paths: list[Path], *, context: str = "west", clien
     options.setdefault("metrics_port", 0)
     options.setdefault("metrics_host", "127.0.0.1")
     controller = Controller(client, LoopOptions(paths=paths, **options))
-    thread = threading.Thread(target=controller.run, name="failsync-run", daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: controller.synced, timeout=15, message="the loop's caches to sync")
+    with running_loop(controller):
         yield controller
-    finally:
-        controller.stop()
-        thread.join(30)
-        assert not thread.is_alive(), "the loop did not shut down"
 

@@ -5,7 +5,6 @@ made by the sandbox's own service mirror (``export``); the loop with ``--cluster
 from __future__ import annotations
 
 import itertools
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -15,7 +14,7 @@ import yaml
 from failsync.clusters import connect, parse_clusters
 from failsync.controller import Controller, LoopOptions
 from failsync.kube import KubeClient
-from tests.helpers import wait_for
+from tests.helpers import running_loop, wait_for
 from tests.integration.sync.support import deployment, namespace, service
 
 _numbers = itertools.count(1)
@@ -101,15 +100,8 @@ def running(sandbox, paths: list[Path], *, cluster: str = "east=east", **options
     clusters = connect(parse_clusters([cluster]), str(sandbox.kubeconfig))
     options.setdefault("remote_probe_interval", 0.1)
     controller = Controller(client, LoopOptions(paths=paths, **options), clusters=clusters)
-    thread = threading.Thread(target=controller.run, name="failsync-run", daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: controller.synced, timeout=15, message="the loop's caches to sync")
+    with running_loop(controller):
         yield controller
-    finally:
-        controller.stop()
-        thread.join(30)
-        assert not thread.is_alive(), "the loop did not shut down"
 
 
 def decided_with(controller: Controller, key: str, ready_counts: dict[str, int]) -> bool:

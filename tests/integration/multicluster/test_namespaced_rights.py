@@ -3,7 +3,8 @@ RoleBinding of deploy/remote/namespaced-rbac.example.yaml, no ClusterRole): the 
 cluster-wide watch refused, reads east in the backends' namespace, fails over when east's pods
 go; a policy added later in another namespace gets a watch there, and without rights there
 that namespace alone is reported (log, metric, Event) while the first keeps working; rights
-granted later are picked up, a namespace no policy reads any more is no longer watched, and
+granted later are picked up, a namespace no policy reads any more is no longer watched (at
+once: its watches and their threads end within seconds of the policy's removal), and
 no refused request repeats without backoff. The one-shot commands with the same rights read the
 namespaces they may and name the one they may not, the cluster still reachable."""
 from __future__ import annotations
@@ -57,6 +58,11 @@ def metric(controller: Controller, namespace: str) -> str | None:
     prefix = f'failsync_remote_namespace_readable{{cluster="east",namespace="{namespace}"}}'
     return next((line[len(prefix):].strip() for line in controller.metrics.registry.expose().splitlines()
                  if line.startswith(prefix)), None)
+
+
+def watch_threads(controller: Controller) -> int:
+    """How many of the loop's watcher threads are alive."""
+    return sum(t.is_alive() and t.name.startswith("watch-") for t in list(controller.supervisor.threads))
 
 
 def refused(sandbox, since: int) -> list:
@@ -124,9 +130,18 @@ def test_the_loop_reads_east_with_only_the_example_roles(sandbox, tmp_path, capl
         sandbox["east"].auth.tokens[TOKEN] += [{**rule, "namespaces": [other]} for rule in example_rules()]
         wait_for(lambda: weights(sandbox["west"], other) == ON_EAST, timeout=15, message=f"{other} read at last")
         assert metric(controller, other) == "1" and "namespace %s is readable again" % other in caplog.text
+        # Removing the policy stops its namespace's two watches (EndpointSlices, Services) at once:
+        # the caches are told, and each stopped watcher's thread ends, its stream closed.
+        watching = watch_threads(controller)
         (policies / f"{other}.yaml").unlink()
-        wait_for(lambda: metric(controller, other) is None, timeout=10, message=f"{other}'s watches stopped")
+        wait_for(lambda: metric(controller, other) is None, timeout=3, message=f"{other}'s watches stopped")
         assert f"no policy reads namespace {other} any more" in caplog.text
+        wait_for(lambda: watch_threads(controller) == watching - 2, timeout=1.5,
+                 message=f"the threads of {other}'s watches to end")
+        assert metric(controller, ns) == "1"
+        # No thread polls the scopes: the one that recomputed them ended with its work.
+        wait_for(lambda: not any(t.is_alive() for t in list(controller.supervisor.threads) if t.name == "remote-scopes"),
+                 timeout=1.5, message="the scopes thread to end")
 
 
 def test_one_shot_commands_read_the_namespaces_they_may_and_name_the_one_they_may_not(sandbox, tmp_path) -> None:

@@ -1,7 +1,7 @@
 """The Linkerd failover guide with a FailoverPolicy applied by kubectl and `failsync run --source cluster`.
 
 Covers (the real console script and the real kubectl against the sandbox, west and east with
-emojivoto and west/web-svc-east mirroring east/web-svc): `kubectl apply -f` of the repository's
+emojivoto and east/web-svc exported, so west has web-svc-east): `kubectl apply -f` of the repository's
 policies/emojivoto/web-svc-failover.yaml creates the guide's TrafficSplit (web-svc 1,
 web-svc-east 0) owned by the FailoverPolicy; `kubectl wait --for=condition=Ready` returns;
 `kubectl get fop` shows PRIMARY/ACTIVE/STATE; `failsync get` and `failsync status --source
@@ -29,10 +29,10 @@ TS = "split.smi-spec.io/v1alpha2"
 
 @pytest.fixture(scope="module")
 def guide(installed, sandbox):
-    """The guide's two clusters: emojivoto in both, west/web-svc-east ready while east/web-svc is."""
+    """The guide's two clusters: emojivoto in both, east/web-svc exported (the service mirror makes west/web-svc-east)."""
     install_emojivoto(sandbox["west"])
     install_emojivoto(sandbox["east"])
-    sandbox.mirror(source=("east", "emojivoto", "web-svc"), target=("west", "emojivoto", "web-svc-east"))
+    sandbox.export("east", "emojivoto", "web-svc")
     wait_for(lambda: ready_count(sandbox["west"], "emojivoto", "web-svc-east") == 1, message="the mirror ready")
     return sandbox
 

@@ -15,7 +15,6 @@ carries fieldManager=failsync; a stopped loop stops watching FailoverPolicies.
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -25,7 +24,7 @@ import yaml
 from failsync.controller.loop import LoopOptions
 from failsync.controller.policy_objects import ClusterController
 from failsync.kube import KubeClient
-from tests.helpers import wait_for
+from tests.helpers import running_loop, wait_for
 from tests.integration.loop.conftest import app, policy_text, set_ready, weights, write_policy
 
 FOP = "failsync.io/v1alpha1"
@@ -54,15 +53,8 @@ def _running(sandbox, *, source: str = "cluster", paths: list[Path] | None = Non
     client = KubeClient.from_kubeconfig(sandbox.kubeconfig, "west")
     controller = ClusterController(client, LoopOptions(paths=paths or [], metrics_port=None, **options),
                                    source=source, namespace=options.pop("namespace", None))
-    thread = threading.Thread(target=controller.run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: controller.synced, timeout=15, message="the loop's caches to sync")
+    with running_loop(controller):
         yield controller
-    finally:
-        controller.stop()
-        thread.join(30)
-        assert not thread.is_alive()
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""Fixtures for the sync tests: the guide's two clusters with emojivoto installed and
-west's `web-svc-east` mirroring east's `web-svc` (as Linkerd's service mirror does)."""
+"""Fixtures for the sync tests: the guide's two clusters with emojivoto installed and east's
+`web-svc` exported, so the sandbox's service mirror (gateway mode, as Linkerd's) makes west's
+`web-svc-east`, ready while east's gateway runs."""
 from __future__ import annotations
 
 import pytest
@@ -15,10 +16,10 @@ def ready_count(cluster, ns: str, name: str) -> int:
 
 @pytest.fixture(scope="module")
 def guide(sandbox):
-    """west and east with emojivoto; west/web-svc-east ready while east/web-svc is. Returns the sandbox."""
+    """west and east with emojivoto; west/web-svc-east, the mirror of east/web-svc, ready. Returns the sandbox."""
     install_emojivoto(sandbox["west"])
     install_emojivoto(sandbox["east"])
-    sandbox.mirror(source=("east", "emojivoto", "web-svc"), target=("west", "emojivoto", "web-svc-east"))
+    sandbox.export("east", "emojivoto", "web-svc")
     wait_for(lambda: ready_count(sandbox["west"], "emojivoto", "web-svc") == 1, message="west web-svc ready")
     wait_for(lambda: ready_count(sandbox["west"], "emojivoto", "web-svc-east") == 1,
              message="west web-svc-east (mirror) ready")

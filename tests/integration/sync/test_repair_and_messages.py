@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from tests.helpers import deny_to_the_loader
 from tests.integration.sync.support import GUIDE_POLICIES, failsync, policy_document
 
 SPLIT = "split.smi-spec.io/v1alpha2"
@@ -127,15 +128,7 @@ def test_unreadable_policy_directory_is_an_error_and_prune_deletes_nothing(guide
     assert failsync(config, "sync", str(tmp_path)).exit_code == 0
     assert west.get(SPLIT, "TrafficSplit", "emojivoto", "theirs") is not None
 
-    import failsync.loading as loading
-    real_scandir = os.scandir
-
-    def scandir(path):
-        if Path(path) == hidden:
-            raise PermissionError(13, "Permission denied", str(path))
-        return real_scandir(path)
-
-    monkeypatch.setattr(loading.os, "scandir", scandir)
+    deny_to_the_loader(monkeypatch, hidden, "scandir")
     result = failsync(config, "sync", "--prune", str(tmp_path))
     assert result.exit_code == 2
     assert f"{hidden}: cannot read this directory: Permission denied" in result.stderr
