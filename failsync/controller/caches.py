@@ -20,7 +20,7 @@ from failsync.core import health
 from failsync.core.model import HealthSource, Policy, Target
 from failsync.errors import ApiError
 from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, SERVICES, KubeClient, Resource
-from failsync.kube.watch import Change, Store, Watcher, detached
+from failsync.kube.watch import Change, Store, Watcher, detached, shared
 from failsync.supervisor import Spawn
 from failsync.sync import kind_of, resolve_source
 
@@ -30,25 +30,31 @@ log = logging.getLogger(__name__)
 def _service_of_slice(obj: Mapping[str, Any]) -> tuple[str, str] | None:
     metadata = obj.get("metadata") or {}
     service = (metadata.get("labels") or {}).get(health.SERVICE_NAME_LABEL)
-    return (detached(metadata.get("namespace") or "default"), detached(service)) if service else None
+    return (shared(metadata.get("namespace") or "default"), shared(service)) if service else None
 
 
 def _slice_readiness(obj: Mapping[str, Any]) -> health.SliceReadiness:
     """What the ready count needs of an EndpointSlice, its strings copied out of the decoded LIST."""
-    return health.slice_readiness(obj, keep=detached)
+    return health.slice_readiness(obj, keep=detached)  # addresses: unique, so copied, not shared
 
 
-def _interned(value: Any) -> Any:
-    """A copy of a decoded JSON value sharing its mapping keys with every other cached object.
+# Values unique to one object: copied, not shared (an interned entry would only add to them).
+_UNIQUE_VALUES = frozenset({"uid", "resourceVersion", "creationTimestamp", "name", "generation"})
+
+
+def _interned(value: Any, unique: bool = False) -> Any:
+    """A copy of a decoded JSON value sharing its mapping keys, and its short repeated string values
+    (namespaces, kinds, service names, label and annotation values), with every other cached object.
 
     Each watch event is its own JSON document, so without this 10,000 cached TrafficSplits
     each hold private copies of "apiVersion", "metadata", "backends" and the rest.
     """
     if isinstance(value, dict):
-        return {sys.intern(key) if isinstance(key, str) else key: _interned(item) for key, item in value.items()}
+        return {sys.intern(key) if isinstance(key, str) else key: _interned(item, key in _UNIQUE_VALUES)
+                for key, item in value.items()}
     if isinstance(value, list):
         return [_interned(item) for item in value]
-    return detached(value)
+    return detached(value) if unique else shared(value)
 
 
 def _present(obj: Mapping[str, Any]) -> bool:

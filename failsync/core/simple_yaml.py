@@ -1,11 +1,13 @@
 """A fast reader for the plain block YAML that policy files are almost always written in.
 
 Owns: turning text made only of simple lines (``key: value``, ``key:``, ``- key: value``,
-``- value``, comments, ``---``) into the same plain values PyYAML's safe loader gives,
+``- value``, comments, ``---``; values plain on one line, text with spaces included,
+quoted, or a one-line flow mapping of such scalars; keys plain or quoted) into the same plain values PyYAML's safe loader gives,
 plus the line of every key path. It never reports errors: on anything outside that
-subset (flow collections other than ``{}``/``[]``, anchors, tags, multi-line or escaped
-scalars, tabs, non-ASCII text, odd indentation, duplicate keys...) it answers None
-and the caller parses with PyYAML, which stays the authority on YAML.
+subset (flow sequences other than ``[]``, nested flow collections, anchors, tags, multi-line scalars,
+plain scalars holding ``:`` or ``#``, escapes beyond the ASCII ones, tabs, non-ASCII text,
+odd indentation, duplicate keys...) it answers None and the caller parses with PyYAML,
+which stays the authority on YAML.
 
 Why: PyYAML builds a node with two marks per value; for 10,000 policies that was
 most of ``failsync render``'s time. Scalars are still typed by PyYAML's own resolver
@@ -23,12 +25,29 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
 _SIMPLE_TEXT = re.compile(r"[\n\x20-\x7e]*\Z")  # printable ASCII: no tabs, CRs or control characters
 _WORD = r"[A-Za-z0-9][A-Za-z0-9_./-]*"
-_VALUE = rf"{_WORD}|\"[^\"\\]*\"|'[^']*'|\{{\}}|\[\]"
-_LINE = re.compile(
-    rf"(?P<indent> *)(?P<dash>- )?(?:(?P<key>{_WORD}):(?: +(?P<value>{_VALUE}))?|(?P<item>{_VALUE}))"
+# A plain scalar on one line: no ": " or " #" inside (so no ':' or '#' at all, to stay simple), not
+# starting with an indicator ('-' only before a non-space, as in -1); spaces inside, trailing ones not.
+_PLAIN = r"(?:[A-Za-z0-9_./~(+]|-(?=[^ \n]))[^\n:#]*?"
+_SINGLE = r"'(?:[^'\n]|'')*'"
+_DOUBLE = r'"(?:[^"\\\n]|\\.)*"'
+_KEY = rf"{_WORD}|{_SINGLE}|{_DOUBLE}"
+# A flow mapping of scalars on one line ({tier: frontend, owner: "web team"}): its plain values
+# hold none of the flow indicators either.
+_FLOW_PLAIN = r"(?:[A-Za-z0-9_./~(+]|-(?=[^ ,\n]))[^\n:#,\[\]{}]*?"
+_FLOW_VALUE = rf"{_SINGLE}|{_DOUBLE}|{_FLOW_PLAIN}"
+_FLOW_ENTRY = rf"(?:{_KEY}): +(?:{_FLOW_VALUE}) *"
+_FLOW_MAPPING = rf"\{{ *(?:{_FLOW_ENTRY}(?:, *{_FLOW_ENTRY})*)?\}}"
+_FLOW_ENTRIES = re.compile(rf" *(?P<key>{_KEY}): +(?P<value>{_FLOW_VALUE}) *(?:,|\Z)")
+_VALUE = rf"{_SINGLE}|{_DOUBLE}|{_FLOW_MAPPING}|\[\]|{_PLAIN}"
+_LINE = re.compile(  # "---" first: as a plain scalar it would read as one
+    r"(?P<separator>---)\n"
+    rf"|(?P<indent> *)(?P<dash>- )?(?:(?P<key>{_KEY}):(?: +(?P<value>{_VALUE}))?|(?P<item>{_VALUE}))"
     r" *(?: #[^\n]*)?\n"
-    r"|(?P<separator>---)\n"
     r"|(?P<blank> *(?:#[^\n]*)?)\n")
+# The escapes of a double-quoted scalar that stay printable ASCII (others: the full parser).
+_ESCAPES = {"\\": "\\", '"': '"', "/": "/", "n": "\n", "t": "\t", "r": "\r", "0": "\0", "a": "\a",
+            "b": "\b", "e": "\x1b", "f": "\f", "v": "\v", " ": " "}
+_ESCAPE = re.compile(r"\\(.)")
 _DECIMAL = re.compile(r"(?:0|[1-9][0-9]*)\Z")
 # Keys repeat in every document; remember which resolve to plain strings (bounded).
 _STRING_KEYS: set[str] = set()
@@ -97,7 +116,7 @@ class _Reader:
         found = _LINE.match(line + "\n")
         if found is None:
             raise _NotSimple
-        indent, dash, key, value, item, separator, blank = found.groups()
+        separator, indent, dash, key, value, item, blank = found.groups()
         scalar: Any = None
         if blank is not None:
             entry: Any = _BLANK
@@ -118,6 +137,8 @@ class _Reader:
         return entry  # type: ignore[no-any-return]  # a tuple or one of the markers
 
     def key(self, text: str) -> str:
+        if text[0] == '"' or text[0] == "'":
+            return self.quoted(text)  # a quoted key is a string whatever it spells
         if text not in _STRING_KEYS:
             if self.tag(text) != _STR_TAG:
                 raise _NotSimple  # keys such as yes, 1 or null are not strings
@@ -133,12 +154,44 @@ class _Reader:
             raise _NotSimple
         return _STR_TAG
 
+    @staticmethod
+    def quoted(text: str) -> str:
+        inner = text[1:-1]
+        if text[0] == "'":
+            return inner.replace("''", "'")
+        if "\\" not in inner:
+            return inner
+
+        def unescape(found: re.Match[str]) -> str:
+            replacement = _ESCAPES.get(found.group(1))
+            if replacement is None:
+                raise _NotSimple  # \x, \u, a line break...: the full parser knows them
+            return replacement
+
+        return _ESCAPE.sub(unescape, inner)
+
+    def flow_mapping(self, text: str) -> dict[str, Any]:
+        """``{k: v, ...}`` (the line pattern checked its shape): its keys and scalar values."""
+        inner = text[1:-1].strip()
+        mapping: dict[str, Any] = {}
+        position = 0
+        while position < len(inner):
+            found = _FLOW_ENTRIES.match(inner, position)
+            if found is None:
+                raise _NotSimple
+            key = self.key(found.group("key"))
+            if key in mapping:
+                raise _NotSimple  # a duplicate key: the full parser reports it
+            mapping[key] = self.scalar(found.group("value"))
+            position = found.end()
+        return mapping
+
     def scalar(self, text: str) -> Any:
         first = text[0]
         if first == '"' or first == "'":
-            return text[1:-1]
+            return self.quoted(text)
         if first == "{":
-            return {}
+            return self.flow_mapping(text)
         if first == "[":
             return []
         tag = self.tag(text)
@@ -150,7 +203,8 @@ class _Reader:
             self.constructor = yaml.constructor.SafeConstructor()
         return self.constructor.construct_object(yaml.ScalarNode(tag, text), deep=True)
 
-    def document(self, lines: list[tuple[int, int, bool, str | None, Any, Any]]) -> tuple[dict[str, Any], dict[str, int]]:
+    def document(self, lines: list[tuple[int, int, bool, str | None, Any, Any]]
+                 ) -> tuple[dict[str, Any], dict[str, int]]:
         number, indent, dash, key, _value, _item = lines[0]
         if indent or dash or key is None:
             raise _NotSimple  # the root must be a mapping at column 1
@@ -183,6 +237,9 @@ class _Reader:
             index += 1
             if value is not _ABSENT:
                 mapping[key] = value
+                if type(value) is dict:  # a flow mapping: its keys are on this line
+                    for inner in value:
+                        paths[f"{child}.{inner}"] = number
                 continue
             # "key:" alone: a nested mapping or sequence follows, or the value is null.
             following = lines[index] if index < count else None
@@ -213,9 +270,12 @@ class _Reader:
                     raise _NotSimple
                 return index
             item_path = f"{path}[{len(items)}]"
-            paths[item_path] = number
+            paths.setdefault(item_path, number)  # as PolicyDocument.lines: a dotted key may have named it first
             if key is None:
                 items.append(item)
+                if type(item) is dict:  # - {service: web-east}
+                    for inner in item:
+                        paths[f"{item_path}.{inner}"] = number
                 index += 1
             else:
                 entry: dict[str, Any] = {}

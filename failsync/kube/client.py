@@ -9,6 +9,7 @@ Owns: URLs, HTTP, and converting every client failure into ``failsync.errors``
 from __future__ import annotations
 
 import functools
+import http.client
 import json
 import logging
 import re
@@ -16,7 +17,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import pykube
 import requests
@@ -28,6 +29,7 @@ from failsync.errors import ApiError, Gone, NotFound
 from failsync.kube.errors import error_from_response, error_from_status, missing_crd, redact_url, unreachable
 from failsync.kube.kubeconfig import kubeconfig_files, load_config, merge_kubeconfigs
 from failsync.kube.resources import ENDPOINT_SLICES, ROUTES, SMI_GROUP, TRAFFIC_SPLITS, Resource
+from failsync.kube.transport import lean_transport
 
 __all__ = ["Discovery", "KubeClient", "ObjectList", "WatchEvent", "load_config", "kubeconfig_files",
            "merge_kubeconfigs"]
@@ -122,6 +124,13 @@ class KubeClient:
         _settle_environment(self._api.session, self._api.url.rstrip("/"))
         if config.cluster.get("insecure-skip-tls-verify"):
             _quiet_insecure_warning(self.server)
+        # Requests that are not streams go over persistent http.client connections with TLS and credentials
+        # settled here: through pykube's adapter and requests each one re-resolved its CA file, merged
+        # settings and sent head and body in two writes (1.2 ms a PATCH against 0.5 ms for the socket).
+        self._lean = lean_transport(config, self._api.session, self._api.url.rstrip("/"), timeout)
+        #: Called with (verb, status code) after every answer that came over the lean transport
+        #: (``kube.instrument`` counts them; answers through requests reach its session's hooks).
+        self.answered: list[Callable[[str, int], None]] = []
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | Path | None, context: str | None = None, *,
@@ -344,10 +353,9 @@ class KubeClient:
         obj.setdefault("kind", resource.kind)
         return obj
 
-    def _raw(self, method: str, path: str, *, verb: str, resource: Resource, namespace: str | None = None,
-             name: str | None = None, params: Mapping[str, Any] | None = None, json_body: Any = None,
-             content_type: str | None = None, stream: bool = False, timeout: Any = None,
-             guarded: bool = False) -> requests.Response:
+    @staticmethod
+    def _request_parts(method: str, params: Mapping[str, Any] | None, json_body: Any,
+                       content_type: str | None) -> tuple[Mapping[str, Any] | None, dict[str, str], str | None]:
         headers = {"Accept": "application/json"}
         data = None
         if method in _WRITE_METHODS:  # every write says who made it (managedFields, Argo CD, SPEC §13)
@@ -355,6 +363,13 @@ class KubeClient:
         if json_body is not None:
             headers["Content-Type"] = content_type or "application/json"
             data = json.dumps(json_body)
+        return params, headers, data
+
+    def _raw(self, method: str, path: str, *, verb: str, resource: Resource, namespace: str | None = None,
+             name: str | None = None, params: Mapping[str, Any] | None = None, json_body: Any = None,
+             content_type: str | None = None, stream: bool = False, timeout: Any = None,
+             guarded: bool = False) -> requests.Response:
+        params, headers, data = self._request_parts(method, params, json_body, content_type)
         log.debug("%s %s", method, path)
         try:
             response = self._api.session.request(method, self._api.url.rstrip("/") + path, params=params,
@@ -371,9 +386,31 @@ class KubeClient:
         return response
 
     def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = self._raw(method, path, **kwargs)
+        if self._lean is None:
+            response = self._raw(method, path, **kwargs)
+            content = response.content
+        else:
+            content = self._send_lean(method, path, **kwargs)
         try:
-            body = response.json() if response.content else {}
+            body = json.loads(content) if content else {}
         except ValueError as error:
             raise ApiError(f"{method} {path} on {self.server}: the answer is not JSON") from error
         return body if isinstance(body, dict) else {}
+
+    def _send_lean(self, method: str, path: str, *, verb: str, resource: Resource, namespace: str | None = None,
+                   name: str | None = None, params: Mapping[str, Any] | None = None, json_body: Any = None,
+                   content_type: str | None = None, guarded: bool = False) -> bytes:
+        assert self._lean is not None
+        params, headers, data = self._request_parts(method, params, json_body, content_type)
+        target = path + ("?" + urlencode(params, doseq=True) if params else "")
+        log.debug("%s %s", method, path)
+        try:
+            answer = self._lean.request(method, target, data.encode() if data is not None else None, headers)
+        except (OSError, http.client.HTTPException) as error:
+            raise unreachable(error, self.server) from error
+        for observe in self.answered:
+            observe(verb, answer.status)
+        if answer.status >= 400:
+            raise error_from_response(answer.as_response(self.server + target), verb=verb, resource=resource,
+                                      namespace=namespace, name=name, server=self.server, guarded=guarded)
+        return answer.content

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -150,11 +151,12 @@ def error_from_response(response: requests.Response, *, verb: str, resource: Res
 def unreachable(error: Exception, server: str) -> Unreachable:
     """The error for a request that never got an HTTP answer."""
     cause = type(error).__name__
-    if isinstance(error, requests.exceptions.SSLError):
+    # requests' classes, and the standard library's ones the lean transport (``kube.transport``) raises
+    if isinstance(error, (requests.exceptions.SSLError, ssl.SSLError)):
         cause = "TLS handshake failed"
-    elif isinstance(error, requests.exceptions.Timeout):
+    elif isinstance(error, (requests.exceptions.Timeout, TimeoutError)):
         cause = "timed out"
-    elif isinstance(error, requests.exceptions.ConnectionError):
+    elif isinstance(error, (requests.exceptions.ConnectionError, OSError)):
         cause = "connection refused or host unknown"
     return Unreachable(f"cannot reach the Kubernetes API server at {server} ({cause}); check "
                        f"--kubeconfig/--context and that the cluster is running")

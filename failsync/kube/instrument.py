@@ -43,3 +43,4 @@ def count_requests(client: KubeClient, record: Callable[[str, int], None]) -> No
         return response
 
     client._api.session.hooks["response"].append(hook)  # the client's one session; pykube exposes no hook
+    client.answered.append(record)  # the requests that bypass that session (KubeClient's lean transport)

@@ -16,6 +16,7 @@ Never does: decide, render or write anything; the handler does that elsewhere.
 from __future__ import annotations
 
 import logging
+import sys
 import random
 import threading
 from dataclasses import dataclass
@@ -47,6 +48,21 @@ def detached(value: Any) -> Any:
     LIST of 25,000 objects pins the memory of its neighbours long after the list is freed.
     """
     return (value + " ")[:-1] if isinstance(value, str) else value
+
+
+#: Strings up to this length are shared by ``shared``; longer ones are mostly unique (state annotations).
+_SHARED_LENGTH = 64
+
+
+def shared(value: Any) -> Any:
+    """``detached``, and for a short string the one copy of that text every cache shares (``sys.intern``):
+    namespaces, kinds, service names, label and annotation values repeat across objects and fields.
+    The copy is interned, not the decoded string, so the shared copy pins no document either; for
+    values unique to one object (uid, resourceVersion) use ``detached``, as an interned entry costs more."""
+    if not isinstance(value, str):
+        return value
+    copy = (value + " ")[:-1]
+    return sys.intern(copy) if len(copy) <= _SHARED_LENGTH else copy
 
 
 def is_well_formed(obj: object) -> bool:

@@ -166,21 +166,17 @@ def _select(store: Store, resource: ResourceType, namespace: str | None, query: 
             if store.too_old(requested):
                 raise expired(f"too old resource version: {requested} ({store.oldest + 1})")
             at = requested
+    select = Watcher("", None, labels, fields).selects if (labels or fields) else None
     with store.lock:
-        if at is None or at >= store.revision:
-            objects, revision = store.snapshot(resource.store_key, scope)
-        else:
-            objects, revision = store.snapshot_at(resource.store_key, scope, at), at
-    if after is not None:
-        objects = [o for o in objects if (o["metadata"].get("namespace") or "", o["metadata"]["name"]) > after]
-    selected = [o for o in objects if _match(o, labels, fields)] if (labels or fields) else objects
+        revision = store.revision if at is None or at >= store.revision else at
+        selected, remaining, more = store.page(resource.store_key, scope, after=after, revision=revision,
+                                               select=select, limit=max(limit, 0))
     metadata: dict = {"resourceVersion": str(revision)}
-    if limit > 0 and len(selected) > limit:
-        last = selected[limit - 1]["metadata"]
+    if more:
+        last = selected[-1]["metadata"]
         metadata["continue"] = _encode_token(revision, (last.get("namespace") or "", last["name"]))
-        if not (labels or fields):
-            metadata["remainingItemCount"] = len(selected) - limit
-        selected = selected[:limit]
+        if remaining is not None:
+            metadata["remainingItemCount"] = remaining
     return metadata, selected
 
 
@@ -214,11 +210,6 @@ def list_json(store: Store, resource: ResourceType, namespace: str | None, query
                       separators=(",", ":")).encode()
     return b"".join((head[:-1], b',"items":[', b",".join(store.encoded(view_key, o, encode) for o in selected),
                      b"]}"))
-
-
-def _match(obj: dict, labels, fields) -> bool:
-    watcher = Watcher("", None, labels, fields)
-    return watcher.selects(obj)
 
 
 @dataclass

@@ -10,6 +10,8 @@ stores a new dict, so readers may serialise a snapshot outside the lock.
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import json
 import pickle
 import queue
@@ -114,6 +116,9 @@ class Store:
         self.lock = threading.RLock()
         self.revision = 0
         self._objects: dict[str, dict[Key, dict]] = {}
+        # per kind, every stored key in (namespace, name) order, kept with bisect on create and
+        # delete, so a LIST page starts at its continue key instead of re-sorting the kind
+        self._keys: dict[str, list[Key]] = {}
         self._history: deque[Change] = deque(maxlen=max(1, history))
         self._floor = 0  # every change after this revision is still in history
         self._watchers: dict[str, set[Watcher]] = {}
@@ -130,9 +135,7 @@ class Store:
     def snapshot(self, store_key: str, namespace: str | None = None) -> tuple[list[dict], int]:
         """Objects of a kind (in one namespace or all), sorted by (namespace, name), and the revision."""
         with self.lock:
-            objects = self._objects.get(store_key, {})
-            keys = sorted(objects) if not namespace else sorted(k for k in objects if k[0] == namespace)
-            return [objects[k] for k in keys], self.revision
+            return self.page(store_key, namespace)[0], self.revision
 
     def all_of(self, store_key: str) -> Iterable[dict]:
         """Every stored object of a kind (a copy of the list, unsorted)."""
@@ -142,20 +145,61 @@ class Store:
     def snapshot_at(self, store_key: str, namespace: str | None, revision: int) -> list[dict]:
         """Objects of a kind as they were at ``revision`` (sorted like ``snapshot``), rebuilt by
         undoing later changes from history; the caller checks ``too_old`` and the upper bound."""
+        return self.page(store_key, namespace, revision=revision)[0]
+
+    def page(self, store_key: str, namespace: str | None = None, *, after: Key | None = None,
+             revision: int | None = None, select: Callable[[dict], bool] | None = None,
+             limit: int = 0) -> tuple[list[dict], int | None, bool]:
+        """Up to ``limit`` (0: all) objects of a kind in (namespace, name) order after the key
+        ``after``, as they were at ``revision`` (None: now), that ``select`` accepts; returns them,
+        how many more there are (None when ``select`` is given) and whether there are more.
+
+        Walks the kind's sorted keys from ``after``, with the changes since ``revision`` undone
+        from history, so a page costs its own length, not the kind's; the caller checks ``too_old``."""
         with self.lock:
-            objects = dict(self._objects.get(store_key, {}))
-            for change in reversed(self._history):
-                if change.revision <= revision:
-                    break
-                if change.store_key != store_key:
+            objects = self._objects.get(store_key, {})
+            keys = self._keys.get(store_key, [])
+            then = self._undone(store_key, revision) if revision is not None and revision < self.revision else {}
+            low, high = 0, len(keys)
+            if namespace:  # a namespace's keys are one run of the order
+                low = bisect.bisect_left(keys, (namespace, ""))
+                high = bisect.bisect_left(keys, (namespace + "\0", ""))
+            if after is not None:
+                low = max(low, bisect.bisect_right(keys, after))
+
+            def in_range(key: Key) -> bool:
+                return (not namespace or key[0] == namespace) and (after is None or key > after)
+
+            # keys that were there at ``revision`` but are gone now join the walk in order
+            gone = sorted(k for k, old in then.items() if old is not None and k not in objects and in_range(k))
+            walk = (keys[i] for i in range(low, high))
+            if gone:
+                walk = heapq.merge(walk, gone)
+            found: list[dict] = []
+            more = False
+            for key in walk:
+                obj = then[key] if key in then else objects[key]
+                if obj is None or (select is not None and not select(obj)):
                     continue
-                key = _key_of(change.obj)
-                if change.type == "ADDED" or change.old is None:
-                    objects.pop(key, None)
-                else:
-                    objects[key] = change.old
-            keys = sorted(objects) if not namespace else sorted(k for k in objects if k[0] == namespace)
-            return [objects[k] for k in keys]
+                if limit and len(found) == limit:
+                    more = True
+                    break
+                found.append(obj)
+            if select is not None:
+                return found, None, more
+            # without a selector the rest is counted, not walked: now's count, corrected for the undone changes
+            total = high - low + sum((then[k] is not None) - (k in objects) for k in then if in_range(k))
+            return found, total - len(found), more
+
+    def _undone(self, store_key: str, revision: int) -> dict[Key, dict | None]:
+        """Each key of a kind changed after ``revision``: its object at ``revision`` (None: absent)."""
+        then: dict[Key, dict | None] = {}
+        for change in reversed(self._history):  # oldest last, so the state before the first change wins
+            if change.revision <= revision:
+                break
+            if change.store_key == store_key:
+                then[_key_of(change.obj)] = None if change.type == "ADDED" or change.old is None else change.old
+        return then
 
     def wait_for_revision(self, revision: int, timeout: float) -> bool:
         """Wait (up to ``timeout`` seconds) until the store has reached ``revision``."""
@@ -203,11 +247,16 @@ class Store:
             stored = dict(obj)
             stored["metadata"] = dict(obj["metadata"], resourceVersion=str(self.revision))
             objects = self._objects.setdefault(store_key, {})
+            key = _key_of(stored)
+            keys = self._keys.setdefault(store_key, [])
             if event_type == "DELETED":
-                objects.pop(_key_of(stored), None)
-                self._encoded.pop(_key_of(stored), None)  # (shared by kinds: at worst a cache miss)
+                if objects.pop(key, None) is not None:
+                    del keys[bisect.bisect_left(keys, key)]
+                self._encoded.pop(key, None)  # (shared by kinds: at worst a cache miss)
             else:
-                objects[_key_of(stored)] = stored
+                if key not in objects:
+                    bisect.insort(keys, key)
+                objects[key] = stored
             change = Change(self.revision, event_type, store_key, stored, old)
             if len(self._history) == self._history.maxlen:
                 self._floor = self._history[0].revision

@@ -15,7 +15,9 @@ Covers:
   foreign field;
 - json_patch, for any two JSON documents (keys with '/' and '~', values changing type, lists
   changing length), gives operations that jsonpatch applies to turn the first into the second
-  exactly, and none for equal documents.
+  exactly, and none for equal documents;
+- two documents count as in sync exactly when they are the same JSON (sorted dumps equal), for
+  any documents, near-copies with 1 / 1.0 / true swapped included.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from failsync.core.diffing import Action, Ownership, diff, json_patch, owned_view
+from failsync.core.diffing import Action, Ownership, diff, guarded_patch, json_patch, owned_view
 
 DESIRED = {
     "apiVersion": "split.smi-spec.io/v1alpha2",
@@ -215,3 +217,21 @@ def test_json_patch_turns_any_document_into_any_other(source: dict, target: dict
 @given(json_documents)
 def test_json_patch_of_equal_documents_is_empty(document: dict) -> None:
     assert json_patch(document, copy.deepcopy(document)) == []
+
+
+def _retyped(value: object) -> object:
+    """``value`` with every 1 turned into 1.0 and every 0 into False (== still holds)."""
+    if isinstance(value, dict):
+        return {key: _retyped(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_retyped(item) for item in value]
+    if type(value) is int and value in (0, 1):
+        return float(value) if value else False
+    return value
+
+
+@given(json_documents, json_documents, st.booleans())
+def test_documents_are_in_sync_exactly_when_they_are_the_same_json(first: dict, second: dict, retype: bool) -> None:
+    other = _retyped(first) if retype else second
+    same = as_json(first) == as_json(other)
+    assert (guarded_patch({}, first, other) == ()) is same

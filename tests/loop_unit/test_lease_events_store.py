@@ -11,15 +11,19 @@ Covers:
 - a projecting cache keeps only the projection and the resourceVersion, still tells changes apart,
   and reports the index keys before and after each change; the loop's EndpointSlice projection
   counts exactly as the whole slices do (not-ready, duplicates across slices, dual-stack);
-- request verbs are told apart (get/list/watch/create/patch/update/delete).
+- request verbs are told apart (get/list/watch/create/patch/update/delete);
+- cached TrafficSplits decoded from separate events are equal to them, yet share one copy of each
+  repeated short value (namespace, service names, kind) and keep none of the decoded strings.
 """
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from failsync.kube.events import FAILED_BACK, FAILED_OVER, transition
-from failsync.controller.caches import _slice_readiness
+from failsync.controller.caches import _interned, _slice_readiness
 from failsync.core import health
 from failsync.kube.instrument import verb_of
 from failsync.kube.lease import LeaderElector, claimed, is_free, released
@@ -158,3 +162,20 @@ def test_malformed_objects_are_recognised(obj, ok) -> None:
 ])
 def test_request_verbs_are_told_apart(method, url, verb) -> None:
     assert verb_of(method, url) == verb
+
+
+def test_cached_trafficsplits_share_repeated_values_and_keep_no_decoded_string() -> None:
+    def event(name: str) -> dict:
+        return json.loads(json.dumps({
+            "apiVersion": "split.smi-spec.io/v1alpha2", "kind": "TrafficSplit",
+            "metadata": {"name": name, "namespace": "shop", "uid": f"uid-{name}", "resourceVersion": "7"},
+            "spec": {"service": "web", "backends": [{"service": "web", "weight": 1}, {"service": "web-east", "weight": 0}]}}))
+    first, second = event("a"), event("b")
+    cached_first, cached_second = _interned(first), _interned(second)
+    assert cached_first == first and cached_second == second
+    assert cached_first["metadata"]["namespace"] is cached_second["metadata"]["namespace"]
+    assert cached_first["kind"] is cached_second["kind"]
+    assert cached_first["spec"]["service"] is cached_first["spec"]["backends"][0]["service"]
+    assert cached_first["spec"]["backends"][1]["service"] is cached_second["spec"]["backends"][1]["service"]
+    assert cached_first["metadata"]["namespace"] is not first["metadata"]["namespace"]
+    assert cached_first["metadata"]["uid"] is not first["metadata"]["uid"]

@@ -6,13 +6,18 @@ Covers:
 - an invalid edit keeps the last good version of the broken policy, reports the error, and
   still applies the valid policies of the same file; fixing it clears the error;
 - a missing path is an error, except in drop-in mode (allow_missing);
-- a file fixed after an error is said to load again, at INFO.
+- a file fixed after an error is said to load again, at INFO;
+- on Linux (inotify), a poll with nothing changed lists no directory, while an edit in a nested
+  folder, a new folder's file and a ConfigMap-style symlink swap are all seen at the next poll.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+
+import failsync.loading as loading
 
 from failsync.controller.policy_files import PolicyFiles
 
@@ -139,3 +144,35 @@ def test_an_unreadable_directory_and_a_named_pipe_are_errors_while_running(tmp_p
            f"policy files" in messages
     assert f"{pipe}: is a named pipe, not a regular file; expected a policy file" in messages
     assert [policy.name for policy in files.current.policies] == ["web"]
+
+
+def test_with_inotify_idle_polls_list_nothing_and_changes_are_seen_at_once(tmp_path: Path, monkeypatch) -> None:
+    nested = tmp_path / "team-a" / "web"
+    nested.mkdir(parents=True)
+    _write(nested / "p.yaml", POLICY.format(name="one", primary="web"))
+    data = tmp_path / "cm" / "..2026_01"
+    data.mkdir(parents=True)
+    (data / "q.yaml").write_text(POLICY.format(name="two", primary="web"))
+    (tmp_path / "cm" / "..data").symlink_to("..2026_01")
+    (tmp_path / "cm" / "q.yaml").symlink_to("..data/q.yaml")
+    files = PolicyFiles([tmp_path])
+    assert files.poll() is True
+    files.poll()  # the directories are all watched from here on
+    listed: list[str] = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(loading.os, "scandir", lambda path: listed.append(path) or real_scandir(path))
+    assert files.poll() is False
+    if sys.platform == "linux":  # inotify: nothing happened, so nothing is listed or compared
+        assert listed == []
+
+    _write(nested / "p.yaml", POLICY.format(name="one", primary="api"))
+    assert files.poll() is True and _primaries(files)["ns/one"] == "api"
+    (tmp_path / "team-b").mkdir()
+    _write(tmp_path / "team-b" / "r.yaml", POLICY.format(name="three", primary="web"))
+    assert files.poll() is True and "ns/three" in _primaries(files)
+    fresh = tmp_path / "cm" / "..2026_02"  # kubelet's atomic update: new directory, then ..data swapped
+    fresh.mkdir()
+    (fresh / "q.yaml").write_text(POLICY.format(name="two", primary="api"))
+    (tmp_path / "cm" / "..data_tmp").symlink_to("..2026_02")
+    os.replace(tmp_path / "cm" / "..data_tmp", tmp_path / "cm" / "..data")
+    assert files.poll() is True and _primaries(files)["ns/two"] == "api"

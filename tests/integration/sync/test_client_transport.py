@@ -7,17 +7,25 @@ Covers:
 - the proxy environment (HTTPS_PROXY / NO_PROXY), read once when the client is made, is still
   honoured: a dead proxy makes the server unreachable, NO_PROXY for the server bypasses it;
 - a paged LIST (limit/continue) returns every object exactly once, each page at the first
-  page's resourceVersion, in as many requests as pages.
+  page's resourceVersion, in as many requests as pages;
+- the persistent write path verifies the server: a kubeconfig naming the server's CA
+  (certificate-authority-data) lists and patches, one trusting other CAs cannot reach it (TLS
+  handshake), and a wrong bearer token is a 401 naming the credentials.
 """
 from __future__ import annotations
 
+import base64
+import ssl
 import warnings
+from urllib.parse import urlsplit
+
+import yaml
 
 import pytest
 import requests
 import urllib3
 
-from failsync.errors import ApiError
+from failsync.errors import ApiError, Unauthorized, Unreachable
 from failsync.kube import SERVICES, KubeClient
 from failsync.sandbox import Sandbox
 
@@ -65,3 +73,33 @@ def test_paged_list_returns_every_object_once_at_one_resource_version(sandbox) -
     assert [len(page.items) for page in pages] == [3, 3, 1]
     assert len({page.resource_version for page in pages}) == 1
     assert [record.verb for record in west.requests] == ["list", "list", "list"]
+
+
+def _kubeconfig_with(tmp_path, sandbox, cluster_fields: dict, token: str):
+    config = yaml.safe_load(sandbox.kubeconfig.read_text())
+    entry = config["clusters"][0]["cluster"]
+    entry.pop("insecure-skip-tls-verify")
+    entry.update(cluster_fields)
+    config["users"][0]["user"] = {"token": token}
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_write_path_verifies_the_server_and_sends_the_token(sandbox, tmp_path) -> None:
+    server = urlsplit(sandbox["west"].url)
+    authority = base64.b64encode(ssl.get_server_certificate((server.hostname, server.port)).encode()).decode()
+    verified = KubeClient.from_kubeconfig(
+        _kubeconfig_with(tmp_path, sandbox, {"certificate-authority-data": authority}, "admin-token"), "west")
+    sandbox["west"].apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ca", "namespace": "default"},
+                           "spec": {"ports": [{"port": 80}]}})
+    patched = verified.patch(SERVICES, "default", "ca",
+                             [{"op": "add", "path": "/metadata/labels", "value": {"a": "b"}}])
+    assert patched["metadata"]["labels"] == {"a": "b"}
+    assert any(i["metadata"]["name"] == "ca" for i in verified.list(SERVICES, namespace="default").items)
+    with pytest.raises(Unreachable, match="TLS handshake failed"):
+        KubeClient.from_kubeconfig(_kubeconfig_with(tmp_path, sandbox, {}, "admin-token"), "west").list(SERVICES)
+    with pytest.raises(Unauthorized, match="rejected the credentials"):
+        KubeClient.from_kubeconfig(
+            _kubeconfig_with(tmp_path, sandbox, {"certificate-authority-data": authority}, "wrong"), "west"
+        ).patch(SERVICES, "default", "ca", [{"op": "add", "path": "/metadata/labels/c", "value": "d"}])

@@ -1,0 +1,195 @@
+"""A lean HTTP/1.1 transport for the requests of ``KubeClient`` that are not streams: persistent
+``http.client``-parsed connections to the one API server, TLS and credentials settled once.
+
+Owns: connections (a small pool, one per concurrent caller), the TLS context and the
+static credentials of a kubeconfig (bearer token, client certificate). Never does: URLs of
+resources, error classes, retries beyond re-opening a connection the server closed while idle.
+``lean_transport`` declines (None) whatever it cannot do exactly as pykube-ng and requests do
+(exec or auth-provider credentials, a proxy, userinfo in the server URL), and the client then
+keeps sending through them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import select
+import socket
+import ssl
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import certifi
+import pykube
+import requests
+from requests.structures import CaseInsensitiveDict
+
+__all__ = ["Answer", "LeanTransport", "lean_transport"]
+
+#: kubeconfig user fields this transport applies itself; any other (exec, auth-provider, username) declines it.
+_STATIC_USER_FIELDS = frozenset({"token", "client-certificate", "client-key", "tokenFile"})
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One HTTP answer, read whole."""
+
+    status: int
+    reason: str
+    headers: http.client.HTTPMessage
+    content: bytes
+
+    def as_response(self, url: str) -> requests.Response:
+        """The answer as a ``requests.Response`` (for the error path, which reads Status bodies from one)."""
+        response = requests.Response()
+        response.status_code, response.reason, response.url = self.status, self.reason, url
+        response.headers = CaseInsensitiveDict(self.headers.items())
+        response._content = self.content
+        response.encoding = "utf-8"
+        return response
+
+
+class _Connection:
+    """One socket to the server, kept open between requests (HTTP/1.1 keep-alive)."""
+
+    def __init__(self, transport: "LeanTransport") -> None:
+        sock = socket.create_connection((transport.host, transport.port), timeout=transport.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a request is one write: never wait for an ACK
+        if transport.context is not None:
+            sock = transport.context.wrap_socket(sock, server_hostname=transport.server_hostname)
+        self.sock = sock
+
+    def exchange(self, request: bytes, method: str) -> tuple[Answer, bool]:
+        """Send one request (head and body in one write) and read its answer; and whether to keep the socket."""
+        self.sock.sendall(request)
+        response = http.client.HTTPResponse(self.sock, method=method)
+        try:
+            response.begin()
+            content = response.read()
+        finally:
+            response.close()
+        return Answer(response.status, response.reason, response.headers, content), not response.will_close
+
+    def dropped(self) -> bool:
+        """Whether the server closed the idle socket (it reads as ready: EOF), as urllib3 checks before reuse."""
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class LeanTransport:
+    """Requests to one server over reused connections; thread-safe (each caller takes its own connection)."""
+
+    def __init__(self, url: str, *, context: ssl.SSLContext | None, server_hostname: str | None,
+                 headers: dict[str, str], timeout: float) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.base = parts.path.rstrip("/")
+        self.context = context
+        self.server_hostname = server_hostname or self.host
+        self.timeout = timeout
+        host_header = parts.netloc
+        self._head = "".join(f"{k}: {v}\r\n" for k, v in {"Host": host_header, **headers}.items())
+        self._idle: list[_Connection] = []
+        self._lock = threading.Lock()
+
+    def request(self, method: str, target: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> Answer:
+        """``method`` ``target`` (a path with its query) with ``body``; raises OSError when no answer came.
+
+        A connection that sat idle may have been closed by the server: its request is sent
+        again once on a fresh connection, as urllib3 does."""
+        head = [f"{method} {self.base}{target} HTTP/1.1\r\n", self._head]
+        for key, value in (headers or {}).items():
+            head.append(f"{key}: {value}\r\n")
+        head.append(f"Content-Length: {len(body)}\r\n\r\n" if body is not None else "\r\n")
+        request = "".join(head).encode("latin-1") + (body or b"")
+        with self._lock:
+            connection = self._idle.pop() if self._idle else None
+        if connection is not None and connection.dropped():
+            connection.close()
+            connection = None
+        if connection is not None:
+            try:
+                return self._exchange(connection, request, method)
+            except (http.client.RemoteDisconnected, http.client.BadStatusLine, ConnectionError):
+                pass  # closed while idle: try once more on a new connection
+        return self._exchange(_Connection(self), request, method)
+
+    def _exchange(self, connection: _Connection, request: bytes, method: str) -> Answer:
+        try:
+            answer, keep = connection.exchange(request, method)
+        except BaseException:
+            connection.close()
+            raise
+        if keep:
+            with self._lock:
+                self._idle.append(connection)
+        else:
+            connection.close()
+        return answer
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+
+def _tls_context(config: pykube.KubeConfig, session_verify: Any) -> ssl.SSLContext:
+    """The TLS context pykube-ng's adapter would give requests: the CA (PYKUBE_SSL_CERTIFICATE_AUTHORITY, the
+    kubeconfig's, or the session's CA bundle), insecure-skip-tls-verify, and the client certificate."""
+    cluster, user = config.cluster, config.user
+    context = ssl.create_default_context()
+    override = os.environ.get("PYKUBE_SSL_CERTIFICATE_AUTHORITY")
+    if override is not None:
+        context.load_verify_locations(cafile=override)
+    elif "certificate-authority" in cluster:
+        context.load_verify_locations(cafile=cluster["certificate-authority"].filename())
+    elif cluster.get("insecure-skip-tls-verify"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif isinstance(session_verify, str):  # REQUESTS_CA_BUNDLE, read once into the session
+        context.load_verify_locations(cafile=session_verify)
+    else:
+        context.load_verify_locations(cafile=certifi.where())  # requests verifies against certifi
+    if "client-certificate" in user:
+        context.load_cert_chain(user["client-certificate"].filename(), user["client-key"].filename())
+    return context
+
+
+def lean_transport(config: pykube.KubeConfig, session: requests.Session, url: str,
+                   timeout: float) -> LeanTransport | None:
+    """A LeanTransport with the kubeconfig's TLS and static credentials, or None where it would
+    behave differently from pykube-ng over requests (then the client keeps using those)."""
+    parts = urlsplit(url)
+    user = config.user or {}
+    if parts.scheme not in ("http", "https") or parts.username or parts.password:
+        return None
+    if set(user) - _STATIC_USER_FIELDS or any(session.proxies.values()):
+        return None
+    if "tls-server-name" in config.cluster and parts.scheme != "https":
+        return None
+    headers = {"User-Agent": str(session.headers.get("User-Agent", "failsync"))}
+    if user.get("token"):
+        headers["Authorization"] = f"Bearer {user['token']}"
+    context = None
+    if parts.scheme == "https":
+        try:
+            context = _tls_context(config, session.verify)
+        except (OSError, ValueError, KeyError):
+            return None  # requests reports a bad certificate when it is used; leave it to them
+    return LeanTransport(url, context=context, server_hostname=config.cluster.get("tls-server-name"),
+                         headers=headers, timeout=timeout)
