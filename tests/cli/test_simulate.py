@@ -23,6 +23,7 @@ from failsync.cli import main
 from failsync.core.policies import parse_policies
 from failsync.core.timeline import parse_timeline, replay
 from failsync.core.weights import decide
+from tests.helpers import MINIMAL_POLICY
 
 REPOSITORY = Path(__file__).resolve().parent.parent.parent
 GUIDE_POLICY = REPOSITORY / "policies" / "emojivoto"
@@ -30,16 +31,7 @@ GUIDE_TIMELINE = REPOSITORY / "examples" / "timelines" / "web-svc-failover.yaml"
 GRADUAL_POLICY = REPOSITORY / "examples" / "policies" / "web-svc-gradual.yaml"
 GRADUAL_TIMELINE = REPOSITORY / "examples" / "timelines" / "web-svc-gradual.yaml"
 
-POLICY = """\
-apiVersion: failsync.io/v1alpha1
-kind: FailoverPolicy
-metadata:
-  name: web-svc-failover
-  namespace: emojivoto
-spec:
-  service: web-svc
-  fallbacks:
-    - service: web-svc-east
+POLICY = MINIMAL_POLICY.format(name="web-svc-failover") + """\
   failover:
     delaySeconds: 30
 """

@@ -21,21 +21,12 @@ from click.testing import CliRunner
 from failsync.cli import main
 from failsync.core.model import Backend, HealthSource, Target, WhenAllDown
 from failsync.core.policies import merge_policy_sets, parse_policies
+from tests.helpers import MINIMAL_POLICY
 
 INVALID = Path(__file__).parent / "fixtures" / "invalid"
 INVALID_CASES = sorted(INVALID.glob("*.yaml"))
 
-MINIMAL = """\
-apiVersion: failsync.io/v1alpha1
-kind: FailoverPolicy
-metadata:
-  name: web-svc-failover
-  namespace: emojivoto
-spec:
-  service: web-svc
-  fallbacks:
-    - service: web-svc-east
-"""
+MINIMAL = MINIMAL_POLICY.format(name="web-svc-failover")
 
 FULL = """\
 apiVersion: failsync.io/v1alpha1

@@ -23,18 +23,9 @@ from failsync.core.remote_health import (
     mirror_of,
     place,
 )
+from tests.helpers import MINIMAL_POLICY
 
-BASE = """\
-apiVersion: failsync.io/v1alpha1
-kind: FailoverPolicy
-metadata:
-  name: web-svc-failover
-  namespace: emojivoto
-spec:
-  service: web-svc
-  fallbacks:
-    - service: web-svc-east
-"""
+BASE = MINIMAL_POLICY.format(name="web-svc-failover")
 
 
 def test_defaults_read_nothing_remote() -> None:
