@@ -96,9 +96,13 @@ def _verb_counts(records: list[dict]) -> dict[str, int]:
 def _one_shot(sandbox: SandboxProcess, command: list[str]) -> dict:
     cursor = sandbox.request_cursor()
     wall, result = timed_run(command)
-    if result.returncode not in (0,):
-        raise RuntimeError(f"{command[:3]} exited {result.returncode}: {result.stderr[-800:]}")
     records, _ = sandbox.requests_after(cursor)
+    if result.returncode not in (0,):
+        slowest = sorted(records, key=lambda r: r["started"] - r["finished"])[:3]
+        served = "; ".join(f"{r['method']} {r['path']} {r['status']} in {r['finished'] - r['started']:.2f}s"
+                           for r in slowest)
+        raise RuntimeError(f"{command[:3]} exited {result.returncode} after {len(records)} requests "
+                           f"(slowest: {served or 'none'}): {result.stderr[-800:]}")
     return {"wall_s": wall, "requests": _verb_counts(records), "total_requests": len(records),
             "lists": sorted({r["path"] for r in records if r["verb"] == "list"})}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from failsync.sandbox import crds, reads, resources, writes
 from failsync.sandbox.definitions import default_crds
@@ -153,7 +153,23 @@ class Cluster:
         """Create or replace an object (its namespace is created when missing); returns a copy of the stored view.
 
         ``manager`` names the field manager to record (None: a set-up write, no managedFields)."""
-        obj = detached(obj)
+        return detached(self._apply(detached(obj), manager))
+
+    def apply_many(self, objects: Iterable[dict]) -> int:
+        """``apply`` each object (no field manager) under one hold of the store lock; returns how many.
+
+        For bulk set-up (the bench's 100,000 namespaces): the objects are handed over, not copied
+        (the caller must not use them afterwards), and nothing is returned, so it skips ``apply``'s
+        two copies; the lock held across the batch spares a switch to the garbage collector's
+        thread per owned object. What is stored is what ``apply`` stores."""
+        count = 0
+        with self.store.lock:
+            for obj in objects:
+                self._apply(obj, None)
+                count += 1
+        return count
+
+    def _apply(self, obj: dict, manager: str | None) -> dict:
         resource = self.registry.by_kind(obj.get("apiVersion", ""), obj.get("kind", ""))
         metadata = dict(obj.get("metadata") or {})
         namespace = (metadata.get("namespace") or "default") if resource.namespaced else None
@@ -169,7 +185,7 @@ class Cluster:
                 metadata["resourceVersion"] = current["metadata"]["resourceVersion"]
                 stored = writes.update(self.store, resource, namespace, metadata["name"],
                                        dict(obj, metadata=metadata), manager=manager)[1]
-        return detached(stored)
+        return stored
 
     def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict | None:
         """A copy of the object as served at ``api_version``, or None."""

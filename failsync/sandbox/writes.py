@@ -48,9 +48,18 @@ def timestamp(now: float | None = None) -> str:
     return _LAST_STAMP[1]
 
 
+_UID_BYTES: list[bytes] = []  # os.urandom drawn 4 KiB at a time: one system call per 256 uids, not per uid
+
+
 def new_uid() -> str:
     """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` without building a UUID object."""
-    raw = bytearray(os.urandom(16))
+    try:
+        chunk = _UID_BYTES.pop()
+    except IndexError:  # (a try, not a check: another thread may take the last one in between)
+        pool = os.urandom(4096)
+        _UID_BYTES.extend(pool[i:i + 16] for i in range(16, 4096, 16))
+        chunk = pool[:16]
+    raw = bytearray(chunk)
     raw[6] = raw[6] & 0x0F | 0x40
     raw[8] = raw[8] & 0x3F | 0x80
     text = raw.hex()
