@@ -106,7 +106,7 @@ class Store:
                  project: Callable[[Mapping[str, Any]], Any] | None = None) -> None:
         self._lock = threading.Lock()
         self._objects: dict[str, Any] = {}
-        self._versions: dict[str, str | None] = {}
+        self._versions: dict[str, str | int | None] = {}  # see ``_compact_version``
         self._project = project
         self._index_fn = index
         # index key -> the keys under it: a tuple, not a dict (most services have one or two
@@ -120,7 +120,8 @@ class Store:
 
     def version(self, key: str) -> str | None:
         """The resourceVersion of the cached object, or None."""
-        return self._versions.get(key)
+        version = self._versions.get(key)
+        return str(version) if isinstance(version, int) else version
 
     def __contains__(self, key: str) -> bool:
         return key in self._objects
@@ -147,11 +148,11 @@ class Store:
         """Insert or replace; the Change says which."""
         key = object_key(obj)
         value = obj if self._project is None else self._project(obj)
-        version = _version(obj)
+        version: str | int | None = _version(obj)
         if self._project is not None and isinstance(value, Mapping) and _version(value) == version:
             version = _version(value)  # the projection's own copy: one string, not two
         else:
-            version = detached(version)
+            version = _compact_version(_version(obj))
         with self._lock:
             old = self._objects.get(key)
             self._objects[key] = value
@@ -197,12 +198,21 @@ class Store:
         for obj in objects:
             key = object_key(obj)
             seen.add(key)
-            if key not in self._objects or self._versions.get(key) != _version(obj):
+            if key not in self._objects or self.version(key) != _version(obj):
                 yield self.put(obj)
         for key in set(self.keys()) - seen:
             change = self.remove(key)
             if change:
                 yield change
+
+
+def _compact_version(version: str | None) -> str | int | None:
+    """A resourceVersion as the store keeps it: a number when it spells one exactly (etcd revisions:
+    half the size of the string, for each of the 50,000 Services and EndpointSlices of 10,000 policies),
+    else a copy of the string (it is opaque to clients)."""
+    if isinstance(version, str) and version.isascii() and version.isdecimal() and (version == "0" or version[0] != "0"):
+        return int(version)
+    return detached(version)
 
 
 def _as_int(version: str | None) -> int | None:
