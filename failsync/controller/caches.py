@@ -38,8 +38,9 @@ def _slice_readiness(obj: Mapping[str, Any]) -> health.SliceReadiness:
     return health.slice_readiness(obj, keep=detached)  # addresses: unique, so copied, not shared
 
 
-# Values unique to one object: copied, not shared (an interned entry would only add to them).
-_UNIQUE_VALUES = frozenset({"uid", "resourceVersion", "creationTimestamp", "name", "generation"})
+# Values unique to one object: copied, not shared (an interned entry would only add to them). Not
+# the name: a target is mostly named as its service (shared anyway), and names repeat across namespaces.
+_UNIQUE_VALUES = frozenset({"uid", "resourceVersion", "creationTimestamp", "generation"})
 
 
 def _interned(value: Any, unique: bool = False) -> Any:

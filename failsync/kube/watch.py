@@ -109,9 +109,9 @@ class Store:
         self._versions: dict[str, str | int | None] = {}  # see ``_compact_version``
         self._project = project
         self._index_fn = index
-        # index key -> the keys under it: a tuple, not a dict (most services have one or two
-        # EndpointSlices; a dict per service cost 4 times as much at 10,000 policies).
-        self._index: dict[Any, tuple[str, ...]] = {}
+        # index key -> (the index key, then the keys under it): a tuple, not a dict (most services have
+        # one or two EndpointSlices; a dict per service cost 4 times as much at 10,000 policies).
+        self._index: dict[Any, tuple[Any, ...]] = {}
         self._indexed: dict[str, Any] = {}  # key -> its secondary index key (the one copy in ``_index``)
 
     def get(self, key: str) -> Any:
@@ -139,7 +139,7 @@ class Store:
     def by_index(self, value: Any) -> list[Any]:
         """Objects (or projections) whose secondary index key is ``value``."""
         with self._lock:
-            return [self._objects[key] for key in self._index.get(value, ())]
+            return [self._objects[key] for key in self._index.get(value, ())[1:]]
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -160,8 +160,9 @@ class Store:
             indexed: tuple[Any, ...] = ()
             if self._index_fn is not None:
                 before = self._unindex(key) if old is not None else None
-                after = self._index_fn(obj)
-                self._index[after] = (*self._index.get(after, ()), key)
+                bucket = self._index.get(after := self._index_fn(obj))
+                after = bucket[0] if bucket else after  # one copy of the index key, whatever its objects
+                self._index[after] = (after, *bucket[1:], key) if bucket else (after, key)
                 self._indexed[key] = after
                 indexed = (before, after) if old is not None else (after,)
         return Change(ADDED if old is None else MODIFIED, key, old, value, indexed)
@@ -178,11 +179,11 @@ class Store:
 
     def _unindex(self, key: str) -> Any:
         value = self._indexed.pop(key, None)
-        keys = self._index.get(value)
-        if keys is not None:
-            rest = tuple(k for k in keys if k != key)
+        bucket = self._index.get(value)
+        if bucket is not None:
+            rest = tuple(k for k in bucket[1:] if k != key)
             if rest:
-                self._index[value] = rest
+                self._index[value] = (bucket[0], *rest)
             else:
                 del self._index[value]
         return value
