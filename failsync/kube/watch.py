@@ -201,6 +201,7 @@ class Store:
             seen.add(key)
             if key not in self._objects or self.version(key) != _version(obj):
                 yield self.put(obj)
+            del obj  # not kept while the next is read (it may be the last of a page otherwise freed)
         for key in set(self.keys()) - seen:
             change = self.remove(key)
             if change:
@@ -353,14 +354,16 @@ class Watcher:
 
         def listed() -> Iterator[Mapping[str, Any]]:
             nonlocal resource_version
-            for page in self.client.list_pages(self.resource, namespace=self.namespace,
-                                               label_selector=self.label_selector):
-                resource_version = page.resource_version
-                for item in page.items:
-                    if is_well_formed(item):
-                        yield _slim(item)
-                    else:
-                        log.warning("skipping a malformed %s in a list: %.200r", self.resource.kind, item)
+            pages = self.client.list_pages(self.resource, namespace=self.namespace,
+                                           label_selector=self.label_selector)
+            while (page := next(pages, None)) is not None:
+                resource_version, items = page.resource_version, page.items
+                page = None
+                yield from self._well_formed(items)
+                # Dropped before the next page is fetched and decoded: one page alive, not two
+                # (a ``for page in ...`` keeps the last page until the next one is whole).
+                items = ()
+
 
         for change in self.store.replace(listed()):
             self._deliver(change)
@@ -370,6 +373,13 @@ class Watcher:
         self._recovered()
         log.debug("listed %d %s at resourceVersion %s", len(self.store), self.name, self.resource_version)
         self.on_resync()
+
+    def _well_formed(self, items: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
+        for item in items:
+            if is_well_formed(item):
+                yield _slim(item)
+            else:
+                log.warning("skipping a malformed %s in a list: %.200r", self.resource.kind, item)
 
     def _check_rewind(self, listed: str | None) -> None:
         """Say so when a LIST comes back older than what was seen (the server's state went back)."""
