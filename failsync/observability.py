@@ -87,6 +87,12 @@ def _format_value(value: float) -> str:
     return repr(float(value))
 
 
+def _number(value: object) -> float:
+    """A series' value as kept: an int stays an int (a count, the common case: small ones are
+    CPython's shared objects, so 10,000 policies' per-backend gauges cost no float each)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else float(value)  # type: ignore[arg-type]
+
+
 class _Metric:
     kind = "untyped"
 
@@ -141,7 +147,7 @@ class Counter(_Metric):
             raise ValueError("a counter never goes down")
         key = self._key(labels)
         with self._lock:
-            self._values[key] = float(self._values.get(key, 0.0)) + amount  # type: ignore[arg-type]
+            self._values[key] = _number(self._values.get(key, 0)) + amount
 
     def value(self, **labels: object) -> float:
         """The current value of one series (0 when never incremented)."""
@@ -162,12 +168,12 @@ class Gauge(Counter):
         """Set the series named by ``labels`` to ``value``."""
         key = self._key(labels)
         with self._lock:
-            self._values[key] = float(value)
+            self._values[key] = _number(value)
 
     def inc(self, amount: float = 1, **labels: object) -> None:
         key = self._key(labels)
         with self._lock:
-            self._values[key] = float(self._values.get(key, 0.0)) + amount  # type: ignore[arg-type]
+            self._values[key] = _number(self._values.get(key, 0)) + amount
 
 
 class Histogram(_Metric):

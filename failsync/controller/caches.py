@@ -38,8 +38,9 @@ def _slice_readiness(obj: Mapping[str, Any]) -> health.SliceReadiness:
     return health.slice_readiness(obj, keep=detached)  # addresses: unique, so copied, not shared
 
 
-# Values unique to one object: copied, not shared (an interned entry would only add to them).
-_UNIQUE_VALUES = frozenset({"uid", "resourceVersion", "creationTimestamp", "name", "generation"})
+# Values unique to one object: copied, not shared (an interned entry would only add to them). Not
+# the name: a target is mostly named as its service (shared anyway), and names repeat across namespaces.
+_UNIQUE_VALUES = frozenset({"uid", "resourceVersion", "creationTimestamp", "generation"})
 
 
 def _interned(value: Any, unique: bool = False) -> Any:
@@ -57,6 +58,47 @@ def _interned(value: Any, unique: bool = False) -> Any:
     return detached(value) if unique else shared(value)
 
 
+#: Server-set metadata the loop never reads. managedFields alone are a dozen nested mappings: the
+#: object failsync just wrote (put into the cache before its watch event) carries them.
+_DROPPED_METADATA = frozenset({"managedFields", "creationTimestamp", "generation"})
+#: What ``route_acceptance`` reads of a route's status: each parent's ref, controller and conditions,
+#: of each condition its type, status and reason (not its message, time or observedGeneration).
+_PARENT_FIELDS = ("parentRef", "controllerName", "conditions")
+_CONDITION_FIELDS = ("type", "status", "reason")
+
+
+def _picked(value: Any, fields: tuple[str, ...]) -> Any:
+    """``value`` with only ``fields`` when it is a mapping (anything else as it is: diagnosed elsewhere)."""
+    return {key: value[key] for key in fields if key in value} if isinstance(value, Mapping) else value
+
+
+def _route_status(status: Mapping[str, Any]) -> dict[str, Any]:
+    parents = status.get("parents")
+    if not isinstance(parents, list):
+        return dict(status)
+    kept = []
+    for parent in parents:
+        parent = _picked(parent, _PARENT_FIELDS)
+        if isinstance(parent, dict) and isinstance(parent.get("conditions"), list):
+            parent["conditions"] = [_picked(c, _CONDITION_FIELDS) for c in parent["conditions"]]
+        kept.append(parent)
+    return {**status, "parents": kept}
+
+
+def _live_object(obj: Mapping[str, Any]) -> Any:
+    """What the loop reads of a live target (TrafficSplit or route), shared as ``_interned`` shares it:
+    everything the diff, the ownership check, adoption and Events read; not server-set metadata
+    nor the parts of a route's status nothing reads."""
+    metadata = obj.get("metadata")
+    kept = dict(obj)
+    if isinstance(metadata, Mapping):
+        kept["metadata"] = {key: value for key, value in metadata.items() if key not in _DROPPED_METADATA}
+    status = obj.get("status")
+    if isinstance(status, Mapping) and "parents" in status:
+        kept["status"] = _route_status(status)
+    return _interned(kept)
+
+
 def _present(obj: Mapping[str, Any]) -> bool:
     """Services are watched only to re-trigger their policies: the cache keeps their keys, not their content."""
     return True
@@ -70,7 +112,7 @@ def _projection(resource: Resource) -> Any:
         return health.endpoint_counts  # (ready, all) is all the loop reads of an Endpoints
     if resource == SERVICES:
         return _present
-    return _interned  # TrafficSplits: the whole live object, diffed against the desired one
+    return _live_object  # TrafficSplits and routes: the live object, diffed against the desired one
 
 
 class Caches:

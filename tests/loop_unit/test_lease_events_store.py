@@ -13,7 +13,9 @@ Covers:
   counts exactly as the whole slices do (not-ready, duplicates across slices, dual-stack);
 - request verbs are told apart (get/list/watch/create/patch/update/delete);
 - cached TrafficSplits decoded from separate events are equal to them, yet share one copy of each
-  repeated short value (namespace, service names, kind) and keep none of the decoded strings.
+  repeated short value (namespace, service names, kind) and keep none of the decoded strings;
+- a cached target keeps what the loop reads (labels, annotations, spec, what a route's parents
+  say) and drops server-set metadata (managedFields of a written object, generation, creation time).
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import json
 import pytest
 
 from failsync.kube.events import FAILED_BACK, FAILED_OVER, transition
-from failsync.controller.caches import _interned, _slice_readiness
-from failsync.core import health
+from failsync.controller.caches import _interned, _live_object, _slice_readiness
+from failsync.core import health, targets
 from failsync.kube.instrument import verb_of
 from failsync.kube.lease import LeaderElector, claimed, is_free, released
 from failsync.kube.watch import ADDED, DELETED, MODIFIED, Store, is_well_formed
@@ -179,3 +181,33 @@ def test_cached_trafficsplits_share_repeated_values_and_keep_no_decoded_string()
     assert cached_first["spec"]["backends"][1]["service"] is cached_second["spec"]["backends"][1]["service"]
     assert cached_first["metadata"]["namespace"] is not first["metadata"]["namespace"]
     assert cached_first["metadata"]["uid"] is not first["metadata"]["uid"]
+
+
+def test_cached_targets_keep_what_the_loop_reads_and_drop_server_set_metadata() -> None:
+    # What the server answers a write carries managedFields (the watch event's copy is slimmed
+    # by the watcher, the written one is put into the cache as it is).
+    written = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+               "metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "resourceVersion": "9",
+                            "generation": 3, "creationTimestamp": "2026-01-01T00:00:00Z",
+                            "labels": {"app.kubernetes.io/managed-by": "failsync"},
+                            "annotations": {"failsync.io/policy": "shop/web"},
+                            "managedFields": [{"manager": "failsync", "fieldsV1": {"f:spec": {}}}]},
+               "spec": {"rules": [{"backendRefs": [{"name": "web", "port": 80, "weight": 1}]}]},
+               "status": {"parents": [{"parentRef": {"kind": "Service", "name": "web"},
+                                       "controllerName": "linkerd.io/policy-controller",
+                                       "conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted",
+                                                       "message": "", "observedGeneration": 3,
+                                                       "lastTransitionTime": "2026-01-01T00:00:00Z"},
+                                                      {"type": "ResolvedRefs", "status": "False",
+                                                       "reason": "BackendNotFound"}]}]}}
+    cached = _live_object(written)
+    assert cached["metadata"] == {key: written["metadata"][key] for key in
+                                  ("name", "namespace", "uid", "resourceVersion", "labels", "annotations")}
+    assert cached["spec"] == written["spec"]
+    assert cached["status"]["parents"][0]["conditions"] == [
+        {"type": "Accepted", "status": "True", "reason": "Accepted"},
+        {"type": "ResolvedRefs", "status": "False", "reason": "BackendNotFound"}]
+    assert targets.route_acceptance(cached) == targets.route_acceptance(written)
+    store = Store(project=_live_object)
+    store.put(written)
+    assert store.version("shop/web") == "9" and store.get("shop/web") == cached
