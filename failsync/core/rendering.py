@@ -164,39 +164,44 @@ def _emit_block(value: Any, indent: str, first: str, lines: list[str]) -> None:
     ``first`` replaces the indentation of the first line: a list item's ``- `` marker
     sits on the first line of the item's own block.
     """
-    # Exact-type fast paths for what rendered objects are made of (str, int, dict, list);
-    # anything else takes the general path. Half the calls of the plain version.
+    # Exact-type fast paths for what rendered objects are made of (str, int, dict, list), a
+    # list told from a mapping before any isinstance(..., Mapping) (an ABC check, the slowest
+    # test here); anything else takes the general path.
     prefix = first
     nested = indent + "  "
-    if type(value) is dict or isinstance(value, Mapping):
-        for key, item in value.items():
-            key_text = _TEXT_CACHE.get(key) if type(key) is str else None
-            head = f"{prefix}{key_text or _scalar_text(key)}:"
-            prefix = indent
-            kind = type(item)
-            if kind is str:
-                lines.append(f"{head} {_TEXT_CACHE.get(item) or _scalar_text(item)}")
-            elif kind is dict and item:
-                lines.append(head)
-                _emit_block(item, nested, nested, lines)
-            elif kind is list and item:
-                lines.append(head)
-                _emit_block(item, indent, indent, lines)
-            elif _is_block(item):
-                lines.append(head)
-                if type(item) is list or isinstance(item, (list, tuple)):
-                    _emit_block(item, indent, indent, lines)
-                else:
-                    _emit_block(item, nested, nested, lines)
-            else:
-                lines.append(f"{head} {_flow(item)}")
-    else:
+    kind = type(value)
+    if kind is list or (kind is not dict and not isinstance(value, Mapping)):
         for item in value:
-            if type(item) is dict and item or _is_block(item):
-                _emit_block(item, nested, f"{prefix}- ", lines)
-            else:
+            item_kind = type(item)
+            if item_kind is str or item_kind is int or not _is_block(item):
                 lines.append(f"{prefix}- {_flow(item)}")
+            else:
+                _emit_block(item, nested, f"{prefix}- ", lines)
             prefix = indent
+        return
+    for key, item in value.items():
+        key_text = _TEXT_CACHE.get(key) if type(key) is str else None
+        head = f"{prefix}{key_text or _scalar_text(key)}:"
+        prefix = indent
+        item_kind = type(item)
+        if item_kind is str:
+            lines.append(f"{head} {_TEXT_CACHE.get(item) or _scalar_text(item)}")
+        elif item_kind is int:
+            lines.append(f"{head} {item}")  # what _scalar_text gives an int
+        elif item_kind is dict and item:
+            lines.append(head)
+            _emit_block(item, nested, nested, lines)
+        elif item_kind is list and item:
+            lines.append(head)
+            _emit_block(item, indent, indent, lines)
+        elif _is_block(item):
+            lines.append(head)
+            if isinstance(item, (list, tuple)):
+                _emit_block(item, indent, indent, lines)
+            else:
+                _emit_block(item, nested, nested, lines)
+        else:
+            lines.append(f"{head} {_flow(item)}")
 
 
 def _flow(value: Any) -> str:
