@@ -383,7 +383,11 @@ def _plain(value: Any) -> Any:
         for key, item in value.items():
             if type(key) is not str or not key.isascii():
                 raise _NotDirect
-            copy[key] = _plain(item)
+            item_kind = type(item)  # the scalars inline: one call per container, not per value
+            if item_kind is str and item.isascii() or item_kind is int:
+                copy[key] = item
+            else:
+                copy[key] = _plain(item)
         return copy
     elif kind is list:
         return [_plain(item) for item in value]
