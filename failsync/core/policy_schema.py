@@ -166,19 +166,22 @@ class PolicyDocument:
 
     def string(self, parent: dict[str, Any], key: str, path: str, *, required: bool,
                default: str | None = None, what: str = "a string") -> str | None:
-        if key not in parent or parent[key] is None:
+        value = parent.get(key)  # absent and null alike
+        if value is None:
             if required:
                 self.error(path, f"required field is missing; expected {what}",
                            self._line_of(path))
             return default
-        value = parent[key]
-        if not isinstance(value, str):
+        if type(value) is not str and not isinstance(value, str):
             self.error(path, f"expected {what}, found the {type_name(value)} {value!r}")
             return None
         return value
 
     def dns_label(self, parent: dict[str, Any], key: str, path: str, *, required: bool,
                   default: str | None = None) -> str | None:
+        value = parent.get(key)
+        if type(value) is str and is_dns_label(value):
+            return value  # the common case, before any message is worded
         what = "a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)"
         value = self.string(parent, key, path, required=required, default=default, what=what)
         if value is not None and value is not default and not is_dns_label(value):
@@ -190,11 +193,13 @@ class PolicyDocument:
                 default: int | None = None) -> int | None:
         """The integer at ``path`` within its bounds in the field table (its default when absent)."""
         spec = field_at(path)
-        if key not in parent or parent[key] is None:
+        value = parent.get(key)  # absent and null alike
+        if value is None:
             return spec.default if default is None else default
         minimum, maximum = spec.minimum, spec.maximum
         assert minimum is not None and maximum is not None, f"the field table bounds {path}"
-        value = parent[key]
+        if type(value) is int and minimum <= value <= maximum:
+            return value  # the common case, before any message is worded
         expected = f"an integer from {minimum} to {maximum}"
         if isinstance(value, bool) or not isinstance(value, int):
             self.error(path, f"expected {expected}, found the {type_name(value)} {value!r}")
@@ -210,6 +215,9 @@ class PolicyDocument:
         spec = field_at(path)
         choices = spec.enum
         assert choices is not None, path
+        value = parent.get(key)
+        if type(value) is str and value in choices:
+            return value  # the common case, before any message is worded
         default = spec.default if default is None else default
         what = one_of(choices)
         value = self.string(parent, key, path, required=False, default=default, what=what)

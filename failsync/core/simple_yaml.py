@@ -99,16 +99,18 @@ class _Reader:
         lines = self.text.split("\n")
         lines.pop()  # the text ends with a newline
         known, read = _LINES, self.line
+        current = documents[0]
         for number, line in enumerate(lines, 1):
-            entry = known.get(line)
+            entry: Any = known.get(line)
             if entry is None:
                 entry = read(line)
             if entry is _BLANK:
                 continue
             if entry is _SEPARATOR:
-                documents.append([])
+                current = []
+                documents.append(current)
                 continue
-            documents[-1].append((number, *entry))
+            current.append((number,) + entry)  # cheaper than (number, *entry)
         return [self.document(content) for content in documents if content]
 
     def line(self, line: str) -> tuple[int, bool, str | None, Any, Any]:
