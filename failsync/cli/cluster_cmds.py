@@ -238,8 +238,8 @@ def sync_command(paths: tuple[str, ...], dry_run: bool, prune: bool, adopt: bool
     report = one_shot_pass(paths, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
                            route_selector=route_selector, prune=prune, dry_run=dry_run,
                            clusters=remote_clusters(clusters))
-    for result in report.results:
-        click.echo(result_line(result, dry_run=dry_run))
+    if report.results:  # one write: click flushes after every echo, 10,000 lines were 10,000 writes
+        click.echo("\n".join(result_line(result, dry_run=dry_run) for result in report.results))
     _report_problems(report)
     _exit_for_failures(report)
 
