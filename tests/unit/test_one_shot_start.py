@@ -2,7 +2,8 @@
 
 Covers: the sync/diff/status module never imports the loop (``failsync.controller``) until
 ``status --source cluster|all`` needs it; its ``--source`` choices are the loop's; a pass
-leaves the garbage collector as it found it, also when the pass fails.
+leaves the garbage collector as it found it, also when the pass fails; the target LISTs,
+read beside the health LISTs, fail the pass with the error a sequential read would have raised first.
 """
 from __future__ import annotations
 
@@ -46,3 +47,20 @@ def test_a_pass_leaves_the_collector_as_it_found_it(monkeypatch, enabled: bool) 
         assert seen == [False] and gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+def test_the_side_read_raises_what_a_sequential_read_would_have_raised_first() -> None:
+    from failsync.snapshot import ClusterReader
+
+    def fails(message: str):
+        def read() -> None:
+            raise FailsyncError(message)
+        return read
+
+    with pytest.raises(FailsyncError, match="targets"):
+        ClusterReader._beside(fails("targets"), fails("health"))
+    with pytest.raises(FailsyncError, match="health"):
+        ClusterReader._beside(lambda: None, fails("health"))
+    ran: list[str] = []
+    ClusterReader._beside(lambda: ran.append("targets"), lambda: ran.append("health"))
+    assert sorted(ran) == ["health", "targets"]
