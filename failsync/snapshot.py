@@ -8,8 +8,9 @@ Never does: decide or write (``failsync.sync.SyncEngine`` builds on this reader)
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from failsync.clusters import NAMESPACE_LIST_LIMIT, RemoteCluster, mirrors_by_service
 from failsync.core import health
@@ -87,15 +88,46 @@ class ClusterReader:
         """
         snapshot = Snapshot()
         scopes = self._scopes({p.namespace for p in policies}, cluster_wide)
-        self.read_targets(snapshot, {kind_of(p.target) for p in policies} | set(adopt), scopes)
-        if every_kind:
-            self.read_other_kinds(snapshot, scopes)
-        self.read_health(policies, snapshot, scopes)
+
+        def targets() -> None:
+            self.read_targets(snapshot, {kind_of(p.target) for p in policies} | set(adopt), scopes)
+            if every_kind:
+                self.read_other_kinds(snapshot, scopes)
+
+        if not policies:
+            targets()
+        else:
+            # The target LISTs on a thread of their own, next to the health LISTs: while one answer is
+            # decoded here the server builds the other (the same requests, each on its own connection).
+            # Discovery first, so that the two never both ask for it.
+            self.client.serves_endpoint_slices()
+            self._beside(targets, lambda: self.read_health(policies, snapshot, scopes))
         if self.clusters and policies:
             # The mirror labels live on the local Services: one LIST per scope, only when clusters are given.
             snapshot.mirrors.update(mirrors_by_service(
                 item for scope in scopes for item in self.client.list(SERVICES, namespace=scope).items))
         return snapshot
+
+    @staticmethod
+    def _beside(first: Callable[[], None], second: Callable[[], None]) -> None:
+        """Run ``first`` on another thread while ``second`` runs here; raise what ``first`` raised, else
+        what ``second`` did (the error a sequential ``first(); second()`` would have raised first)."""
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                first()
+            except BaseException as error:  # handed to the caller's thread below
+                failure.append(error)
+
+        thread = threading.Thread(target=run, name="snapshot-targets", daemon=True)
+        thread.start()
+        try:
+            second()
+        finally:
+            thread.join()
+            if failure:
+                raise failure[0]
 
     def read_targets(self, snapshot: Snapshot, wanted: set[Target], scopes: list[str | None]) -> None:
         """LIST each of ``wanted`` once per scope into ``snapshot`` (unserved ones are noted there)."""

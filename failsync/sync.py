@@ -22,9 +22,10 @@ Adopted (hand-written) objects get none of these: there failsync writes weights 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from failsync.backoff import RetryPolicy
 from failsync.clusters import RemoteCluster, remote_judge
@@ -55,6 +56,10 @@ __all__ = ["HEALTHY_SINCE_ANNOTATION", "UNHEALTHY_SINCE_ANNOTATION", "PIN_ANNOTA
 PIN_EXPIRED = "PinExpired"
 LAST_CHANGE_ANNOTATION = "failsync.io/last-change"
 MAX_ATTEMPTS = 5
+#: Reconciles a one-shot pass runs at once once it has written an object, each writing over its own
+#: keep-alive connection (docs/bench.md): enough to keep client and API server busy at once, few
+#: enough to stay far below an API server's per-client limits.
+WRITE_CONCURRENCY = 4
 #: Waits between the attempts of a one-shot pass (the loop makes one attempt and requeues instead).
 CONFLICT_RETRY = RetryPolicy(0.1, 0.8)
 
@@ -86,7 +91,8 @@ class SyncEngine(ClusterReader):
 
     def __init__(self, client: KubeClient, *, renderer: Renderer | None = None,
                  clock: Callable[[], float] = time.time, max_attempts: int = MAX_ATTEMPTS,
-                 write_log_level: int = logging.INFO, retry: RetryPolicy = CONFLICT_RETRY) -> None:
+                 write_log_level: int = logging.INFO, retry: RetryPolicy = CONFLICT_RETRY,
+                 write_concurrency: int = WRITE_CONCURRENCY) -> None:
         self.client = client
         self.write_log_level = write_log_level
         self.renderer = renderer or Renderer()
@@ -99,6 +105,8 @@ class SyncEngine(ClusterReader):
         self.clusters: Mapping[str, RemoteCluster] = {}
         #: The loop's remote verdict sentences for a policy (SPEC §11), added to the reason of each decision.
         self.remote_notes: Callable[[Policy], Sequence[str]] | None = None
+        #: Reconciles ``sync`` runs at once after its first write (1: one after the other).
+        self.write_concurrency = write_concurrency
 
     def adopted_policies(self, snapshot: Snapshot, target: Target, selector: str,
                          taken: set[tuple[str, str]]) -> tuple[list[Policy], list[ObjectResult]]:
@@ -126,8 +134,15 @@ class SyncEngine(ClusterReader):
              total: Mapping[str, int] | None = None, notes: Sequence[str] = ()
              ) -> tuple[Decision, dict[str, Any], Change]:
         """Decide the weights for ``policy`` given ``live`` and endpoint counts; render; diff. Pure but for the clock."""
+        decision, desired, change, _ = self._plan(policy, live, ready, total, notes,
+                                                  live_weights(live, policy.services))
+        return decision, desired, change
+
+    def _plan(self, policy: Policy, live: Mapping[str, Any] | None, ready: Mapping[str, int],
+              total: Mapping[str, int] | None, notes: Sequence[str], previous: dict[str, int] | None
+              ) -> tuple[Decision, dict[str, Any], Change, dict[str, int] | None]:
+        """``plan`` given the live weights (``reconcile`` reports them too: read once), and those weights."""
         now = self.clock()
-        previous = live_weights(live, policy.services)
         adopted = policy.origin is Origin.ADOPTED
         annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
         state = decision_state(annotations) if not adopted else {}
@@ -139,14 +154,15 @@ class SyncEngine(ClusterReader):
         rendered = self.renderer.render(policy, decision.weights)
         if adopted and live is not None:
             desired = _with_weights(live, decision.weights, rendered, policy.services)
-            return decision, desired, diff(live, desired, ownership=Ownership.WEIGHTS, services=policy.services)
+            return (decision, desired, diff(live, desired, ownership=Ownership.WEIGHTS, services=policy.services),
+                    previous)
         extra = rendered.setdefault("metadata", {}).setdefault("annotations", {})
         extra.update(state_annotations(policy, decision, annotations))
         if live is None or previous != dict(decision.weights):
             extra[LAST_CHANGE_ANNOTATION] = format_time(now)
         elif annotations.get(LAST_CHANGE_ANNOTATION):
             extra[LAST_CHANGE_ANNOTATION] = annotations[LAST_CHANGE_ANNOTATION]
-        return decision, rendered, diff(live, rendered)
+        return decision, rendered, diff(live, rendered), previous
 
     # -- writing -----------------------------------------------------------------
 
@@ -166,17 +182,20 @@ class SyncEngine(ClusterReader):
                     f"({ownership_problem(live)}); left alone: rename the policy, "
                     f"delete the object, or adopt it with --adopt"))
             try:
-                decision, desired, change = self.plan(policy, live, ready, total=total, notes=notes)
+                decision, desired, change, previous = self._plan(policy, live, ready, total, notes,
+                                                                 live_weights(live, policy.services))
             except FailsyncError as error:
                 return replace(base, outcome=Outcome.FAILED, message=str(error), attempts=attempt)
-            result = replace(base, decision=decision, change=change, live_weights=live_weights(live, policy.services),
+            live_last_change = (((live or {}).get("metadata") or {}).get("annotations") or {}).get(
+                LAST_CHANGE_ANNOTATION)
+            if change.action is Action.NONE:  # the converged case: one result built, no copies of it
+                return ObjectResult(policy.namespace, policy.name, Outcome.UNCHANGED, decision.reason, policy,
+                                    decision, change, previous, state_of(decision, False), live_last_change,
+                                    attempt, route_acceptance=route_acceptance(live))
+            result = replace(base, decision=decision, change=change, live_weights=previous,
                              attempts=attempt, message=decision.reason, route_acceptance=route_acceptance(live))
             written_last_change = ((desired.get("metadata") or {}).get("annotations") or {}).get(
                 LAST_CHANGE_ANNOTATION)
-            live_last_change = (((live or {}).get("metadata") or {}).get("annotations") or {}).get(
-                LAST_CHANGE_ANNOTATION)
-            if change.action is Action.NONE:
-                return replace(result, state=state_of(decision, False), last_change=live_last_change)
             outcome = Outcome.CREATED if change.action is Action.CREATE else Outcome.PATCHED
             if dry_run:
                 return replace(result, outcome=outcome, state=state_of(decision, True),
@@ -264,27 +283,30 @@ class SyncEngine(ClusterReader):
         file_policies = list(policies)
         snapshot = self.read_snapshot(file_policies, adopt=[target for target, _ in adopting],
                                       cluster_wide=bool(adopting) or prune, every_kind=prune)
-        results: list[ObjectResult] = []
+        slots: list[ObjectResult | None] = []
         every = list(file_policies)
         if adopting:
             taken = {(p.namespace, p.name) for p in file_policies}
             served = self.client.serves_endpoint_slices()
             for target, target_selector in adopting:
                 adopted, failures = self.adopted_policies(snapshot, target, target_selector, taken)
-                results.extend(failures)
+                slots.extend(failures)
                 missing = [p for p in adopted if resolve_source(p, served) not in snapshot.ready]
                 self.read_health(missing, snapshot, [None])
                 every.extend(adopted)
         served = self.client.serves_endpoint_slices() if every else False
         remote = remote_judge(self.clusters, every, snapshot.mirrors, snapshot.total, clock=self.clock)
+        # What to reconcile is settled first, in order, so that the report's order never depends on
+        # which write finished first; ``slots`` holds a None where a task's result goes.
+        tasks: list[tuple[int, _Task]] = []
         for policy in every:
             if kind_of(policy.target) in snapshot.unserved:
-                results.append(ObjectResult(policy.namespace, policy.name, Outcome.FAILED,
+                slots.append(ObjectResult(policy.namespace, policy.name, Outcome.FAILED,
                                             snapshot.unserved[kind_of(policy.target)], policy=policy))
                 continue
             source = resolve_source(policy, served)
             if source is HealthSource.ENDPOINTSLICES and not served:
-                results.append(ObjectResult(policy.namespace, policy.name, Outcome.FAILED, (
+                slots.append(ObjectResult(policy.namespace, policy.name, Outcome.FAILED, (
                     f"health.source is endpointslices but {self.client.server} does not serve "
                     f"discovery.k8s.io/v1 EndpointSlices; use source: endpoints or auto"), policy=policy))
                 continue
@@ -293,13 +315,16 @@ class SyncEngine(ClusterReader):
             if remote is not None:
                 judged = remote(policy, source, ready)
                 if judged.error is not None:
-                    results.append(ObjectResult(policy.namespace, policy.name, Outcome.FAILED, judged.error,
+                    slots.append(ObjectResult(policy.namespace, policy.name, Outcome.FAILED, judged.error,
                                                 policy=policy))
                     continue
                 ready, total = combined_counts(policy.services, ready, total, judged.verdicts)
                 notes = judged.notes
-            results.append(self.reconcile(policy, snapshot.live(policy), ready, dry_run=dry_run, total=total,
-                                          notes=notes))
+            tasks.append((len(slots), _Task(policy, snapshot.live(policy), ready, total, notes)))
+            slots.append(None)
+        for (position, _), result in zip(tasks, self._reconcile_all([task for _, task in tasks], dry_run)):
+            slots[position] = result
+        results = [result for result in slots if result is not None]
         if prune:
             if policy_errors:
                 errors.append(FailsyncError(f"prune skipped: {len(policy_errors)} policy error(s); fix them "
@@ -318,6 +343,61 @@ class SyncEngine(ClusterReader):
                            for target, obj, message, moved in _orphans(snapshot, every) if moved)
         results.sort(key=lambda r: (r.namespace, r.name))
         return SyncReport(tuple(results), tuple(errors), dry_run)
+
+    def _reconcile_all(self, tasks: Sequence[_Task], dry_run: bool) -> list[ObjectResult]:
+        """``reconcile`` each task, the results in the tasks' order. Once one has written, the rest go
+        through ``write_concurrency`` threads: a write is mostly a wait on the API server, and a pass
+        that creates thousands of objects would otherwise leave client and server idle in turn. A
+        converged pass (nothing to write) stays on this thread. Each reconcile stays whole (its
+        guarded write, re-reads and retries), so concurrency changes no write, only when it is sent."""
+        results: list[ObjectResult] = []
+        for position, task in enumerate(tasks):
+            result = self._run(task, dry_run)
+            results.append(result)
+            if result.written is not None and self.write_concurrency > 1 and position + 1 < len(tasks):
+                return results + self._reconcile_concurrently(tasks[position + 1:])
+        return results
+
+    def _run(self, task: _Task, dry_run: bool) -> ObjectResult:
+        return self.reconcile(task.policy, task.live, task.ready, dry_run=dry_run, total=task.total, notes=task.notes)
+
+    def _reconcile_concurrently(self, tasks: Sequence[_Task]) -> list[ObjectResult]:
+        """``reconcile`` each task (writing) on up to ``write_concurrency`` threads, each taking the next
+        task in order; the first exception stops every thread from taking another and is raised here."""
+        from concurrent.futures import ThreadPoolExecutor  # only a pass that writes pays for the import
+
+        results: list[ObjectResult | None] = [None] * len(tasks)
+        pending = iter(range(len(tasks)))
+        lock = threading.Lock()
+        failed = threading.Event()
+
+        def work() -> None:
+            while not failed.is_set():
+                with lock:
+                    position = next(pending, None)
+                if position is None:
+                    return
+                try:
+                    results[position] = self._run(tasks[position], False)
+                except BaseException:
+                    failed.set()
+                    raise
+
+        workers = min(self.write_concurrency, len(tasks))
+        with ThreadPoolExecutor(workers, thread_name_prefix="sync-write") as pool:
+            for future in [pool.submit(work) for _ in range(workers)]:
+                future.result()
+        return [result for result in results if result is not None]
+
+
+class _Task(NamedTuple):
+    """One reconcile of a pass: ``SyncEngine.reconcile``'s arguments but ``dry_run``."""
+
+    policy: Policy
+    live: dict[str, Any] | None
+    ready: Mapping[str, int]
+    total: Mapping[str, int] | None
+    notes: Sequence[str]
 
 
 def _orphans(snapshot: Snapshot, policies: Sequence[Policy]) -> list[tuple[Target, dict[str, Any], str, bool]]:

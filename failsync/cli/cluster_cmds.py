@@ -17,6 +17,7 @@ import click
 
 from failsync.cli.options import global_options, settings
 from failsync.cli.output import EXIT_CHANGES_PENDING, EXIT_ERROR, report_error, report_errors
+from failsync.cli.policy_cmds import _collector_paused
 from failsync.core.adoption import parse_selector
 from failsync.core.model import DEFAULT_ADOPT_SELECTOR, Policy
 from failsync.core.pins import describe_pin
@@ -26,10 +27,12 @@ from failsync.errors import FailsyncError, safe_text
 from failsync.kube import KubeClient
 from failsync.loading import load_policies, missing_policy_paths, policy_paths
 from failsync.clusters import RemoteCluster, connect, parse_clusters, probe
-from failsync.controller.policy_objects import SOURCES, live_policies, merge_sources
 from failsync.sync import ObjectResult, Outcome, SyncReport, sync_once
 
 _paths_argument = click.argument("paths", nargs=-1, type=click.Path())
+#: Where ``status --source`` reads policies from (``failsync.controller.policy_objects.SOURCES``, spelled
+#: here so that ``sync`` and ``diff`` never import the loop: ~20 ms of a one-shot start).
+SOURCES = ("files", "cluster", "all")
 
 
 def adopt_options(function):  # type: ignore[no-untyped-def]
@@ -85,6 +88,8 @@ def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: 
     policies: Sequence[Policy] = policy_set.policies
     errors: list[FailsyncError] = list(policy_set.errors)
     if source != "files":
+        from failsync.controller.policy_objects import live_policies, merge_sources
+
         objects, invalid = live_policies(client, namespace)
         merged, conflicts = merge_sources({p.key: p for p in objects}, {p.key: p for p in policies})
         policies = list(merged.values())
@@ -92,6 +97,14 @@ def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: 
     return sync_once(client, policies, renderer=Renderer(options.templates),
                      policy_errors=errors, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
                      route_selector=route_selector, prune=prune, dry_run=dry_run, clusters=clusters or {})
+
+
+def one_shot_pass(paths: Sequence[str], **options: Any) -> SyncReport:
+    """``run_pass`` with the cyclic garbage collector paused: a pass builds and decodes millions of
+    acyclic objects (the LISTs), and each automatic collection re-scans all of them (at 10,000
+    policies ~1 s of CPU in a converged ``sync``, a third of it)."""
+    with _collector_paused():
+        return run_pass(paths, **options)
 
 
 def _use_colour() -> bool:
@@ -154,8 +167,8 @@ def diff_command(paths: tuple[str, ...], output: str, adopt: bool, selector: str
       failsync diff --adopt -o json-patch
       failsync --context west diff --cluster east=east policies/
     """
-    report = run_pass(paths, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
-                      route_selector=route_selector, dry_run=True, clusters=remote_clusters(clusters))
+    report = one_shot_pass(paths, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
+                           route_selector=route_selector, dry_run=True, clusters=remote_clusters(clusters))
     if output == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
     elif output == "json-patch":
@@ -222,11 +235,11 @@ def sync_command(paths: tuple[str, ...], dry_run: bool, prune: bool, adopt: bool
       failsync sync --adopt --dry-run
       failsync --context west sync --cluster east=east-kubeconfig.yaml:east policies/
     """
-    report = run_pass(paths, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
-                      route_selector=route_selector, prune=prune, dry_run=dry_run,
-                      clusters=remote_clusters(clusters))
-    for result in report.results:
-        click.echo(result_line(result, dry_run=dry_run))
+    report = one_shot_pass(paths, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
+                           route_selector=route_selector, prune=prune, dry_run=dry_run,
+                           clusters=remote_clusters(clusters))
+    if report.results:  # one write: click flushes after every echo, 10,000 lines were 10,000 writes
+        click.echo("\n".join(result_line(result, dry_run=dry_run) for result in report.results))
     _report_problems(report)
     _exit_for_failures(report)
 

@@ -17,7 +17,10 @@ Covers:
   changing length), gives operations that jsonpatch applies to turn the first into the second
   exactly, and none for equal documents;
 - two documents count as in sync exactly when they are the same JSON (sorted dumps equal), for
-  any documents, near-copies with 1 / 1.0 / true swapped included.
+  any documents, near-copies with 1 / 1.0 / true swapped included;
+- the in-sync check on the objects themselves (no views built) agrees with comparing the two
+  owned views, for any live and desired objects (labels, annotations and spec of any shape, nulls,
+  missing maps, 1 / 1.0 / true swapped), and an in-sync change still shows both views.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from failsync.core.diffing import Action, Ownership, diff, guarded_patch, json_patch, owned_view
+from failsync.core.diffing import Action, Ownership, diff, guarded_patch, in_sync, json_patch, owned_view
 
 DESIRED = {
     "apiVersion": "split.smi-spec.io/v1alpha2",
@@ -235,3 +238,33 @@ def test_documents_are_in_sync_exactly_when_they_are_the_same_json(first: dict, 
     other = _retyped(first) if retype else second
     same = as_json(first) == as_json(other)
     assert (guarded_patch({}, first, other) == ()) is same
+
+
+owned_keys = st.sampled_from(["app.kubernetes.io/managed-by", "failsync.io/policy", "failsync.io/last-change",
+                              "failover.linkerd.io/primary-service", "team", "foreign"])
+metadata_maps = st.one_of(st.none(), st.just("not a map"), st.dictionaries(owned_keys, json_scalars, max_size=4))
+
+
+@st.composite
+def target_objects(draw) -> dict:
+    metadata = {"name": "web", "namespace": "emojivoto", "resourceVersion": "7"}
+    for field in ("labels", "annotations"):
+        value = draw(metadata_maps)
+        if value is not None or draw(st.booleans()):
+            metadata[field] = value
+    obj = {"apiVersion": "split.smi-spec.io/v1alpha2", "kind": "TrafficSplit", "metadata": metadata}
+    spec = draw(st.one_of(st.none(), json_documents))
+    if spec is not None or draw(st.booleans()):
+        obj["spec"] = spec
+    return obj
+
+
+@given(target_objects(), target_objects(), st.booleans())
+def test_the_in_sync_check_agrees_with_comparing_the_owned_views(live: dict, desired: dict, near: bool) -> None:
+    if near:  # a near-copy: the same document, or with 1 / 0 retyped, so that most pairs are (almost) in sync
+        desired = _retyped(copy.deepcopy(live)) if live.get("spec") else copy.deepcopy(live)
+    views = (owned_view(live, desired=desired, live=live), owned_view(desired, desired=desired, live=live))
+    assert in_sync(live, desired) is (as_json(views[0]) == as_json(views[1]))
+    change = diff(live, desired)
+    assert change.in_sync is in_sync(live, desired)
+    assert (change.live, change.desired) == views
