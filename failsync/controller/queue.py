@@ -46,6 +46,8 @@ class WorkQueue:
         self._sequence = itertools.count()
         self._failures: dict[str, Backoff] = {}
         self._shutting_down = False
+        self._urgent = 0  # keys waiting in the urgent lane (its deque may also hold stale entries)
+        self._on_drained: list[Callable[[], None]] = []
 
     def add(self, key: str, *, resync: bool = False) -> None:
         """Queue ``key`` unless it is already waiting; a key in flight is re-queued when done.
@@ -69,12 +71,14 @@ class WorkQueue:
         if key in self._dirty:
             if lane < self._lane[key]:  # promote: the stale entry in the resync lane is skipped later
                 self._lane[key] = lane
+                self._urgent += 1
                 if key not in self._processing:
                     self._lanes[lane].append(key)
                     self._cond.notify()
             return
         self._dirty[key] = self._clock()
         self._lane[key] = lane
+        self._urgent += lane == URGENT
         if key not in self._processing:
             self._lanes[lane].append(key)
             self._cond.notify()
@@ -117,7 +121,7 @@ class WorkQueue:
                 key = self._pop_locked()
                 if key is not None:
                     since = self._dirty.pop(key)
-                    del self._lane[key]
+                    self._urgent -= self._lane.pop(key) == URGENT
                     self._processing.add(key)
                     return key, since
                 waits = [w for w in (self._delayed[0][0] - self._clock() if self._delayed else None,
@@ -141,7 +145,8 @@ class WorkQueue:
             self._add_locked(key, URGENT)
 
     def done(self, key: str) -> None:
-        """Mark ``key`` processed; if it was added meanwhile, it is queued again now."""
+        """Mark ``key`` processed; if it was added meanwhile, it is queued again now. When no urgent
+        key waits and none is in flight, the ``when_drained`` callbacks run (on this thread)."""
         with self._cond:
             self._processing.discard(key)
             if key in self._dirty and not self._shutting_down:
@@ -149,12 +154,31 @@ class WorkQueue:
                 self._cond.notify()
             if not self._processing:  # only ``wait_idle`` waits for this; workers need no wake-up
                 self._cond.notify_all()
+            drained = not self._processing and (not self._urgent or self._shutting_down)
+        if drained:
+            for callback in self._on_drained:
+                callback()
+
+    def when_drained(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after each ``done`` that leaves no urgent key waiting or in flight
+        (the end of a burst of watch events; resync keys may still wait)."""
+        self._on_drained.append(callback)
+
+    @property
+    def urgent(self) -> int:
+        """How many keys wait in the urgent lane (watch events, retries), not counting those in flight."""
+        return self._urgent
 
     def shutdown(self) -> None:
-        """Stop handing out keys; ``get`` returns None from now on."""
+        """Stop handing out keys; ``get`` returns None from now on (the ``when_drained`` callbacks run
+        now, or after the last ``done`` of the keys in flight)."""
         with self._cond:
             self._shutting_down = True
             self._cond.notify_all()
+            drained = not self._processing
+        if drained:  # nothing will be done any more: whatever waits for the queue to drain goes now
+            for callback in self._on_drained:
+                callback()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no key is in flight (for a graceful shutdown); False at the timeout."""
