@@ -47,6 +47,7 @@ class WorkQueue:
         self._failures: dict[str, Backoff] = {}
         self._shutting_down = False
         self._urgent = 0  # keys waiting in the urgent lane (its deque may also hold stale entries)
+        self._urgent_flight: set[str] = set()  # keys in flight that were handed out from the urgent lane
         self._on_drained: list[Callable[[], None]] = []
 
     def add(self, key: str, *, resync: bool = False) -> None:
@@ -121,7 +122,9 @@ class WorkQueue:
                 key = self._pop_locked()
                 if key is not None:
                     since = self._dirty.pop(key)
-                    self._urgent -= self._lane.pop(key) == URGENT
+                    if self._lane.pop(key) == URGENT:
+                        self._urgent -= 1
+                        self._urgent_flight.add(key)
                     self._processing.add(key)
                     return key, since
                 waits = [w for w in (self._delayed[0][0] - self._clock() if self._delayed else None,
@@ -149,19 +152,20 @@ class WorkQueue:
         key waits and none is in flight, the ``when_drained`` callbacks run (on this thread)."""
         with self._cond:
             self._processing.discard(key)
+            self._urgent_flight.discard(key)
             if key in self._dirty and not self._shutting_down:
                 self._lanes[self._lane[key]].append(key)
                 self._cond.notify()
             if not self._processing:  # only ``wait_idle`` waits for this; workers need no wake-up
                 self._cond.notify_all()
-            drained = not self._processing and (not self._urgent or self._shutting_down)
+            drained = not self._urgent_flight and (not self._urgent or self._shutting_down)
         if drained:
             for callback in self._on_drained:
                 callback()
 
     def when_drained(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after each ``done`` that leaves no urgent key waiting or in flight
-        (the end of a burst of watch events; resync keys may still wait)."""
+        (the end of a burst of watch events; resync keys may still wait or be in flight)."""
         self._on_drained.append(callback)
 
     @property
@@ -169,13 +173,18 @@ class WorkQueue:
         """How many keys wait in the urgent lane (watch events, retries), not counting those in flight."""
         return self._urgent
 
+    @property
+    def urgent_in_flight(self) -> int:
+        """How many keys handed out from the urgent lane are being processed now."""
+        return len(self._urgent_flight)
+
     def shutdown(self) -> None:
         """Stop handing out keys; ``get`` returns None from now on (the ``when_drained`` callbacks run
         now, or after the last ``done`` of the keys in flight)."""
         with self._cond:
             self._shutting_down = True
             self._cond.notify_all()
-            drained = not self._processing
+            drained = not self._urgent_flight
         if drained:  # nothing will be done any more: whatever waits for the queue to drain goes now
             for callback in self._on_drained:
                 callback()

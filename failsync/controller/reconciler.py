@@ -157,6 +157,8 @@ class Reconciler:
 
     def reconcile(self, key: str, since: float) -> None:
         """Bring one policy's object in line, from the caches; requeue it when that failed."""
+        if self._held and time.monotonic() - self._held_since >= EVENT_HOLD:  # watch events never stop
+            self._flush_events()
         inputs = self.inputs(key)
         if inputs is None:
             return
@@ -253,13 +255,14 @@ class Reconciler:
 
     def _record_event(self, involved: Mapping[str, Any], reason: str, message: str) -> None:
         """Hand an Event to the recorder (sent in the background; counted once sent), or hold it while
-        other writes wait or are in flight (``WorkQueue.done`` flushes them once none is): in a burst of 100 failovers the Events' POSTs doubled the requests the
+        other urgent writes wait or are in flight (``WorkQueue.done`` flushes them once none is, a
+        reconcile once the oldest was held ``EVENT_HOLD``): in a burst of 100 failovers the Events' POSTs doubled the requests the
         API server answered before the last write landed."""
         with self._held_lock:
             if not self._held:
                 self._held_since = time.monotonic()
             self._held.append((involved, reason, message))
-            if (self.queue.urgent or self.queue.in_flight > 1) and len(self._held) < EVENT_BACKLOG \
+            if (self.queue.urgent or self.queue.urgent_in_flight > 1) and len(self._held) < EVENT_BACKLOG \
                     and time.monotonic() - self._held_since < EVENT_HOLD:
                 return
         self._flush_events()

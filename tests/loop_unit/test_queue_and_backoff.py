@@ -137,8 +137,12 @@ def test_drained_callbacks_run_once_no_urgent_key_waits_or_is_in_flight() -> Non
     assert drained == [1]  # drained, with the resync key still waiting
     resync = queue.get(0)
     assert resync is not None and resync[0] == "r"
+    queue.add("d")
+    assert queue.get(0) is not None
+    queue.done("d")
+    assert drained == [1, 0]  # a resync key in flight does not hold back the end of a burst
     queue.done("r")
-    assert drained == [1, 0]
+    assert drained == [1, 0, 0]
 
 
 def test_shutdown_runs_the_drained_callbacks_once_nothing_is_in_flight() -> None:

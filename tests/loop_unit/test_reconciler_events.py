@@ -68,3 +68,21 @@ def test_a_lone_failover_records_its_event_at_once_and_a_long_backlog_is_not_hel
     for number in range(EVENT_BACKLOG):
         reconciler._record_event(_split(f"s{number}"), "FailedOver", "m")
     assert len(events.recorded) == 1 + EVENT_BACKLOG  # held up to the backlog, then all sent
+
+
+class NoPolicies:
+    def get(self, key: str) -> None:
+        return None
+
+
+def test_events_held_longer_than_the_hold_go_out_at_the_next_reconcile(monkeypatch) -> None:
+    queue, events = WorkQueue(), Recorder()
+    reconciler = Reconciler(None, index=NoPolicies(), caches=None, queue=queue, metrics=None,  # type: ignore[arg-type]
+                            events=events, may_write=lambda: True)  # type: ignore[arg-type]
+    queue.add_all(["ns/a", "ns/b", "ns/c"])
+    queue.get(0), queue.get(0)
+    reconciler._record_event(_split("a"), "FailedOver", "m")
+    assert events.recorded == []
+    monkeypatch.setattr("failsync.controller.reconciler.EVENT_HOLD", 0.0)  # as if a second had passed
+    reconciler.reconcile("ns/b", 0.0)  # watch events keep the queue busy: the hold still ends
+    assert events.recorded == [("a", "FailedOver")]
