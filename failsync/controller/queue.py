@@ -5,7 +5,8 @@ reconcile in flight per key (a key added while it is being processed is queued
 again when ``done``), two lanes (keys from watch events and retries are handed
 out before keys of a periodic resync, so an endpoint change never waits behind a
 resync of every policy), delayed re-adds, and per-key retry backoff. Remembers
-when a key was first queued so the loop can measure its reaction time.
+when a key was first queued so the loop can measure its reaction time, and tells
+(``when_drained``) when no urgent key is left waiting or in flight.
 Never does: reconcile anything itself.
 """
 

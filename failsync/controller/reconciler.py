@@ -5,8 +5,9 @@ for when a hold, a delay or a pin ends).
 Owns: what a reconcile starts from (the policy, its cached TrafficSplit, ready counts),
 skipping one whose inputs are those of its last success, the lease check before a write,
 requeueing on failure by the error's class (a Conflict or a temporary error: again with
-backoff; a permanent one: at the next resync or change), and policies aimed at a
-TrafficSplit version the server does not serve (reported once, counted, skipped).
+backoff; a permanent one: at the next resync or change), policies aimed at a
+TrafficSplit version the server does not serve (reported once, counted, skipped), and
+holding failover Events while a burst's other writes are still queued (writes first).
 Never does: decide, render, diff or write by itself (``SyncEngine.reconcile`` does).
 """
 
@@ -255,9 +256,9 @@ class Reconciler:
 
     def _record_event(self, involved: Mapping[str, Any], reason: str, message: str) -> None:
         """Hand an Event to the recorder (sent in the background; counted once sent), or hold it while
-        other urgent writes wait or are in flight (``WorkQueue.done`` flushes them once none is, a
-        reconcile once the oldest was held ``EVENT_HOLD``): in a burst of 100 failovers the Events' POSTs doubled the requests the
-        API server answered before the last write landed."""
+        other urgent writes wait or are in flight: ``WorkQueue.done`` flushes the held ones once none
+        is, a reconcile once the oldest was held ``EVENT_HOLD``. In a burst of 100 failovers the
+        Events' POSTs doubled the requests the API server answered before the last write landed."""
         with self._held_lock:
             if not self._held:
                 self._held_since = time.monotonic()

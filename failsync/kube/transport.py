@@ -32,8 +32,8 @@ __all__ = ["Answer", "LeanTransport", "lean_transport"]
 #: kubeconfig user fields this transport applies itself; any other (exec, auth-provider, username) declines it.
 _STATIC_USER_FIELDS = frozenset({"token", "client-certificate", "client-key", "tokenFile"})
 #: Seconds a connection may sit idle and be reused without first asking the kernel whether the
-#: server closed it. Servers close idle connections after tens of seconds (kube-apiserver: 90 s);
-#: one closed sooner is still caught, by the retry on a fresh connection below.
+#: server closed it. Servers close idle keep-alive connections after far longer; one closed
+#: sooner is still caught, by the retry on a fresh connection in ``LeanTransport.request``.
 _FRESH = 1.0
 
 
@@ -133,7 +133,7 @@ class LeanTransport:
         if connection is not None:
             try:
                 return self._exchange(connection, request, method)
-            except (http.client.RemoteDisconnected, http.client.BadStatusLine, ConnectionError):
+            except (http.client.RemoteDisconnected, http.client.BadStatusLine, ConnectionError, ssl.SSLEOFError):
                 pass  # closed while idle: try once more on a new connection
         return self._exchange(_Connection(self), request, method)
 
