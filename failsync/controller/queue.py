@@ -5,7 +5,8 @@ reconcile in flight per key (a key added while it is being processed is queued
 again when ``done``), two lanes (keys from watch events and retries are handed
 out before keys of a periodic resync, so an endpoint change never waits behind a
 resync of every policy), delayed re-adds, and per-key retry backoff. Remembers
-when a key was first queued so the loop can measure its reaction time.
+when a key was first queued so the loop can measure its reaction time, and tells
+(``when_drained``) when no urgent key is left waiting or in flight.
 Never does: reconcile anything itself.
 """
 
@@ -35,7 +36,12 @@ class WorkQueue:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._retry = retry
-        self._cond = threading.Condition()
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)  # workers wait on it for keys
+        # ``wait_idle`` waits on its own condition (same lock): notifying the workers' one woke each
+        # idle worker at the end of a burst's reconciles to find nothing (py-spy --gil: a fifth of
+        # the samples holding the GIL in a 100-policy burst were Condition.notify).
+        self._idle = threading.Condition(lock)
         # Lane deques may hold stale entries (a key moved to the urgent lane, or handed out from
         # another entry); ``_lane`` is the truth: the lane of every queued key.
         self._lanes: tuple[deque[str], deque[str]] = (deque(), deque())
@@ -46,6 +52,9 @@ class WorkQueue:
         self._sequence = itertools.count()
         self._failures: dict[str, Backoff] = {}
         self._shutting_down = False
+        self._urgent = 0  # keys waiting in the urgent lane (its deque may also hold stale entries)
+        self._urgent_flight: set[str] = set()  # keys in flight that were handed out from the urgent lane
+        self._on_drained: list[Callable[[], None]] = []
 
     def add(self, key: str, *, resync: bool = False) -> None:
         """Queue ``key`` unless it is already waiting; a key in flight is re-queued when done.
@@ -69,12 +78,14 @@ class WorkQueue:
         if key in self._dirty:
             if lane < self._lane[key]:  # promote: the stale entry in the resync lane is skipped later
                 self._lane[key] = lane
+                self._urgent += 1
                 if key not in self._processing:
                     self._lanes[lane].append(key)
                     self._cond.notify()
             return
         self._dirty[key] = self._clock()
         self._lane[key] = lane
+        self._urgent += lane == URGENT
         if key not in self._processing:
             self._lanes[lane].append(key)
             self._cond.notify()
@@ -117,7 +128,9 @@ class WorkQueue:
                 key = self._pop_locked()
                 if key is not None:
                     since = self._dirty.pop(key)
-                    del self._lane[key]
+                    if self._lane.pop(key) == URGENT:
+                        self._urgent -= 1
+                        self._urgent_flight.add(key)
                     self._processing.add(key)
                     return key, since
                 waits = [w for w in (self._delayed[0][0] - self._clock() if self._delayed else None,
@@ -141,20 +154,47 @@ class WorkQueue:
             self._add_locked(key, URGENT)
 
     def done(self, key: str) -> None:
-        """Mark ``key`` processed; if it was added meanwhile, it is queued again now."""
+        """Mark ``key`` processed; if it was added meanwhile, it is queued again now. When no urgent
+        key waits and none is in flight, the ``when_drained`` callbacks run (on this thread)."""
         with self._cond:
             self._processing.discard(key)
+            self._urgent_flight.discard(key)
             if key in self._dirty and not self._shutting_down:
                 self._lanes[self._lane[key]].append(key)
                 self._cond.notify()
             if not self._processing:  # only ``wait_idle`` waits for this; workers need no wake-up
-                self._cond.notify_all()
+                self._idle.notify_all()
+            drained = not self._urgent_flight and (not self._urgent or self._shutting_down)
+        if drained:
+            for callback in self._on_drained:
+                callback()
+
+    def when_drained(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after each ``done`` that leaves no urgent key waiting or in flight
+        (the end of a burst of watch events; resync keys may still wait or be in flight)."""
+        self._on_drained.append(callback)
+
+    @property
+    def urgent(self) -> int:
+        """How many keys wait in the urgent lane (watch events, retries), not counting those in flight."""
+        return self._urgent
+
+    @property
+    def urgent_in_flight(self) -> int:
+        """How many keys handed out from the urgent lane are being processed now."""
+        return len(self._urgent_flight)
 
     def shutdown(self) -> None:
-        """Stop handing out keys; ``get`` returns None from now on."""
+        """Stop handing out keys; ``get`` returns None from now on (the ``when_drained`` callbacks run
+        now, or after the last ``done`` of the keys in flight)."""
         with self._cond:
             self._shutting_down = True
             self._cond.notify_all()
+            self._idle.notify_all()
+            drained = not self._urgent_flight
+        if drained:  # nothing will be done any more: whatever waits for the queue to drain goes now
+            for callback in self._on_drained:
+                callback()
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until no key is in flight (for a graceful shutdown); False at the timeout."""
@@ -164,7 +204,7 @@ class WorkQueue:
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     return False
-                self._cond.wait(remaining)
+                self._idle.wait(remaining)
             return True
 
     def __len__(self) -> int:

@@ -119,6 +119,43 @@ def test_shutdown_wakes_waiting_workers_and_wait_idle_waits_for_the_key_in_fligh
     assert queue.wait_idle(1) is True
 
 
+def test_drained_callbacks_run_once_no_urgent_key_waits_or_is_in_flight() -> None:
+    queue, drained = WorkQueue(), []
+    queue.when_drained(lambda: drained.append(len(queue)))
+    queue.add_all(["a", "b"])
+    queue.add("r", resync=True)
+    first, second = queue.get(0), queue.get(0)
+    assert queue.urgent == 0
+    queue.done(first[0])
+    assert drained == []  # the other key of the burst is still in flight
+    queue.add("c")
+    queue.done(second[0])
+    assert drained == [] and queue.urgent == 1  # a watch event arrived meanwhile
+    third = queue.get(0)
+    assert third is not None and third[0] == "c"
+    queue.done("c")
+    assert drained == [1]  # drained, with the resync key still waiting
+    resync = queue.get(0)
+    assert resync is not None and resync[0] == "r"
+    queue.add("d")
+    assert queue.get(0) is not None
+    queue.done("d")
+    assert drained == [1, 0]  # a resync key in flight does not hold back the end of a burst
+    queue.done("r")
+    assert drained == [1, 0, 0]
+
+
+def test_shutdown_runs_the_drained_callbacks_once_nothing_is_in_flight() -> None:
+    queue, drained = WorkQueue(), []
+    queue.when_drained(lambda: drained.append(True))
+    queue.add_all(["a", "b"])
+    queue.get(0)
+    queue.shutdown()
+    assert drained == []  # "a" is still in flight; "b" will never be handed out
+    queue.done("a")
+    assert drained == [True]
+
+
 def test_backoff_grows_exponentially_to_its_maximum() -> None:
     backoff = Backoff(0.5, 4.0, jitter=0)
     assert [backoff.next_delay() for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
