@@ -18,10 +18,11 @@ prober threads.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import threading
 import time
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from failsync.clusters import RemoteCluster
 from failsync.controller.caches import Caches, _service_of_slice, _slice_readiness
@@ -50,6 +51,16 @@ PROBE_INTERVAL = 1.0
 #: At start-up, how long the loop waits at most for a remote cluster's first LIST before it reconciles
 #: (a remote never read counts as unhealthy: deciding before it is read would flap traffic on every restart).
 REMOTE_SYNC_WAIT = 10.0
+
+
+class _Judged(NamedTuple):
+    """One reconcile's remote verdict, kept for the rest of it (see ``RemoteAwareCaches._judge``)."""
+
+    policy: Policy
+    changes: int
+    health: PolicyHealth
+    ready: dict[str, int]
+    counts: dict[str, int]
 
 
 def _mirror_projection(obj: Mapping[str, Any]) -> Mirror | bool:
@@ -84,6 +95,18 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
         self._reported: set[str] = set()
         self._stopping = threading.Event()
         self._started_at = time.monotonic()
+        # A reconcile asks for ready counts, then (deciding) for the notes: one verdict serves both, as long
+        # as nothing it reads changed in between. Every watcher callback draws a new number here (next() of
+        # a count is atomic), so a verdict taken before a change is never reused after it.
+        self._changes = itertools.count(1)
+        self._changed = 0
+        self._judged = threading.local()
+        local_change = self.on_change
+
+        def on_local_change(resource: Any, change: Change) -> None:
+            self._note_change()
+            local_change(resource, change)
+        self.on_change = on_local_change
 
     # -- start and stop --------------------------------------------------------------------------
 
@@ -140,13 +163,19 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
 
     # -- changes ---------------------------------------------------------------------------------
 
+    def _note_change(self) -> None:
+        """Something a verdict reads changed (a cache, a cluster's reachability, a refusal): none taken before is reused."""
+        self._changed = next(self._changes)
+
     def _on_mirror_change(self, change: Change) -> None:
+        self._note_change()
         if isinstance(change.old, Mirror) or isinstance(change.new, Mirror):  # may read a new remote namespace
             self._ask_rescope()
         namespace, _, name = change.key.rpartition("/")
         self.on_touched({(namespace or "default", name)})
 
     def _on_remote_change(self, cluster: str, change: Change) -> None:
+        self._note_change()
         if cluster in self.clusters:
             self._mark(self.clusters[cluster], None)
         if change.indexed:  # an EndpointSlice: the services before and after
@@ -160,6 +189,7 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
             self.on_touched(touched)
 
     def _on_remote_restart(self, cluster: str, reason: str) -> None:
+        self._note_change()
         self.on_restart(ENDPOINT_SLICES, f"{cluster}:{reason}")
         if reason in ("connection", "server-error"):
             self._mark(self.clusters[cluster], Unreachable(f"the watch of cluster {cluster} lost its connection"))
@@ -192,6 +222,8 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
     def _mark(self, cluster: RemoteCluster, error: Exception | None) -> None:
         was = cluster.reachable
         cluster.mark(error, self.clock())
+        if error is not None or was != cluster.reachable:
+            self._note_change()
         if was != cluster.reachable:
             self.reachable_gauge.set(1 if cluster.reachable else 0, cluster=cluster.name)
             if cluster.reachable:
@@ -243,26 +275,41 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
         slices = watcher.store.by_index((target.namespace, target.service))
         return RemoteReading(health.count_ready(slices), health.count_all(slices), cluster.unreachable_since)
 
-    def ready_counts(self, policy: Policy) -> dict[str, int]:
-        """Local counts, with each remote-read backend's replaced by its verdict's (unknown cluster: 0)."""
+    def _judge(self, policy: Policy) -> _Judged:
+        """``policy``'s remote verdict and the ready counts it gives. A reconcile asks for its counts, then
+        its notes: the verdict taken for the first serves the second on the same thread, unless anything a
+        verdict reads changed since (or a cluster it reads is unreachable: its grace runs with the clock)."""
+        last: _Judged | None = getattr(self._judged, "last", None)
+        changes = self._changed  # read before the caches: a change while judging makes this verdict stale
+        if last is not None and last.policy is policy and last.changes == changes:
+            return last
         ready = super().ready_counts(policy)
         judged = self.remote_health(policy, ready)
         if judged.error is not None:
-            return {s: 0 if any(b.service == s and b.remote for b in policy.backends) else n for s, n in ready.items()}
-        return combined_counts(policy.services, ready, None, judged.verdicts)[0]
+            counts = {s: 0 if any(b.service == s and b.remote for b in policy.backends) else n
+                      for s, n in ready.items()}
+        else:
+            counts = combined_counts(policy.services, ready, None, judged.verdicts)[0]
+        result = _Judged(policy, changes, judged, ready, counts)
+        timeless = all(self.clusters[t.cluster].reachable for t in (judged.targets or {}).values())
+        self._judged.last = result if timeless else None
+        return result
+
+    def ready_counts(self, policy: Policy) -> dict[str, int]:
+        """Local counts, with each remote-read backend's replaced by its verdict's (unknown cluster: 0)."""
+        return dict(self._judge(policy).counts)
 
     def total_counts(self, policy: Policy) -> dict[str, int] | None:
         """All endpoints, with remote-read backends' from their verdict (None when the policy needs none)."""
         totals = super().total_counts(policy)
         if totals is None:
             return None
-        ready = super().ready_counts(policy)
-        judged = self.remote_health(policy, ready)
-        return combined_counts(policy.services, ready, totals, judged.verdicts)[1]
+        judged = self._judge(policy)
+        return combined_counts(policy.services, judged.ready, totals, judged.health.verdicts)[1]
 
     def notes(self, policy: Policy) -> tuple[str, ...]:
         """What remote health says of ``policy``'s backends, for the decision's reason."""
-        judged = self.remote_health(policy, super().ready_counts(policy))
+        judged = self._judge(policy).health
         return (judged.error,) if judged.error else judged.notes
 
 

@@ -134,6 +134,10 @@ class NamespaceScopes:
         """A watcher of ``kind`` in ``cluster``: cluster-wide (``namespace`` None) or in one namespace."""
         raise NotImplementedError
 
+    def _note_change(self) -> None:
+        """What remote verdicts read changed (here: which watcher holds a namespace, a refusal, a first LIST)."""
+        raise NotImplementedError
+
     def policies_changed(self, change: IndexChange) -> None:
         """The managed policies changed (added, changed or removed): recompute the watched namespaces now."""
         self._ask_rescope()
@@ -206,14 +210,24 @@ class NamespaceScopes:
                      namespace, remote.resource.plural)
             if not any(namespace in r.namespaces for r in self.remote_kinds[remote.cluster].values()):
                 self.readable_gauge.remove(cluster=remote.cluster, namespace=namespace)
+        self._note_change()  # after the change: a verdict taken meanwhile is not reused
 
     def _on_refused(self, cluster: str, kind: str, namespace: str | None, error: Forbidden) -> None:
         """A 403: cluster-wide, read per namespace from now on; in one namespace, say so for that namespace."""
+        try:
+            report = self._refuse(cluster, kind, namespace, error)
+        finally:
+            self._note_change()  # after the change, before any reconcile it causes: no verdict from before reused
+        if report and namespace is not None:
+            self._readable_changed(cluster, namespace, str(error))
+
+    def _refuse(self, cluster: str, kind: str, namespace: str | None, error: Forbidden) -> bool:
+        """Record a refusal; whether it is the first in ``namespace`` (then it is reported)."""
         with self._scopes_lock:
             remote = self.remote_kinds[cluster][kind]
             if namespace is None:
                 if remote.per_namespace:
-                    return
+                    return False
                 remote.per_namespace = True
                 if remote.wide is not None:
                     remote.wide.stop()
@@ -223,23 +237,24 @@ class NamespaceScopes:
                          "instead, in %s", cluster, remote.resource.plural, error,
                          ", ".join(sorted(wanted)) or "no namespace yet (no policy reads there)")
                 self._watch_namespaces(remote, wanted)
-                return
+                return False
             if remote.namespaces.get(namespace) is None or namespace in remote.refused:
-                return
+                return False
             told = self.refused(cluster, namespace) is not None  # the other kind's refusal said it already
             remote.refused[namespace] = str(error)
-        if not told:
-            self._readable_changed(cluster, namespace, str(error))
+            return not told
 
     def _on_remote_listed(self, cluster: str, kind: str, namespace: str | None) -> None:
-        if namespace is None:
-            return
+        was_refused = refused = False
         with self._scopes_lock:
             remote = self.remote_kinds[cluster][kind]
-            if remote.namespaces.get(namespace) is None:
-                return
-            was_refused = remote.refused.pop(namespace, None) is not None
-            refused = any(namespace in r.refused for r in self.remote_kinds[cluster].values())
+            watched = namespace is not None and remote.namespaces.get(namespace) is not None
+            if watched:
+                was_refused = remote.refused.pop(namespace or "", None) is not None
+                refused = any(namespace in r.refused for r in self.remote_kinds[cluster].values())
+        self._note_change()  # listed: its cache is read from now on (before any reconcile this causes)
+        if not watched or namespace is None:
+            return
         if was_refused and not refused:
             self._readable_changed(cluster, namespace, None)
         elif not refused:

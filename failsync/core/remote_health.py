@@ -20,7 +20,7 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Collection, Iterable, Mapping
 
 from failsync.core.model import Backend, Policy
 
@@ -75,13 +75,18 @@ class Placement:
     error: str | None = None
 
 
+#: Where most backends' health lives: their local endpoints (one shared value, not one per call).
+_LOCAL = Placement()
+
+
 def place(policy: Policy, backend: Backend, mirror: Mirror | None, known_clusters: Iterable[str]) -> Placement:
     """Where ``backend``'s health is read, given its local Service's mirror labels and the clusters failsync reads."""
-    known = sorted(set(known_clusters))
+    # Called per backend on every reconcile: the known names are sorted only for the error.
+    known = known_clusters if isinstance(known_clusters, Collection) else tuple(known_clusters)
     remote = backend.remote
     if remote is not None:
         if remote.cluster not in known:
-            names = ", ".join(known) if known else "none (give --cluster NAME=CONTEXT)"
+            names = ", ".join(sorted(set(known))) if known else "none (give --cluster NAME=CONTEXT)"
             return Placement(error=f"backend {backend.service}: health.cluster {remote.cluster!r} is not a "
                                    f"cluster failsync reads; known clusters: {names}")
         service = remote.service or (mirror.remote_service if mirror else None) or backend.service
@@ -89,7 +94,7 @@ def place(policy: Policy, backend: Backend, mirror: Mirror | None, known_cluster
         return Placement(RemoteTarget(remote.cluster, namespace, service, "policy",
                                       bool(mirror and mirror.remote_discovery)))
     if mirror is None:
-        return Placement()
+        return _LOCAL
     if mirror.cluster not in known:
         return Placement(note=f"{backend.service}: a mirror of cluster {mirror.cluster}, which failsync does not "
                               f"read (add --cluster {mirror.cluster}=CONTEXT); using its local endpoints")
