@@ -16,6 +16,7 @@ Never does: I/O; never decides weights.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Mapping
 
 from failsync.core import targets
@@ -64,6 +65,36 @@ def adopt(obj: Mapping[str, Any]) -> Policy:
         origin=Origin.ADOPTED,
         location=Location(where),
     )
+
+
+#: Metadata the API server keeps up to date on every write, which adopting never reads.
+_SERVER_METADATA = frozenset({"resourceVersion", "generation", "managedFields", "creationTimestamp", "uid"})
+
+
+def adoption_view(obj: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Everything adopting ``obj`` may read: the object but for its weights, its status and the
+    metadata the server keeps. Two versions with equal views stand for the same policy, so the
+    echo of failsync's own weight patch need not be adopted again."""
+    meta = obj.get("metadata")
+    if isinstance(meta, Mapping):
+        meta = {key: value for key, value in meta.items() if key not in _SERVER_METADATA}
+    spec = obj.get("spec")
+    if isinstance(spec, Mapping):
+        spec = {**spec}
+        if "backends" in spec:  # a TrafficSplit's
+            spec["backends"] = _unweighted(spec["backends"])
+        if isinstance(spec.get("rules"), list):  # a route's
+            spec["rules"] = [{**rule, "backendRefs": _unweighted(rule["backendRefs"])}
+                             if isinstance(rule, Mapping) and "backendRefs" in rule else rule for rule in spec["rules"]]
+    return obj.get("apiVersion"), obj.get("kind"), meta, spec
+
+
+def _unweighted(entries: Any) -> Any:
+    """A list of backends (or backendRefs) without their weights."""
+    if not isinstance(entries, list):
+        return entries
+    return [{key: value for key, value in entry.items() if key != "weight"} if isinstance(entry, Mapping) else entry
+            for entry in entries]
 
 
 def live_weights(obj: Mapping[str, Any] | None, services: tuple[str, ...] | None = None) -> dict[str, int] | None:
@@ -117,6 +148,7 @@ class Selector:
         return labels_match(self.requirements, labels)
 
 
+@lru_cache(maxsize=64)  # drop-in mode adopts each object under the same few selectors
 def parse_selector(text: str) -> Selector:
     """Parse a label selector as the API server does; PolicyError naming ``--selector`` and the problem."""
     try:
