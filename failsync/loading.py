@@ -152,12 +152,21 @@ def _read_text(path: str) -> str:
     Bytes then one decode is ~40% cheaper per file than a TextIOWrapper; that counts at 10,000 files.
     """
     descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    with open(descriptor, "rb", closefd=True) as stream:
-        mode = os.fstat(descriptor).st_mode
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            kind = next((name for test, name in _KINDS if test(status.st_mode)), "not a regular file")
             raise _NotPolicyFile(f"is {kind}, not a regular file; expected a policy file")
-        data = stream.read(MAX_POLICY_FILE_BYTES + 1)
+        # Sized from fstat: a buffered read of the limit allocates 16 MiB per file (0.36 s vs 0.07 s at
+        # 10,000 files). Read on until EOF or past the limit, in case the file grows meanwhile.
+        chunks = [os.read(descriptor, min(status.st_size, MAX_POLICY_FILE_BYTES) + 1)]
+        size = len(chunks[0])
+        while chunks[-1] and size <= MAX_POLICY_FILE_BYTES:
+            chunks.append(os.read(descriptor, MAX_POLICY_FILE_BYTES + 1 - size))
+            size += len(chunks[-1])
+    finally:
+        os.close(descriptor)
+    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     if len(data) > MAX_POLICY_FILE_BYTES:
         raise _NotPolicyFile(f"is larger than {MAX_POLICY_FILE_BYTES // (1024 * 1024)} MiB; expected a policy "
                              f"file of at most that size (split it into several files)")

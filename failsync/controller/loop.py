@@ -203,10 +203,10 @@ class Controller:
             log.info("serving /metrics, /healthz and /readyz on %s:%d", host, self.probes.port)
         if not self._discover():
             return
+        self.caches.start(list(self._adopting))  # the first LISTs overlap reading the policy files
         self.files.poll()
         self._reload_policy_files()
         self._started.set()
-        self.caches.start(list(self._adopting))
         for policy in self.index.snapshot().values():
             self.caches.ensure_for(policy)
         self.supervisor.spawn("policy-files", self._tick)
@@ -221,7 +221,9 @@ class Controller:
         else:
             self.metrics.leader.set(1)
         while not self.synced:  # reconciling from half-filled caches would write wrong things
-            if self._stopping.wait(0.05):
+            listing = [w.synced for w in list(self.caches.watchers.values()) if not w.synced.is_set()]
+            (listing[0] if listing else self._stopping).wait(0.05)  # woken by the LIST, not the next tick
+            if self._stopping.is_set():
                 return
         log.info("caches synced: %d policies", len(self.index))
         for number in range(self.options.workers):
