@@ -17,7 +17,7 @@ import click
 
 from failsync.cli.options import global_options, settings
 from failsync.cli.output import EXIT_CHANGES_PENDING, EXIT_ERROR, report_error, report_errors
-from failsync.cli.policy_cmds import _collector_paused
+from failsync.cli.policy_cmds import collector_paused
 from failsync.core.adoption import parse_selector
 from failsync.core.model import DEFAULT_ADOPT_SELECTOR, Policy
 from failsync.core.pins import describe_pin
@@ -103,7 +103,7 @@ def one_shot_pass(paths: Sequence[str], **options: Any) -> SyncReport:
     """``run_pass`` with the cyclic garbage collector paused: a pass builds and decodes millions of
     acyclic objects (the LISTs), and each automatic collection re-scans all of them (at 10,000
     policies ~1 s of CPU in a converged ``sync``, a third of it)."""
-    with _collector_paused():
+    with collector_paused():
         return run_pass(paths, **options)
 
 

@@ -25,7 +25,7 @@ _paths_argument = click.argument("paths", nargs=-1, type=click.Path())
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector for a one-shot batch of work.
 
     Loading and rendering build tens of thousands of long-lived objects and no cycles;
@@ -73,7 +73,7 @@ def validate(paths: tuple[str, ...]) -> None:
       failsync validate policies/
       failsync validate policies/emojivoto/web-svc-failover.yaml
     """
-    with _collector_paused():
+    with collector_paused():
         policy_set = _load(paths)
     _report_errors(policy_set.errors)
     click.echo(summary(policy_set))
@@ -102,7 +102,7 @@ def render(paths: tuple[str, ...], output: str) -> None:
     # Imported here: validate never pays for Jinja2 (~0.04 s of start-up).
     from failsync.core.rendering import Renderer, to_yaml
 
-    with _collector_paused():
+    with collector_paused():
         policy_set = _load(paths)
         renderer = Renderer(settings().templates)
         objects = []
