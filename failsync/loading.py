@@ -159,14 +159,13 @@ def _read_text(path: str) -> str:
             raise _NotPolicyFile(f"is {kind}, not a regular file; expected a policy file")
         # Sized from fstat: a buffered read of the limit allocates 16 MiB per file (0.36 s vs 0.07 s at
         # 10,000 files). Read on until EOF or past the limit, in case the file grows meanwhile.
-        chunks = [os.read(descriptor, min(status.st_size, MAX_POLICY_FILE_BYTES) + 1)]
-        size = len(chunks[0])
-        while chunks[-1] and size <= MAX_POLICY_FILE_BYTES:
-            chunks.append(os.read(descriptor, MAX_POLICY_FILE_BYTES + 1 - size))
-            size += len(chunks[-1])
+        # (os.read allocates what it is asked for, so the read that finds EOF asks for little.)
+        data = os.read(descriptor, min(status.st_size, MAX_POLICY_FILE_BYTES) + 1)
+        while len(data) <= MAX_POLICY_FILE_BYTES and (
+                more := os.read(descriptor, min(MAX_POLICY_FILE_BYTES + 1 - len(data), 1 << 16))):
+            data += more
     finally:
         os.close(descriptor)
-    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     if len(data) > MAX_POLICY_FILE_BYTES:
         raise _NotPolicyFile(f"is larger than {MAX_POLICY_FILE_BYTES // (1024 * 1024)} MiB; expected a policy "
                              f"file of at most that size (split it into several files)")

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import click
 
-from failsync.cli.options import global_options, settings
+from failsync.cli.options import POLICY_SOURCES, global_options, settings
 from failsync.cli.output import EXIT_CHANGES_PENDING, EXIT_ERROR, report_error, report_errors
 from failsync.cli.policy_cmds import collector_paused
 from failsync.core.adoption import parse_selector
@@ -30,9 +30,6 @@ from failsync.clusters import RemoteCluster, connect, parse_clusters, probe
 from failsync.sync import ObjectResult, Outcome, SyncReport, sync_once
 
 _paths_argument = click.argument("paths", nargs=-1, type=click.Path())
-#: Where ``status --source`` reads policies from (``failsync.controller.policy_objects.SOURCES``, spelled
-#: here so that ``sync`` and ``diff`` never import the loop: ~20 ms of a one-shot start).
-SOURCES = ("files", "cluster", "all")
 
 
 def adopt_options(function):  # type: ignore[no-untyped-def]
@@ -271,7 +268,7 @@ def pin_cell(result: ObjectResult) -> str:
 @click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @adopt_options
 @cluster_option
-@click.option("--source", type=click.Choice(SOURCES), default="files", show_default=True,
+@click.option("--source", type=click.Choice(POLICY_SOURCES), default="files", show_default=True,
               help="Where policies come from: policy files, the live FailoverPolicy objects, or both.")
 @click.option("-n", "--namespace", default=None,
               help="With --source cluster|all: FailoverPolicy objects of this namespace only (default: every one).")

@@ -19,6 +19,9 @@ from failsync.loading import expand_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Where ``run --source`` and ``status --source`` take policies from.
+POLICY_SOURCES = ("files", "cluster", "all")
+
 
 @dataclass
 class Settings:

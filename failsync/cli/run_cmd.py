@@ -19,7 +19,7 @@ from typing import Sequence
 import click
 
 from failsync.cli.cluster_cmds import cluster_option, remote_clusters
-from failsync.cli.options import global_options, log_handler, settings
+from failsync.cli.options import POLICY_SOURCES, global_options, log_handler, settings
 from failsync.cli.output import EXIT_ERROR, report_errors
 from failsync.cli.signals import FORCED_EXIT, ShutdownSignals
 from failsync.controller import Controller, LoopOptions
@@ -78,7 +78,7 @@ def _positive(ctx: click.Context, param: click.Parameter, value: float) -> float
                    f"finishes, queued work is abandoned, Events get {SHUTDOWN_BUDGET:g}s, the lease is "
                    f"released. Keep it under the pod's terminationGracePeriodSeconds.")
 @cluster_option
-@click.option("--source", type=click.Choice(["files", "cluster", "all"]), default="files", show_default=True,
+@click.option("--source", type=click.Choice(POLICY_SOURCES), default="files", show_default=True,
               help="Where policies come from: policy files, FailoverPolicy objects in the cluster, or both "
                    "(a file and an object rendering the same object: the file wins, both are reported).")
 @click.option("-n", "--namespace", "watch_namespace", default=None,

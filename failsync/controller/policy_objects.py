@@ -28,9 +28,6 @@ from failsync.sync import ObjectResult, Outcome
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("files", "cluster", "all")
-
-
 def object_policy(obj: Mapping[str, Any]) -> tuple[Policy | None, list[tuple[str, str]]]:
     """The policy of a FailoverPolicy object, or the (field path, message) of each problem."""
     policy, errors = _checked(obj)

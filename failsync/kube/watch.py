@@ -148,11 +148,10 @@ class Store:
         """Insert or replace; the Change says which."""
         key = object_key(obj)
         value = obj if self._project is None else self._project(obj)
-        version: str | int | None = _version(obj)
-        if self._project is not None and isinstance(value, Mapping) and _version(value) == version:
-            version = _version(value)  # the projection's own copy: one string, not two
-        else:
-            version = _compact_version(_version(obj))
+        listed = _version(obj)
+        kept = _version(value) if self._project is not None and isinstance(value, Mapping) else None
+        # The projection's own copy when it has one (one string, not two), else a compact one.
+        version = kept if kept is not None and kept == listed else _compact_version(listed)
         with self._lock:
             old = self._objects.get(key)
             self._objects[key] = value
@@ -363,7 +362,6 @@ class Watcher:
                 # Dropped before the next page is fetched and decoded: one page alive, not two
                 # (a ``for page in ...`` keeps the last page until the next one is whole).
                 items = ()
-
 
         for change in self.store.replace(listed()):
             self._deliver(change)
