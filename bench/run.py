@@ -213,11 +213,12 @@ def _ms(seconds: float | None) -> str:
 
 
 def loop_figures(work: Workload, options: argparse.Namespace, label: str) -> dict:
-    """The loop on a workload of its own (routes, remote): one-shot sync requests (not for remote),
+    """The loop on a workload of its own (routes, remote): one-shot sync requests (not for remote,
+    nor with ``--skip sync``),
     ``run`` to converged and its RSS, steady writes, reaction against the floor."""
     figures: dict = {"policies": len(work.policies), "setup_s": work.setup_s}
     try:
-        if not work.remote:
+        if not work.remote and "sync" not in options.skip:
             figures["sync"] = [scenarios.sync_figures(work.sandbox, work.policies, work.policy_dir, work.table,
                                                       f"{work.prefix}-")]
             work.sandbox.delete_splits(f"{work.prefix}-")
