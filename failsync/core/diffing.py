@@ -239,7 +239,8 @@ def _same_json(left: Any, right: Any) -> bool:
 
 def _same_cleaned(left: Any, right: Any) -> bool:
     """``_same_json(_clean(left), _clean(right))`` without building the two copies."""
-    if isinstance(left, Mapping) and isinstance(right, Mapping):
+    # ``type(...) is dict`` first: decoded and rendered objects are dicts, and the ABC check costs more.
+    if (type(left) is dict or isinstance(left, Mapping)) and (type(right) is dict or isinstance(right, Mapping)):
         count = 0
         for key, value in left.items():
             if value is None:
@@ -255,7 +256,7 @@ def _same_cleaned(left: Any, right: Any) -> bool:
             elif not _same_cleaned(value, other):
                 return False
         return count == len(right) or count == sum(value is not None for value in right.values())
-    if isinstance(left, list) and isinstance(right, list):
+    if type(left) is list and type(right) is list or isinstance(left, list) and isinstance(right, list):
         return len(left) == len(right) and all(map(_same_cleaned, left, right))
     return _same_json(left, right)
 
@@ -270,8 +271,8 @@ def in_sync(live: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
     for field, keys in (("labels", label_keys), ("annotations", annotation_keys)):
         live_map, desired_map = live_meta.get(field), desired_meta.get(field)
         wanted = ({key: value for key, value in desired_map.items() if key in keys}
-                  if isinstance(desired_map, Mapping) else {})
-        if isinstance(live_map, Mapping):
+                  if type(desired_map) is dict or isinstance(desired_map, Mapping) else {})
+        if type(live_map) is dict or isinstance(live_map, Mapping):
             if not _same_cleaned({key: value for key, value in live_map.items() if key in keys}, wanted):
                 return False
         elif wanted:  # the desired view has the map, the live one has none
