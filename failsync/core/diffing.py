@@ -21,13 +21,11 @@ Never does: I/O, deciding weights, rendering.
 from __future__ import annotations
 
 import copy
-import difflib
 import enum
+import functools
 import json
 from collections.abc import Callable, Mapping  # not typing's: their isinstance is several times slower
 from typing import Any
-
-import yaml
 
 from failsync.core.model import API_GROUP, LINKERD_PRIMARY_ANNOTATION, MANAGED_BY_LABEL
 from failsync.core.targets import weights_view
@@ -108,6 +106,8 @@ class Change:
         """A unified diff of the two owned views as YAML; empty when in sync."""
         if self.in_sync:
             return ""
+        import difflib  # only diff's text output needs it (as YAML below): sync never does
+
         before = _yaml(self.live) if self.live is not None else ""
         lines = difflib.unified_diff(before.splitlines(keepends=True), _yaml(self.desired).splitlines(keepends=True),
                                      fromfile=f"live/{self.name}", tofile=f"desired/{self.name}")
@@ -118,12 +118,18 @@ class _FlowMapping(dict):  # type: ignore[type-arg]
     """A list item of scalars, dumped on one line so a weight change is one changed line."""
 
 
-class _DiffDumper(yaml.SafeDumper):
-    pass
+@functools.cache
+def _diff_dumper() -> Any:
+    """A SafeDumper writing ``_FlowMapping`` on one line; built on first use, so that importing this
+    module (every sync and the loop) does not import PyYAML."""
+    import yaml
 
+    class DiffDumper(yaml.SafeDumper):
+        pass
 
-_DiffDumper.add_representer(
-    _FlowMapping, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True))
+    DiffDumper.add_representer(
+        _FlowMapping, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True))
+    return DiffDumper
 
 
 def _flow_list_items(value: Any, in_list: bool = False) -> Any:
@@ -137,7 +143,9 @@ def _flow_list_items(value: Any, in_list: bool = False) -> Any:
 
 
 def _yaml(view: Mapping[str, Any]) -> str:
-    return yaml.dump(_flow_list_items(view), Dumper=_DiffDumper, sort_keys=True, default_flow_style=False)
+    import yaml
+
+    return str(yaml.dump(_flow_list_items(view), Dumper=_diff_dumper(), sort_keys=True, default_flow_style=False))
 
 
 def _clean(value: Any) -> Any:
