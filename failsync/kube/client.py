@@ -118,6 +118,8 @@ class KubeClient:
         self._api = pykube.HTTPClient(config, timeout=timeout)
         self._timeout = timeout
         self._discovery: Discovery | None = None
+        #: ``target_resource`` answers while the discovery they come from stands (a pass asks once per policy).
+        self._target_resources: dict[Target, Resource] = {}
         #: The server URL as messages and logs show it: never with the userinfo (a token) of the kubeconfig.
         self.server: str = redact_url(self._api.url.rstrip("/"))
         self.context: str | None = config.current_context
@@ -157,6 +159,7 @@ class KubeClient:
     def forget_discovery(self) -> None:
         """Ask the server again at the next ``discovery()`` (the loop, waiting for a CRD to be installed)."""
         self._discovery = None
+        self._target_resources = {}
 
     def serves_resource(self, resource: Resource) -> bool:
         """Whether the server serves ``resource`` itself, not only its group version (one GET per group
@@ -199,6 +202,12 @@ class KubeClient:
         Raises NotFound naming what to install when the kind is not served, or the versions
         served when only the apiVersion is not.
         """
+        found = self._target_resources.get(target)
+        if found is None:
+            found = self._target_resources[target] = self._resolve_target(target)
+        return found
+
+    def _resolve_target(self, target: Target) -> Resource:
         if not is_route(target.kind):
             return self.traffic_split_resource(target.api_version)
         resource = ROUTES[(target.kind, target.api_version)]
