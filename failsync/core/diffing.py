@@ -51,21 +51,30 @@ class Action(str, enum.Enum):
 class Change:
     """The owned views of live (None when missing) and desired, and the guarded patch between them.
 
-    An in-sync change (most of every pass) builds its views only when they are read."""
+    An in-sync change (most of every pass) and a create (a pass from scratch, whose write sends the
+    rendered object, not the view) build their views only when they are read."""
 
-    __slots__ = ("name", "patch", "_views", "_build")
+    __slots__ = ("name", "patch", "_views", "_build", "_creates")
 
     def __init__(self, name: str, live: dict[str, Any] | None, desired: dict[str, Any],
                  patch: tuple[dict[str, Any], ...]) -> None:
         self.name, self.patch = name, patch
         self._views: tuple[dict[str, Any] | None, dict[str, Any]] | None = (live, desired)
         self._build: Callable[[], tuple[dict[str, Any] | None, dict[str, Any]]] | None = None
+        self._creates = live is None
 
     @classmethod
     def in_sync_of(cls, name: str, build: Callable[[], tuple[dict[str, Any], dict[str, Any]]]) -> "Change":
         """An in-sync change whose views ``build()`` makes on first use."""
         change = cls(name, {}, {}, ())
         change._views, change._build = None, build
+        return change
+
+    @classmethod
+    def create_of(cls, name: str, build: Callable[[], dict[str, Any]]) -> "Change":
+        """The change of a missing object, whose desired view ``build()`` makes on first use."""
+        change = cls(name, None, {}, ())
+        change._views, change._build = None, lambda: (None, build())
         return change
 
     def _both(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
@@ -94,7 +103,7 @@ class Change:
 
     @property
     def action(self) -> Action:
-        if self._views is not None and self._views[0] is None:
+        if self._creates:
             return Action.CREATE
         return Action.PATCH if self.patch else Action.NONE
 
@@ -341,8 +350,9 @@ def diff(live: Mapping[str, Any] | None, desired: Mapping[str, Any], *,
     if live is not None and ownership is Ownership.FULL and in_sync(live, desired):
         return Change.in_sync_of(name, lambda: (owned_view(live, desired=desired, live=live),
                                                 owned_view(desired, desired=desired, live=live)))
-    desired_view = owned_view(desired, desired=desired, live=live, ownership=ownership, services=services)
     if live is None:
-        return Change(name, None, desired_view, ())
+        return Change.create_of(name, lambda: owned_view(desired, desired=desired, live=None, ownership=ownership,
+                                                         services=services))
+    desired_view = owned_view(desired, desired=desired, live=live, ownership=ownership, services=services)
     live_view = owned_view(live, desired=desired, live=live, ownership=ownership, services=services)
     return Change(name, live_view, desired_view, guarded_patch(live, live_view, desired_view))
