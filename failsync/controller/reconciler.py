@@ -229,7 +229,7 @@ class Reconciler:
         if memo is None:
             memo = self._memos[key] = _Memo(policy, counted)
         else:  # what failsync_backend_ready_endpoints says from now on
-            memo.policy, memo.ready, memo.settled = policy, counted, -1
+            memo.settled, memo.policy, memo.ready = -1, policy, counted  # unsettled first: a resync reads it
         started = time.monotonic()
         result = self.engine.reconcile(policy, live, ready, total=inputs.total)
         landed = time.monotonic()
