@@ -7,16 +7,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import logging
-import logging.handlers
 import os
-import queue
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, TypeVar
 
 import click
 
@@ -89,53 +84,6 @@ def log_handler(log_format: str | None) -> logging.Handler:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     return handler
-
-
-class _Handoff(logging.handlers.QueueHandler):
-    """Queues a record as logged, its message made now (the arguments may change later) and
-    nothing else touched (the stdlib's ``prepare`` folds the traceback into the message and adds
-    a ``message`` attribute), so the formatters write exactly what they would have written."""
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        record = copy.copy(record)  # the handlers of other loggers see the original
-        record.msg, record.args = record.getMessage(), None
-        return record
-
-
-@contextlib.contextmanager
-def queued_logging() -> Iterator[Callable[[], None]]:
-    """While the block runs, the ``failsync`` logger's handlers are fed by one listener thread:
-    a thread that logs only queues the record, instead of taking the stream's lock and writing.
-    Yields ``flush`` (write what is queued and stop the listener; for an exit that skips the
-    block's end, which does the same and puts the handlers back)."""
-    root = logging.getLogger("failsync")
-    handlers = root.handlers[:]
-    if not handlers:
-        yield lambda: None
-        return
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    listener = logging.handlers.QueueListener(records, *handlers, respect_handler_level=True)
-    running = [True]
-    lock = threading.Lock()
-
-    def flush() -> None:
-        with lock:
-            if running[0]:  # (a second stop() would queue a sentinel no thread reads)
-                running[0] = False
-                listener.stop()
-            while True:  # a record queued after the listener's last one (a thread still logging)
-                try:
-                    listener.handle(records.get_nowait())
-                except queue.Empty:
-                    break
-
-    root.handlers[:] = [_Handoff(listener.queue)]
-    listener.start()
-    try:
-        yield flush
-    finally:
-        root.handlers[:] = handlers  # new records go straight to the handlers again...
-        flush()  # ...and what was queued before is written, in order, before the block ends
 
 
 def _configure_logging(target: Settings) -> None:

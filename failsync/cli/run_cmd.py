@@ -14,12 +14,12 @@ import os
 import signal
 import threading
 import time
-from typing import Callable, Sequence
+from typing import Sequence
 
 import click
 
 from failsync.cli.cluster_cmds import cluster_option, remote_clusters
-from failsync.cli.options import POLICY_SOURCES, global_options, log_handler, queued_logging, settings
+from failsync.cli.options import POLICY_SOURCES, global_options, log_handler, settings
 from failsync.cli.output import EXIT_ERROR, report_errors
 from failsync.cli.signals import FORCED_EXIT, ShutdownSignals
 from failsync.controller import Controller, LoopOptions
@@ -134,15 +134,11 @@ def run_command(paths: Sequence[str], resync: float, metrics_port: int, metrics_
         identity=identity or default_identity(), metrics_port=metrics_port, metrics_host=metrics_address,
         shutdown_timeout=shutdown_timeout,
     ), renderer=Renderer(options.templates), clusters=remote, **extra)  # type: ignore[arg-type]
-    # The loop's threads hand their log records to one writer thread: under a burst the stream
-    # handler's lock and write were the largest item of a profile of the workers.
-    with queued_logging() as flush_logs:
-        serve(controller, shutdown_timeout, flush_logs)
+    serve(controller, shutdown_timeout)
 
 
-def serve(controller: Controller, shutdown_timeout: float, flush_logs: Callable[[], None] = lambda: None) -> None:
-    """Run ``controller`` until SIGTERM/SIGINT; exit within ``shutdown_timeout`` of the first signal
-    (``flush_logs`` runs before an exit that cuts the shutdown short)."""
+def serve(controller: Controller, shutdown_timeout: float) -> None:
+    """Run ``controller`` until SIGTERM/SIGINT; exit within ``shutdown_timeout`` of the first signal."""
     signals = ShutdownSignals()
     failure: list[BaseException] = []
 
@@ -168,7 +164,6 @@ def serve(controller: Controller, shutdown_timeout: float, flush_logs: Callable[
             signals.wait(deadline - time.monotonic())
         if loop.is_alive():
             log.error("shutdown did not finish within %.0fs: exiting now", shutdown_timeout)
-            flush_logs()
             logging.shutdown()
             os._exit(FORCED_EXIT)
     loop.join()
