@@ -122,9 +122,12 @@ def rows(figures: dict) -> list[tuple[str, str]]:
                     (f"`sync` {label}: wall failsync / floor",
                      f"{_s(runs.stat('failsync', 'wall_s'))} / {_s(runs.stat('floor', 'wall_s'))}"),
                     (f"`sync` {label}: ratio failsync/floor (goal ≤ {goal})", runs.ratio_text("wall_s"))]
+            if state == "scratch" and "converged_s" in first["failsync"][state]:
+                out.append(("`sync` from scratch: failsync launch to its last write; CPU",
+                            f"{_s(runs.stat('failsync', 'converged_s'))}; {_s(runs.stat('failsync', 'cpu_s'))}"))
     loop = figures.get("loop")
     if loop:
-        out += [("`run` from start to converged (creates every TrafficSplit)",
+        out += [("`run` from launch to converged (its write that put the last TrafficSplit at its weights)",
                  _s(_median(figures.get("loop_starts") or [loop["converge_s"]]))),
                 ("`run` start-to-converged ratio to `sync` from scratch (goal ≤ 1.3)",
                  spread_text(figures.get("run_to_sync_ratios") or [])),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -102,7 +103,9 @@ def converged_at(sandbox: SandboxProcess, name: str, cluster: str | None = None)
 def _one_shot(sandbox: SandboxProcess, command: list[str], expectation: str | None = None) -> dict:
     cursor = sandbox.request_cursor()
     launched = time.time()  # the sandbox's clock: the same machine's wall clock
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)  # (children waited for: this command only)
     wall, result = timed_run(command)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     records, _ = sandbox.requests_after(cursor)
     if result.returncode not in (0,):
         slowest = sorted(records, key=lambda r: r["started"] - r["finished"])[:3]
@@ -110,7 +113,8 @@ def _one_shot(sandbox: SandboxProcess, command: list[str], expectation: str | No
                            for r in slowest)
         raise RuntimeError(f"{command[:3]} exited {result.returncode} after {len(records)} requests "
                            f"(slowest: {served or 'none'}): {result.stderr[-800:]}")
-    figures = {"wall_s": wall, "requests": _verb_counts(records), "total_requests": len(records),
+    figures = {"wall_s": wall, "cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+               "requests": _verb_counts(records), "total_requests": len(records),
                "lists": sorted({r["path"] for r in records if r["verb"] == "list"})}
     if expectation is not None:  # from launch to the write that made the last object right, as for ``run``
         at = converged_at(sandbox, expectation)
