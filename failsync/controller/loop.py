@@ -210,8 +210,12 @@ class Controller:
             return
         self.caches.start(list(self._adopting))  # the first LISTs overlap reading the policy files
         self.files.poll()
-        self._reload_policy_files()  # (each policy's kinds are watched from here: the caches are started)
+        self._reload_policy_files()
         self._started.set()
+        # Policies indexed before the caches started (``--source cluster``: the FailoverPolicy watch
+        # runs first) had nothing watched for them then.
+        for policy in self.index.snapshot().values():
+            self.caches.ensure_for(policy)
         self.supervisor.spawn("policy-files", self._tick)
         if self.options.leader_elect:
             self.elector = LeaderElector(
