@@ -15,6 +15,9 @@ log and the cluster's request log: records from index K on, and the next cursor)
 ``{"name": N, "weights": {"ns/name": {...}}}``: remember an expectation) and
 ``GET /mismatched?name=N`` (how many expected objects are not at their weights yet: a
 convergence check that costs O(expected) in-process, not a transfer of every object),
+``GET /converged?name=N`` (once every expected object is at its weights, the server-clock time
+of the commit that put the last of them there: start-to-converged figures end at that write, not
+at whichever poll noticed it),
 ``POST /delete-splits`` (JSON body: a namespace prefix; deletes both kinds).
 Never does: measure anything itself, or change how the sandbox behaves.
 
@@ -95,6 +98,38 @@ def _live_weights(store, key: str) -> dict | None:
     return found
 
 
+class WeightChanges:
+    """Per TrafficSplit/HTTPRoute ``namespace/name``, the server-clock time of the commit that gave
+    it its current weights, recorded by a store hook (inside the store lock, just after the commit):
+    a commit that leaves the weights as they were (labels, status) keeps the earlier time."""
+
+    def __init__(self) -> None:
+        self.since: dict[str, tuple[float, dict]] = {}
+
+    def hook(self, change) -> None:
+        if change.store_key not in TARGET_KEYS:
+            return
+        metadata = change.obj["metadata"]
+        key = f"{metadata.get('namespace')}/{metadata['name']}"
+        if change.type == "DELETED":
+            self.since.pop(key, None)
+            return
+        weights = _weights(change.obj)
+        known = self.since.get(key)
+        if known is None or known[1] != weights:
+            self.since[key] = (time.time(), weights)
+
+    def converged_at(self, store, expected: dict) -> float | None:
+        """When the last expected object got its expected weights; None while one is not at them."""
+        latest = 0.0
+        for key, weights in expected.items():
+            known = self.since.get(key)
+            if known is None or known[1] != weights or _live_weights(store, key) != weights:
+                return None
+            latest = max(latest, known[0])
+        return latest
+
+
 # The objects the set-up created, and whatever the sandbox holds when an event is fired, are moved
 # out of the cyclic collector's reach (``gc.freeze``, O(1)): at 10,000 policies a full collection
 # walked 0.8-1.9 million objects in 3-7 s on a loaded machine (collecting none), stalling every
@@ -141,6 +176,10 @@ class AdminHandler(BaseHTTPRequestHandler):
             wrong = [key for key, weights in self.server.expectations[query["name"]].items()
                      if _live_weights(cluster.store, key) != weights]
             self._answer({"mismatched": len(wrong), "examples": wrong[:5]})
+        elif url.path == "/converged":
+            at = self.server.weight_changes[query.get("cluster") or self.server.first].converged_at(
+                cluster.store, self.server.expectations[query["name"]])
+            self._answer({"converged": at is not None, "time": at})
         elif url.path == "/time":
             self._answer({"time": time.time()})
         else:
@@ -191,9 +230,11 @@ def main() -> None:
         admin = ThreadingHTTPServer(("127.0.0.1", 0), AdminHandler)
         admin.daemon_threads = True
         admin.first, admin.clusters, admin.commits, admin.expectations = names[0], {}, {}, {}
+        admin.weight_changes = {name: WeightChanges() for name in names}
         for name in names:
             admin.clusters[name], admin.commits[name] = sandbox[name], CommitLog()
             admin.commits[name].install(sandbox[name].store)
+            sandbox[name].store.hooks.append(admin.weight_changes[name].hook)
         threading.Thread(target=admin.serve_forever, daemon=True).start()
         print(json.dumps({"urls": {name: sandbox[name].url for name in names},
                           "admin": f"http://127.0.0.1:{admin.server_address[1]}",
