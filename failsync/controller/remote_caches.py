@@ -157,8 +157,9 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
         self.on_touched({(namespace or "default", name)})
 
     def _on_remote_change(self, cluster: str, change: Change) -> None:
-        if cluster in self.clusters:
-            self._mark(self.clusters[cluster], None)
+        known = self.clusters.get(cluster)
+        if known is not None and not (known.reachable and known.contacted):  # news only when it did not answer
+            self._mark(known, None)
         if change.indexed:  # an EndpointSlice: the services before and after
             remote = {service for service in change.indexed if service}
         else:
