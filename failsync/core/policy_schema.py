@@ -12,7 +12,6 @@ to ``failsync.core.policies``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import yaml
@@ -158,6 +157,8 @@ class PolicyDocument:
 
     def unknown_keys(self, value: dict[str, Any], path: str, schema: str) -> None:
         allowed = keys_at(schema)
+        if allowed.issuperset(value):
+            return  # the common case, one C-level pass over the keys
         ignored = ignored_at(schema)
         for key in value:
             if key not in allowed and key not in ignored:
@@ -273,11 +274,13 @@ class PolicyDocument:
                                                    target, decisions, remote):
             return None
         fallback_weights = decisions.pop("fallback_weights")  # type: ignore[union-attr]
-        if fallback_weights is not None:  # entries and fallbacks match one to one when nothing failed
-            fallbacks = tuple(replace(b, weight=w) for b, w in zip(fallbacks, fallback_weights))
         remote_grace, remotes = remote  # type: ignore[misc]
-        if any(remotes):
-            fallbacks = tuple(replace(b, remote=r) for b, r in zip(fallbacks, remotes))
+        if fallback_weights is not None or any(remotes):
+            # Entries and fallbacks match one to one when nothing failed. Built directly:
+            # dataclasses.replace inspects the fields on every call.
+            weights = fallback_weights or tuple(b.weight for b in fallbacks)
+            fallbacks = tuple(Backend(b.service, b.priority, weight=w, remote=r)
+                              for b, w, r in zip(fallbacks, weights, remotes))
         return Policy(**decisions, remote_grace_seconds=remote_grace,  # type: ignore[arg-type]
             name=name, namespace=namespace, service=service, primary=primary,  # type: ignore[arg-type]
             fallbacks=fallbacks, labels=labels, min_ready=min_ready,  # type: ignore[arg-type]
