@@ -47,9 +47,14 @@ class PolicySet:
         return tuple(dict.fromkeys(e.location.file for e in self.errors if e.location))
 
 
+#: The lines the fast reader records: metadata.name's places a policy (else its document's line).
+_PLACING_LINES = frozenset({"", "metadata"})
+
+
 def parse_policies(text: str, file: str) -> PolicySet:
     """Parse and validate every FailoverPolicy document of one file's YAML text."""
-    documents = simple_documents(text)
+    # Lines only to place valid policies: a document with an error is read again from nodes below.
+    documents = simple_documents(text, _PLACING_LINES)
     if documents is not None:
         valid = _valid_policies(documents, file)
         if valid is not None:
