@@ -81,9 +81,12 @@ def distribute_weights(doc: Any, spec: dict[str, Any], distribute: bool
         found: int | None = doc.integer(parent, key, path, default=1)  # 1 only matters with distribute
         return found
 
-    primary_weight = weight(spec, "primaryWeight", "spec.primaryWeight")
     entries = spec.get("fallbacks")
     entries = entries if isinstance(entries, list) else []
+    if not distribute and spec.get("primaryWeight") is None and all(
+            not isinstance(entry, dict) or entry.get("weight") is None for entry in entries):
+        return 1, None  # the common case: no weight anywhere, as the checks below find it
+    primary_weight = weight(spec, "primaryWeight", "spec.primaryWeight")
     weights = [weight(entry, "weight", f"spec.fallbacks[{index}].weight") if isinstance(entry, dict) else 1
                for index, entry in enumerate(entries)]
     if primary_weight is None or None in weights:

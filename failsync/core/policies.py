@@ -222,6 +222,8 @@ def object_identity(policy: Policy) -> tuple[str, str]:
 
 
 def _without_duplicates(policies: list[Policy], errors: list[PolicyError]) -> PolicySet:
+    if len(policies) < 2:  # a file of one policy, the usual layout: nothing to compare
+        return PolicySet(tuple(policies), tuple(errors))
     seen: dict[tuple[str, str], Policy] = {}
     kept: list[Policy] = []
     for policy in policies:

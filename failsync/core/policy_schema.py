@@ -12,6 +12,7 @@ to ``failsync.core.policies``.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import yaml
@@ -47,6 +48,13 @@ _HEALTH_SOURCES = {source.value: source for source in HealthSource}
 _WHEN_ALL_DOWN = {mode.value: mode for mode in WhenAllDown}
 _INACTIVE_BACKENDS = {choice.value: choice for choice in InactiveBackends}
 _TARGETS = {version: Target("TrafficSplit", version) for version in TRAFFICSPLIT_API_VERSIONS}
+
+
+@functools.lru_cache(maxsize=64)
+def _fallback_paths(index: int) -> tuple[str, str, str]:
+    """The key paths of ``spec.fallbacks[index]`` and its service and priority, worded once."""
+    item = f"spec.fallbacks[{index}]"
+    return item, f"{item}.service", f"{item}.priority"
 
 
 class PolicyDocument:
@@ -309,22 +317,22 @@ class PolicyDocument:
         backends: list[Backend] = []
         seen: dict[str, str] = {}
         for index, entry in enumerate(value):
-            item_path = f"{path}[{index}]"
+            item_path, service_path, priority_path = _fallback_paths(index)
             if not isinstance(entry, dict):
                 self.error(item_path, f"expected a mapping with service and optional priority, "
                                       f"found the {type_name(entry)} {entry!r}")
                 continue
             self.unknown_keys(entry, item_path, "spec.fallbacks[]")
-            service = self.dns_label(entry, "service", f"{item_path}.service", required=True)
-            priority = self.integer(entry, "priority", f"{item_path}.priority")
+            service = self.dns_label(entry, "service", service_path, required=True)
+            priority = self.integer(entry, "priority", priority_path)
             if service is None or priority is None:
                 continue
             if service == primary:
-                self.error(f"{item_path}.service",
+                self.error(service_path,
                            f"{service!r} is the primary; expected only fallback services here")
                 continue
             if service in seen:
-                self.error(f"{item_path}.service",
+                self.error(service_path,
                            f"duplicate backend {service!r} (already listed at {seen[service]}); "
                            f"expected each service once")
                 continue
