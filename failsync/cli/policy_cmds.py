@@ -100,7 +100,7 @@ def render(paths: tuple[str, ...], output: str) -> None:
       failsync --templates my-templates/ render policies/
     """
     # Imported here: validate never pays for Jinja2 (~0.04 s of start-up).
-    from failsync.core.rendering import Renderer, to_yaml
+    from failsync.core.rendering import Renderer, to_yaml_documents
 
     with collector_paused():
         policy_set = _load(paths)
@@ -121,7 +121,7 @@ def render(paths: tuple[str, ...], output: str) -> None:
         if output == "json":
             click.echo(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2))
         elif objects:
-            click.echo("".join(f"---\n{to_yaml(obj)}" for obj in objects), nl=False)
+            click.echo(to_yaml_documents(objects), nl=False)
 
 
 COMMANDS: list[click.Command] = [validate, render]

