@@ -47,6 +47,7 @@ _ROUTE_ONLY_KEYS = frozenset({"port", "inactiveBackends"})
 _HEALTH_SOURCES = {source.value: source for source in HealthSource}
 _WHEN_ALL_DOWN = {mode.value: mode for mode in WhenAllDown}
 _INACTIVE_BACKENDS = {choice.value: choice for choice in InactiveBackends}
+_ZERO_WEIGHT = InactiveBackends.ZERO_WEIGHT.value  # an Enum's .value is a Python-level descriptor
 _TARGETS = {version: Target("TrafficSplit", version) for version in TRAFFICSPLIT_API_VERSIONS}
 
 
@@ -277,9 +278,10 @@ class PolicyDocument:
         decisions = decision_fields(self, spec, health)
         remote = remote_health_fields(self, spec, health)
 
-        if len(self.errors) > before or None in (name, namespace, service, primary, labels,
-                                                   min_ready, source, hold_seconds, when_all_down,
-                                                   target, decisions, remote):
+        # Target, a dataclass, is told from None by identity: "None in" would call its __eq__.
+        if len(self.errors) > before or target is None or None in (
+                name, namespace, service, primary, labels, min_ready, source, hold_seconds, when_all_down,
+                decisions, remote):
             return None
         fallback_weights = decisions.pop("fallback_weights")  # type: ignore[union-attr]
         remote_grace, remotes = remote  # type: ignore[misc]
@@ -384,7 +386,7 @@ class PolicyDocument:
                        f"port (1-65535) of the parent and every backendRef", self._line_of("spec.target"))
             return None
         inactive = self.choice(target, "inactiveBackends", "spec.target.inactiveBackends",
-                               InactiveBackends.ZERO_WEIGHT.value)
+                               _ZERO_WEIGHT)
         if port is None or inactive is None:
             return None
         return Target(kind, api_version, port=port, inactive_backends=_INACTIVE_BACKENDS[inactive])
