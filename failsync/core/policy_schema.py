@@ -295,7 +295,7 @@ class PolicyDocument:
             name=name, namespace=namespace, service=service, primary=primary,  # type: ignore[arg-type]
             fallbacks=fallbacks, labels=labels, min_ready=min_ready,  # type: ignore[arg-type]
             health_source=_HEALTH_SOURCES[source], hold_seconds=hold_seconds,  # type: ignore[index, arg-type]
-            when_all_down=_WHEN_ALL_DOWN[when_all_down], target=target,  # type: ignore[index, arg-type]
+            when_all_down=_WHEN_ALL_DOWN[when_all_down], target=target,  # type: ignore[index]
             # Anchored at the name: the line a reader looks at to tell policies apart.
             location=Location(self.file, self._line_of("metadata.name") or self.lines.get("")),
         )
