@@ -108,7 +108,9 @@ class _Reader:
         for number, line in enumerate(lines, 1):
             entry: Any = known.get(line)
             if entry is None:
-                entry = read(line)
+                # A comment at column 1 is a comment wherever the reader answers (it declines block
+                # scalars and multi-line values); it often names its policy, so it would not repeat.
+                entry = _BLANK if line[:1] == "#" else read(line)
             if entry is _BLANK:
                 continue
             if entry is _SEPARATOR:
