@@ -14,8 +14,8 @@ or rename a key, whatever template is used. A template made only of text and
 ``{{ variable }}`` (every built-in one) is filled in directly, without a Jinja context
 per policy; when it is one JSON document with each variable a whole value (every
 built-in one), it is compiled once into an expression that builds the object without
-text at all. Either way the object is exactly what Jinja's output parses to. Any other
-template is rendered by Jinja, sandboxed.
+text at all; a built-in one is compiled so without importing Jinja2. Either way the object
+is exactly what Jinja's output parses to. Any other template is rendered by Jinja, sandboxed.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def emit(value: Any) -> Emitted:
         text = repr(value)
     elif isinstance(value, (Mapping, list, tuple)):
         text = _JSON_COLLECTION.encode(value)
-    elif "jinja2" in sys.modules and isinstance(value, sys.modules["jinja2"].Undefined):
+    elif "jinja2" in sys.modules and isinstance(value, sys.modules["jinja2"].Undefined):  # none without Jinja2
         str(value)  # StrictUndefined raises UndefinedError naming the variable
         raise TemplateError("undefined value")
     else:

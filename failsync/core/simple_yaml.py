@@ -77,8 +77,8 @@ def simple_documents(text: str, lines_under: frozenset[str] | None = None
 
     Key paths and lines are those ``failsync.core.policies`` reports: ``spec.fallbacks[0].service``.
     With ``lines_under``, only the document's line and those of the keys of the mappings (items
-    of the lists) at these paths: enough to place a valid policy, where every key path's line
-    cost a fifth of the reader's time.
+    of the lists) at these paths: enough to place a valid policy (wording every key path was
+    up to a fifth of the reader's time).
     """
     if not _SIMPLE_TEXT.match(text):
         return None
