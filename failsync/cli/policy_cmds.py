@@ -25,17 +25,22 @@ _paths_argument = click.argument("paths", nargs=-1, type=click.Path())
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
+def collector_paused(*, until_exit: bool = False) -> Iterator[None]:
     """Pause Python's cyclic garbage collector for a one-shot batch of work.
 
     Loading and rendering build tens of thousands of long-lived objects and no cycles;
     every automatic collection would re-scan them all (~0.1 s at 10,000 policies).
+    ``until_exit``: what the batch built lives until the process ends, so it is moved out of
+    the collector's reach (``gc.freeze``) rather than scanned once more by the first
+    collection after it (~30 ms at 10,000 policies) and the one at exit.
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if until_exit:
+            gc.freeze()
         if was_enabled:
             gc.enable()
 
@@ -73,7 +78,7 @@ def validate(paths: tuple[str, ...]) -> None:
       failsync validate policies/
       failsync validate policies/emojivoto/web-svc-failover.yaml
     """
-    with collector_paused():
+    with collector_paused(until_exit=True):
         policy_set = _load(paths)
     _report_errors(policy_set.errors)
     click.echo(summary(policy_set))
@@ -100,9 +105,9 @@ def render(paths: tuple[str, ...], output: str) -> None:
       failsync --templates my-templates/ render policies/
     """
     # Imported here: validate never pays for Jinja2 (~0.04 s of start-up).
-    from failsync.core.rendering import Renderer, to_yaml
+    from failsync.core.rendering import Renderer, to_yaml_documents
 
-    with collector_paused():
+    with collector_paused(until_exit=True):
         policy_set = _load(paths)
         renderer = Renderer(settings().templates)
         objects = []
@@ -121,7 +126,7 @@ def render(paths: tuple[str, ...], output: str) -> None:
         if output == "json":
             click.echo(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2))
         elif objects:
-            click.echo("".join(f"---\n{to_yaml(obj)}" for obj in objects), nl=False)
+            click.echo(to_yaml_documents(objects), nl=False)
 
 
 COMMANDS: list[click.Command] = [validate, render]
