@@ -103,8 +103,6 @@ class SyncEngine(ClusterReader):
         self.events: EventRecorder | None = None
         #: The other clusters health is read in (SPEC §11), by name; the CLI sets them from --cluster.
         self.clusters: Mapping[str, RemoteCluster] = {}
-        #: The loop's remote verdict sentences for a policy (SPEC §11), added to the reason of each decision.
-        self.remote_notes: Callable[[Policy], Sequence[str]] | None = None
         #: Reconciles ``sync`` runs at once after its first write (1: one after the other).
         self.write_concurrency = write_concurrency
         #: Whether results carry the object as stored after a write (``ObjectResult.written``, which the loop
@@ -150,8 +148,6 @@ class SyncEngine(ClusterReader):
         annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
         state = decision_state(annotations) if not adopted else {}
         decision = decide(policy, ready, total=total, previous=previous, now=now, **state)
-        if not notes and self.remote_notes is not None:
-            notes = self.remote_notes(policy)
         if notes:  # what remote health said (SPEC §11), in the reason status, events and logs show
             decision = replace(decision, reason=explained(decision.reason, notes))
         rendered = self.renderer.render(policy, decision.weights)

@@ -8,7 +8,6 @@ failure; status: 0).
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import sys
@@ -98,19 +97,10 @@ def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: 
 
 
 def one_shot_pass(paths: Sequence[str], **options: Any) -> SyncReport:
-    """``run_pass`` with the cyclic garbage collector paused: a pass builds and decodes millions of
-    acyclic objects (the LISTs), and each automatic collection re-scans all of them (at 10,000
-    policies ~1 s of CPU in a converged ``sync``, a third of it)."""
+    """``run_pass`` with the cyclic garbage collector paused (``collector_paused``): a pass builds
+    and decodes millions of acyclic objects (the LISTs)."""
     with collector_paused():
-        report = run_pass(paths, **options)
-        # Whatever the pass allocated is still in the youngest generation: the first allocation after
-        # the collector is back would scan all of it once (a py-spy profile of a converged sync of
-        # 10,000 policies: a fifth of its samples). Moved to the oldest generation, it is scanned only
-        # by a full collection, as any long-lived object (freeze empties the generations, unfreeze
-        # puts them in the oldest).
-        gc.freeze()
-        gc.unfreeze()
-        return report
+        return run_pass(paths, **options)
 
 
 def _use_colour() -> bool:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 from failsync.controller.caches import Caches
 from failsync.controller.index import PolicyIndex
 from failsync.controller.queue import WorkQueue
+from failsync.controller.remote_caches import policy_counts
 from failsync.core.model import Policy
 from failsync.errors import Conflict, Forbidden
 from failsync.kube.errors import is_temporary
@@ -87,6 +88,8 @@ class Inputs:
     ready: dict[str, int]
     #: All endpoints per backend, for minReadyPercent and gradual spillover (None when not needed).
     total: dict[str, int] | None = None
+    #: What remote health says of the backends (for the decision's reason), read with the counts.
+    notes: tuple[str, ...] = ()
 
 
 class Reconciler:
@@ -155,8 +158,8 @@ class Reconciler:
             self._report_unserved(policy)
             return None
         store = self.caches.target_store(policy)
-        return Inputs(key, policy, store, store.get(key) if store else None, self.caches.ready_counts(policy),
-                      self.caches.total_counts(policy))
+        ready, total, notes = policy_counts(self.caches, policy)  # one look: the notes match the counts
+        return Inputs(key, policy, store, store.get(key) if store else None, ready, total, notes)
 
     @property
     def unserved(self) -> dict[str, str]:
@@ -231,7 +234,7 @@ class Reconciler:
         else:  # what failsync_backend_ready_endpoints says from now on
             memo.settled, memo.policy, memo.ready = -1, policy, counted  # unsettled first: a resync reads it
         started = time.monotonic()
-        result = self.engine.reconcile(policy, live, ready, total=inputs.total)
+        result = self.engine.reconcile(policy, live, ready, total=inputs.total, notes=inputs.notes)
         landed = time.monotonic()
         self.metrics.reconciles.inc(result=result.outcome.value)
         if isinstance(result.error, Forbidden):
