@@ -158,11 +158,16 @@ def _quiet(sandbox: SandboxProcess, seconds: float, timeout: float) -> None:
             last_write = time.monotonic()
 
 
-def baseline_rss(sandbox: SandboxProcess, workdir: Path) -> float:
+def baseline_rss(sandbox: SandboxProcess, workdir: Path, starts: int = 3) -> float:
     """RSS (MiB) of ``failsync run`` with no policies once settled: the interpreter's own, with
-    failsync's imports and an idle loop (the base the per-policy figure is taken above)."""
+    failsync's imports and an idle loop (the base the per-policy figure is taken above). The
+    median of ``starts`` idle runs: one reading varied by up to 13 MB from start to start."""
     empty = workdir / "baseline-policies"
     empty.mkdir(exist_ok=True)
+    return statistics.median(_idle_rss(sandbox, empty) for _ in range(starts))
+
+
+def _idle_rss(sandbox: SandboxProcess, empty: Path) -> float:
     process = subprocess.Popen(failsync_command("run", str(empty), "--metrics-port", "0",
                                                 kubeconfig=sandbox.kubeconfig),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
