@@ -122,12 +122,17 @@ def rows(figures: dict) -> list[tuple[str, str]]:
                     (f"`sync` {label}: wall failsync / floor",
                      f"{_s(runs.stat('failsync', 'wall_s'))} / {_s(runs.stat('floor', 'wall_s'))}"),
                     (f"`sync` {label}: ratio failsync/floor (goal ≤ {goal})", runs.ratio_text("wall_s"))]
+            if state == "scratch" and "cpu_s" in first["failsync"][state]:
+                out.append(("`sync` from scratch: failsync launch to its last write; CPU",
+                            f"{_s(runs.stat('failsync', 'converged_s'))}; {_s(runs.stat('failsync', 'cpu_s'))}"))
     loop = figures.get("loop")
     if loop:
-        out += [("`run` from start to converged (creates every TrafficSplit)",
+        out += [("`run` from launch to converged (its write that put the last TrafficSplit at its weights)",
                  _s(_median(figures.get("loop_starts") or [loop["converge_s"]]))),
                 ("`run` start-to-converged ratio to `sync` from scratch (goal ≤ 1.3)",
                  spread_text(figures.get("run_to_sync_ratios") or [])),
+                ("`run` start-to-converged ratio to `sync`'s launch to its last write",
+                 spread_text(figures.get("run_to_sync_last_write_ratios") or [])),
                 ("`run` RSS when converged (peak) (goal < 200 MB)",
                  f"{loop['rss_mb']:.0f} MB ({loop['hwm_mb']:.0f} MB)"),
                 ("`run` RSS per policy above an idle `run` (goal ≤ 5 KB)",
@@ -234,6 +239,10 @@ def add_derived(figures: dict) -> None:
         figures["run_to_sync_ratios"] = _start_ratios(starts, [run["failsync"]["scratch"]["wall_s"] for run in sync])
         goals["run_converged_within_1.3x_sync_scratch"] = _within(_median(figures["run_to_sync_ratios"]),
                                                                   GOAL_RUN_TO_SYNC_RATIO)
+        # The same end point on both sides (each one's last write), without sync's exit after it.
+        writes = [run["failsync"]["scratch"].get("converged_s") for run in sync]
+        if all(w is not None for w in writes):
+            figures["run_to_sync_last_write_ratios"] = _start_ratios(starts, writes)
     dropin = figures.get("dropin") or {}
     if dropin.get("loop") and starts:
         figures["dropin_converge_ratios"] = _start_ratios(dropin.get("loop_starts") or [dropin["loop"]["converge_s"]],

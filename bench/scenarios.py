@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -93,9 +94,18 @@ def _verb_counts(records: list[dict]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _one_shot(sandbox: SandboxProcess, command: list[str]) -> dict:
+def converged_at(sandbox: SandboxProcess, name: str, cluster: str | None = None) -> float | None:
+    """Server-clock time of the commit that put the last object of expectation ``name`` at its
+    weights (None while one is not at them)."""
+    return sandbox._get("/converged", cluster, name=name)["time"]  # type: ignore[index]
+
+
+def _one_shot(sandbox: SandboxProcess, command: list[str], expectation: str | None = None) -> dict:
     cursor = sandbox.request_cursor()
+    launched = time.time()  # the sandbox's clock: the same machine's wall clock
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)  # (children waited for: this command only)
     wall, result = timed_run(command)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     records, _ = sandbox.requests_after(cursor)
     if result.returncode not in (0,):
         slowest = sorted(records, key=lambda r: r["started"] - r["finished"])[:3]
@@ -103,8 +113,13 @@ def _one_shot(sandbox: SandboxProcess, command: list[str]) -> dict:
                            for r in slowest)
         raise RuntimeError(f"{command[:3]} exited {result.returncode} after {len(records)} requests "
                            f"(slowest: {served or 'none'}): {result.stderr[-800:]}")
-    return {"wall_s": wall, "requests": _verb_counts(records), "total_requests": len(records),
-            "lists": sorted({r["path"] for r in records if r["verb"] == "list"})}
+    figures = {"wall_s": wall, "cpu_s": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+               "requests": _verb_counts(records), "total_requests": len(records),
+               "lists": sorted({r["path"] for r in records if r["verb"] == "list"})}
+    if expectation is not None:  # from launch to the write that made the last object right, as for ``run``
+        at = converged_at(sandbox, expectation)
+        figures["converged_s"] = None if at is None else at - launched
+    return figures
 
 
 def floor_command(sandbox: SandboxProcess, table: Path, *extra: str) -> list[str]:
@@ -121,7 +136,7 @@ def sync_figures(sandbox: SandboxProcess, policies: list[BenchPolicy], policy_di
     figures = {}
     for tool, command in tools.items():
         sandbox.delete_splits(prefix)
-        scratch = _one_shot(sandbox, command)
+        scratch = _one_shot(sandbox, command, expectation)
         scratch["correct"] = sandbox.mismatched(expectation) == 0
         figures[tool] = {"scratch": scratch, "converged": _one_shot(sandbox, command)}
     return figures
@@ -143,11 +158,16 @@ def _quiet(sandbox: SandboxProcess, seconds: float, timeout: float) -> None:
             last_write = time.monotonic()
 
 
-def baseline_rss(sandbox: SandboxProcess, workdir: Path) -> float:
+def baseline_rss(sandbox: SandboxProcess, workdir: Path, starts: int = 3) -> float:
     """RSS (MiB) of ``failsync run`` with no policies once settled: the interpreter's own, with
-    failsync's imports and an idle loop (the base the per-policy figure is taken above)."""
+    failsync's imports and an idle loop (the base the per-policy figure is taken above). The
+    median of ``starts`` idle runs: one reading varied by up to 13 MB from start to start."""
     empty = workdir / "baseline-policies"
     empty.mkdir(exist_ok=True)
+    return statistics.median(_idle_rss(sandbox, empty) for _ in range(starts))
+
+
+def _idle_rss(sandbox: SandboxProcess, empty: Path) -> float:
     process = subprocess.Popen(failsync_command("run", str(empty), "--metrics-port", "0",
                                                 kubeconfig=sandbox.kubeconfig),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
@@ -172,14 +192,17 @@ class Loop:
                  floor_args: tuple[str, ...] = ()) -> None:
         self.sandbox = sandbox
         self.log = (workdir / log_name).open("w")
-        self.started = time.perf_counter()
-        self.failsync = subprocess.Popen(
-            failsync_command("run", str(policy_dir), "--metrics-port", "0", *extra_run_args,
-                             kubeconfig=sandbox.kubeconfig), stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+        # The floor starts first and is idle by the time failsync launches: its own start-up
+        # would otherwise compete for the CPU during failsync's start-to-converged.
         self.floor = subprocess.Popen(floor_command(sandbox, floor_table, *floor_args),
                                       stdout=subprocess.PIPE, text=True, cwd=ROOT)
         if self.floor.stdout.readline().strip() != "ready":
             raise RuntimeError("the floor did not start")
+        self.started = time.perf_counter()
+        self.launched = time.time()  # the sandbox's clock (same machine) for ``converged_at``
+        self.failsync = subprocess.Popen(
+            failsync_command("run", str(policy_dir), "--metrics-port", "0", *extra_run_args,
+                             kubeconfig=sandbox.kubeconfig), stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
 
     def stop(self) -> dict:
         codes = {"failsync_exit": stop_process(self.failsync), "floor_exit": stop_process(self.floor)}
@@ -187,17 +210,23 @@ class Loop:
         return codes
 
     def converge(self, policies: list[BenchPolicy], timeout: float, name: str = "loop") -> dict:
-        """Wait for every object at its initial weights and then for quiet; the footprint then."""
+        """Wait for every object at its initial weights and then for quiet; the footprint then.
+
+        ``converge_s`` runs from launching the process to the server-side commit of the write that
+        put the last object at its weights (``converged_at``), so the poll's interval adds nothing;
+        ``polled_s`` is when the poll saw it."""
         self.sandbox.expect(name, {p.key: p.initial_weights for p in policies})
         # The check walks every object in the sandbox process: at 100,000 policies poll less often.
         wait_for(lambda: self.failsync.poll() is not None or self.sandbox.mismatched(name) == 0, timeout,
                  interval=max(0.5, len(policies) / 50_000), what="failsync run to converge")
         if self.failsync.poll() is not None:
             raise RuntimeError(f"failsync run exited {self.failsync.returncode}; see its log")
-        converged = time.perf_counter() - self.started
+        polled = time.perf_counter() - self.started
+        at = converged_at(self.sandbox, name)
         _quiet(self.sandbox, 2.0, timeout)
         stat = proc_stat(self.failsync.pid)
-        return {"converge_s": converged, "rss_mb": stat.rss_mb, "hwm_mb": stat.hwm_mb, "cpu_s": stat.cpu_seconds}
+        return {"converge_s": polled if at is None else at - self.launched, "polled_s": polled,
+                "rss_mb": stat.rss_mb, "hwm_mb": stat.hwm_mb, "cpu_s": stat.cpu_seconds}
 
     def steady(self, seconds: float) -> dict:
         """Writes (any client) and failsync's CPU over ``seconds`` of steady state."""

@@ -267,7 +267,6 @@ def remote_judge(clusters: Mapping[str, RemoteCluster], policies: Sequence[Polic
 
     def judge(policy: Policy, source: HealthSource, ready: Mapping[str, int]) -> PolicyHealth:
         totals = local_totals.get(source, {})
-        local_total = {s: totals.get((policy.namespace, s), ready.get(s, 0)) for s in policy.services}
-        backend_mirrors = {s: mirrors.get((policy.namespace, s)) for s in policy.services}
-        return policy_health(policy, backend_mirrors, ready, local_total, clusters, reading, now)
+        return policy_health(policy, lambda s: mirrors.get((policy.namespace, s)), ready,
+                             lambda s: totals.get((policy.namespace, s), ready.get(s, 0)), clusters, reading, now)
     return judge

@@ -1,5 +1,5 @@
-"""Observability: JSON log lines, a small metrics registry rendered in the Prometheus
-text exposition format, and the HTTP server for ``/metrics``, ``/healthz`` and ``/readyz``.
+"""Observability: a small metrics registry rendered in the Prometheus text exposition format,
+and the HTTP server for ``/metrics``, ``/healthz`` and ``/readyz`` (log lines: ``log_format``).
 
 Owns: metric types (counter, gauge, histogram with labels), their exposition, the
 metrics failsync publishes, and the probe endpoints. Never does: talk to the
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 import errno
-import json
 import logging
 import math
 import sys
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
-from failsync.core.timestamps import format_time
 from failsync.errors import FailsyncError
 
 log = logging.getLogger(__name__)
@@ -43,34 +41,6 @@ def default_metrics_host() -> str:
     """Where the probes listen by default: every address in a pod (the kubelet and Prometheus reach
     the pod IP), only the loopback elsewhere (nothing exposed on a laptop or a shared host)."""
     return "0.0.0.0" if SERVICE_ACCOUNT_TOKEN.exists() else "127.0.0.1"
-
-
-class TextFormatter(logging.Formatter):
-    """``<RFC 3339 time> LEVEL logger: message``: the text log format, timed as the JSON one is."""
-
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (stdlib name)
-        return format_time(record.created, digits=3)
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per log line, with any ``extra`` fields (e.g. ``policy``) kept."""
-
-    _standard = set(vars(logging.makeLogRecord({})))
-
-    def format(self, record: logging.LogRecord) -> str:
-        payload = {
-            "time": format_time(record.created, digits=3),  # RFC 3339, UTC
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        payload.update({k: v for k, v in vars(record).items() if k not in self._standard})
-        if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
 
 
 # --------------------------------------------------------------------------- metric types
@@ -102,6 +72,12 @@ class _Metric:
         self.labelnames = tuple(labels)
         self._lock = threading.Lock()
         self._values: dict[tuple[str, ...], object] = {}
+        self._sources: list[Callable[[], Iterable[tuple[tuple[str, ...], float]]]] = []
+
+    def collect(self, source: Callable[[], Iterable[tuple[tuple[str, ...], float]]]) -> None:
+        """Also expose the (label values, value) series ``source()`` yields when scraped: state its owner
+        keeps anyway, published without a stored series each (10,000 policies' gauges cost 0.4 KB each)."""
+        self._sources.append(source)
 
     def _key(self, labels: dict[str, object]) -> tuple[str, ...]:
         if set(labels) != set(self.labelnames):
@@ -155,7 +131,9 @@ class Counter(_Metric):
 
     def _samples(self) -> list[str]:
         with self._lock:
-            items = sorted(self._values.items())
+            items = list(self._values.items())
+        items.extend((tuple(map(str, key)), value) for source in self._sources for key, value in source())
+        items.sort()
         return [f"{self.name}{self._labels(key)} {_format_value(value)}" for key, value in items]  # type: ignore[arg-type]
 
 

@@ -103,10 +103,11 @@ class SyncEngine(ClusterReader):
         self.events: EventRecorder | None = None
         #: The other clusters health is read in (SPEC §11), by name; the CLI sets them from --cluster.
         self.clusters: Mapping[str, RemoteCluster] = {}
-        #: The loop's remote verdict sentences for a policy (SPEC §11), added to the reason of each decision.
-        self.remote_notes: Callable[[Policy], Sequence[str]] | None = None
         #: Reconciles ``sync`` runs at once after its first write (1: one after the other).
         self.write_concurrency = write_concurrency
+        #: Whether results carry the object as stored after a write (``ObjectResult.written``, which the loop
+        #: caches); a one-shot pass reads none of them, so ``sync_once`` leaves the answers undecoded.
+        self.keep_written = True
 
     def adopted_policies(self, snapshot: Snapshot, target: Target, selector: str,
                          taken: set[tuple[str, str]]) -> tuple[list[Policy], list[ObjectResult]]:
@@ -147,8 +148,6 @@ class SyncEngine(ClusterReader):
         annotations = ((live or {}).get("metadata") or {}).get("annotations") or {}
         state = decision_state(annotations) if not adopted else {}
         decision = decide(policy, ready, total=total, previous=previous, now=now, **state)
-        if not notes and self.remote_notes is not None:
-            notes = self.remote_notes(policy)
         if notes:  # what remote health said (SPEC §11), in the reason status, events and logs show
             decision = replace(decision, reason=explained(decision.reason, notes))
         rendered = self.renderer.render(policy, decision.weights)
@@ -192,19 +191,22 @@ class SyncEngine(ClusterReader):
                 return ObjectResult(policy.namespace, policy.name, Outcome.UNCHANGED, decision.reason, policy,
                                     decision, change, previous, state_of(decision, False), live_last_change,
                                     attempt, route_acceptance=route_acceptance(live))
-            result = replace(base, decision=decision, change=change, live_weights=previous,
-                             attempts=attempt, message=decision.reason, route_acceptance=route_acceptance(live))
+            result = ObjectResult(policy.namespace, policy.name, Outcome.UNCHANGED, decision.reason, policy, decision,
+                                  change, previous, attempts=attempt, route_acceptance=route_acceptance(live))
             written_last_change = ((desired.get("metadata") or {}).get("annotations") or {}).get(
                 LAST_CHANGE_ANNOTATION)
             outcome = Outcome.CREATED if change.action is Action.CREATE else Outcome.PATCHED
             if dry_run:
                 return replace(result, outcome=outcome, state=state_of(decision, True),
                                last_change=live_last_change)
+            # The stored object is decoded only when something reads it: the loop's cache, or a PinExpired Event.
+            unread = {} if self.keep_written or (decision.expired_pin is not None and self.events is not None) \
+                else {"read_answer": False}
             try:
                 if change.action is Action.CREATE:
-                    written = self.client.create(resource, desired)
+                    written = self.client.create(resource, desired, **unread)
                 else:
-                    written = self.client.patch(resource, policy.namespace, policy.name, change.patch)
+                    written = self.client.patch(resource, policy.namespace, policy.name, change.patch, **unread)
             except Conflict as error:
                 if attempt == self.max_attempts:
                     return replace(result, outcome=Outcome.FAILED, error=error, message=(
@@ -229,10 +231,11 @@ class SyncEngine(ClusterReader):
             except ApiError as error:
                 return replace(result, outcome=Outcome.FAILED, message=str(error), error=error)
             log.log(self.write_log_level, "%s %s: %s", policy.key, outcome.value, decision.reason)
-            if decision.expired_pin is not None and self.events is not None and written is not None:
+            if decision.expired_pin is not None and self.events is not None:
                 self.events.record(written, PIN_EXPIRED, f"the pin to {describe_pin(decision.expired_pin)} "
                                                          f"expired and was removed: {decision.reason}")
-            return replace(result, outcome=outcome, state=state_of(decision, False), written=written,
+            return replace(result, outcome=outcome, state=state_of(decision, False),
+                           written=written if self.keep_written else None,
                            last_change=written_last_change if policy.origin is Origin.FILE else None)
         raise AssertionError("unreachable: the loop returns on its last attempt")  # pragma: no cover
 
@@ -354,7 +357,8 @@ class SyncEngine(ClusterReader):
         for position, task in enumerate(tasks):
             result = self._run(task, dry_run)
             results.append(result)
-            if result.written is not None and self.write_concurrency > 1 and position + 1 < len(tasks):
+            wrote = not dry_run and result.outcome in (Outcome.CREATED, Outcome.PATCHED)
+            if wrote and self.write_concurrency > 1 and position + 1 < len(tasks):
                 return results + self._reconcile_concurrently(tasks[position + 1:])
         return results
 
@@ -447,5 +451,6 @@ def sync_once(client: KubeClient, policies: Sequence[Policy], *, renderer: Rende
     engine = SyncEngine(client, renderer=renderer)
     engine.clusters = clusters or {}
     engine.events = EventRecorder(client)
+    engine.keep_written = False
     return engine.sync(policies, policy_errors=policy_errors, adopt=adopt, selector=selector,
                        adopt_routes=adopt_routes, route_selector=route_selector, prune=prune, dry_run=dry_run)

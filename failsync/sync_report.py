@@ -55,8 +55,9 @@ class ObjectResult:
     state: State | None = None
     last_change: str | None = None
     attempts: int = 1
-    #: The object as the server stored it after this pass's write (None when nothing was written);
-    #: the loop puts it into its cache so the next reconcile does not start from a stale copy.
+    #: The object as the server stored it after this pass's write (None when nothing was written, and in
+    #: ``sync_once``, which leaves the answers undecoded); the loop puts it into its cache so the next
+    #: reconcile does not start from a stale copy.
     written: Mapping[str, Any] | None = None
     #: The kind and apiVersion of an object that has no policy (a pruned one); else the policy's target.
     target: Target | None = None

@@ -97,9 +97,8 @@ def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: 
 
 
 def one_shot_pass(paths: Sequence[str], **options: Any) -> SyncReport:
-    """``run_pass`` with the cyclic garbage collector paused: a pass builds and decodes millions of
-    acyclic objects (the LISTs), and each automatic collection re-scans all of them (at 10,000
-    policies ~1 s of CPU in a converged ``sync``, a third of it)."""
+    """``run_pass`` with the cyclic garbage collector paused (``collector_paused``): a pass builds
+    and decodes millions of acyclic objects (the LISTs)."""
     with collector_paused():
         return run_pass(paths, **options)
 

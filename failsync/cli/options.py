@@ -15,6 +15,7 @@ from typing import Any, Callable, TypeVar
 
 import click
 
+from failsync.log_format import JsonFormatter, TextFormatter
 from failsync.loading import expand_path
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,8 +80,6 @@ def _store(attribute: str) -> Callable[[click.Context, click.Parameter, Any], An
 
 def log_handler(log_format: str | None) -> logging.Handler:
     """A stderr handler writing ``log_format`` (json, else text) lines, each with an RFC 3339 time."""
-    from failsync.observability import JsonFormatter, TextFormatter
-
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     return handler

@@ -43,18 +43,43 @@ def _slice_readiness(obj: Mapping[str, Any]) -> health.SliceReadiness:
 _UNIQUE_VALUES = frozenset({"uid", "resourceVersion", "creationTimestamp", "generation"})
 
 
-def _interned(value: Any, unique: bool = False) -> Any:
+#: Small mappings of plain values that repeat from object to object (a route's status conditions and
+#: path match, the managed-by label): one copy each, shared by every cached object that has it. Safe
+#: because no reader changes a cached object in place (each copies what it changes). Not a mapping
+#: naming a service (backend and parent refs: names differ from cluster to cluster) nor annotations
+#: (unique values). Bounded, so unique mappings cannot grow it without end.
+_LEAVES: dict[tuple[tuple[str, type, Any], ...], dict[str, Any]] = {}
+_LEAF_LIMIT = 4096
+_LEAF_SIZE = 4
+_PLAIN = (str, int, bool, type(None))
+
+
+def _leaf(mapping: dict[str, Any]) -> dict[str, Any]:
+    """The shared copy of a small mapping of plain values (``mapping`` itself the first time)."""
+    if len(mapping) > _LEAF_SIZE or "name" in mapping or "service" in mapping or not all(type(v) in _PLAIN for v in mapping.values()):
+        return mapping
+    key = tuple((k, type(v), v) for k, v in mapping.items())  # the type too: true is not 1
+    found = _LEAVES.get(key)
+    if found is None and len(_LEAVES) < _LEAF_LIMIT:
+        _LEAVES[key] = mapping
+    return found if found is not None else mapping
+
+
+def _interned(value: Any, unique: bool = False, share: bool = True) -> Any:
     """A copy of a decoded JSON value sharing its mapping keys, and its short repeated string values
-    (namespaces, kinds, service names, label and annotation values), with every other cached object.
+    (namespaces, kinds, service names, label and annotation values), with every other cached object;
+    small repeated mappings are shared whole (``_leaf``).
 
     Each watch event is its own JSON document, so without this 10,000 cached TrafficSplits
     each hold private copies of "apiVersion", "metadata", "backends" and the rest.
     """
     if isinstance(value, dict):
-        return {sys.intern(key) if isinstance(key, str) else key: _interned(item, key in _UNIQUE_VALUES)
+        copy = {sys.intern(key) if isinstance(key, str) else key:
+                _interned(item, key in _UNIQUE_VALUES, share and key != "annotations")
                 for key, item in value.items()}
+        return _leaf(copy) if share else copy
     if isinstance(value, list):
-        return [_interned(item) for item in value]
+        return [_interned(item, share=share) for item in value]
     return detached(value) if unique else shared(value)
 
 

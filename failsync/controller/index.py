@@ -37,8 +37,9 @@ class PolicyIndex:
         self._files: dict[str, Policy] = {}
         self._adopted: dict[str, Policy] = {}
         self._policies: dict[str, Policy] = {}
-        # Tuples, not sets: 25,000 one-element sets weigh 5 MB; a service rarely has more than one policy.
-        self._by_service: dict[tuple[str, str], tuple[str, ...]] = {}
+        # A service's one policy key (the policy's own string), a tuple of them when more than one: 25,000
+        # one-element sets weighed 5 MB, one-element tuples 1.6 MB; a service rarely has more than one policy.
+        self._by_service: dict[tuple[str, str], str | tuple[str, ...]] = {}
         #: Told each update that changed the managed policies, after it (outside the index's lock).
         self.listeners: list[Callable[[IndexChange], None]] = []
 
@@ -73,7 +74,7 @@ class PolicyIndex:
     def keys_for(self, services: Iterable[tuple[str, str]]) -> set[str]:
         """Keys of the policies that have any of ``services`` (namespace, name) as a backend."""
         with self._lock:
-            return {key for service in services for key in self._by_service.get(service, ())}
+            return {key for service in services for key in _keys(self._by_service.get(service))}
 
     def set_files(self, policies: Mapping[str, Policy]) -> IndexChange:
         """Take the policy files' policies as they are now; only keys that differ are touched."""
@@ -118,16 +119,23 @@ class PolicyIndex:
             change.removed.append(previous)
             return
         self._policies[key] = effective
+        key = effective.key  # the one copy of the string, shared with the policy
         for service in dict.fromkeys(effective.services):
             service_key = (effective.namespace, service)
-            self._by_service[service_key] = self._by_service.get(service_key, ()) + (key,)
+            found = self._by_service.get(service_key)
+            self._by_service[service_key] = key if found is None else (*_keys(found), key)
         change.changed.append(effective)
 
     def _unindex_locked(self, key: str, policy: Policy) -> None:
         for service in dict.fromkeys(policy.services):
             service_key = (policy.namespace, service)
-            rest = tuple(k for k in self._by_service.get(service_key, ()) if k != key)
+            rest = tuple(k for k in _keys(self._by_service.get(service_key)) if k != key)
             if rest:
-                self._by_service[service_key] = rest
+                self._by_service[service_key] = rest[0] if len(rest) == 1 else rest
             else:
                 self._by_service.pop(service_key, None)
+
+
+def _keys(found: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    """The policy keys of one entry of the service index."""
+    return () if found is None else (found,) if isinstance(found, str) else found

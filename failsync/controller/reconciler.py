@@ -22,11 +22,12 @@ from typing import Any, Callable, Iterable, Mapping
 from failsync.controller.caches import Caches
 from failsync.controller.index import PolicyIndex
 from failsync.controller.queue import WorkQueue
+from failsync.controller.remote_caches import policy_counts
 from failsync.core.model import Policy
 from failsync.errors import Conflict, Forbidden
 from failsync.kube.errors import is_temporary
 from failsync.kube.events import FAILED_BACK, FAILED_OVER, EventRecorder, transition
-from failsync.kube.watch import Store
+from failsync.kube.watch import Store, detached
 from failsync.observability import Metrics
 from failsync.sync import Outcome, SyncEngine, kind_of
 
@@ -43,6 +44,39 @@ def _version_of(obj: Mapping[str, Any] | None) -> str | None:
     return (obj.get("metadata") or {}).get("resourceVersion") if obj is not None else None
 
 
+Counts = tuple[int, ...] | tuple[tuple[str, int], ...]
+
+
+def _compact(counts: Mapping[str, int] | None, services: tuple[str, ...]) -> Counts | None:
+    """Counts or weights per backend as kept per policy: their values alone when keyed by
+    ``services`` in order (the usual case), else their (service, value) pairs."""
+    if counts is None:
+        return None
+    values = tuple(counts.values())
+    return values if len(values) == len(services) and tuple(counts) == services else tuple(counts.items())
+
+
+def _pairs(counts: Counts, services: tuple[str, ...]) -> Iterable[tuple[str, int]]:
+    """``_compact``'s counts as (service, value) pairs again."""
+    return counts if counts and isinstance(counts[0], tuple) else zip(services, counts)  # type: ignore
+
+
+class _Memo:
+    """What is remembered of one policy between reconciles (one small object, not a tuple in each of
+    four maps and a labelled series per backend: at 10,000 policies that was about 1 KB each)."""
+
+    __slots__ = ("policy", "ready", "total", "version", "settled", "services", "weights")
+
+    def __init__(self, policy: Policy, ready: Counts) -> None:
+        self.policy = policy  # the policy ``ready`` was counted for (the ready-endpoints gauge's backends)
+        self.ready: Counts = ready  # the ready counts last published (failsync_backend_ready_endpoints)
+        self.total: Counts | None = None
+        self.version: str | None = None  # the live object's resourceVersion after the last success
+        self.settled = -1  # the memo generation the inputs above were settled in (-1: not settled)
+        self.services: tuple[str, ...] = ()  # the backends of the last decision's weights
+        self.weights: Counts | None = None  # the last decision's weights (None: never decided)
+
+
 @dataclass(frozen=True)
 class Inputs:
     """What one reconcile reads: the policy, its TrafficSplit cache and cached object, ready counts."""
@@ -54,6 +88,8 @@ class Inputs:
     ready: dict[str, int]
     #: All endpoints per backend, for minReadyPercent and gradual spillover (None when not needed).
     total: dict[str, int] | None = None
+    #: What remote health says of the backends (for the decision's reason), read with the counts.
+    notes: tuple[str, ...] = ()
 
 
 class Reconciler:
@@ -68,12 +104,13 @@ class Reconciler:
         self.metrics = metrics
         self.events = events
         self.may_write = may_write
-        # key -> the inputs of its last successful reconcile (policy, ready counts, live resourceVersion):
-        # a reconcile with the same inputs would decide, render and diff to the same "nothing to write".
-        self._settled: dict[str, tuple[Policy, dict[str, int], dict[str, int] | None, str | None]] = {}
+        # key -> its memo: the inputs of its last successful reconcile (policy, ready counts, live
+        # resourceVersion; a reconcile with the same inputs would decide, render and diff to the same
+        # "nothing to write"), the weights last decided, and the values of its per-policy gauges.
+        self._memos: dict[str, _Memo] = {}
+        self._generation = 0  # a memo is settled while its ``settled`` is this (unsettle_all moves it on)
         self._unserved: dict[str, str] = {}  # key -> why its TrafficSplit version cannot be served
         self._failing: dict[str, str] = {}  # key -> the permanent failure last reported
-        self._decided: dict[str, tuple[tuple[str, int], ...]] = {}  # key -> weights of its last decision
         #: The last write's 403 message while no write has succeeded since (then /readyz is 503).
         self.forbidden: str | None = None
         # Events of failovers whose write landed while other keys still waited: posted once the queue has
@@ -82,13 +119,27 @@ class Reconciler:
         self._held_since = 0.0
         self._held_lock = threading.Lock()
         queue.when_drained(self._flush_events)
+        if metrics is not None:  # (None in tests of the event path) the per-policy gauges: read when scraped
+            metrics.ready_endpoints.collect(self._ready_series)
+            metrics.active_backends.collect(self._active_series)
+
+    def _ready_series(self) -> Iterable[tuple[tuple[str, ...], int]]:
+        for key, memo in list(self._memos.items()):
+            namespace, _, name = key.partition("/")
+            yield from (((namespace, name, service), count)
+                        for service, count in _pairs(memo.ready, memo.policy.services))
+
+    def _active_series(self) -> Iterable[tuple[tuple[str, ...], int]]:
+        for key, memo in list(self._memos.items()):
+            if memo.weights is not None:
+                namespace, _, name = key.partition("/")
+                yield (namespace, name), sum(1 for _, w in _pairs(memo.weights, memo.services) if w > 0)
 
     def forget(self, policy: Policy) -> None:
         """Drop what is remembered about a policy that is no longer managed."""
-        self._settled.pop(policy.key, None)
+        self._memos.pop(policy.key, None)
         if self._failing.pop(policy.key, None) is not None:
             self.metrics.failing_policies.set(len(self._failing))
-        self._decided.pop(policy.key, None)
         if self._unserved.pop(policy.key, None) is not None:
             self.metrics.unserved_policies.set(len(self._unserved))
         self.metrics.forget_policy(policy.namespace, policy.name)
@@ -96,7 +147,7 @@ class Reconciler:
 
     def unsettle_all(self) -> None:
         """Forget every memo (on taking the lead: another replica may have written meanwhile)."""
-        self._settled.clear()
+        self._generation += 1
 
     def inputs(self, key: str) -> Inputs | None:
         """What a reconcile of ``key`` starts from; None when it is not managed or cannot be served."""
@@ -107,8 +158,8 @@ class Reconciler:
             self._report_unserved(policy)
             return None
         store = self.caches.target_store(policy)
-        return Inputs(key, policy, store, store.get(key) if store else None, self.caches.ready_counts(policy),
-                      self.caches.total_counts(policy))
+        ready, total, notes = policy_counts(self.caches, policy)  # one look: the notes match the counts
+        return Inputs(key, policy, store, store.get(key) if store else None, ready, total, notes)
 
     @property
     def unserved(self) -> dict[str, str]:
@@ -131,8 +182,12 @@ class Reconciler:
 
     def is_settled(self, inputs: Inputs) -> bool:
         """Whether the last successful reconcile had the same inputs (so it would write nothing again)."""
-        return self._settled.get(inputs.key) == (inputs.policy, inputs.ready, inputs.total,
-                                                  _version_of(inputs.cached))
+        memo = self._memos.get(inputs.key)
+        if memo is None or memo.settled != self._generation or memo.policy != inputs.policy:
+            return False
+        services = inputs.policy.services
+        return memo.version == _version_of(inputs.cached) and memo.ready == _compact(inputs.ready, services) \
+            and memo.total == _compact(inputs.total, services)
 
     def stale(self, keys: Iterable[str]) -> list[str]:
         """The keys whose inputs changed since their last reconcile; counts the others as unchanged.
@@ -141,7 +196,8 @@ class Reconciler:
         """
         stale, unchanged, checked = [], 0, 0
         for key in keys:
-            if key not in self._settled:  # never reconciled (start-up) or unsettled: stale without a look
+            memo = self._memos.get(key)
+            if memo is None or memo.settled != self._generation:  # never reconciled or unsettled: stale unseen
                 stale.append(key)
                 continue
             checked += 1
@@ -170,10 +226,15 @@ class Reconciler:
             return  # a standby (or a leader whose lease is in doubt) writes nothing; taking the lead requeues all
         policy, store, cached, ready = inputs.policy, inputs.store, inputs.cached, inputs.ready
         live = dict(cached) if cached is not None else None
-        for service, count in ready.items():
-            self.metrics.ready_endpoints.set(count, namespace=policy.namespace, name=policy.name, backend=service)
+        memo = self._memos.get(key)
+        counted = _compact(ready, policy.services)
+        assert counted is not None
+        if memo is None:
+            memo = self._memos[key] = _Memo(policy, counted)
+        else:  # what failsync_backend_ready_endpoints says from now on
+            memo.settled, memo.policy, memo.ready = -1, policy, counted  # unsettled first: a resync reads it
         started = time.monotonic()
-        result = self.engine.reconcile(policy, live, ready, total=inputs.total)
+        result = self.engine.reconcile(policy, live, ready, total=inputs.total, notes=inputs.notes)
         landed = time.monotonic()
         self.metrics.reconciles.inc(result=result.outcome.value)
         if isinstance(result.error, Forbidden):
@@ -181,7 +242,6 @@ class Reconciler:
         elif result.changed:
             self.forbidden = None
         if result.outcome is Outcome.FAILED:
-            self._settled.pop(key, None)
             self._requeue(key, result.message, result.error)
             return
         self.queue.forget(key)
@@ -190,25 +250,27 @@ class Reconciler:
             log.info("%s: reconciled again after failing", key)
         decision = result.decision
         if decision is None:
-            self._settled.pop(key, None)
             return
-        self.metrics.active_backends.set(len(decision.active), namespace=policy.namespace, name=policy.name)
-        decided, previous = tuple(decision.weights.items()), self._decided.get(key)
-        self._decided[key] = decided
+        decided = _compact(decision.weights, policy.services)
+        previous = (memo.services, memo.weights)
+        memo.services, memo.weights = policy.services, decided  # failsync_active_backends from now on
         if result.outcome is Outcome.CREATED:
             log.info("%s: created its %s (%s)", key, policy.target.kind, result.weight_changes, extra={"policy": key})
         if result.written is not None and store is not None and store.get(key) is cached:
             store.put(result.written)  # the watch event follows; until then the cache must not be stale
-        settled_on = result.written if result.written is not None else cached
-        if decision.revisit_at is not None or (result.changed and result.written is None):
-            self._settled.pop(key, None)  # a hold, delay or pin ends with the clock alone; re-decide each time
-        else:
-            self._settled[key] = (policy, ready, inputs.total, _version_of(settled_on))
+        # A hold, delay or pin ends with the clock alone: such a memo stays unsettled (re-decided each time).
+        if decision.revisit_at is None and not (result.changed and result.written is None):
+            version = _version_of(result.written if result.written is not None else cached)
+            kept = store.token(key) if store is not None else None
+            # The store's copy when it is the same (the written object went into the cache), else a copy
+            # that keeps no decoded answer alive.
+            memo.version = kept if isinstance(kept, str) and kept == version else detached(version)
+            memo.total, memo.settled = _compact(inputs.total, policy.services), self._generation
         if result.changed:
             self.metrics.decision_to_write.observe(landed - started)
             if decision.pin is None:  # a pin is no failover: `failsync pin` posts its own Pinned Event
                 self._after_write(policy, live, result.live_weights, decision.weights, landed - since,
-                                  drift=previous == decided and live is not None)
+                                  drift=previous == (policy.services, decided) and live is not None)
         if decision.revisit_at is not None:  # FAILBACK_HELD, FAILOVER_DELAYED, a pin with an expiry
             remaining = decision.revisit_at - self.engine.clock()
             self.queue.add_after(key, remaining + 0.05)  # the queue clamps any delay (holdSeconds 10^10 too)

@@ -18,7 +18,6 @@ prober threads.
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 import threading
 import time
@@ -53,14 +52,14 @@ PROBE_INTERVAL = 1.0
 REMOTE_SYNC_WAIT = 10.0
 
 
-class _Judged(NamedTuple):
-    """One reconcile's remote verdict, kept for the rest of it (see ``RemoteAwareCaches._judge``)."""
+class PolicyCounts(NamedTuple):
+    """What a reconcile reads of the caches for one policy, from one look at them: the ready counts the
+    decision gets, all endpoints (None when the policy needs only ready ones) and what remote health
+    says of its backends (the sentences its decision's reason gets)."""
 
-    policy: Policy
-    changes: int
-    health: PolicyHealth
     ready: dict[str, int]
-    counts: dict[str, int]
+    total: dict[str, int] | None
+    notes: tuple[str, ...]
 
 
 def _mirror_projection(obj: Mapping[str, Any]) -> Mirror | bool:
@@ -95,18 +94,6 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
         self._reported: set[str] = set()
         self._stopping = threading.Event()
         self._started_at = time.monotonic()
-        # A reconcile asks for ready counts, then (deciding) for the notes: one verdict serves both, as long
-        # as nothing it reads changed in between. Every watcher callback draws a new number here (next() of
-        # a count is atomic), so a verdict taken before a change is never reused after it.
-        self._changes = itertools.count(1)
-        self._changed = 0
-        self._judged = threading.local()
-        local_change = self.on_change
-
-        def on_local_change(resource: Any, change: Change) -> None:
-            self._note_change()
-            local_change(resource, change)
-        self.on_change = on_local_change
 
     # -- start and stop --------------------------------------------------------------------------
 
@@ -163,21 +150,16 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
 
     # -- changes ---------------------------------------------------------------------------------
 
-    def _note_change(self) -> None:
-        """Something a verdict reads changed (a cache, a cluster's reachability, a refusal): none taken before is reused."""
-        self._changed = next(self._changes)
-
     def _on_mirror_change(self, change: Change) -> None:
-        self._note_change()
         if isinstance(change.old, Mirror) or isinstance(change.new, Mirror):  # may read a new remote namespace
             self._ask_rescope()
         namespace, _, name = change.key.rpartition("/")
         self.on_touched({(namespace or "default", name)})
 
     def _on_remote_change(self, cluster: str, change: Change) -> None:
-        self._note_change()
-        if cluster in self.clusters:
-            self._mark(self.clusters[cluster], None)
+        known = self.clusters.get(cluster)
+        if known is not None and not (known.reachable and known.contacted):  # news only when it did not answer
+            self._mark(known, None)
         if change.indexed:  # an EndpointSlice: the services before and after
             remote = {service for service in change.indexed if service}
         else:
@@ -189,7 +171,6 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
             self.on_touched(touched)
 
     def _on_remote_restart(self, cluster: str, reason: str) -> None:
-        self._note_change()
         self.on_restart(ENDPOINT_SLICES, f"{cluster}:{reason}")
         if reason in ("connection", "server-error"):
             self._mark(self.clusters[cluster], Unreachable(f"the watch of cluster {cluster} lost its connection"))
@@ -222,8 +203,6 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
     def _mark(self, cluster: RemoteCluster, error: Exception | None) -> None:
         was = cluster.reachable
         cluster.mark(error, self.clock())
-        if error is not None or was != cluster.reachable:
-            self._note_change()
         if was != cluster.reachable:
             self.reachable_gauge.set(1 if cluster.reachable else 0, cluster=cluster.name)
             if cluster.reachable:
@@ -240,29 +219,61 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
 
     # -- counts ----------------------------------------------------------------------------------
 
-    def remote_health(self, policy: Policy, ready: Mapping[str, int]) -> PolicyHealth:
-        """The remote verdicts for ``policy`` from the caches (and who reads what, for change routing)."""
+    def counts(self, policy: Policy) -> PolicyCounts:
+        """``policy``'s counts, totals and remote notes from one look at the caches: each remote-read
+        backend's counts are its verdict's (an unknown cluster: 0), and the notes are that verdict's."""
+        ready = super().ready_counts(policy)
+        total = super().total_counts(policy)
+        judged = self.remote_health(policy, ready, total)
+        if judged.error is not None:
+            remote = {b.service for b in policy.backends if b.remote}
+            return PolicyCounts({s: 0 if s in remote else n for s, n in ready.items()}, total, (judged.error,))
+        if not judged.verdicts:
+            return PolicyCounts(ready, total, judged.notes)
+        counted, total = combined_counts(policy.services, ready, total, judged.verdicts)
+        return PolicyCounts(counted, total, judged.notes)
+
+    def ready_counts(self, policy: Policy) -> dict[str, int]:
+        """Local counts, with each remote-read backend's replaced by its verdict's (unknown cluster: 0)."""
+        return self.counts(policy).ready
+
+    def total_counts(self, policy: Policy) -> dict[str, int] | None:
+        """All endpoints, with remote-read backends' from their verdict (None when the policy needs none)."""
+        return self.counts(policy).total
+
+    def notes(self, policy: Policy) -> tuple[str, ...]:
+        """What remote health says of ``policy``'s backends, for the decision's reason."""
+        return self.counts(policy).notes
+
+    def remote_health(self, policy: Policy, ready: Mapping[str, int], total: Mapping[str, int] | None = None
+                      ) -> PolicyHealth:
+        """The remote verdicts for ``policy`` from the caches, given its local counts (and who reads what,
+        for change routing)."""
         labels = _MirrorLabels(self.mirrors_watcher.store if self.mirrors_watcher else None)
-        mirrors = {service: labels.get((policy.namespace, service)) for service in policy.services}
-        local_total = self._local_totals(policy, ready)
-        judged = policy_health(policy, mirrors, ready, local_total, self.clusters, self._reading, self.clock())
+        namespace = policy.namespace
+        judged = policy_health(policy, lambda service: labels.mirror(namespace, service), ready,
+                               self._local_total(namespace, ready, total), self.clusters, self._reading,
+                               self.clock())
         if judged.error is not None and judged.error not in self._reported:
             self._reported.add(judged.error)
             log.error("policy %s: %s; those backends count as unhealthy", policy.key, judged.error)
-        with self._readers_lock:
-            for service, target in (judged.targets or {}).items():
-                self._readers.setdefault((target.cluster, target.namespace, target.service), set()).add(
-                    (policy.namespace, service))
+        for service, target in (judged.targets or {}).items():
+            key, pair = (target.cluster, target.namespace, target.service), (namespace, service)
+            if pair not in self._readers.get(key, ()):  # known readers (nearly every call) take no lock
+                with self._readers_lock:
+                    self._readers.setdefault(key, set()).add(pair)
         return judged
 
-    def _local_totals(self, policy: Policy, ready: Mapping[str, int]) -> dict[str, int]:
-        totals = super().total_counts(policy)
-        if totals is not None:
-            return totals
+    def _local_total(self, namespace: str, ready: Mapping[str, int], total: Mapping[str, int] | None
+                     ) -> Callable[[str], int]:
+        """All local endpoints of one backend: from ``total`` when the policy reads totals, else counted
+        from the EndpointSlices cache (asked only for backends read remotely: the gateway check)."""
+        if total is not None:
+            return lambda service: total.get(service, 0)
         store = self.store(ENDPOINT_SLICES)
         if store is None:
-            return dict(ready)
-        return {s: health.count_all(store.by_index((policy.namespace, s))) for s in policy.services}
+            return lambda service: ready.get(service, 0)
+        return lambda service: health.count_all(store.by_index((namespace, service)))
 
     def _reading(self, target: RemoteTarget) -> RemoteReading:
         cluster = self.clusters[target.cluster]
@@ -275,42 +286,13 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
         slices = watcher.store.by_index((target.namespace, target.service))
         return RemoteReading(health.count_ready(slices), health.count_all(slices), cluster.unreachable_since)
 
-    def _judge(self, policy: Policy) -> _Judged:
-        """``policy``'s remote verdict and the ready counts it gives. A reconcile asks for its counts, then
-        its notes: the verdict taken for the first serves the second on the same thread, unless anything a
-        verdict reads changed since (or a cluster it reads is unreachable: its grace runs with the clock)."""
-        last: _Judged | None = getattr(self._judged, "last", None)
-        changes = self._changed  # read before the caches: a change while judging makes this verdict stale
-        if last is not None and last.policy is policy and last.changes == changes:
-            return last
-        ready = super().ready_counts(policy)
-        judged = self.remote_health(policy, ready)
-        if judged.error is not None:
-            counts = {s: 0 if any(b.service == s and b.remote for b in policy.backends) else n
-                      for s, n in ready.items()}
-        else:
-            counts = combined_counts(policy.services, ready, None, judged.verdicts)[0]
-        result = _Judged(policy, changes, judged, ready, counts)
-        timeless = all(self.clusters[t.cluster].reachable for t in (judged.targets or {}).values())
-        self._judged.last = result if timeless else None
-        return result
 
-    def ready_counts(self, policy: Policy) -> dict[str, int]:
-        """Local counts, with each remote-read backend's replaced by its verdict's (unknown cluster: 0)."""
-        return dict(self._judge(policy).counts)
-
-    def total_counts(self, policy: Policy) -> dict[str, int] | None:
-        """All endpoints, with remote-read backends' from their verdict (None when the policy needs none)."""
-        totals = super().total_counts(policy)
-        if totals is None:
-            return None
-        judged = self._judge(policy)
-        return combined_counts(policy.services, judged.ready, totals, judged.health.verdicts)[1]
-
-    def notes(self, policy: Policy) -> tuple[str, ...]:
-        """What remote health says of ``policy``'s backends, for the decision's reason."""
-        judged = self._judge(policy).health
-        return (judged.error,) if judged.error else judged.notes
+def policy_counts(caches: Caches, policy: Policy) -> PolicyCounts:
+    """What a reconcile of ``policy`` reads of ``caches``, in one call: remote-aware caches judge its
+    remote-read backends once for counts, totals and notes together; local caches have no notes."""
+    if isinstance(caches, RemoteAwareCaches):
+        return caches.counts(policy)
+    return PolicyCounts(caches.ready_counts(policy), caches.total_counts(policy), ())
 
 
 def remote_aware(controller: Any, clusters: Mapping[str, RemoteCluster], *,
@@ -357,6 +339,5 @@ def remote_aware(controller: Any, clusters: Mapping[str, RemoteCluster], *,
                                on_reachability=reachability, on_refusal=refusal,
                                policies=lambda: controller.index.snapshot().values(), probe_interval=probe_interval,
                                clock=controller.engine.clock)
-    controller.engine.remote_notes = caches.notes
     controller.index.listeners.append(caches.policies_changed)  # a policy removed frees its namespaces' watches
     return caches

@@ -41,9 +41,14 @@ class _MirrorLabels(Mapping[tuple[str, str], Mirror]):
     def __init__(self, store: Store | None) -> None:
         self.store = store
 
+    def mirror(self, namespace: str, service: str) -> Mirror | None:
+        """The mirror labels of one local Service, or None (not a mirror, or not seen)."""
+        found = self.store.get(f"{namespace}/{service}") if self.store is not None else None
+        return found if isinstance(found, Mirror) else None
+
     def __getitem__(self, key: tuple[str, str]) -> Mirror:
-        found = self.store.get(f"{key[0]}/{key[1]}") if self.store is not None else None
-        if not isinstance(found, Mirror):
+        found = self.mirror(*key)
+        if found is None:
             raise KeyError(key)
         return found
 
@@ -134,10 +139,6 @@ class NamespaceScopes:
         """A watcher of ``kind`` in ``cluster``: cluster-wide (``namespace`` None) or in one namespace."""
         raise NotImplementedError
 
-    def _note_change(self) -> None:
-        """What remote verdicts read changed (here: which watcher holds a namespace, a refusal, a first LIST)."""
-        raise NotImplementedError
-
     def policies_changed(self, change: IndexChange) -> None:
         """The managed policies changed (added, changed or removed): recompute the watched namespaces now."""
         self._ask_rescope()
@@ -210,14 +211,10 @@ class NamespaceScopes:
                      namespace, remote.resource.plural)
             if not any(namespace in r.namespaces for r in self.remote_kinds[remote.cluster].values()):
                 self.readable_gauge.remove(cluster=remote.cluster, namespace=namespace)
-        self._note_change()  # after the change: a verdict taken meanwhile is not reused
 
     def _on_refused(self, cluster: str, kind: str, namespace: str | None, error: Forbidden) -> None:
         """A 403: cluster-wide, read per namespace from now on; in one namespace, say so for that namespace."""
-        try:
-            report = self._refuse(cluster, kind, namespace, error)
-        finally:
-            self._note_change()  # after the change, before any reconcile it causes: no verdict from before reused
+        report = self._refuse(cluster, kind, namespace, error)
         if report and namespace is not None:
             self._readable_changed(cluster, namespace, str(error))
 
@@ -252,7 +249,6 @@ class NamespaceScopes:
             if watched:
                 was_refused = remote.refused.pop(namespace or "", None) is not None
                 refused = any(namespace in r.refused for r in self.remote_kinds[cluster].values())
-        self._note_change()  # listed: its cache is read from now on (before any reconcile this causes)
         if not watched or namespace is None:
             return
         if was_refused and not refused:

@@ -20,6 +20,9 @@ from failsync.core.targets import ROUTE_WEIGHT_MAX
 
 _SPEC_MODES = {mode.value: mode for mode in SpecMode}
 _FAILOVER_MODES = {mode.value: mode for mode in FailoverMode}
+# Read once: an Enum member's .value is a Python-level descriptor, on every policy.
+_DISTRIBUTE = SpecMode.DISTRIBUTE.value
+_GRADUAL = FailoverMode.GRADUAL.value
 
 
 def decision_fields(doc: Any, spec: dict[str, Any], health: dict[str, Any]) -> dict[str, Any] | None:
@@ -29,11 +32,11 @@ def decision_fields(doc: Any, spec: dict[str, Any], health: dict[str, Any]) -> d
     percent_path = "spec.health.minReadyPercent"
     fields["min_ready_percent"] = doc.integer(health, "minReadyPercent", percent_path)
     mode = doc.choice(spec, "mode", "spec.mode")
-    distribute = mode == SpecMode.DISTRIBUTE.value
+    distribute = mode == _DISTRIBUTE
     failover = doc.mapping(spec, "failover", "spec.failover", "spec.failover")
     fields["delay_seconds"] = doc.integer(failover, "delaySeconds", "spec.failover.delaySeconds")
     failover_mode = doc.choice(failover, "mode", "spec.failover.mode")
-    gradual = failover_mode == FailoverMode.GRADUAL.value
+    gradual = failover_mode == _GRADUAL
     if gradual and distribute:
         doc.error("spec.failover.mode", "gradual spills traffic over between tiers, which spec.mode: "
                                         "distribute does not do; expected all-at-once (or no failover.mode) "
@@ -81,9 +84,12 @@ def distribute_weights(doc: Any, spec: dict[str, Any], distribute: bool
         found: int | None = doc.integer(parent, key, path, default=1)  # 1 only matters with distribute
         return found
 
-    primary_weight = weight(spec, "primaryWeight", "spec.primaryWeight")
     entries = spec.get("fallbacks")
     entries = entries if isinstance(entries, list) else []
+    if not distribute and spec.get("primaryWeight") is None and all(
+            not isinstance(entry, dict) or entry.get("weight") is None for entry in entries):
+        return 1, None  # the common case: no weight anywhere, as the checks below find it
+    primary_weight = weight(spec, "primaryWeight", "spec.primaryWeight")
     weights = [weight(entry, "weight", f"spec.fallbacks[{index}].weight") if isinstance(entry, dict) else 1
                for index, entry in enumerate(entries)]
     if primary_weight is None or None in weights:

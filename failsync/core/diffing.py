@@ -21,13 +21,11 @@ Never does: I/O, deciding weights, rendering.
 from __future__ import annotations
 
 import copy
-import difflib
 import enum
+import functools
 import json
 from collections.abc import Callable, Mapping  # not typing's: their isinstance is several times slower
 from typing import Any
-
-import yaml
 
 from failsync.core.model import API_GROUP, LINKERD_PRIMARY_ANNOTATION, MANAGED_BY_LABEL
 from failsync.core.targets import weights_view
@@ -53,21 +51,30 @@ class Action(str, enum.Enum):
 class Change:
     """The owned views of live (None when missing) and desired, and the guarded patch between them.
 
-    An in-sync change (most of every pass) builds its views only when they are read."""
+    An in-sync change (most of every pass) and a create (a pass from scratch, whose write sends the
+    rendered object, not the view) build their views only when they are read."""
 
-    __slots__ = ("name", "patch", "_views", "_build")
+    __slots__ = ("name", "patch", "_views", "_build", "_creates")
 
     def __init__(self, name: str, live: dict[str, Any] | None, desired: dict[str, Any],
                  patch: tuple[dict[str, Any], ...]) -> None:
         self.name, self.patch = name, patch
         self._views: tuple[dict[str, Any] | None, dict[str, Any]] | None = (live, desired)
         self._build: Callable[[], tuple[dict[str, Any] | None, dict[str, Any]]] | None = None
+        self._creates = live is None
 
     @classmethod
     def in_sync_of(cls, name: str, build: Callable[[], tuple[dict[str, Any], dict[str, Any]]]) -> "Change":
         """An in-sync change whose views ``build()`` makes on first use."""
         change = cls(name, {}, {}, ())
         change._views, change._build = None, build
+        return change
+
+    @classmethod
+    def create_of(cls, name: str, build: Callable[[], dict[str, Any]]) -> "Change":
+        """The change of a missing object, whose desired view ``build()`` makes on first use."""
+        change = cls(name, None, {}, ())
+        change._views, change._build = None, lambda: (None, build())
         return change
 
     def _both(self) -> tuple[dict[str, Any] | None, dict[str, Any]]:
@@ -96,7 +103,7 @@ class Change:
 
     @property
     def action(self) -> Action:
-        if self._views is not None and self._views[0] is None:
+        if self._creates:
             return Action.CREATE
         return Action.PATCH if self.patch else Action.NONE
 
@@ -108,6 +115,8 @@ class Change:
         """A unified diff of the two owned views as YAML; empty when in sync."""
         if self.in_sync:
             return ""
+        import difflib  # only diff's text output needs it (as YAML below): sync never does
+
         before = _yaml(self.live) if self.live is not None else ""
         lines = difflib.unified_diff(before.splitlines(keepends=True), _yaml(self.desired).splitlines(keepends=True),
                                      fromfile=f"live/{self.name}", tofile=f"desired/{self.name}")
@@ -118,12 +127,18 @@ class _FlowMapping(dict):  # type: ignore[type-arg]
     """A list item of scalars, dumped on one line so a weight change is one changed line."""
 
 
-class _DiffDumper(yaml.SafeDumper):
-    pass
+@functools.cache
+def _diff_dumper() -> Any:
+    """A SafeDumper writing ``_FlowMapping`` on one line; built on first use, so that importing this
+    module (every sync and the loop) does not import PyYAML."""
+    import yaml
 
+    class DiffDumper(yaml.SafeDumper):
+        pass
 
-_DiffDumper.add_representer(
-    _FlowMapping, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True))
+    DiffDumper.add_representer(
+        _FlowMapping, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True))
+    return DiffDumper
 
 
 def _flow_list_items(value: Any, in_list: bool = False) -> Any:
@@ -137,7 +152,9 @@ def _flow_list_items(value: Any, in_list: bool = False) -> Any:
 
 
 def _yaml(view: Mapping[str, Any]) -> str:
-    return yaml.dump(_flow_list_items(view), Dumper=_DiffDumper, sort_keys=True, default_flow_style=False)
+    import yaml
+
+    return str(yaml.dump(_flow_list_items(view), Dumper=_diff_dumper(), sort_keys=True, default_flow_style=False))
 
 
 def _clean(value: Any) -> Any:
@@ -239,7 +256,8 @@ def _same_json(left: Any, right: Any) -> bool:
 
 def _same_cleaned(left: Any, right: Any) -> bool:
     """``_same_json(_clean(left), _clean(right))`` without building the two copies."""
-    if isinstance(left, Mapping) and isinstance(right, Mapping):
+    # ``type(...) is dict`` first: decoded and rendered objects are dicts, and the ABC check costs more.
+    if (type(left) is dict or isinstance(left, Mapping)) and (type(right) is dict or isinstance(right, Mapping)):
         count = 0
         for key, value in left.items():
             if value is None:
@@ -255,7 +273,7 @@ def _same_cleaned(left: Any, right: Any) -> bool:
             elif not _same_cleaned(value, other):
                 return False
         return count == len(right) or count == sum(value is not None for value in right.values())
-    if isinstance(left, list) and isinstance(right, list):
+    if type(left) is list and type(right) is list or isinstance(left, list) and isinstance(right, list):
         return len(left) == len(right) and all(map(_same_cleaned, left, right))
     return _same_json(left, right)
 
@@ -270,8 +288,8 @@ def in_sync(live: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
     for field, keys in (("labels", label_keys), ("annotations", annotation_keys)):
         live_map, desired_map = live_meta.get(field), desired_meta.get(field)
         wanted = ({key: value for key, value in desired_map.items() if key in keys}
-                  if isinstance(desired_map, Mapping) else {})
-        if isinstance(live_map, Mapping):
+                  if type(desired_map) is dict or isinstance(desired_map, Mapping) else {})
+        if type(live_map) is dict or isinstance(live_map, Mapping):
             if not _same_cleaned({key: value for key, value in live_map.items() if key in keys}, wanted):
                 return False
         elif wanted:  # the desired view has the map, the live one has none
@@ -332,8 +350,9 @@ def diff(live: Mapping[str, Any] | None, desired: Mapping[str, Any], *,
     if live is not None and ownership is Ownership.FULL and in_sync(live, desired):
         return Change.in_sync_of(name, lambda: (owned_view(live, desired=desired, live=live),
                                                 owned_view(desired, desired=desired, live=live)))
-    desired_view = owned_view(desired, desired=desired, live=live, ownership=ownership, services=services)
     if live is None:
-        return Change(name, None, desired_view, ())
+        return Change.create_of(name, lambda: owned_view(desired, desired=desired, live=None, ownership=ownership,
+                                                         services=services))
+    desired_view = owned_view(desired, desired=desired, live=live, ownership=ownership, services=services)
     live_view = owned_view(live, desired=desired, live=live, ownership=ownership, services=services)
     return Change(name, live_view, desired_view, guarded_patch(live, live_view, desired_view))

@@ -104,9 +104,55 @@ def count_all(slices: Iterable[SliceReadiness]) -> int:
     return max((len(found) + unaddressed.get(name, 0) for name, found in addressed.items()), default=0)
 
 
+def _address_key(addresses: Any) -> object:
+    """What ``slice_readiness`` keeps of an endpoint's addresses, as a set member: one address as its
+    string (the common case, no tuple built), several as the tuple of their strings."""
+    if type(addresses) in (list, tuple) and len(addresses) == 1 and type(addresses[0]) is str:
+        return addresses[0]
+    return tuple(str(address) for address in addresses)
+
+
+def _count_raw(slices: Iterable[Mapping[str, Any]], *, ready_only: bool) -> int:
+    """``count_ready`` (``ready_only``) or ``count_all`` of the raw slices of one service, without a
+    ``SliceReadiness`` per slice: a one-shot pass counts every slice of the cluster once."""
+    addressed: dict[str, set[object]] = {}
+    unaddressed: dict[str, int] = {}
+    for item in slices:
+        name = str(item.get("addressType") or "IPv4")
+        family = addressed.setdefault(name, set())
+        for endpoint in item.get("endpoints") or ():
+            if not endpoint:
+                unaddressed[name] = unaddressed.get(name, 0) + 1  # reported without addresses: still one
+                continue
+            if ready_only and (endpoint.get("conditions") or {}).get("ready") is False:
+                continue
+            addresses = endpoint.get("addresses")
+            if addresses:
+                family.add(_address_key(addresses))
+            else:
+                unaddressed[name] = unaddressed.get(name, 0) + 1
+    return max((len(found) + unaddressed.get(name, 0) for name, found in addressed.items()), default=0)
+
+
 def ready_from_slices(slices: Iterable[Mapping[str, Any]]) -> int:
     """Ready endpoints over the EndpointSlices of one service (conditions.ready not false)."""
-    return count_ready(slice_readiness(item) for item in slices)
+    return _count_raw(slices, ready_only=True)
+
+
+def _slices_by_service(slices: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
+    """Slices grouped by (namespace, ``kubernetes.io/service-name``); slices without the label are left out."""
+    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for item in slices:
+        metadata = item.get("metadata") or {}
+        service = (metadata.get("labels") or {}).get(SERVICE_NAME_LABEL)
+        if service:
+            key = (metadata.get("namespace") or "default", service)
+            group = grouped.get(key)
+            if group is None:
+                grouped[key] = [item]
+            else:
+                group.append(item)
+    return grouped
 
 
 def ready_by_service(*, endpoints: Iterable[Mapping[str, Any]] = (),
@@ -122,14 +168,8 @@ def ready_by_service(*, endpoints: Iterable[Mapping[str, Any]] = (),
         metadata = item.get("metadata") or {}
         if metadata.get("name"):
             counts[(metadata.get("namespace") or "default", metadata["name"])] = ready_from_endpoints(item)
-    grouped: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
-    for item in slices:
-        metadata = item.get("metadata") or {}
-        service = (metadata.get("labels") or {}).get(SERVICE_NAME_LABEL)
-        if service:
-            grouped.setdefault((metadata.get("namespace") or "default", service), []).append(item)
-    for key, group in grouped.items():
-        counts[key] = ready_from_slices(group)
+    for key, group in _slices_by_service(slices).items():
+        counts[key] = _count_raw(group, ready_only=True)
     return counts
 
 
@@ -141,12 +181,6 @@ def total_by_service(*, endpoints: Iterable[Mapping[str, Any]] = (),
         metadata = item.get("metadata") or {}
         if metadata.get("name"):
             totals[(metadata.get("namespace") or "default", metadata["name"])] = endpoint_counts(item)[1]
-    grouped: dict[tuple[str, str], list[SliceReadiness]] = {}
-    for item in slices:
-        metadata = item.get("metadata") or {}
-        service = (metadata.get("labels") or {}).get(SERVICE_NAME_LABEL)
-        if service:
-            grouped.setdefault((metadata.get("namespace") or "default", service), []).append(slice_readiness(item))
-    for key, group in grouped.items():
-        totals[key] = count_all(group)
+    for key, group in _slices_by_service(slices).items():
+        totals[key] = _count_raw(group, ready_only=False)
     return totals

@@ -1,14 +1,16 @@
 """The values every other module speaks in: Policy, Backend, Target, Decision.
 
 Frozen dataclasses with no behaviour beyond derived properties; parsing lives in
-``policies``, the decision in ``weights``.
+``policies``, the decision in ``weights``. The ones held per policy have ``__slots__``: the
+loop keeps one Policy (with its Backends and Target) per managed policy, and an instance
+``__dict__`` cost more than the values it held.
 """
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from functools import cached_property
+from types import MappingProxyType
 from typing import Mapping
 
 from failsync.core import targets
@@ -74,7 +76,7 @@ class Origin(str, enum.Enum):
 DEFAULT_REMOTE_GRACE_SECONDS = 30
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RemoteHealth:
     """``fallbacks[].health``: read this backend's readiness in another cluster (SPEC §11).
 
@@ -86,7 +88,7 @@ class RemoteHealth:
     namespace: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Backend:
     """One service that can carry traffic, with its priority tier (lower is preferred)."""
 
@@ -105,7 +107,7 @@ class InactiveBackends(str, enum.Enum):
     OMIT = "omit"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Target:
     """The object a policy renders to: kind and apiVersion; for routes, the port and idle backends."""
 
@@ -120,7 +122,10 @@ class Target:
         return self.api_version.rpartition("/")[0]
 
 
-@dataclass(frozen=True)
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
     """A validated FailoverPolicy (or an adopted TrafficSplit seen as one)."""
 
@@ -146,16 +151,21 @@ class Policy:
     remote_grace_seconds: float = DEFAULT_REMOTE_GRACE_SECONDS
     origin: Origin = Origin.FILE
     location: Location | None = field(default=None, compare=False)
+    # Derived once in __post_init__ (the loop asks often; the maps keyed by ``key`` share its one string).
+    #: ``namespace/name``: the value of the failsync.io/policy annotation.
+    key: str = field(init=False, repr=False, compare=False)
+    #: The primary (tier 0) then the fallbacks in declared order.
+    backends: tuple[Backend, ...] = field(init=False, repr=False, compare=False)
+    #: Backend service names, primary first: the order of backends in the rendered object.
+    services: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        """``namespace/name``: the value of the failsync.io/policy annotation."""
-        return f"{self.namespace}/{self.name}"
-
-    @cached_property
-    def backends(self) -> tuple[Backend, ...]:
-        """The primary (tier 0) then the fallbacks in declared order (built once: the loop asks often)."""
-        return (Backend(self.primary, priority=0, weight=self.primary_weight), *self.fallbacks)
+    def __post_init__(self) -> None:
+        if not self.labels:  # most policies have none: one shared empty mapping, not an empty dict each
+            object.__setattr__(self, "labels", _NO_LABELS)
+        backends = (Backend(self.primary, priority=0, weight=self.primary_weight), *self.fallbacks)
+        object.__setattr__(self, "key", f"{self.namespace}/{self.name}")
+        object.__setattr__(self, "backends", backends)
+        object.__setattr__(self, "services", tuple(b.service for b in backends))
 
     @property
     def full_weight(self) -> int:
@@ -169,11 +179,6 @@ class Policy:
         """Whether deciding needs every endpoint (ready or not), not just the ready ones."""
         return self.min_ready_percent is not None or (
             self.mode is SpecMode.FAILOVER and self.failover_mode is FailoverMode.GRADUAL)
-
-    @cached_property
-    def services(self) -> tuple[str, ...]:
-        """Backend service names, primary first: the order of backends in the rendered object."""
-        return tuple(b.service for b in self.backends)
 
 
 class Rule(str, enum.Enum):

@@ -47,9 +47,14 @@ class PolicySet:
         return tuple(dict.fromkeys(e.location.file for e in self.errors if e.location))
 
 
+#: The lines the fast reader records: metadata.name's places a policy (else its document's line).
+_PLACING_LINES = frozenset({"", "metadata"})
+
+
 def parse_policies(text: str, file: str) -> PolicySet:
     """Parse and validate every FailoverPolicy document of one file's YAML text."""
-    documents = simple_documents(text)
+    # Lines only to place valid policies: a document with an error is read again from nodes below.
+    documents = simple_documents(text, _PLACING_LINES)
     if documents is not None:
         valid = _valid_policies(documents, file)
         if valid is not None:
@@ -217,6 +222,8 @@ def object_identity(policy: Policy) -> tuple[str, str]:
 
 
 def _without_duplicates(policies: list[Policy], errors: list[PolicyError]) -> PolicySet:
+    if len(policies) < 2:  # a file of one policy, the usual layout: nothing to compare
+        return PolicySet(tuple(policies), tuple(errors))
     seen: dict[tuple[str, str], Policy] = {}
     kept: list[Policy] = []
     for policy in policies:

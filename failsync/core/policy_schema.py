@@ -12,7 +12,7 @@ to ``failsync.core.policies``.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import functools
 from typing import Any
 
 import yaml
@@ -47,7 +47,15 @@ _ROUTE_ONLY_KEYS = frozenset({"port", "inactiveBackends"})
 _HEALTH_SOURCES = {source.value: source for source in HealthSource}
 _WHEN_ALL_DOWN = {mode.value: mode for mode in WhenAllDown}
 _INACTIVE_BACKENDS = {choice.value: choice for choice in InactiveBackends}
+_ZERO_WEIGHT = InactiveBackends.ZERO_WEIGHT.value  # an Enum's .value is a Python-level descriptor
 _TARGETS = {version: Target("TrafficSplit", version) for version in TRAFFICSPLIT_API_VERSIONS}
+
+
+@functools.lru_cache(maxsize=64)
+def _fallback_paths(index: int) -> tuple[str, str, str]:
+    """The key paths of ``spec.fallbacks[index]`` and its service and priority, worded once."""
+    item = f"spec.fallbacks[{index}]"
+    return item, f"{item}.service", f"{item}.priority"
 
 
 class PolicyDocument:
@@ -158,6 +166,8 @@ class PolicyDocument:
 
     def unknown_keys(self, value: dict[str, Any], path: str, schema: str) -> None:
         allowed = keys_at(schema)
+        if allowed.issuperset(value):
+            return  # the common case, one C-level pass over the keys
         ignored = ignored_at(schema)
         for key in value:
             if key not in allowed and key not in ignored:
@@ -268,21 +278,24 @@ class PolicyDocument:
         decisions = decision_fields(self, spec, health)
         remote = remote_health_fields(self, spec, health)
 
-        if len(self.errors) > before or None in (name, namespace, service, primary, labels,
-                                                   min_ready, source, hold_seconds, when_all_down,
-                                                   target, decisions, remote):
+        # Target, a dataclass, is told from None by identity: "None in" would call its __eq__.
+        if len(self.errors) > before or target is None or None in (
+                name, namespace, service, primary, labels, min_ready, source, hold_seconds, when_all_down,
+                decisions, remote):
             return None
         fallback_weights = decisions.pop("fallback_weights")  # type: ignore[union-attr]
-        if fallback_weights is not None:  # entries and fallbacks match one to one when nothing failed
-            fallbacks = tuple(replace(b, weight=w) for b, w in zip(fallbacks, fallback_weights))
         remote_grace, remotes = remote  # type: ignore[misc]
-        if any(remotes):
-            fallbacks = tuple(replace(b, remote=r) for b, r in zip(fallbacks, remotes))
+        if fallback_weights is not None or any(remotes):
+            # Entries and fallbacks match one to one when nothing failed. Built directly:
+            # dataclasses.replace inspects the fields on every call.
+            weights = fallback_weights or tuple(b.weight for b in fallbacks)
+            fallbacks = tuple(Backend(b.service, b.priority, weight=w, remote=r)
+                              for b, w, r in zip(fallbacks, weights, remotes))
         return Policy(**decisions, remote_grace_seconds=remote_grace,  # type: ignore[arg-type]
             name=name, namespace=namespace, service=service, primary=primary,  # type: ignore[arg-type]
             fallbacks=fallbacks, labels=labels, min_ready=min_ready,  # type: ignore[arg-type]
             health_source=_HEALTH_SOURCES[source], hold_seconds=hold_seconds,  # type: ignore[index, arg-type]
-            when_all_down=_WHEN_ALL_DOWN[when_all_down], target=target,  # type: ignore[index, arg-type]
+            when_all_down=_WHEN_ALL_DOWN[when_all_down], target=target,  # type: ignore[index]
             # Anchored at the name: the line a reader looks at to tell policies apart.
             location=Location(self.file, self._line_of("metadata.name") or self.lines.get("")),
         )
@@ -306,22 +319,22 @@ class PolicyDocument:
         backends: list[Backend] = []
         seen: dict[str, str] = {}
         for index, entry in enumerate(value):
-            item_path = f"{path}[{index}]"
+            item_path, service_path, priority_path = _fallback_paths(index)
             if not isinstance(entry, dict):
                 self.error(item_path, f"expected a mapping with service and optional priority, "
                                       f"found the {type_name(entry)} {entry!r}")
                 continue
             self.unknown_keys(entry, item_path, "spec.fallbacks[]")
-            service = self.dns_label(entry, "service", f"{item_path}.service", required=True)
-            priority = self.integer(entry, "priority", f"{item_path}.priority")
+            service = self.dns_label(entry, "service", service_path, required=True)
+            priority = self.integer(entry, "priority", priority_path)
             if service is None or priority is None:
                 continue
             if service == primary:
-                self.error(f"{item_path}.service",
+                self.error(service_path,
                            f"{service!r} is the primary; expected only fallback services here")
                 continue
             if service in seen:
-                self.error(f"{item_path}.service",
+                self.error(service_path,
                            f"duplicate backend {service!r} (already listed at {seen[service]}); "
                            f"expected each service once")
                 continue
@@ -373,7 +386,7 @@ class PolicyDocument:
                        f"port (1-65535) of the parent and every backendRef", self._line_of("spec.target"))
             return None
         inactive = self.choice(target, "inactiveBackends", "spec.target.inactiveBackends",
-                               InactiveBackends.ZERO_WEIGHT.value)
+                               _ZERO_WEIGHT)
         if port is None or inactive is None:
             return None
         return Target(kind, api_version, port=port, inactive_backends=_INACTIVE_BACKENDS[inactive])

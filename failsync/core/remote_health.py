@@ -19,8 +19,9 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from failsync.core.model import Backend, Policy
 
@@ -81,7 +82,8 @@ _LOCAL = Placement()
 
 def place(policy: Policy, backend: Backend, mirror: Mirror | None, known_clusters: Iterable[str]) -> Placement:
     """Where ``backend``'s health is read, given its local Service's mirror labels and the clusters failsync reads."""
-    # Called per backend on every reconcile: the known names are sorted only for the error.
+    # Called per backend on every reconcile: the known names are sorted only for the error (and the ABC's
+    # isinstance is the one of collections.abc: typing's alias goes through two more Python-level calls).
     known = known_clusters if isinstance(known_clusters, Collection) else tuple(known_clusters)
     remote = backend.remote
     if remote is not None:
@@ -187,17 +189,19 @@ class PolicyHealth:
     revisit_at: float | None = None
 
 
-def policy_health(policy: Policy, mirrors: Mapping[str, Mirror | None], local_ready: Mapping[str, int],
-                  local_total: Mapping[str, int], known_clusters: Iterable[str],
+def policy_health(policy: Policy, mirror: Callable[[str], Mirror | None], local_ready: Mapping[str, int],
+                  local_total: Callable[[str], int], known_clusters: Iterable[str],
                   reading: Callable[[RemoteTarget], RemoteReading], now: float) -> PolicyHealth:
-    """Place every backend of ``policy`` and judge the remote-read ones (``reading`` gives what is known remotely)."""
-    known = tuple(known_clusters)
+    """Place every backend of ``policy`` and judge the remote-read ones. ``mirror`` gives a backend's local
+    mirror labels, ``local_total`` all its local endpoints and ``reading`` what is known remotely: each is
+    asked only where needed (the totals for backends read remotely alone), once per backend."""
+    known = known_clusters if isinstance(known_clusters, Collection) else tuple(known_clusters)
     verdicts: dict[str, BackendHealth] = {}
     targets: dict[str, RemoteTarget] = {}
     notes: list[str] = []
     for backend in policy.backends:
         service = backend.service
-        placed = place(policy, backend, mirrors.get(service), known)
+        placed = place(policy, backend, mirror(service), known)
         if placed.error is not None:
             return PolicyHealth({}, error=placed.error)
         if placed.note is not None:
@@ -206,7 +210,7 @@ def policy_health(policy: Policy, mirrors: Mapping[str, Mirror | None], local_re
             continue
         targets[service] = placed.target
         ready = local_ready.get(service, 0)
-        verdict = assess(service, placed.target, ready, max(local_total.get(service, ready), ready),
+        verdict = assess(service, placed.target, ready, max(local_total(service), ready),
                          reading(placed.target), min_ready=policy.min_ready,
                          grace_seconds=policy.remote_grace_seconds, now=now)
         verdicts[service] = verdict

@@ -23,7 +23,9 @@ def remote_health_fields(doc: Any, spec: dict[str, Any], health: dict[str, Any]
                         default=DEFAULT_REMOTE_GRACE_SECONDS)
     entries = spec.get("fallbacks")
     entries = entries if isinstance(entries, list) else []
-    remotes = tuple(_remote(doc, entry, f"spec.fallbacks[{index}].health") if isinstance(entry, dict) else None
+    # Most fallbacks are local: their path is worded only when they name a health.
+    remotes = tuple(_remote(doc, entry, f"spec.fallbacks[{index}].health")
+                    if isinstance(entry, dict) and entry.get("health") is not None else None
                     for index, entry in enumerate(entries))
     if grace is None or len(doc.errors) > before:
         return None

@@ -71,24 +71,29 @@ class _NotSimple(Exception):
 _MAX_DEPTH = 32
 
 
-def simple_documents(text: str) -> list[tuple[dict[str, Any], dict[str, int]]] | None:
+def simple_documents(text: str, lines_under: frozenset[str] | None = None
+                     ) -> list[tuple[dict[str, Any], dict[str, int]]] | None:
     """Each non-empty document as (mapping, line of every key path), or None if not simple YAML.
 
     Key paths and lines are those ``failsync.core.policies`` reports: ``spec.fallbacks[0].service``.
+    With ``lines_under``, only the document's line and those of the keys of the mappings (items
+    of the lists) at these paths: enough to place a valid policy (wording every key path was
+    up to a fifth of the reader's time).
     """
     if not _SIMPLE_TEXT.match(text):
         return None
     if text and not text.endswith("\n"):
         text += "\n"
     try:
-        return _Reader(text).documents()
+        return _Reader(text, lines_under).documents()
     except _NotSimple:
         return None
 
 
 class _Reader:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, lines_under: frozenset[str] | None = None) -> None:
         self.text = text
+        self.lines_under = lines_under
         self.resolvers = yaml.SafeLoader.yaml_implicit_resolvers
         self.constructor: yaml.constructor.SafeConstructor | None = None
         self.depth = 0
@@ -103,7 +108,9 @@ class _Reader:
         for number, line in enumerate(lines, 1):
             entry: Any = known.get(line)
             if entry is None:
-                entry = read(line)
+                # A comment at column 1 is a comment wherever the reader answers (it declines block
+                # scalars and multi-line values); it often names its policy, so it would not repeat.
+                entry = _BLANK if line[:1] == "#" else read(line)
             if entry is _BLANK:
                 continue
             if entry is _SEPARATOR:
@@ -222,7 +229,11 @@ class _Reader:
         """Read the keys of ``mapping`` at column ``indent`` from ``lines[index]``; return the next index.
 
         A sequence item's mapping starts on its dash line (``- key: value``), two columns in.
+        Key paths are built only where lines are recorded; elsewhere ``path`` is an outer one,
+        which no recorded path equals (the caller records below a path only if it is itself recorded).
         """
+        wanted = self.lines_under
+        record = wanted is None or path in wanted
         count = len(lines)
         first = True
         while index < count:
@@ -234,12 +245,15 @@ class _Reader:
             if key is None or key in mapping:
                 raise _NotSimple  # a scalar among keys, or a duplicate key
             first = False
-            child = f"{path}.{key}" if path else key
-            paths[child] = number
+            child = path
+            if record:
+                child = f"{path}.{key}" if path else key
+                paths[child] = number
             index += 1
             if value is not _ABSENT:
                 mapping[key] = value
-                if type(value) is dict:  # a flow mapping: its keys are on this line
+                if type(value) is dict and (wanted is None or record and child in wanted):
+                    # a flow mapping: its keys are on this line
                     for inner in value:
                         paths[f"{child}.{inner}"] = number
                 continue
@@ -263,7 +277,8 @@ class _Reader:
 
     def sequence(self, lines: list[Any], index: int, indent: int, items: list[Any], path: str,
                  paths: dict[str, int]) -> int:
-        """Read ``- ...`` items at ``indent`` from ``lines[index]``; return the next index."""
+        """Read ``- ...`` items at ``indent`` from ``lines[index]``; return the next index (paths as ``block``)."""
+        record = self.lines_under is None or path in self.lines_under
         count = len(lines)
         while index < count:
             number, line_indent, dash, key, _value, item = lines[index]
@@ -271,11 +286,14 @@ class _Reader:
                 if line_indent > indent:
                     raise _NotSimple
                 return index
-            item_path = f"{path}[{len(items)}]"
-            paths.setdefault(item_path, number)  # as PolicyDocument.lines: a dotted key may have named it first
+            item_path = path
+            if record:
+                item_path = f"{path}[{len(items)}]"
+                paths.setdefault(item_path, number)  # as PolicyDocument.lines: a dotted key may have named it first
             if key is None:
                 items.append(item)
-                if type(item) is dict:  # - {service: web-east}
+                if type(item) is dict and (self.lines_under is None or record and item_path in self.lines_under):
+                    # - {service: web-east}
                     for inner in item:
                         paths[f"{item_path}.{inner}"] = number
                 index += 1

@@ -133,7 +133,8 @@ def _split_entries(obj: Mapping[str, Any] | None) -> list[tuple[str, Any]] | Non
         return None
     entries = []
     for backend in backends:
-        if not isinstance(backend, Mapping) or not isinstance(backend.get("service"), str):
+        # ``type(...) is dict`` first: a decoded object's backend always is one, and the ABC check costs more.
+        if (type(backend) is not dict and not isinstance(backend, Mapping)) or not isinstance(backend.get("service"), str):
             return None
         entries.append((backend["service"], backend.get("weight", 0)))
     return entries
@@ -153,6 +154,11 @@ def weights_of(obj: Mapping[str, Any] | None, services: tuple[str, ...] | None =
     entries = _route_entries(obj, services) if route else _split_entries(obj)
     if entries is None:
         return None
+    if all(type(weight) is int and weight >= 0 for _, weight in entries):  # the usual case: no Decimal
+        weights = dict(entries)
+        if route and services is not None:
+            return {service: weights.get(service, 0) for service in services}
+        return weights
     found: dict[str, Decimal] = {}
     for service, weight in entries:
         number = _number(weight)

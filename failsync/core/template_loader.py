@@ -9,14 +9,16 @@ kubeconfig or a service-account token).
 
 from __future__ import annotations
 
+import functools
 import re
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any, Callable
 
 from failsync.errors import TemplateError
+
+if TYPE_CHECKING:
+    import jinja2
 
 _TEMPLATE_PACKAGE = "failsync.templates"
 # A template is named by a plain file name: no directory part, no "..", nothing absolute.
@@ -32,40 +34,60 @@ def _refused(name: str) -> str | None:
     return None
 
 
-class TemplateLoader(jinja2.BaseLoader):
-    """Templates by plain file name: from the override directory (regular files inside it, symlinks
-    not leading out), else the built-in ones. Nothing else on the machine can be read, whatever a
-    template's ``{% include %}``/``{% import %}`` asks for."""
+def template_source(overrides: Path | None, name: str) -> tuple[str, str | None] | None:
+    """The source of template ``name`` and its file (None: a built-in one), or None if there is none.
 
-    def __init__(self, overrides: Path | None) -> None:
-        self.overrides = overrides.resolve() if overrides is not None else None
+    From the override directory (regular files inside it, symlinks not leading out), else the
+    built-in ones. Needs no Jinja2: built-in templates are compiled without it (``rendering``).
+    """
+    problem = _refused(name)
+    if problem is not None:
+        raise TemplateError(problem)
+    if overrides is not None:
+        found = _override(overrides, name)
+        if found is not None:
+            # A file name marks the template as the user's (its output is checked after every
+            # render); built-in templates have none.
+            return found, str(overrides.resolve() / name)
+    try:
+        return resources.files(_TEMPLATE_PACKAGE).joinpath(name).read_text(encoding="utf-8"), None
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
 
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
-        problem = _refused(template)
-        if problem is not None:
-            raise TemplateError(problem)
-        if self.overrides is not None:
-            found = self._override(template)
-            if found is not None:
-                # A file name marks the template as the user's (its output is checked after every
-                # render); built-in templates have none.
-                return found, str(self.overrides / template), lambda: True
-        try:
-            source = resources.files(_TEMPLATE_PACKAGE).joinpath(template).read_text(encoding="utf-8")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            raise jinja2.TemplateNotFound(template) from None
-        return source, None, lambda: True
 
-    def _override(self, name: str) -> str | None:
-        assert self.overrides is not None
-        path = (self.overrides / name).resolve()
-        if path.parent != self.overrides or not path.is_file():
-            return None  # missing, or a symlink leading out of the directory: not a template here
-        with path.open("rb") as stream:
-            data = stream.read(_MAX_TEMPLATE_BYTES + 1)
-        if len(data) > _MAX_TEMPLATE_BYTES:
-            raise TemplateError(f"template {name} is larger than 1 MiB")
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise TemplateError(f"template {name} is not UTF-8 text ({error.reason})") from None
+def _override(overrides: Path, name: str) -> str | None:
+    overrides = overrides.resolve()
+    path = (overrides / name).resolve()
+    if path.parent != overrides or not path.is_file():
+        return None  # missing, or a symlink leading out of the directory: not a template here
+    with path.open("rb") as stream:
+        data = stream.read(_MAX_TEMPLATE_BYTES + 1)
+    if len(data) > _MAX_TEMPLATE_BYTES:
+        raise TemplateError(f"template {name} is larger than 1 MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise TemplateError(f"template {name} is not UTF-8 text ({error.reason})") from None
+
+
+def template_loader(overrides: Path | None) -> jinja2.BaseLoader:
+    """The Jinja2 loader of ``template_source``: templates by plain file name, nothing else on the
+    machine readable, whatever a template's ``{% include %}``/``{% import %}`` asks for."""
+    return _loader_class()(overrides.resolve() if overrides is not None else None)
+
+
+@functools.lru_cache(maxsize=1)
+def _loader_class() -> Callable[[Path | None], jinja2.BaseLoader]:
+    import jinja2  # only when a template is rendered by Jinja itself
+
+    class TemplateLoader(jinja2.BaseLoader):
+        def __init__(self, overrides: Path | None) -> None:
+            self.overrides = overrides
+
+        def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str | None, Any]:
+            found = template_source(self.overrides, template)
+            if found is None:
+                raise jinja2.TemplateNotFound(template)
+            return found[0], found[1], lambda: True
+
+    return TemplateLoader

@@ -169,7 +169,8 @@ def _mode_name(policy: Policy) -> str:
 
 
 def _only(policy: Policy, service: str) -> dict[str, int]:
-    return {s: policy.full_weight * (s == service) for s in policy.services}
+    full = policy.full_weight  # a property: read once, not once per backend
+    return {s: full * (s == service) for s in policy.services}
 
 
 def _kept(policy: Policy, previous: Mapping[str, int] | None) -> dict[str, int]:

@@ -118,6 +118,8 @@ class KubeClient:
         self._api = pykube.HTTPClient(config, timeout=timeout)
         self._timeout = timeout
         self._discovery: Discovery | None = None
+        #: ``target_resource`` answers while the discovery they come from stands (a pass asks once per policy).
+        self._target_resources: dict[Target, Resource] = {}
         #: The server URL as messages and logs show it: never with the userinfo (a token) of the kubeconfig.
         self.server: str = redact_url(self._api.url.rstrip("/"))
         self.context: str | None = config.current_context
@@ -157,6 +159,7 @@ class KubeClient:
     def forget_discovery(self) -> None:
         """Ask the server again at the next ``discovery()`` (the loop, waiting for a CRD to be installed)."""
         self._discovery = None
+        self._target_resources = {}
 
     def serves_resource(self, resource: Resource) -> bool:
         """Whether the server serves ``resource`` itself, not only its group version (one GET per group
@@ -199,6 +202,12 @@ class KubeClient:
         Raises NotFound naming what to install when the kind is not served, or the versions
         served when only the apiVersion is not.
         """
+        found = self._target_resources.get(target)
+        if found is None:
+            found = self._target_resources[target] = self._resolve_target(target)
+        return found
+
+    def _resolve_target(self, target: Target) -> Resource:
         if not is_route(target.kind):
             return self.traffic_split_resource(target.api_version)
         resource = ROUTES[(target.kind, target.api_version)]
@@ -292,23 +301,25 @@ class KubeClient:
 
     # -- writes ----------------------------------------------------------------
 
-    def create(self, resource: Resource, obj: Mapping[str, Any]) -> dict[str, Any]:
-        """POST ``obj`` into its namespace; returns the stored object."""
+    def create(self, resource: Resource, obj: Mapping[str, Any], *, read_answer: bool = True) -> dict[str, Any]:
+        """POST ``obj`` into its namespace; returns the stored object (``read_answer`` False: ``{}``, the
+        answer is not decoded, for a caller that does not use it)."""
         namespace = (obj.get("metadata") or {}).get("namespace") if resource.namespaced else None
         body = self._send("POST", self._path(resource, namespace), verb="create", resource=resource,
                           namespace=namespace, name=(obj.get("metadata") or {}).get("name"),
-                          json_body=dict(obj))
-        return self._typed(resource, body)
+                          json_body=dict(obj), decode=read_answer)
+        return self._typed(resource, body) if read_answer else body
 
     def patch(self, resource: Resource, namespace: str | None, name: str,
-              operations: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """Send a JSON Patch; a 422 on a patch led by a resourceVersion ``test`` op raises Conflict."""
+              operations: Sequence[Mapping[str, Any]], *, read_answer: bool = True) -> dict[str, Any]:
+        """Send a JSON Patch; a 422 on a patch led by a resourceVersion ``test`` op raises Conflict.
+        ``read_answer`` False: ``{}`` is returned, the stored object is not decoded."""
         guarded = bool(operations) and operations[0].get("op") == "test" \
             and operations[0].get("path") == "/metadata/resourceVersion"
         body = self._send("PATCH", self._path(resource, namespace, name), verb="patch", resource=resource,
                           namespace=namespace, name=name, json_body=list(operations),
-                          content_type=JSON_PATCH, guarded=guarded)
-        return self._typed(resource, body)
+                          content_type=JSON_PATCH, guarded=guarded, decode=read_answer)
+        return self._typed(resource, body) if read_answer else body
 
     def patch_status(self, resource: Resource, namespace: str | None, name: str,
                      status: Mapping[str, Any]) -> dict[str, Any]:
@@ -385,12 +396,14 @@ class KubeClient:
                 response.close()
         return response
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def _send(self, method: str, path: str, *, decode: bool = True, **kwargs: Any) -> dict[str, Any]:
         if self._lean is None:
             response = self._raw(method, path, **kwargs)
             content = response.content
         else:
             content = self._send_lean(method, path, **kwargs)
+        if not decode:  # a write whose stored object the caller does not read (a one-shot sync)
+            return {}
         try:
             body = json.loads(content) if content else {}
         except ValueError as error:

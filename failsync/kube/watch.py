@@ -123,6 +123,11 @@ class Store:
         version = self._versions.get(key)
         return str(version) if isinstance(version, int) else version
 
+    def token(self, key: str) -> str | int | None:
+        """The resourceVersion of the cached object as the store keeps it (``_compact_version``'s form:
+        the one copy, for a reader that remembers it), or None."""
+        return self._versions.get(key)
+
     def __contains__(self, key: str) -> bool:
         return key in self._objects
 

@@ -121,7 +121,7 @@ def test_json_log_format_prints_cli_errors_as_json_with_rfc3339_time(tmp_path: P
 
 
 def test_json_log_lines_have_rfc3339_times() -> None:
-    from failsync.observability import JsonFormatter
+    from failsync.log_format import JsonFormatter
 
     record = logging.makeLogRecord({"msg": "hello", "levelname": "INFO", "name": "failsync.test"})
     assert RFC3339_UTC.match(json.loads(JsonFormatter().format(record))["time"])

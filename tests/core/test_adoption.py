@@ -86,7 +86,10 @@ def test_malformed_trafficsplit_is_an_error_naming_object_and_key(obj: dict, key
     ([{"service": "a", "weight": "lots"}], None),
     ([{"service": "a", "weight": -1}], None),
     ([{"weight": 1}], None),
-], ids=["integers", "quantities", "milli-quantities", "missing-weight", "garbage", "negative", "no-service"])
+    ([{"service": "a", "weight": True}], None),
+    ([{"service": "a", "weight": 1}, {"service": "b", "weight": "500m"}], {"a": 1000, "b": 500}),
+], ids=["integers", "quantities", "milli-quantities", "missing-weight", "garbage", "negative", "no-service",
+        "boolean", "integer-beside-milli-quantity"])
 def test_live_weights_are_read_from_any_version(backends: list, expected: dict | None) -> None:
     assert live_weights(variant(spec__backends=backends)) == expected
 

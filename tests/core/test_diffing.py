@@ -33,7 +33,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from failsync.core.diffing import Action, Ownership, diff, guarded_patch, in_sync, json_patch, owned_view
+from failsync.core.diffing import Action, Change, Ownership, diff, guarded_patch, in_sync, json_patch, owned_view
 
 DESIRED = {
     "apiVersion": "split.smi-spec.io/v1alpha2",
@@ -165,6 +165,10 @@ def test_missing_object_is_a_create_without_patch() -> None:
     assert change.patch == ()
     assert change.live is None
     assert "+  - {service: web-svc, weight: 1}" in change.text()
+    # Built on first read (a pass from scratch never reads it), the view is the owned view, and a copy.
+    assert change.desired == owned_view(DESIRED, desired=DESIRED, live=None)
+    assert change.desired is not DESIRED and change.desired["spec"] is not DESIRED["spec"]
+    assert change == Change("emojivoto/web-svc-failover", None, owned_view(DESIRED, desired=DESIRED, live=None), ())
 
 
 def test_patch_applied_to_live_gives_desired_owned_view_and_keeps_the_rest() -> None:

@@ -1,0 +1,41 @@
+"""Cached objects share one copy of the small mappings that repeat between them (a route's status
+conditions and path match, the managed-by label), and only those: never annotations, never a
+reference naming a service, never mappings that differ only in a value's type."""
+
+from __future__ import annotations
+
+import json
+
+from failsync.controller.caches import _live_object
+
+
+def _route(name: str, accepted: object = "True") -> dict:
+    return json.loads(json.dumps({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": f"ns-{name}", "resourceVersion": "5",
+                     "labels": {"app.kubernetes.io/managed-by": "failsync"},
+                     "annotations": {"failsync.io/last-change": "2026-01-01T00:00:00Z"}},
+        "spec": {"rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                            "backendRefs": [{"name": "web", "port": 80, "weight": 1}]}]},
+        "status": {"parents": [{"parentRef": {"kind": "Service", "name": "web"}, "controllerName": "c",
+                                "conditions": [{"type": "Accepted", "status": accepted, "reason": "Accepted"}]}]}}))
+
+
+def test_repeated_small_mappings_are_shared_and_objects_stay_equal_to_what_was_listed() -> None:
+    first, second = _route("a"), _route("b")
+    cached_first, cached_second = _live_object(first), _live_object(second)
+    assert cached_first == first and cached_second == second
+    condition = [c["status"]["parents"][0]["conditions"][0] for c in (cached_first, cached_second)]
+    assert condition[0] is condition[1]
+    path = [c["spec"]["rules"][0]["matches"][0]["path"] for c in (cached_first, cached_second)]
+    assert path[0] is path[1]
+    assert cached_first["metadata"]["labels"] is cached_second["metadata"]["labels"]
+
+
+def test_annotations_service_references_and_other_types_are_never_shared() -> None:
+    cached_first, cached_second = _live_object(_route("a")), _live_object(_route("b"))
+    assert cached_first["metadata"]["annotations"] is not cached_second["metadata"]["annotations"]
+    refs = [c["spec"]["rules"][0]["backendRefs"][0] for c in (cached_first, cached_second)]
+    assert refs[0] is not refs[1]
+    boolean = _live_object(_route("c", accepted=True))["status"]["parents"][0]["conditions"][0]
+    assert boolean["status"] is True  # not the "True" string of the shared condition
