@@ -147,10 +147,26 @@ class Workload:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def measure(count: int, options: argparse.Namespace, shared: dict) -> dict:
-    """Every per-count figure of the TrafficSplit workload, on a fresh sandbox process."""
+#: The parts measured on the TrafficSplit workload of ``measure`` (the others bring their own sandbox).
+LOCAL_PARTS = ("render", "sync", "loop", "dropin")
+
+
+def measure(count: int, options: argparse.Namespace, shared: dict, figures: dict) -> dict:
+    """Every per-count figure of the TrafficSplit workload, on a fresh sandbox process (not set up
+    when every part that reads it is skipped: at 100,000 policies that set-up takes minutes), into
+    ``figures`` as each part ends, so a later part that fails leaves the earlier ones' figures."""
+    figures.update({"policies": count, "floor_policies": options.floor_policies})
+    if any(part not in options.skip for part in LOCAL_PARTS):
+        _local_figures(count, options, shared, figures)
+    if "routes" not in options.skip:
+        figures["routes"] = loop_figures(Workload(count, options, "rt", "rf", kind="HTTPRoute"), options, "routes")
+    return figures
+
+
+def _local_figures(count: int, options: argparse.Namespace, shared: dict, figures: dict) -> dict:
+    """The parts of ``LOCAL_PARTS`` that are not skipped, on one TrafficSplit workload, into ``figures``."""
     work = Workload(count, options, "fs", "fl")
-    figures: dict = {"policies": count, "floor_policies": options.floor_policies, "setup_s": work.setup_s}
+    figures["setup_s"] = work.setup_s
     try:
         if "render" not in options.skip:
             figures["render"] = scenarios.render_figures(work.policy_dir, repeats=1 if options.quick else 3)
@@ -186,8 +202,6 @@ def measure(count: int, options: argparse.Namespace, shared: dict) -> dict:
             figures["dropin"] = dropin_figures(work, options)
     finally:
         work.close()
-    if "routes" not in options.skip:
-        figures["routes"] = loop_figures(Workload(count, options, "rt", "rf", kind="HTTPRoute"), options, "routes")
     return figures
 
 
@@ -200,11 +214,11 @@ def _ms(seconds: float | None) -> str:
 
 
 def loop_figures(work: Workload, options: argparse.Namespace, label: str) -> dict:
-    """The loop on a workload of its own (routes, remote): one-shot sync requests (not for remote),
-    ``run`` to converged and its RSS, steady writes, reaction against the floor."""
-    figures: dict = {"policies": len(work.policies)}
+    """The loop on a workload of its own (routes, remote): one-shot sync requests (not for remote,
+    nor with ``--skip sync``), ``run`` to converged and its RSS, steady writes, reaction against the floor."""
+    figures: dict = {"policies": len(work.policies), "setup_s": work.setup_s}
     try:
-        if not work.remote:
+        if not work.remote and "sync" not in options.skip:
             figures["sync"] = [scenarios.sync_figures(work.sandbox, work.policies, work.policy_dir, work.table,
                                                       f"{work.prefix}-")]
             work.sandbox.delete_splits(f"{work.prefix}-")
@@ -276,8 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[int, dict] = {}
     shared: dict = {}
     for count in options.counts:
-        results[count] = measure(count, options, shared)
-        report.write_json(results, options.json, command)  # keep what is done if a later count fails
+        try:
+            measure(count, options, shared, results.setdefault(count, {}))
+        finally:  # keep what is done if a later part or count fails
+            report.write_json(results, options.json, command)
     if "remote" not in options.skip:
         for count in options.remote_counts:
             work = Workload(count, options, "rm", "rn", remote="east")

@@ -14,6 +14,7 @@ import hashlib
 from typing import Any
 
 from failsync.sandbox.status import field_cause
+from failsync.sandbox.store import detached
 
 
 def identity(obj: dict) -> dict:
@@ -47,19 +48,9 @@ def _type_error(field: str, value: Any, wanted: str) -> dict[str, str]:
 
 # --- defaults ---------------------------------------------------------------------------------
 
-def _copied(value: Any) -> Any:
-    """A copy of a JSON-like value's dicts and lists, sharing its (immutable) leaves: 1.7x faster
-    than ``copy.deepcopy``, and unlike a pickle round trip it keeps one copy of each key string."""
-    if type(value) is dict:
-        return {key: _copied(child) for key, child in value.items()}
-    if type(value) is list:
-        return [_copied(child) for child in value]
-    return value
-
-
 def default_namespace(obj: dict) -> dict:
     """Label ``kubernetes.io/metadata.name``, finalizer ``kubernetes``, phase Active."""
-    obj = _copied(obj)
+    obj = detached(obj)
     metadata = obj.setdefault("metadata", {})
     metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata.get("name", "")
     obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
@@ -87,7 +78,7 @@ def default_service(obj: dict) -> dict:
     """type ClusterIP, sessionAffinity None, a cluster IP (single-stack IPv4) unless ExternalName,
     internalTrafficPolicy Cluster, node ports for NodePort and LoadBalancer Services, port
     protocol TCP, targetPort = port."""
-    obj = _copied(obj)
+    obj = detached(obj)
     spec = obj.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
@@ -118,7 +109,7 @@ def default_service(obj: dict) -> dict:
 
 def default_endpoints(obj: dict) -> dict:
     """Endpoint ports default to protocol TCP."""
-    obj = _copied(obj)
+    obj = detached(obj)
     for subset in obj.get("subsets") or []:
         for port in (subset or {}).get("ports") or []:
             if isinstance(port, dict):
@@ -128,7 +119,7 @@ def default_endpoints(obj: dict) -> dict:
 
 def default_deployment(obj: dict) -> dict:
     """replicas 1, RollingUpdate 25%/25%, revisionHistoryLimit 10, progressDeadlineSeconds 600."""
-    obj = _copied(obj)
+    obj = detached(obj)
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
     spec.setdefault("strategy", {"type": "RollingUpdate",

@@ -138,8 +138,24 @@ def _interned(shape: tuple) -> dict:
     return tree
 
 
+# The same for the trees of path sets (an update's): a controller's status write of 10,000
+# Deployments owns the same fields in each, and builds and sorts that tree once.
+_PATH_TREES: dict[frozenset, dict] = {}
+
+
 def to_fields_v1(paths: Iterable[Path]) -> dict:
-    """The FieldsV1 tree of a set of paths (a path that is also a prefix gets ``.``)."""
+    """The FieldsV1 tree of a set of paths (a path that is also a prefix gets ``.``); shared by
+    every caller asking for the same set, so never to be mutated."""
+    key = frozenset(paths)
+    tree = _PATH_TREES.get(key)
+    if tree is None:
+        if len(_PATH_TREES) >= 4096:
+            _PATH_TREES.clear()
+        tree = _PATH_TREES[key] = _tree_of(key)
+    return tree
+
+
+def _tree_of(paths: frozenset) -> dict:
     tree: dict = {}
     ordered = sorted(paths, key=len)
     for path in ordered:

