@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from failsync.backoff import RetryPolicy
 from failsync.core import health
@@ -140,6 +140,16 @@ def _projection(resource: Resource) -> Any:
     return _live_object  # TrafficSplits and routes: the live object, diffed against the desired one
 
 
+class PolicyCounts(NamedTuple):
+    """What a reconcile reads of the caches for one policy, from one look at them: the ready counts the
+    decision gets, all endpoints (None when the policy needs only ready ones) and what remote health
+    says of its backends (the sentences its decision's reason gets)."""
+
+    ready: dict[str, int]
+    total: dict[str, int] | None
+    notes: tuple[str, ...]
+
+
 class Caches:
     """The watchers of one loop; ``ensure_for`` starts what a policy needs (watchers are never stopped early)."""
 
@@ -233,6 +243,11 @@ class Caches:
     def target_store(self, policy: Policy) -> Store | None:
         """The cache of ``policy``'s target kind (None when not served or not watched)."""
         return self.store(self.target_resource(policy.target))
+
+    def counts(self, policy: Policy) -> PolicyCounts:
+        """What a reconcile of ``policy`` reads, in one call (remote-aware caches judge its remote-read
+        backends once for counts, totals and notes together; these caches have no notes)."""
+        return PolicyCounts(self.ready_counts(policy), self.total_counts(policy), ())
 
     def ready_counts(self, policy: Policy) -> dict[str, int]:
         """Ready endpoints of each backend of ``policy``, from the caches."""

@@ -22,7 +22,6 @@ from typing import Any, Callable, Iterable, Mapping
 from failsync.controller.caches import Caches
 from failsync.controller.index import PolicyIndex
 from failsync.controller.queue import WorkQueue
-from failsync.controller.remote_caches import policy_counts
 from failsync.core.model import Policy
 from failsync.errors import Conflict, Forbidden
 from failsync.kube.errors import is_temporary
@@ -158,7 +157,7 @@ class Reconciler:
             self._report_unserved(policy)
             return None
         store = self.caches.target_store(policy)
-        ready, total, notes = policy_counts(self.caches, policy)  # one look: the notes match the counts
+        ready, total, notes = self.caches.counts(policy)  # one look: the notes match the counts
         return Inputs(key, policy, store, store.get(key) if store else None, ready, total, notes)
 
     @property

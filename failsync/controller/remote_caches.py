@@ -24,7 +24,7 @@ import time
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from failsync.clusters import RemoteCluster
-from failsync.controller.caches import Caches, _service_of_slice, _slice_readiness
+from failsync.controller.caches import Caches, PolicyCounts, _service_of_slice, _slice_readiness
 from failsync.controller.remote_scopes import (REMOTE_KINDS, NamespaceScopes, Refusal, RemoteKind, Touched,
                                                _MirrorLabels, _RefusalAware)
 from failsync.core import health
@@ -52,14 +52,6 @@ PROBE_INTERVAL = 1.0
 REMOTE_SYNC_WAIT = 10.0
 
 
-class PolicyCounts(NamedTuple):
-    """What a reconcile reads of the caches for one policy, from one look at them: the ready counts the
-    decision gets, all endpoints (None when the policy needs only ready ones) and what remote health
-    says of its backends (the sentences its decision's reason gets)."""
-
-    ready: dict[str, int]
-    total: dict[str, int] | None
-    notes: tuple[str, ...]
 
 
 def _mirror_projection(obj: Mapping[str, Any]) -> Mirror | bool:
@@ -285,14 +277,6 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
             return RemoteReading(None)
         slices = watcher.store.by_index((target.namespace, target.service))
         return RemoteReading(health.count_ready(slices), health.count_all(slices), cluster.unreachable_since)
-
-
-def policy_counts(caches: Caches, policy: Policy) -> PolicyCounts:
-    """What a reconcile of ``policy`` reads of ``caches``, in one call: remote-aware caches judge its
-    remote-read backends once for counts, totals and notes together; local caches have no notes."""
-    if isinstance(caches, RemoteAwareCaches):
-        return caches.counts(policy)
-    return PolicyCounts(caches.ready_counts(policy), caches.total_counts(policy), ())
 
 
 def remote_aware(controller: Any, clusters: Mapping[str, RemoteCluster], *,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from failsync.controller.caches import PolicyCounts
 from failsync.controller.queue import WorkQueue
 from failsync.controller.reconciler import Reconciler
 from failsync.core.model import Backend, Decision, Policy, Rule
@@ -36,11 +37,8 @@ class Caches:
     def target_store(self, policy: Policy) -> Store:
         return self.store
 
-    def ready_counts(self, policy: Policy) -> dict[str, int]:
-        return {s: self.ready.get(s, 0) for s in policy.services}
-
-    def total_counts(self, policy: Policy) -> None:
-        return None
+    def counts(self, policy: Policy) -> PolicyCounts:
+        return PolicyCounts({s: self.ready.get(s, 0) for s in policy.services}, None, ())
 
 
 class Events:

@@ -16,7 +16,8 @@ from typing import Any
 
 from failsync.clusters import RemoteCluster, parse_cluster
 from failsync.controller.caches import Caches, _service_of_slice, _slice_readiness
-from failsync.controller.remote_caches import PolicyCounts, RemoteAwareCaches, _mirror_projection, policy_counts
+from failsync.controller.caches import PolicyCounts
+from failsync.controller.remote_caches import RemoteAwareCaches, _mirror_projection
 from failsync.controller.remote_scopes import RemoteKind
 from failsync.core.policies import parse_policies
 from failsync.kube import ENDPOINT_SLICES
@@ -103,7 +104,7 @@ def test_counts_and_notes_of_one_call_come_from_one_look_at_the_caches() -> None
     policy = _policy()
     seen = set()
     for _ in range(6):  # east flips after every read: each call sees one state, alternately 1 and 0
-        counts = policy_counts(caches, policy)
+        counts = caches.counts(policy)
         ready = counts.ready["web-svc-east"]
         assert counts.notes == (f"web-svc-east: {ready} ready in east, no local endpoints",), counts
         assert counts.ready["web-svc"] == 0 and counts.ready["web-svc-central"] == 2
@@ -113,7 +114,7 @@ def test_counts_and_notes_of_one_call_come_from_one_look_at_the_caches() -> None
 
 def test_a_cluster_failsync_does_not_read_counts_zero_and_says_why() -> None:
     caches, _ = _caches(clusters=("central",))
-    counts = policy_counts(caches, _policy())
+    counts = caches.counts(_policy())
     assert counts.ready == {"web-svc": 0, "web-svc-east": 0, "web-svc-central": 2}
     assert counts.notes == ("backend web-svc-east: health.cluster 'east' is not a cluster failsync reads; "
                             "known clusters: central",)
@@ -122,7 +123,7 @@ def test_a_cluster_failsync_does_not_read_counts_zero_and_says_why() -> None:
 def test_local_caches_give_the_same_counts_through_the_same_call_with_no_notes() -> None:
     local = _local(Caches(None, **SETTINGS), Store(_service_of_slice, project=_slice_readiness))  # type: ignore[arg-type]
     policy = _policy(MINIMAL_POLICY.format(name="web-svc-failover"))
-    assert policy_counts(local, policy) == PolicyCounts({"web-svc": 0, "web-svc-east": 0}, None, ())
+    assert local.counts(policy) == PolicyCounts({"web-svc": 0, "web-svc-east": 0}, None, ())
 
 
 def test_a_mirror_with_unready_local_endpoints_is_down_beside_a_local_backend() -> None:
@@ -133,6 +134,6 @@ def test_a_mirror_with_unready_local_endpoints_is_down_beside_a_local_backend() 
         "name": "web-svc-east", "namespace": NS, "resourceVersion": "1",
         "labels": {"mirror.linkerd.io/mirrored-service": "true", "mirror.linkerd.io/cluster-name": "east"},
         "annotations": {"mirror.linkerd.io/remote-svc-fq-name": f"web-svc.{NS}.svc.cluster.local"}}})
-    counts = policy_counts(caches, _policy(MINIMAL_POLICY.format(name="web-svc-failover")))
+    counts = caches.counts(_policy(MINIMAL_POLICY.format(name="web-svc-failover")))
     assert counts.ready == {"web-svc": 0, "web-svc-east": 0}
     assert counts.notes == ("web-svc-east: 3 ready in east, gateway down (0 of 1 local endpoints ready)",)
