@@ -14,6 +14,7 @@ import json
 import logging
 import socket
 import ssl
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -95,6 +96,15 @@ class SandboxHTTPServer(ThreadingHTTPServer):
             self.untrack(request)
             with self.connections_lock:
                 self._connection_threads.discard(threading.current_thread())
+
+    def handle_error(self, request, client_address) -> None:  # type: ignore[override]
+        """A client that resets, drops or times out its connection is not the sandbox's error (a
+        tool stopped mid-keep-alive): one DEBUG line, no traceback. Anything else still prints one."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.debug("connection from %s ended: %s", client_address, error)
+            return
+        super().handle_error(request, client_address)
 
     def finish_request(self, request, client_address) -> None:  # type: ignore[override]
         """Serve one connection; with token auth on, a TLS handshake is answered with TLS."""

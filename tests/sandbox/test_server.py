@@ -8,11 +8,13 @@ no-op writes keep the resourceVersion; stale PUT 409; scale -> endpoints emptied
 outage refuses connections then serves the same state; injected 429 with Retry-After; auth 401/403;
 answers leave without Nagle's delay (TCP_NODELAY on every served connection); stop() returns with
 watches, kept-alive and silent connections open (http and TLS), and leaves no thread or open port;
-a request whose answer the client has is already in the request log.
+a request whose answer the client has is already in the request log; a client that resets its
+kept-alive connection leaves no traceback on stderr.
 """
 
 import json
 import socket
+import struct
 import threading
 
 import pytest
@@ -265,3 +267,14 @@ def test_a_request_whose_answer_arrived_is_already_in_the_request_log(sandbox):
     for count in range(1, 301):  # the log used to be appended after the answer left: a race, lost ~1 in 75
         assert requests.get(west.url + TS).status_code == 200
         assert len(requests.get(west.url + "/_sandbox/requests").json()) == count
+
+
+def test_a_client_resetting_its_kept_alive_connection_prints_no_traceback(sandbox, capsys):
+    west = sandbox["west"]
+    client = socket.create_connection(("127.0.0.1", int(west.url.rsplit(":", 1)[1])))
+    client.sendall(b"GET /version HTTP/1.1\r\nHost: sandbox\r\n\r\n")
+    assert client.recv(65536).startswith(b"HTTP/1.1 200")
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()  # SO_LINGER 0: an RST, while the server waits for the next request on it
+    wait_for(lambda: not west._server.connections, message="the server to end the reset connection")
+    assert "Traceback" not in capsys.readouterr().err
