@@ -21,7 +21,7 @@ import functools
 import logging
 import threading
 import time
-from typing import Any, Callable, Iterable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Mapping
 
 from failsync.clusters import RemoteCluster
 from failsync.controller.caches import Caches, PolicyCounts, _service_of_slice, _slice_readiness
@@ -50,8 +50,6 @@ PROBE_INTERVAL = 1.0
 #: At start-up, how long the loop waits at most for a remote cluster's first LIST before it reconciles
 #: (a remote never read counts as unhealthy: deciding before it is read would flap traffic on every restart).
 REMOTE_SYNC_WAIT = 10.0
-
-
 
 
 def _mirror_projection(obj: Mapping[str, Any]) -> Mirror | bool:
@@ -214,8 +212,8 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
     def counts(self, policy: Policy) -> PolicyCounts:
         """``policy``'s counts, totals and remote notes from one look at the caches: each remote-read
         backend's counts are its verdict's (an unknown cluster: 0), and the notes are that verdict's."""
-        ready = super().ready_counts(policy)
-        total = super().total_counts(policy)
+        ready = self.ready_counts(policy)  # local: remote-read backends are judged below
+        total = self.total_counts(policy)
         judged = self.remote_health(policy, ready, total)
         if judged.error is not None:
             remote = {b.service for b in policy.backends if b.remote}
@@ -224,14 +222,6 @@ class RemoteAwareCaches(NamespaceScopes, Caches):
             return PolicyCounts(ready, total, judged.notes)
         counted, total = combined_counts(policy.services, ready, total, judged.verdicts)
         return PolicyCounts(counted, total, judged.notes)
-
-    def ready_counts(self, policy: Policy) -> dict[str, int]:
-        """Local counts, with each remote-read backend's replaced by its verdict's (unknown cluster: 0)."""
-        return self.counts(policy).ready
-
-    def total_counts(self, policy: Policy) -> dict[str, int] | None:
-        """All endpoints, with remote-read backends' from their verdict (None when the policy needs none)."""
-        return self.counts(policy).total
 
     def notes(self, policy: Policy) -> tuple[str, ...]:
         """What remote health says of ``policy``'s backends, for the decision's reason."""

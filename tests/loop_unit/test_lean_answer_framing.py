@@ -10,55 +10,10 @@ is an error, never a short answer.
 from __future__ import annotations
 
 import http.client
-import socket
-import threading
 
 import pytest
 
-from failsync.kube.transport import LeanTransport
-
-
-class CannedServer:
-    """Answers each request with the next canned answer (closing after those that say so); counts connections."""
-
-    def __init__(self, answers: list[tuple[bytes, bool]]) -> None:
-        self.answers = list(answers)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.connections = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while self.answers:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                data = b""
-                while self.answers:
-                    while b"\r\n\r\n" not in data:
-                        chunk = conn.recv(65536)
-                        if not chunk:
-                            break
-                        data += chunk
-                    if b"\r\n\r\n" not in data:
-                        break
-                    head, _, data = data.partition(b"\r\n\r\n")
-                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                                   if line.lower().startswith(b"content-length:")), 0)
-                    while len(data) < length:
-                        data += conn.recv(65536)
-                    data = data[length:]
-                    answer, close = self.answers.pop(0)
-                    conn.sendall(answer)
-                    if close:
-                        break
-
-    def transport(self) -> LeanTransport:
-        return LeanTransport(f"http://127.0.0.1:{self.port}", context=None, server_hostname=None,
-                             headers={}, timeout=5.0)
+from tests.loop_unit.canned_http import CannedServer
 
 
 def _exchange(answers: list[tuple[bytes, bool]], method: str = "PATCH") -> tuple[list, int]:
@@ -68,7 +23,7 @@ def _exchange(answers: list[tuple[bytes, bool]], method: str = "PATCH") -> tuple
         got = [transport.request(method, f"/x/{n}", b"[]") for n in range(len(answers))]
     finally:
         transport.close()
-        server.listener.close()
+        server.close()
     return got, server.connections
 
 
