@@ -155,7 +155,7 @@ def _select(store: Store, resource: ResourceType, namespace: str | None, query: 
         at, after = _decode_token(token)
         if at < 0:
             at = None  # "continue from the latest", as a fresh token after an expired one says
-        elif store.too_old(at):
+        elif store.too_old(resource.store_key, at):
             error = expired(_INCONSISTENT_CONTINUE)
             error.list_metadata = {"continue": _encode_token(-1, after)}
             raise error
@@ -163,8 +163,8 @@ def _select(store: Store, resource: ResourceType, namespace: str | None, query: 
         requested = _parse_version(version)
         _reached(store, requested, wait)
         if match == "Exact":
-            if store.too_old(requested):
-                raise expired(f"too old resource version: {requested} ({store.oldest + 1})")
+            if store.too_old(resource.store_key, requested):
+                raise expired(f"too old resource version: {requested} ({store.oldest(resource.store_key) + 1})")
             at = requested
     select = Watcher("", None, labels, fields).selects if (labels or fields) else None
     with store.lock:
@@ -256,8 +256,8 @@ def open_watch(store: Store, resource: ResourceType, namespace: str | None, quer
         _reached(store, since, wait)
     watcher = Watcher(resource.store_key, namespace if resource.namespaced else None, labels, fields)
     with store.lock:
-        if since is not None and store.too_old(since):
-            raise expired(f"too old resource version: {since} ({store.oldest + 1})")
+        if since is not None and store.too_old(resource.store_key, since):
+            raise expired(f"too old resource version: {since} ({store.oldest(resource.store_key) + 1})")
         first = store.watch(watcher, since)
         revision = store.revision
     return WatchPlan(watcher, first, timeout, bookmarks, send_initial, revision)

@@ -126,8 +126,11 @@ class Store:
         # per kind, every stored key in (namespace, name) order, kept with bisect on create and
         # delete, so a LIST page starts at its continue key instead of re-sorting the kind
         self._keys: dict[str, list[Key]] = {}
-        self._history: deque[Change] = deque(maxlen=max(1, history))
-        self._floor = 0  # every change after this revision is still in history
+        # Per kind, as the API server's watch cache is per resource: writes to one kind never
+        # expire a watch or a continue token of another (a quiet kind keeps its old changes).
+        self._history_length = max(1, history)
+        self._histories: dict[str, deque[Change]] = {}
+        self._floors: dict[str, int] = {}  # per kind: every change after this revision is still in history
         self._watchers: dict[str, set[Watcher]] = {}
         self.hooks: list[Callable[[Change], None]] = []  # run inside the lock after each commit
         self._advanced = threading.Condition(self.lock)  # notified on commits while someone waits
@@ -201,11 +204,10 @@ class Store:
     def _undone(self, store_key: str, revision: int) -> dict[Key, dict | None]:
         """Each key of a kind changed after ``revision``: its object at ``revision`` (None: absent)."""
         then: dict[Key, dict | None] = {}
-        for change in reversed(self._history):  # oldest last, so the state before the first change wins
+        for change in reversed(self._histories.get(store_key, ())):  # oldest last: the state before the first change wins
             if change.revision <= revision:
                 break
-            if change.store_key == store_key:
-                then[_key_of(change.obj)] = None if change.type == "ADDED" or change.old is None else change.old
+            then[_key_of(change.obj)] = None if change.type == "ADDED" or change.old is None else change.old
         return then
 
     def wait_for_revision(self, revision: int, timeout: float) -> bool:
@@ -234,14 +236,13 @@ class Store:
         with self.lock:
             return list(self._objects)
 
-    def too_old(self, revision: int) -> bool:
-        """Whether changes after ``revision`` have already left the history window."""
-        return revision < self._floor
+    def too_old(self, store_key: str, revision: int) -> bool:
+        """Whether changes of a kind after ``revision`` have already left its history window."""
+        return revision < self._floors.get(store_key, 0)
 
-    @property
-    def oldest(self) -> int:
-        """The oldest revision a watch may resume from."""
-        return self._floor
+    def oldest(self, store_key: str) -> int:
+        """The oldest revision a watch of a kind may resume from."""
+        return self._floors.get(store_key, 0)
 
     # --- writes --------------------------------------------------------------------------------
     def commit(self, store_key: str, event_type: str, obj: dict, old: dict | None = None) -> dict:
@@ -265,9 +266,12 @@ class Store:
                     bisect.insort(keys, key)
                 objects[key] = stored
             change = Change(self.revision, event_type, store_key, stored, old)
-            if len(self._history) == self._history.maxlen:
-                self._floor = self._history[0].revision
-            self._history.append(change)
+            history = self._histories.get(store_key)
+            if history is None:
+                history = self._histories[store_key] = deque(maxlen=self._history_length)
+            if len(history) == self._history_length:
+                self._floors[store_key] = history[0].revision
+            history.append(change)
             for watcher in self._watchers.get(store_key, ()):
                 watcher.offer(change)
             for hook in self.hooks:
@@ -287,8 +291,8 @@ class Store:
                          for o in objects if watcher.selects(o)]
             else:
                 first = []
-                for change in self._history:
-                    if change.revision > since and change.store_key == watcher.store_key:
+                for change in self._histories.get(watcher.store_key, ()):
+                    if change.revision > since:
                         event_type = watcher.event_type(change)
                         if event_type:
                             first.append((event_type, change))

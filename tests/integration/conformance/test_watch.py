@@ -8,7 +8,7 @@ selectors turn entering/leaving into ADDED/DELETED; a name field selector watche
 object; BOOKMARK events (kind and resourceVersion only) only with allowWatchBookmarks;
 timeoutSeconds ends the stream; past the history window the answer is 200 with one
 ERROR event carrying Status 410 Expired, then the stream closes (pykube surfaces the
-ERROR event); pykube `watch()` yields typed events; `kubectl get ts -A -w` prints the
+ERROR event), and that window is per kind (writes to others never expire it); pykube `watch()` yields typed events; `kubectl get ts -A -w` prints the
 existing object and then an update; `kubectl get ts NAME -w` prints only that object's updates.
 """
 from __future__ import annotations
@@ -180,6 +180,25 @@ def test_pykube_sees_the_expired_error_event(short_history):
     event = events.next(timeout=5)
     assert event.type == "ERROR" and event.object.obj["code"] == 410
     assert events.next(timeout=5) is None
+
+
+def test_writes_to_other_kinds_never_expire_a_quiet_kinds_watch(short_history):
+    # The API server keeps a watch window per resource: a controller watching EndpointSlices
+    # from an old resourceVersion resumes, however many routes were written meanwhile.
+    client = http_client(short_history.kubeconfig)
+    create(client, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "quiet"}})
+    quiet = create(client, traffic_split("quiet", "web"))
+    since = quiet["metadata"]["resourceVersion"]
+    lease = create(client, {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                            "metadata": {"name": "busy", "namespace": "quiet"}, "spec": {}})
+    for step in range(12):  # more than the 5-change window, all of another kind
+        relabel(client, lease, {"step": str(step)})
+    with Watch(client, split_path("quiet"), {"resourceVersion": since}) as watch:
+        assert watch.response.status_code == 200
+        relabel(client, quiet, {"stage": "two"})
+        event = watch.next(timeout=5)
+        assert event["type"] == "MODIFIED", event
+        assert event["object"]["metadata"]["labels"] == {"stage": "two"}
 
 
 def test_kubectl_get_watch_prints_an_update(kubectl, api, namespace):
