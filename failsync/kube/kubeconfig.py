@@ -115,12 +115,13 @@ def _check_pem_data(doc: Mapping[str, Any], where: str, context: str) -> None:
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
-@dataclass(frozen=True)
 class Credential:
     """A certificate or key named by a kubeconfig: a file (``x``) or base64 data (``x-data``)."""
 
-    path: str | None = None
-    data: bytes | None = None
+    __slots__ = ("path", "data")
+
+    def __init__(self, path: str | None = None, data: bytes | None = None) -> None:
+        self.path, self.data = path, data
 
     def bytes(self) -> bytes:
         """The PEM content."""
