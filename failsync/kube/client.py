@@ -16,6 +16,7 @@ import functools
 import json
 import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
@@ -137,6 +138,7 @@ class KubeClient:
         # and sent head and body in two writes (1.2 ms a PATCH against 0.5 ms for the socket).
         self._lean = lean_transport(config, self._url, timeout)
         self._pykube_client: "pykube.HTTPClient | None" = None
+        self._pykube_lock = threading.Lock()  # watchers on several threads may open their first stream at once
         #: Called with (verb, status code) after every answer (``kube.instrument`` counts them).
         self.answered: list[Callable[[str, int], None]] = []
 
@@ -144,16 +146,17 @@ class KubeClient:
     def _api(self) -> "pykube.HTTPClient":
         """pykube-ng's client for the same configuration, made (and pykube-ng and requests imported) on
         first use: a watch stream, or every request of a configuration the lean transport declines."""
-        if self._pykube_client is None:
-            import pykube
+        with self._pykube_lock:
+            if self._pykube_client is None:
+                import pykube
 
-            api = pykube.HTTPClient(self._config.pykube(), timeout=self._timeout)
-            api.session.headers["User-Agent"] = USER_AGENT
-            _settle_environment(api.session, self._url)
-            if self._config.cluster.get("insecure-skip-tls-verify"):
-                _quiet_insecure_warning(self.server)
-            self._pykube_client = api
-        return self._pykube_client
+                api = pykube.HTTPClient(self._config.pykube(), timeout=self._timeout)
+                api.session.headers["User-Agent"] = USER_AGENT
+                _settle_environment(api.session, self._url)
+                if self._config.cluster.get("insecure-skip-tls-verify"):
+                    _quiet_insecure_warning(self.server)
+                self._pykube_client = api
+            return self._pykube_client
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | Path | None, context: str | None = None, *,

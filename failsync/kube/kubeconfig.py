@@ -168,12 +168,15 @@ class KubeConfig:
         return self._pykube
 
 
-def _service_account(directory: Path = SERVICE_ACCOUNT_DIR) -> KubeConfig:
+def _service_account(directory: Path | None = None) -> KubeConfig:
     """The in-cluster configuration, as pykube-ng's ``from_service_account`` builds it."""
+    directory = directory or SERVICE_ACCOUNT_DIR
     token = (directory / "token").read_text()
     namespace = (directory / "namespace").read_text()
-    host = os.environ.get("PYKUBE_KUBERNETES_SERVICE_HOST") or os.environ["KUBERNETES_SERVICE_HOST"]
-    port = os.environ.get("PYKUBE_KUBERNETES_SERVICE_PORT") or os.environ["KUBERNETES_SERVICE_PORT"]
+    host = os.environ.get("PYKUBE_KUBERNETES_SERVICE_HOST")
+    host = os.environ["KUBERNETES_SERVICE_HOST"] if host is None else host
+    port = os.environ.get("PYKUBE_KUBERNETES_SERVICE_PORT")
+    port = os.environ["KUBERNETES_SERVICE_PORT"] if port is None else port
     netloc = f"[{host}]:{port}" if ":" in host or "%" in host else f"{host}:{port}"
     cluster = {"server": f"https://{netloc}", "certificate-authority": str(directory / "ca.crt")}
     user = {"token": token}
