@@ -24,13 +24,11 @@ from failsync.core.remote_health import (Mirror, PolicyHealth, RemoteReading, Re
 from failsync.errors import ApiError, FailsyncError, Forbidden
 from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, KubeClient, Resource
 from failsync.loading import expand_path
+from failsync.snapshot import NAMESPACE_LIST_LIMIT
 
 log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
-#: Above this many namespaces, in the local cluster or a remote one, one cluster-wide LIST per kind
-#: replaces the per-namespace ones.
-NAMESPACE_LIST_LIMIT = 10
 
 
 class ClusterOptionError(FailsyncError):

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from failsync.clusters import NAMESPACE_LIST_LIMIT, RemoteCluster, mirrors_by_service
 from failsync.core import health
 from failsync.core.model import HealthSource, Policy, Target
 from failsync.core.remote_health import Mirror
@@ -20,6 +19,13 @@ from failsync.core.targets import API_VERSIONS, TRAFFIC_SPLIT, is_route
 from failsync.errors import NotFound
 from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, ROUTES, SERVICES, SMI_GROUP, KubeClient
 from failsync.kube.errors import missing_crd
+
+if TYPE_CHECKING:
+    from failsync.clusters import RemoteCluster
+
+#: Above this many namespaces, in the local cluster or a remote one, one cluster-wide LIST per kind
+#: replaces the per-namespace ones.
+NAMESPACE_LIST_LIMIT = 10
 
 
 @dataclass
@@ -70,7 +76,7 @@ class ClusterReader:
     """LISTs what a pass decides from, through ``client``; ``clusters``: the other clusters health is read in."""
 
     client: KubeClient
-    clusters: Mapping[str, RemoteCluster]
+    clusters: Mapping[str, "RemoteCluster"]
 
     def _scopes(self, namespaces: set[str], cluster_wide: bool) -> list[str | None]:
         # Above NAMESPACE_LIST_LIMIT namespaces one cluster-wide LIST per kind replaces the per-namespace
@@ -103,6 +109,8 @@ class ClusterReader:
             self.client.serves_endpoint_slices()
             self._beside(targets, lambda: self.read_health(policies, snapshot, scopes))
         if self.clusters and policies:
+            from failsync.clusters import mirrors_by_service  # only with remote clusters (SPEC §11)
+
             # The mirror labels live on the local Services: one LIST per scope, only when clusters are given.
             snapshot.mirrors.update(mirrors_by_service(
                 item for scope in scopes for item in self.client.list(SERVICES, namespace=scope).items))

@@ -25,10 +25,9 @@ import logging
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Sequence
 
 from failsync.backoff import RetryPolicy
-from failsync.clusters import RemoteCluster, remote_judge
 from failsync.core.adoption import adopt, adopt_route, live_weights, parse_selector
 from failsync.core.diffing import Action, Change, Ownership, diff
 from failsync.core.model import (DEFAULT_ADOPT_SELECTOR, MANAGED_BY_LABEL, MANAGED_BY_VALUE, POLICY_ANNOTATION,
@@ -42,9 +41,12 @@ from failsync.core.timestamps import format_time, parse_time
 from failsync.core.weights import decide
 from failsync.errors import ApiError, Conflict, FailsyncError, NotFound, PolicyError, safe_text
 from failsync.kube import KubeClient
-from failsync.kube.events import EventRecorder
 from failsync.snapshot import ClusterReader, Snapshot, counts_of, kind_of, resolve_source
 from failsync.sync_report import ObjectResult, Outcome, State, SyncReport, state_of
+
+if TYPE_CHECKING:
+    from failsync.clusters import RemoteCluster
+    from failsync.kube.events import EventRecorder
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +102,9 @@ class SyncEngine(ClusterReader):
         self.max_attempts = max_attempts
         self.retry = retry
         #: Where PinExpired Events go (None: not sent); the loop sets its background recorder.
-        self.events: EventRecorder | None = None
+        self.events: "EventRecorder | _PinEvents | None" = None
         #: The other clusters health is read in (SPEC §11), by name; the CLI sets them from --cluster.
-        self.clusters: Mapping[str, RemoteCluster] = {}
+        self.clusters: Mapping[str, "RemoteCluster"] = {}
         #: Reconciles ``sync`` runs at once after its first write (1: one after the other).
         self.write_concurrency = write_concurrency
         #: Whether results carry the object as stored after a write (``ObjectResult.written``, which the loop
@@ -298,7 +300,11 @@ class SyncEngine(ClusterReader):
                 self.read_health(missing, snapshot, [None])
                 every.extend(adopted)
         served = self.client.serves_endpoint_slices() if every else False
-        remote = remote_judge(self.clusters, every, snapshot.mirrors, snapshot.total, clock=self.clock)
+        remote = None
+        if self.clusters or any(backend.remote for policy in every for backend in policy.backends):
+            from failsync.clusters import remote_judge  # remote health only (SPEC §11): a pass without pays nothing
+
+            remote = remote_judge(self.clusters, every, snapshot.mirrors, snapshot.total, clock=self.clock)
         # What to reconcile is settled first, in order, so that the report's order never depends on
         # which write finished first; ``slots`` holds a None where a task's result goes.
         tasks: list[tuple[int, _Task]] = []
@@ -441,16 +447,33 @@ def _with_weights(live: Mapping[str, Any], weights: Mapping[str, Any], rendered:
     return with_weights(live, spelled, services)
 
 
+class _PinEvents:
+    """The one-shot pass's PinExpired Events: an ``EventRecorder`` posting at once, made (and
+    ``kube.events`` imported) when the first pin expires, as most passes expire none."""
+
+    def __init__(self, client: KubeClient) -> None:
+        self.client = client
+        self._recorder: "EventRecorder | None" = None
+
+    def record(self, obj: Mapping[str, Any], reason: str, message: str) -> bool:
+        """``EventRecorder.record``."""
+        if self._recorder is None:
+            from failsync.kube.events import EventRecorder
+
+            self._recorder = EventRecorder(self.client)
+        return self._recorder.record(obj, reason, message)
+
+
 def sync_once(client: KubeClient, policies: Sequence[Policy], *, renderer: Renderer | None = None,
               policy_errors: Sequence[FailsyncError] = (), adopt: bool = False,
               selector: str = DEFAULT_ADOPT_SELECTOR, adopt_routes: bool = False,
               route_selector: str = DEFAULT_ROUTE_SELECTOR, prune: bool = False, dry_run: bool = False,
-              clusters: Mapping[str, RemoteCluster] | None = None) -> SyncReport:
+              clusters: Mapping[str, "RemoteCluster"] | None = None) -> SyncReport:
     """Run one sync pass against ``client`` and return the report (``dry_run``: decide and diff, write nothing;
     ``clusters``: the other clusters backend health is read in, SPEC §11)."""
     engine = SyncEngine(client, renderer=renderer)
     engine.clusters = clusters or {}
-    engine.events = EventRecorder(client)
+    engine.events = _PinEvents(client)
     engine.keep_written = False
     return engine.sync(policies, policy_errors=policy_errors, adopt=adopt, selector=selector,
                        adopt_routes=adopt_routes, route_selector=route_selector, prune=prune, dry_run=dry_run)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import click
 
@@ -26,8 +26,10 @@ from failsync.core.targets import DEFAULT_ROUTE_SELECTOR
 from failsync.errors import FailsyncError, safe_text
 from failsync.kube import KubeClient
 from failsync.loading import load_policies, missing_policy_paths, policy_paths
-from failsync.clusters import RemoteCluster, connect, parse_clusters, probe
 from failsync.sync import ObjectResult, Outcome, SyncReport, sync_once
+
+if TYPE_CHECKING:
+    from failsync.clusters import RemoteCluster
 
 _paths_argument = click.argument("paths", nargs=-1, type=click.Path())
 
@@ -53,14 +55,18 @@ def cluster_option(function):  # type: ignore[no-untyped-def]
                              "or of another kubeconfig file. Linkerd mirrors of NAME are then read there.")(function)
 
 
-def remote_clusters(values: Sequence[str]) -> dict[str, RemoteCluster]:
+def remote_clusters(values: Sequence[str]) -> "dict[str, RemoteCluster]":
     """A client for every --cluster (a bad value, an unreadable file or an unknown context fails here, exit 2)."""
-    return connect(parse_clusters(values), settings().kubeconfig_path()) if values else {}
+    if not values:
+        return {}
+    from failsync.clusters import connect, parse_clusters  # only with --cluster (SPEC §11)
+
+    return connect(parse_clusters(values), settings().kubeconfig_path())
 
 
 def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: bool = False,
              route_selector: str = DEFAULT_ROUTE_SELECTOR, prune: bool = False,
-             dry_run: bool = False, clusters: Mapping[str, RemoteCluster] | None = None,
+             dry_run: bool = False, clusters: "Mapping[str, RemoteCluster] | None" = None,
              source: str = "files", namespace: str | None = None) -> SyncReport:
     """Load the policies, connect to the cluster of the global options and run one pass.
 
@@ -292,6 +298,8 @@ def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: s
     report = run_pass(paths, adopt=adopt, selector=selector, adopt_routes=adopt_routes,
                       route_selector=route_selector, dry_run=True, clusters=remote, source=source,
                       namespace=namespace)
+    from failsync.clusters import probe
+
     probe(remote)
     if output == "json":
         body = report.as_dict()
@@ -321,7 +329,7 @@ def status_command(paths: tuple[str, ...], output: str, adopt: bool, selector: s
     _report_problems(report)
 
 
-def _print_clusters(remote: Mapping[str, RemoteCluster]) -> None:
+def _print_clusters(remote: "Mapping[str, RemoteCluster]") -> None:
     """One line per --cluster: its context, server and whether it answered (and why not)."""
     rows = [("CLUSTER", "CONTEXT", "SERVER", "REACHABLE")]
     for cluster in remote.values():

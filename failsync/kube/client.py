@@ -1,6 +1,10 @@
-"""A small Kubernetes client over pykube-ng: discovery, LIST/GET/WATCH and
-POST/JSON-PATCH/DELETE on the kinds of ``failsync.kube.resources``; its configuration
-comes from ``failsync.kube.kubeconfig``.
+"""A small Kubernetes client: discovery, LIST/GET/WATCH and POST/JSON-PATCH/DELETE on the kinds of
+``failsync.kube.resources``; its configuration comes from ``failsync.kube.kubeconfig``.
+
+Requests that are not streams go over the lean transport (``failsync.kube.transport``) when it can
+send them exactly as pykube-ng would; watch streams, and every request of a configuration it
+declines (exec or auth-provider credentials, a proxy, userinfo in the URL), go through pykube-ng
+and requests, imported only then (a converged one-shot ``sync`` never imports them).
 
 Owns: URLs, HTTP, and converting every client failure into ``failsync.errors``
 (``raise ... from``). Never does: retries, decisions, rendering or diffing.
@@ -9,30 +13,29 @@ Owns: URLs, HTTP, and converting every client failure into ``failsync.errors``
 from __future__ import annotations
 
 import functools
-import http.client
 import json
 import logging
 import re
-import warnings
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 from urllib.parse import quote, urlencode, urlsplit
-
-import pykube
-import requests
-import urllib3
 
 from failsync.core.model import Target
 from failsync.core.targets import is_route
 from failsync.errors import ApiError, Gone, NotFound
 from failsync.kube.errors import error_from_response, error_from_status, missing_crd, redact_url, unreachable
-from failsync.kube.kubeconfig import kubeconfig_files, load_config, merge_kubeconfigs
+from failsync.kube.kubeconfig import KubeConfig, kubeconfig_files, load_config, merge_kubeconfigs
 from failsync.kube.resources import ENDPOINT_SLICES, ROUTES, SMI_GROUP, TRAFFIC_SPLITS, Resource
-from failsync.kube.transport import lean_transport
+from failsync.kube.transport import USER_AGENT, lean_transport
+
+if TYPE_CHECKING:
+    import pykube
+    import requests
 
 __all__ = ["Discovery", "KubeClient", "ObjectList", "WatchEvent", "load_config", "kubeconfig_files",
-           "merge_kubeconfigs"]
+           "merge_kubeconfigs", "KubeConfig"]
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +82,16 @@ def _quiet_insecure_warning(server: str) -> None:
     """The kubeconfig asked for no TLS verification of ``server``: say so once at DEBUG, as
     kubectl says nothing, instead of urllib3's InsecureRequestWarning on every request.
     Only warnings about this host are silenced; any other unverified request still warns."""
+    import warnings
+
+    import urllib3
+
     pattern = f"Unverified HTTPS request is being made to host '{re.escape(urlsplit(server).hostname or '')}'"
     if not any(getattr(entry[1], "pattern", None) == pattern for entry in warnings.filters):
         warnings.filterwarnings("ignore", message=pattern, category=urllib3.exceptions.InsecureRequestWarning)
-    log.debug("TLS certificate of %s is not verified (insecure-skip-tls-verify in the kubeconfig)", server)
 
 
-def _settle_environment(session: requests.Session, server: str) -> None:
+def _settle_environment(session: "requests.Session", server: str) -> None:
     """Read what the environment says about ``server`` once, instead of on every request.
 
     requests re-reads proxies (``HTTPS_PROXY``/``NO_PROXY``), ``~/.netrc`` and the CA bundle
@@ -102,7 +108,7 @@ def _settle_environment(session: requests.Session, server: str) -> None:
     session.trust_env = False
 
 
-def _end_stream(response: requests.Response) -> None:
+def _end_stream(response: "requests.Response") -> None:
     """End a streaming answer from another thread: its blocked read returns at once (closing the
     socket alone would not wake it). One already ended or released to the pool is left alone."""
     try:
@@ -114,25 +120,43 @@ def _end_stream(response: requests.Response) -> None:
 class KubeClient:
     """One API server: typed-by-Resource calls that return plain dicts and raise ApiError subclasses."""
 
-    def __init__(self, config: pykube.KubeConfig, *, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self._api = pykube.HTTPClient(config, timeout=timeout)
+    def __init__(self, config: KubeConfig, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._config = config
         self._timeout = timeout
         self._discovery: Discovery | None = None
         #: ``target_resource`` answers while the discovery they come from stands (a pass asks once per policy).
         self._target_resources: dict[Target, Resource] = {}
+        self._url = config.server.rstrip("/")
         #: The server URL as messages and logs show it: never with the userinfo (a token) of the kubeconfig.
-        self.server: str = redact_url(self._api.url.rstrip("/"))
+        self.server: str = redact_url(self._url)
         self.context: str | None = config.current_context
-        _settle_environment(self._api.session, self._api.url.rstrip("/"))
         if config.cluster.get("insecure-skip-tls-verify"):
-            _quiet_insecure_warning(self.server)
-        # Requests that are not streams go over persistent http.client connections with TLS and credentials
-        # settled here: through pykube's adapter and requests each one re-resolved its CA file, merged
-        # settings and sent head and body in two writes (1.2 ms a PATCH against 0.5 ms for the socket).
-        self._lean = lean_transport(config, self._api.session, self._api.url.rstrip("/"), timeout)
-        #: Called with (verb, status code) after every answer that came over the lean transport
-        #: (``kube.instrument`` counts them; answers through requests reach its session's hooks).
+            log.debug("TLS certificate of %s is not verified (insecure-skip-tls-verify in the kubeconfig)",
+                      self.server)
+        # Requests that are not streams go over persistent connections with TLS and credentials settled
+        # here: through pykube's adapter and requests each one re-resolved its CA file, merged settings
+        # and sent head and body in two writes (1.2 ms a PATCH against 0.5 ms for the socket).
+        self._lean = lean_transport(config, self._url, timeout)
+        self._pykube_client: "pykube.HTTPClient | None" = None
+        self._pykube_lock = threading.Lock()  # watchers on several threads may open their first stream at once
+        #: Called with (verb, status code) after every answer (``kube.instrument`` counts them).
         self.answered: list[Callable[[str, int], None]] = []
+
+    @property
+    def _api(self) -> "pykube.HTTPClient":
+        """pykube-ng's client for the same configuration, made (and pykube-ng and requests imported) on
+        first use: a watch stream, or every request of a configuration the lean transport declines."""
+        with self._pykube_lock:
+            if self._pykube_client is None:
+                import pykube
+
+                api = pykube.HTTPClient(self._config.pykube(), timeout=self._timeout)
+                api.session.headers["User-Agent"] = USER_AGENT
+                _settle_environment(api.session, self._url)
+                if self._config.cluster.get("insecure-skip-tls-verify"):
+                    _quiet_insecure_warning(self.server)
+                self._pykube_client = api
+            return self._pykube_client
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | Path | None, context: str | None = None, *,
@@ -294,7 +318,7 @@ class KubeClient:
                     raise error_from_status(status if isinstance(status, dict) else {}, resource=resource,
                                             server=self.server)
                 yield WatchEvent(event.get("type", ""), self._typed(resource, event.get("object") or {}))
-        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
+        except (_requests().exceptions.ConnectionError, _requests().exceptions.ChunkedEncodingError) as error:
             raise unreachable(error, self.server) from error
         finally:
             response.close()
@@ -379,15 +403,17 @@ class KubeClient:
     def _raw(self, method: str, path: str, *, verb: str, resource: Resource, namespace: str | None = None,
              name: str | None = None, params: Mapping[str, Any] | None = None, json_body: Any = None,
              content_type: str | None = None, stream: bool = False, timeout: Any = None,
-             guarded: bool = False) -> requests.Response:
+             guarded: bool = False) -> "requests.Response":
         params, headers, data = self._request_parts(method, params, json_body, content_type)
         log.debug("%s %s", method, path)
+        session = self._api.session
         try:
-            response = self._api.session.request(method, self._api.url.rstrip("/") + path, params=params,
-                                                 data=data, headers=headers, stream=stream,
-                                                 timeout=timeout or self._timeout)
-        except requests.exceptions.RequestException as error:
+            response = session.request(method, self._url + path, params=params, data=data, headers=headers,
+                                       stream=stream, timeout=timeout or self._timeout)
+        except _requests().exceptions.RequestException as error:
             raise unreachable(error, self.server) from error
+        for observe in self.answered:
+            observe(verb, response.status_code)
         if response.status_code >= 400:
             try:
                 raise error_from_response(response, verb=verb, resource=resource, namespace=namespace,
@@ -419,7 +445,7 @@ class KubeClient:
         log.debug("%s %s", method, path)
         try:
             answer = self._lean.request(method, target, data.encode() if data is not None else None, headers)
-        except (OSError, http.client.HTTPException) as error:
+        except (OSError, _http_exception()) as error:
             raise unreachable(error, self.server) from error
         for observe in self.answered:
             observe(verb, answer.status)
@@ -427,3 +453,18 @@ class KubeClient:
             raise error_from_response(answer.as_response(self.server + target), verb=verb, resource=resource,
                                       namespace=namespace, name=name, server=self.server, guarded=guarded)
         return answer.content
+
+
+def _requests() -> Any:
+    """requests (imported by ``KubeClient._api`` before any request that can raise its exceptions)."""
+    import requests
+
+    return requests
+
+
+def _http_exception() -> type[Exception]:
+    """http.client's base exception, imported only when a lean request failed (an ``except``
+    clause's expression is evaluated only then)."""
+    import http.client
+
+    return http.client.HTTPException

@@ -9,16 +9,35 @@ from __future__ import annotations
 
 import json
 import re
-import ssl
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
-
-import requests
 
 from failsync.errors import (ApiError, Conflict, Forbidden, Gone, Invalid, NotFound, ServerError,
                              Unauthorized, Unreachable)
 from failsync.core.targets import GATEWAY_GROUP, LINKERD_POLICY_GROUP
 from failsync.kube.resources import SMI_GROUP, Resource
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+class Answered(Protocol):
+    """An HTTP answer as read here: a ``requests.Response`` or the lean transport's ``Response``."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def headers(self) -> "Mapping[str, str]": ...
+
+    @property
+    def text(self) -> str: ...
+
+    def json(self) -> Any: ...
 
 INSTALL_SMI_HINT = ("install linkerd-smi (helm install linkerd-smi -n linkerd-smi --create-namespace "
                     "linkerd-smi/linkerd-smi), which provides the TrafficSplit CRD")
@@ -47,7 +66,7 @@ def redact_urls(text: str) -> str:
     return _USERINFO.sub(lambda match: f"{match['scheme']}***@", text)
 
 
-def _status_body(response: requests.Response) -> dict[str, Any]:
+def _status_body(response: Answered) -> dict[str, Any]:
     try:
         body = response.json()
     except (ValueError, json.JSONDecodeError):
@@ -55,7 +74,7 @@ def _status_body(response: requests.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) and body.get("kind") == "Status" else {}
 
 
-def _retry_after(response: requests.Response, body: dict[str, Any]) -> float | None:
+def _retry_after(response: Answered, body: dict[str, Any]) -> float | None:
     header = response.headers.get("Retry-After")
     try:
         if header is not None:
@@ -93,7 +112,7 @@ def error_class(status: int | None, *, guarded: bool = False) -> type[ApiError]:
             422: Conflict if guarded else Invalid}.get(status, ApiError)
 
 
-def error_from_response(response: requests.Response, *, verb: str, resource: Resource,
+def error_from_response(response: Answered, *, verb: str, resource: Resource,
                         namespace: str | None, name: str | None, server: str,
                         guarded: bool = False) -> ApiError:
     """The ApiError for a non-2xx answer to ``verb`` on ``resource``.
@@ -151,12 +170,15 @@ def error_from_response(response: requests.Response, *, verb: str, resource: Res
 def unreachable(error: Exception, server: str) -> Unreachable:
     """The error for a request that never got an HTTP answer."""
     cause = type(error).__name__
-    # requests' classes, and the standard library's ones the lean transport (``kube.transport``) raises
-    if isinstance(error, (requests.exceptions.SSLError, ssl.SSLError)):
+    # requests' classes, and the standard library's ones the lean transport (``kube.transport``) raises;
+    # a module not imported yet cannot have raised its errors (neither is imported for this)
+    exceptions = getattr(sys.modules.get("requests"), "exceptions", None)
+    ssl = sys.modules.get("ssl")
+    if (exceptions and isinstance(error, exceptions.SSLError)) or (ssl and isinstance(error, ssl.SSLError)):
         cause = "TLS handshake failed"
-    elif isinstance(error, (requests.exceptions.Timeout, TimeoutError)):
+    elif (exceptions and isinstance(error, exceptions.Timeout)) or isinstance(error, TimeoutError):
         cause = "timed out"
-    elif isinstance(error, (requests.exceptions.ConnectionError, OSError)):
+    elif (exceptions and isinstance(error, exceptions.ConnectionError)) or isinstance(error, OSError):
         cause = "connection refused or host unknown"
     return Unreachable(f"cannot reach the Kubernetes API server at {server} ({cause}); check "
                        f"--kubeconfig/--context and that the cluster is running")

@@ -10,12 +10,19 @@ Covers:
   page's resourceVersion, in as many requests as pages;
 - the persistent write path verifies the server: a kubeconfig naming the server's CA
   (certificate-authority-data) lists and patches, one trusting other CAs cannot reach it (TLS
-  handshake), and a wrong bearer token is a 401 naming the credentials.
+  handshake), and a wrong bearer token is a 401 naming the credentials;
+- a ``tokenFile`` user sends the file's token, as kubectl does;
+- an exec credential plugin (sent through pykube-ng and requests) authenticates, its wrong token is a 401;
+- a converged one-shot ``sync`` never imports pykube-ng, requests or urllib3 (the kubeconfig is
+  read by failsync, every request goes over the lean transport).
 """
 from __future__ import annotations
 
 import base64
+import json
 import ssl
+import subprocess
+import sys
 import warnings
 from urllib.parse import urlsplit
 
@@ -28,6 +35,7 @@ import urllib3
 from failsync.errors import ApiError, Unauthorized, Unreachable
 from failsync.kube import SERVICES, KubeClient
 from failsync.sandbox import Sandbox
+from tests.integration.sync.support import policy_document
 
 
 @pytest.fixture(scope="module")
@@ -103,3 +111,53 @@ def test_write_path_verifies_the_server_and_sends_the_token(sandbox, tmp_path) -
         KubeClient.from_kubeconfig(
             _kubeconfig_with(tmp_path, sandbox, {"certificate-authority-data": authority}, "wrong"), "west"
         ).patch(SERVICES, "default", "ca", [{"op": "add", "path": "/metadata/labels/c", "value": "d"}])
+
+
+def test_a_token_file_user_sends_the_files_token(sandbox, tmp_path) -> None:
+    token = tmp_path / "token"
+    token.write_text("admin-token\n")
+    config = yaml.safe_load(_kubeconfig_with(tmp_path, sandbox, {"insecure-skip-tls-verify": True}, "x").read_text())
+    config["users"][0]["user"] = {"tokenFile": str(token)}
+    path = tmp_path / "token-file-kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    assert KubeClient.from_kubeconfig(path, "west").list(SERVICES, namespace="default") is not None
+    token.write_text("wrong")
+    with pytest.raises(Unauthorized, match="rejected the credentials"):
+        KubeClient.from_kubeconfig(path, "west").list(SERVICES, namespace="default")
+
+
+def _exec_kubeconfig(tmp_path, sandbox, token: str):
+    config = yaml.safe_load(_kubeconfig_with(tmp_path, sandbox, {"insecure-skip-tls-verify": True}, "x").read_text())
+    credential = {"apiVersion": "client.authentication.k8s.io/v1beta1", "kind": "ExecCredential",
+                  "status": {"token": token}}
+    config["users"][0]["user"] = {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": sys.executable,
+        "args": ["-c", f"print({json.dumps(json.dumps(credential))})"]}}
+    path = tmp_path / f"exec-{token}"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_an_exec_plugin_authenticates_through_pykube(sandbox, tmp_path) -> None:
+    client = KubeClient.from_kubeconfig(_exec_kubeconfig(tmp_path, sandbox, "admin-token"), "west")
+    seen: list[tuple[str, int]] = []
+    client.answered.append(lambda verb, code: seen.append((verb, code)))
+    assert client.list(SERVICES, namespace="default") is not None
+    assert seen == [("list", 200)]
+    with pytest.raises(Unauthorized, match="rejected the credentials"):
+        KubeClient.from_kubeconfig(_exec_kubeconfig(tmp_path, sandbox, "wrong"), "west").list(SERVICES)
+
+
+def test_a_converged_sync_imports_no_http_library(tmp_path) -> None:
+    policy = tmp_path / "policies" / "web.yaml"
+    policy.parent.mkdir()
+    policy.write_text(policy_document("plain", "web"))
+    with Sandbox(clusters=("west",)) as plain:
+        plain["west"].apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "plain"}})
+        code = ("import sys\nfrom failsync.cli import main\n"
+                f"sys.argv = ['failsync', '--kubeconfig', {str(plain.kubeconfig)!r}, 'sync', {str(policy.parent)!r}]\n"
+                "try:\n    main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
+                "print(sorted({m.split('.')[0] for m in sys.modules} & {'pykube', 'requests', 'urllib3'}))")
+        for _ in range(2):  # from scratch, then converged
+            answer = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+            assert answer.stdout.strip().splitlines()[-1] == "[]", answer.stderr
