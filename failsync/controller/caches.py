@@ -80,12 +80,14 @@ def _shared_node(node: Any) -> Any:
     if key is None:
         return node
     found = _NODES.get(key)
-    if found is not None:
-        return found
-    if len(_NODES) < _NODE_LIMIT:
-        _NODES[key] = node
+    if found is not None or len(_NODES) >= _NODE_LIMIT:
+        return found if found is not None else node
+    # One step (watchers put from their own threads): only the copy kept is ever taken for shared, so
+    # an identity in ``_SHARED_IDS`` always belongs to a value ``_NODES`` keeps alive.
+    found = _NODES.setdefault(key, node)
+    if found is node:
         _SHARED_IDS.add(id(node))
-    return node
+    return found
 
 
 def _interned(value: Any, unique: bool = False, share: bool = True, own: bool = False) -> Any:

@@ -44,3 +44,14 @@ def test_annotations_metadata_other_values_and_other_types_are_never_shared() ->
     assert cached_other["spec"]["rules"][0]["matches"] is cached_first["spec"]["rules"][0]["matches"]
     boolean = _live_object(_route("c", accepted=True))["status"]["parents"][0]["conditions"][0]
     assert boolean["status"] is True  # not the "True" string of the shared condition
+
+
+def test_once_the_shared_table_is_full_new_values_are_kept_whole_and_equal(monkeypatch) -> None:
+    from failsync.controller import caches
+
+    monkeypatch.setattr(caches, "_NODE_LIMIT", len(caches._NODES))
+    first, second = _route("d", backend="full-1"), _route("e", backend="full-1")
+    cached_first, cached_second = _live_object(first), _live_object(second)
+    assert cached_first == first and cached_second == second
+    assert cached_first["spec"] is not cached_second["spec"]  # not shared: the table takes no more
+    assert cached_first["metadata"]["labels"] is cached_second["metadata"]["labels"]  # shared before
