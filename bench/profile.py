@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=100, help="failsync-only flips sampled (default 100)")
     parser.add_argument("--steady", type=float, default=20.0)
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
+    parser.add_argument("--top", type=int, default=15, help="rows of each memory table (default 15)")
     parser.add_argument("--memory-only", action="store_true", help="only the tracemalloc pass (no py-spy phases)")
     parser.add_argument("--kind", choices=sorted(fixtures.PLURALS), default="TrafficSplit",
                         help="the target kind the policies render (default TrafficSplit)")
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         policy_dir = fixtures.write_policy_files(policies, workdir / "policies")
         floor_table = fixtures.write_floor_table(floor_policies, workdir / "floor.json")
         if options.memory_only:
-            sections.append(memory_breakdown(sandbox, policy_dir, policies))
+            sections.append(memory_breakdown(sandbox, policy_dir, policies, options.top))
             return _write(sections, options.output)
         loop = scenarios.Loop(sandbox, workdir, policy_dir, floor_table)
         try:
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
             loop.stop()
         if not options.no_memory:
             sandbox.delete_splits("fs-")
-            sections.append(memory_breakdown(sandbox, policy_dir, policies))
+            sections.append(memory_breakdown(sandbox, policy_dir, policies, options.top))
     finally:
         sandbox.stop()
         shutil.rmtree(workdir, ignore_errors=True)
