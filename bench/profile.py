@@ -118,6 +118,19 @@ class Recorder:
         return summarise(self.output.read_text())
 
 
+def _by_failsync_frame(stats: list) -> list[tuple[str, tuple[int, int]]]:
+    """Live allocations charged to the innermost failsync frame of their traceback, with its caller:
+    a cache's helpers (``_interned`` recursing) show under the cache, not under ``json``."""
+    totals: dict[str, list[int]] = {}
+    for stat in stats:
+        frames = [f for f in stat.traceback if "/failsync/" in f.filename]  # oldest first
+        where = " ← ".join(f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames[-2:])) or "(outside failsync)"
+        entry = totals.setdefault(where, [0, 0])
+        entry[0] += stat.size_diff
+        entry[1] += stat.count_diff
+    return sorted(((k, (v[0], v[1])) for k, v in totals.items()), key=lambda item: -item[1][0])
+
+
 def memory_breakdown(sandbox: SandboxProcess, policy_dir: Path, policies: list, top: int = 15) -> str:
     """tracemalloc of the same Controller run in this process until converged: what holds memory."""
     from failsync.controller import Controller, LoopOptions
@@ -140,13 +153,17 @@ def memory_breakdown(sandbox: SandboxProcess, policy_dir: Path, policies: list, 
     tracemalloc.stop()
     total = sum(s.size_diff for s in snapshot.compare_to(baseline, "filename"))
     lines = [f"### Memory held by the converged loop (tracemalloc, in-process, {len(policies):,} policies)", "",
-             f"Python allocations live after converging: {total / 2**20:.1f} MiB; at their peak while "
+             f"Python allocations live after converging: {total / 2**20:.1f} MiB "
+             f"({total / 1024 / max(len(policies), 1):.2f} KB per policy); at their peak while "
              f"converging: {peak / 2**20:.1f} MiB. RSS follows the peak: CPython gives little of it back.", "",
              "| allocated at | MiB | blocks |", "|---|---|---|"]
     for stat in snapshot.compare_to(baseline, "lineno")[:top]:
         frame = stat.traceback[0]
         lines.append(f"| `{_function(f'x ({frame.filename}:{frame.lineno})')[3:-1]}:{frame.lineno}` | "
                      f"{stat.size_diff / 2**20:.1f} | {stat.count_diff} |")
+    lines += ["", "| innermost failsync frame (and its caller) | MiB | blocks |", "|---|---|---|"]
+    for where, (size, count) in _by_failsync_frame(snapshot.compare_to(baseline, "traceback"))[:top]:
+        lines.append(f"| `{where}` | {size / 2**20:.2f} | {count} |")
     lines += ["", "| grouped by file | MiB |", "|---|---|"]
     for stat in snapshot.compare_to(baseline, "filename")[:10]:
         lines.append(f"| `{_function(f'x ({stat.traceback[0].filename}:0)')[3:-1]}` | {stat.size_diff / 2**20:.1f} |")
@@ -159,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=100, help="failsync-only flips sampled (default 100)")
     parser.add_argument("--steady", type=float, default=20.0)
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass")
+    parser.add_argument("--top", type=int, default=15, help="rows of each memory table (default 15)")
+    parser.add_argument("--memory-only", action="store_true", help="only the tracemalloc pass (no py-spy phases)")
+    parser.add_argument("--kind", choices=sorted(fixtures.PLURALS), default="TrafficSplit",
+                        help="the target kind the policies render (default TrafficSplit)")
     parser.add_argument("--output", type=Path, default=RESULTS / "profile-notes.md")
     options = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -167,12 +188,15 @@ def main(argv: list[str] | None = None) -> int:
     sections = [f"# Profile of `failsync run` at {options.policies:,} policies", "",
                 f"Command: `python -m bench.profile --policies {options.policies} --events {options.events}`", ""]
     try:
-        policies = fixtures.make_policies(options.policies, "fs")
-        floor_policies = fixtures.make_policies(2, "fl")
+        policies = fixtures.make_policies(options.policies, "fs", options.kind)
+        floor_policies = fixtures.make_policies(2, "fl", options.kind)
         sandbox.apply([obj for p in policies + floor_policies for obj in fixtures.cluster_objects(p)])
         sandbox.apply([fixtures.split_object(p) for p in floor_policies])
         policy_dir = fixtures.write_policy_files(policies, workdir / "policies")
         floor_table = fixtures.write_floor_table(floor_policies, workdir / "floor.json")
+        if options.memory_only:
+            sections.append(memory_breakdown(sandbox, policy_dir, policies, options.top))
+            return _write(sections, options.output)
         loop = scenarios.Loop(sandbox, workdir, policy_dir, floor_table)
         try:
             recorder = Recorder(loop.failsync.pid, RESULTS / "profile-converge.raw")
@@ -192,11 +216,15 @@ def main(argv: list[str] | None = None) -> int:
             loop.stop()
         if not options.no_memory:
             sandbox.delete_splits("fs-")
-            sections.append(memory_breakdown(sandbox, policy_dir, policies))
+            sections.append(memory_breakdown(sandbox, policy_dir, policies, options.top))
     finally:
         sandbox.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-    options.output.write_text("\n".join(sections))
+    return _write(sections, options.output)
+
+
+def _write(sections: list[str], output: Path) -> int:
+    output.write_text("\n".join(sections))
     print("\n".join(sections))
     return 0
 

@@ -33,7 +33,7 @@ def _service_of_slice(obj: Mapping[str, Any]) -> tuple[str, str] | None:
     return (shared(metadata.get("namespace") or "default"), shared(service)) if service else None
 
 
-def _slice_readiness(obj: Mapping[str, Any]) -> health.SliceReadiness:
+def _slice_readiness(obj: Mapping[str, Any]) -> health.SliceView:
     """What the ready count needs of an EndpointSlice, its strings copied out of the decoded LIST."""
     return health.slice_readiness(obj, keep=detached)  # addresses: unique, so copied, not shared
 
@@ -43,43 +43,69 @@ def _slice_readiness(obj: Mapping[str, Any]) -> health.SliceReadiness:
 _UNIQUE_VALUES = frozenset({"uid", "resourceVersion", "creationTimestamp", "generation"})
 
 
-#: Small mappings of plain values that repeat from object to object (a route's status conditions and
-#: path match, the managed-by label): one copy each, shared by every cached object that has it. Safe
-#: because no reader changes a cached object in place (each copies what it changes). Not a mapping
-#: naming a service (backend and parent refs: names differ from cluster to cluster) nor annotations
-#: (unique values). Bounded, so unique mappings cannot grow it without end.
-_LEAVES: dict[tuple[tuple[str, type, Any], ...], dict[str, Any]] = {}
-_LEAF_LIMIT = 4096
-_LEAF_SIZE = 4
-_PLAIN = (str, int, bool, type(None))
+#: Parts of cached objects that repeat from object to object (a TrafficSplit's spec and backends, a
+#: route's rules, backendRefs, parentRefs, status conditions and path matches, the managed-by label):
+#: one copy of each value, shared by every cached object that has it (hash-consing). Safe because no
+#: reader changes a cached object in place (each copies what it changes). Built bottom up: a node is
+#: keyed by its plain values and the identities of its (already shared) children, so no key is deep.
+#: Never an object's metadata (its uid and resourceVersion make it unique) nor annotations (unique
+#: values). Bounded, so a cluster of unique values cannot grow it without end; entries are never
+#: dropped, so the identity of a shared node is never reused by another.
+_NODES: dict[tuple[Any, ...], Any] = {}
+_SHARED_IDS: set[int] = set()  # ids of the values of ``_NODES``
+_NODE_LIMIT = 8192
+_PLAIN = (str, int, bool, type(None))  # not float: -0.0 == 0.0 would share one for the other
+#: Mappings unique to one object: never shared themselves (their children may be).
+_OWN = frozenset({"metadata"})
 
 
-def _leaf(mapping: dict[str, Any]) -> dict[str, Any]:
-    """The shared copy of a small mapping of plain values (``mapping`` itself the first time)."""
-    if len(mapping) > _LEAF_SIZE or "name" in mapping or "service" in mapping or not all(type(v) in _PLAIN for v in mapping.values()):
-        return mapping
-    key = tuple((k, type(v), v) for k, v in mapping.items())  # the type too: true is not 1
-    found = _LEAVES.get(key)
-    if found is None and len(_LEAVES) < _LEAF_LIMIT:
-        _LEAVES[key] = mapping
-    return found if found is not None else mapping
+def _node_key(node: dict[str, Any] | list[Any]) -> tuple[Any, ...] | None:
+    """What tells ``node`` apart from every other value: its type, then per item (a mapping's key first)
+    the value's type and the value, or for a shared child its identity; None when a child is not shared."""
+    parts: list[Any] = [type(node)]
+    for key, value in (node.items() if type(node) is dict else enumerate(node)):
+        kind = type(value)
+        if kind in _PLAIN:
+            parts += (key, kind, value) if type(node) is dict else (kind, value)  # the type too: true is not 1
+        elif id(value) in _SHARED_IDS:
+            parts += (key, kind, id(value)) if type(node) is dict else (kind, id(value))
+        else:
+            return None
+    return tuple(parts)
 
 
-def _interned(value: Any, unique: bool = False, share: bool = True) -> Any:
+def _shared_node(node: Any) -> Any:
+    """The shared copy of ``node`` (``node`` itself the first time, or when it cannot be shared)."""
+    key = _node_key(node)
+    if key is None:
+        return node
+    found = _NODES.get(key)
+    if found is not None or len(_NODES) >= _NODE_LIMIT:
+        return found if found is not None else node
+    # One step (watchers put from their own threads): only the copy kept is ever taken for shared, so
+    # an identity in ``_SHARED_IDS`` always belongs to a value ``_NODES`` keeps alive.
+    found = _NODES.setdefault(key, node)
+    if found is node:
+        _SHARED_IDS.add(id(node))
+    return found
+
+
+def _interned(value: Any, unique: bool = False, share: bool = True, own: bool = False) -> Any:
     """A copy of a decoded JSON value sharing its mapping keys, and its short repeated string values
     (namespaces, kinds, service names, label and annotation values), with every other cached object;
-    small repeated mappings are shared whole (``_leaf``).
+    repeated parts are shared whole (``_shared_node``), but for ``own`` ones (the object itself, its metadata).
 
     Each watch event is its own JSON document, so without this 10,000 cached TrafficSplits
     each hold private copies of "apiVersion", "metadata", "backends" and the rest.
     """
     if isinstance(value, dict):
         copy = {sys.intern(key) if isinstance(key, str) else key:
-                _interned(item, key in _UNIQUE_VALUES, share and key != "annotations")
+                _interned(item, key in _UNIQUE_VALUES, share and key != "annotations", key in _OWN)
                 for key, item in value.items()}
-        return _leaf(copy) if share else copy
+        return _shared_node(copy) if share and not own else copy
     if isinstance(value, list):
-        return [_interned(item, share=share) for item in value]
+        items = [_interned(item, share=share) for item in value]
+        return _shared_node(items) if share and not own else items
     return detached(value) if unique else shared(value)
 
 
@@ -121,7 +147,7 @@ def _live_object(obj: Mapping[str, Any]) -> Any:
     status = obj.get("status")
     if isinstance(status, Mapping) and "parents" in status:
         kept["status"] = _route_status(status)
-    return _interned(kept)
+    return _interned(kept, own=True)
 
 
 def _present(obj: Mapping[str, Any]) -> bool:

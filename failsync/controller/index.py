@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
-from failsync.core.model import Policy
+from failsync.core.model import Policy, share_values
 
 
 @dataclass
@@ -118,7 +118,7 @@ class PolicyIndex:
             assert previous is not None
             change.removed.append(previous)
             return
-        self._policies[key] = effective
+        self._policies[key] = share_values(effective)
         key = effective.key  # the one copy of the string, shared with the policy
         for service in dict.fromkeys(effective.services):
             service_key = (effective.namespace, service)

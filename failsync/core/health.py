@@ -17,6 +17,7 @@ Counting rules:
 
 from __future__ import annotations
 
+import socket
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
@@ -49,59 +50,90 @@ def endpoint_counts(endpoints: Mapping[str, Any] | None) -> tuple[int, int]:
     return ready, ready + len(others - ready_ips)
 
 
+#: One endpoint of a cached slice, as a set member that tells addresses apart exactly as their strings
+#: do: one canonical dotted-quad IPv4 address as its number (32 bytes, not a 60-byte string), another
+#: single address as its string, several as the tuple of those, none as ``()``.
+EndpointKey = Any
+
+
 @dataclass(frozen=True, slots=True)
 class SliceReadiness:
     """All the ready count needs of one EndpointSlice: its address family and, for each ready
-    endpoint, its addresses (empty for an endpoint the API reported without one); and the
-    same for its endpoints that are not ready (they count in the total only)."""
+    endpoint, its key (``EndpointKey``); and the same for its endpoints that are not ready (they
+    count in the total only). An IPv4 slice whose endpoints are all ready is kept as the plain
+    tuple of its ready keys (``SliceView``): most slices are, and the object beside it cost more."""
 
     family: str
-    ready: tuple[tuple[str, ...], ...]
-    not_ready: tuple[tuple[str, ...], ...] = ()
+    ready: tuple[EndpointKey, ...]
+    not_ready: tuple[EndpointKey, ...] = ()
 
 
-def slice_readiness(item: Mapping[str, Any], *, keep: Callable[[str], str] = str) -> SliceReadiness:
+#: What a cache keeps of one EndpointSlice: a ``SliceReadiness``, or an all-ready IPv4 slice's keys.
+SliceView = SliceReadiness | tuple[EndpointKey, ...]
+_IPV4 = sys.intern("IPv4")
+
+
+def _compact_address(address: str, keep: Callable[[str], str]) -> EndpointKey:
+    try:
+        packed = socket.inet_aton(address)
+    except (OSError, ValueError):  # not IPv4 (or a NUL in it)
+        return keep(address)
+    # inet_aton also reads "10.1", "010.0.0.1" and trailing text: only the canonical spelling is a number.
+    return int.from_bytes(packed, "big") if socket.inet_ntoa(packed) == address else keep(address)
+
+
+def _endpoint_key(addresses: Any, keep: Callable[[str], str]) -> EndpointKey:
+    if not addresses:
+        return ()
+    if len(addresses) == 1:
+        return _compact_address(str(addresses[0]), keep)
+    return tuple(_compact_address(str(address), keep) for address in addresses)
+
+
+def slice_readiness(item: Mapping[str, Any], *, keep: Callable[[str], str] = str) -> SliceView:
     """The readiness of one EndpointSlice; ``keep`` is applied to every string kept (a cache
     may copy them out of a large decoded document)."""
     ready = []
     not_ready = []
     for endpoint in item.get("endpoints") or ():
         endpoint = endpoint or {}
-        addresses = tuple(keep(address) for address in endpoint.get("addresses") or ())
+        key = _endpoint_key(endpoint.get("addresses") or (), keep)
         if (endpoint.get("conditions") or {}).get("ready") is False:
-            not_ready.append(addresses)
+            not_ready.append(key)
         else:
-            ready.append(addresses)
-    return SliceReadiness(sys.intern(str(item.get("addressType") or "IPv4")), tuple(ready),
-                          tuple(not_ready) if not_ready else ())
+            ready.append(key)
+    family = sys.intern(str(item.get("addressType") or "IPv4"))
+    if family == _IPV4 and not not_ready:
+        return tuple(ready)
+    return SliceReadiness(family, tuple(ready), tuple(not_ready) if not_ready else ())
 
 
-def count_ready(slices: Iterable[SliceReadiness]) -> int:
+def _view(item: SliceView) -> tuple[str, tuple[EndpointKey, ...], tuple[EndpointKey, ...]]:
+    return (_IPV4, item, ()) if type(item) is tuple else (item.family, item.ready, item.not_ready)  # type: ignore[union-attr]
+
+
+def _count_views(slices: Iterable[SliceView], *, ready_only: bool) -> int:
+    addressed: dict[str, set[EndpointKey]] = {}
+    unaddressed: dict[str, int] = {}
+    for item in slices:
+        name, ready, not_ready = _view(item)
+        family = addressed.setdefault(name, set())
+        for key in (ready if ready_only else (*ready, *not_ready)):
+            if key == ():
+                unaddressed[name] = unaddressed.get(name, 0) + 1
+            else:
+                family.add(key)
+    return max((len(found) + unaddressed.get(name, 0) for name, found in addressed.items()), default=0)
+
+
+def count_ready(slices: Iterable[SliceView]) -> int:
     """Ready endpoints over the slices of one service: distinct addresses, largest family."""
-    addressed: dict[str, set[tuple[str, ...]]] = {}
-    unaddressed: dict[str, int] = {}
-    for item in slices:
-        family = addressed.setdefault(item.family, set())
-        for addresses in item.ready:
-            if addresses:
-                family.add(addresses)
-            else:
-                unaddressed[item.family] = unaddressed.get(item.family, 0) + 1
-    return max((len(found) + unaddressed.get(name, 0) for name, found in addressed.items()), default=0)
+    return _count_views(slices, ready_only=True)
 
 
-def count_all(slices: Iterable[SliceReadiness]) -> int:
+def count_all(slices: Iterable[SliceView]) -> int:
     """All endpoints, ready or not, over the slices of one service: distinct addresses, largest family."""
-    addressed: dict[str, set[tuple[str, ...]]] = {}
-    unaddressed: dict[str, int] = {}
-    for item in slices:
-        family = addressed.setdefault(item.family, set())
-        for addresses in (*item.ready, *item.not_ready):
-            if addresses:
-                family.add(addresses)
-            else:
-                unaddressed[item.family] = unaddressed.get(item.family, 0) + 1
-    return max((len(found) + unaddressed.get(name, 0) for name, found in addressed.items()), default=0)
+    return _count_views(slices, ready_only=False)
 
 
 def _address_key(addresses: Any) -> object:

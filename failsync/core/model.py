@@ -9,6 +9,7 @@ loop keeps one Policy (with its Backends and Target) per managed policy, and an 
 from __future__ import annotations
 
 import enum
+import sys
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
@@ -179,6 +180,51 @@ class Policy:
         """Whether deciding needs every endpoint (ready or not), not just the ready ones."""
         return self.min_ready_percent is not None or (
             self.mode is SpecMode.FAILOVER and self.failover_mode is FailoverMode.GRADUAL)
+
+
+#: One copy of each Backend (and tuple of Backends, tuple of service names) that policies repeat:
+#: 10,000 policies name the same few services. Bounded, so unique values cannot grow it without end.
+_SHARED: dict[object, object] = {}
+_SHARED_LIMIT = 65536
+
+
+def _one_copy(value: object) -> object:
+    found = _SHARED.get(value)
+    if found is None and len(_SHARED) < _SHARED_LIMIT:
+        _SHARED[value] = found = value
+    return value if found is None else found
+
+
+def _exact(backend: Backend) -> bool:
+    # Exact types only: equality takes True for 1, and a shared copy must be the same JSON when rendered.
+    return type(backend.service) is str and type(backend.priority) is int and type(backend.weight) is int \
+        and backend.remote is None
+
+
+def _shared_backend(backend: Backend) -> Backend:
+    found = _SHARED.get(backend)
+    if found is None:
+        object.__setattr__(backend, "service", sys.intern(backend.service))
+        found = _one_copy(backend)
+    return found  # type: ignore[return-value]
+
+
+def share_values(policy: Policy) -> Policy:
+    """``policy`` itself, its strings and backends replaced by equal shared copies (names and services
+    interned, one Backend object per distinct backend): a long-lived holder (the loop's index) keeps
+    10,000 policies that mostly name the same services. Values stay equal, so nothing else changes."""
+    for name in ("name", "namespace", "service", "primary", "key"):
+        value = getattr(policy, name)
+        if type(value) is str:
+            object.__setattr__(policy, name, sys.intern(value))
+    if all(_exact(backend) for backend in policy.backends):
+        backends = tuple(_shared_backend(backend) for backend in policy.backends)
+        object.__setattr__(policy, "backends", _one_copy(backends))
+        object.__setattr__(policy, "fallbacks", _one_copy(backends[1:]))
+        object.__setattr__(policy, "services", _one_copy(tuple(backend.service for backend in backends)))
+    if type(policy.target.port) in (int, type(None)):
+        object.__setattr__(policy, "target", _one_copy(policy.target))
+    return policy
 
 
 class Rule(str, enum.Enum):
