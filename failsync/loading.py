@@ -103,6 +103,29 @@ def missing_policy_paths(paths: Sequence[str | Path]) -> list[PolicyPathError]:
             for given in paths if not os.path.lexists(expand_path(given))]
 
 
+def readable_policy_files(paths: Sequence[str | Path]) -> list[str] | None:
+    """Every policy file ``load_policies(paths)`` would read, in its order; None if any path is
+    missing, cannot be listed or is a directory without policy files (``load_policies`` says why)."""
+    files: list[str] = []
+    for given in paths:
+        path = expand_path(given)
+        if path.is_dir():
+            found, errors = _policy_file_names(str(path))
+            if errors or not found:
+                return None
+            files.extend(found)
+        elif os.path.lexists(path):
+            files.append(str(path))
+        else:
+            return None
+    return files
+
+
+def load_files(files: Sequence[str]) -> PolicySet:
+    """``load_policies`` of files named by ``readable_policy_files`` (no path is expanded or listed again)."""
+    return merge_policy_sets(_load_file(file) for file in files)
+
+
 def _load(paths: Sequence[str | Path], allow_missing: bool) -> Iterator[PolicySet]:
     for given in paths:
         path = expand_path(given)
