@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import threading
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -49,8 +50,9 @@ def slices(items: Sequence[Item], count: int) -> list[Sequence[Item]]:
 def split_map(items: Sequence[Item], work: Callable[[Sequence[Item]], Result]) -> list[Result] | None:
     """``[work(slice) for slice in slices(items, n)]``, each slice but the first in a forked worker.
 
-    None when the batch is not split (one worker would do) or any worker fails; the caller
-    then does the work itself. ``work`` must not write to stdout or stderr, and its result
+    None when the batch is not split (one worker would do), any worker fails, or the caller's
+    own slice answers None (the workers are then stopped at once); the caller then does the
+    work itself. ``work`` must not write to stdout or stderr, and its result
     must pickle.
     """
     count = worker_count(len(items))
@@ -62,6 +64,11 @@ def split_map(items: Sequence[Item], work: Callable[[Sequence[Item]], Result]) -
         for part in parts[1:]:
             workers.append(_fork(work, part))
         results: list[Any] = [work(parts[0])]
+        if results[0] is None:
+            # The caller's slice already declines the batch: the workers' results would go unused.
+            for pid, _ in workers:
+                os.kill(pid, signal.SIGKILL)
+            return None
         for pid, descriptor in workers:
             results.append(_collect(pid, descriptor))
     finally:

@@ -121,9 +121,17 @@ def readable_policy_files(paths: Sequence[str | Path]) -> list[str] | None:
     return files
 
 
-def load_files(files: Sequence[str]) -> PolicySet:
-    """``load_policies`` of files named by ``readable_policy_files`` (no path is expanded or listed again)."""
-    return merge_policy_sets(_load_file(file) for file in files)
+def load_valid_files(files: Sequence[str]) -> PolicySet | None:
+    """``load_policies`` of files named by ``readable_policy_files`` (no path expanded or listed again),
+    or None as soon as any has an error (the caller then loads them all to report every error)."""
+    sets = []
+    for file in files:
+        found = _load_file(file)
+        if found.errors:
+            return None
+        sets.append(found)
+    merged = merge_policy_sets(sets)
+    return None if merged.errors else merged
 
 
 def _load(paths: Sequence[str | Path], allow_missing: bool) -> Iterator[PolicySet]:

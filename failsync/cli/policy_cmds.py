@@ -23,7 +23,7 @@ from failsync.core.policies import PolicySet, object_identity
 from failsync.core.weights import initial_weights
 from failsync.errors import PolicyError, TemplateError
 from failsync.fanout import split_map
-from failsync.loading import load_files, load_policies, policy_paths, readable_policy_files
+from failsync.loading import load_policies, load_valid_files, policy_paths, readable_policy_files
 
 if TYPE_CHECKING:
     from failsync.core.rendering import Renderer
@@ -73,8 +73,8 @@ def _split(paths: Sequence[str], work: Any) -> list[Any] | None:
 
 def _valid_identities(files: Sequence[str]) -> tuple[list[tuple[str, str]], None] | None:
     """A worker's slice for ``validate``: the identity of each policy, or None on any error."""
-    policy_set = load_files(files)
-    if policy_set.errors:
+    policy_set = load_valid_files(files)
+    if policy_set is None:
         return None
     return [object_identity(policy) for policy in policy_set.policies], None
 
@@ -96,8 +96,8 @@ def _rendered_yaml(templates: Path | None, files: Sequence[str]) -> tuple[list[t
     """A worker's slice for ``render``: each policy's identity and the YAML of the slice, or None on any error."""
     from failsync.core.rendering import Renderer, to_yaml_documents
 
-    policy_set = load_files(files)
-    if policy_set.errors:
+    policy_set = load_valid_files(files)
+    if policy_set is None:
         return None
     objects, failures = _render_all(Renderer(templates), policy_set.policies)
     if failures:

@@ -70,14 +70,17 @@ def test_a_valid_batch_split_over_workers_gives_the_same_output(tmp_path: Path, 
     assert split[0] == 0 and split[1]
 
 
-@pytest.mark.parametrize("breakage", ["bad file", "duplicate across slices", "duplicate within a slice"])
+@pytest.mark.parametrize("breakage", ["bad file in the worker's slice", "bad file in the first slice",
+                                      "duplicate across slices", "duplicate within a slice"])
 @pytest.mark.parametrize("command", [["validate"], ["render"]])
 def test_errors_in_any_slice_are_reported_as_by_one_process(tmp_path: Path, command: list[str],
                                                             breakage: str) -> None:
     directory = _policies(tmp_path, 6)
     files = sorted(directory.rglob("*.yaml"))  # team-0's three, then team-1's
-    if breakage == "bad file":
+    if breakage == "bad file in the worker's slice":
         files[4].write_text(MINIMAL_POLICY.format(name="Bad_Name"))
+    elif breakage == "bad file in the first slice":  # the worker is stopped, not waited for
+        files[0].write_text(MINIMAL_POLICY.format(name="Bad_Name"))
     elif breakage == "duplicate across slices":
         files[5].write_text(MINIMAL_POLICY.format(name="web-00"))
     else:
