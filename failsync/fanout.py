@@ -1,10 +1,11 @@
-"""One-shot batch work split over forked worker processes, one slice of the items each.
+"""One-shot batch work split over forked worker processes, slice by slice.
 
 Owns: deciding whether a batch is worth splitting (enough items, more than one usable CPU,
-``os.fork`` available, no other thread that a fork could catch holding a lock), forking, and
-collecting each worker's pickled result in order. The calling process works on the first
-slice itself. Never does: the work, or anything with a worker's failure but answer None
-(the caller then does the whole batch itself, so what the user sees never depends on it).
+``os.fork`` available, no other thread that a fork could catch holding a lock), cutting it
+into slices handed out one at a time through a pipe (the calling process takes them too),
+forking, and collecting the workers' pickled results in order. Never does: the work, or
+anything with a worker's failure but answer None (the caller then does the whole batch
+itself, so what the user sees never depends on it).
 
 Why: ``failsync render`` and ``validate`` of 10,000 policy files spend ~0.5-0.9 s of CPU in
 pure-Python parsing, validation and emission; on two cores that is nearly halved.
@@ -47,49 +48,78 @@ def slices(items: Sequence[Item], count: int) -> list[Sequence[Item]]:
     return [items[cuts[index]:cuts[index + 1]] for index in range(count)]
 
 
-def split_map(items: Sequence[Item], work: Callable[[Sequence[Item]], Result]) -> list[Result] | None:
-    """``[work(slice) for slice in slices(items, n)]``, each slice but the first in a forked worker.
+#: Most slices a batch is cut into (one byte each in the pipe they are handed out through).
+MAX_SLICES = 250
 
-    None when the batch is not split (one worker would do), any worker fails, or the caller's
-    own slice answers None (the workers are then stopped at once); the caller then does the
-    work itself. ``work`` must not write to stdout or stderr, and its result
-    must pickle.
+
+def split_map(items: Sequence[Item], work: Callable[[Sequence[Item]], Result | None]) -> list[Result] | None:
+    """``[work(slice) for slice in slices(items, n)]``, the slices shared out among the caller and
+    forked workers as each asks for the next (a worker kept off its CPU by other work holds up
+    at most one slice).
+
+    None when the batch is not split (one process would do), a worker fails, or any slice's
+    work answers None (the slices not yet started are then dropped and the workers stopped);
+    the caller then does the work itself. ``work`` must not write to stdout or stderr, and
+    its result must pickle.
     """
     count = worker_count(len(items))
     if count < 2:
         return None
-    parts = slices(items, count)
-    workers: list[tuple[int, int]] = []
+    parts = slices(items, min(len(items), MAX_SLICES))
+    tokens, writer = os.pipe()
     try:
-        for part in parts[1:]:
-            workers.append(_fork(work, part))
-        results: list[Any] = [work(parts[0])]
-        if results[0] is None:
-            # The caller's slice already declines the batch: the workers' results would go unused.
-            for pid, _ in workers:
-                os.kill(pid, signal.SIGKILL)
-            return None
-        for pid, descriptor in workers:
-            results.append(_collect(pid, descriptor))
+        os.write(writer, bytes(range(len(parts))))  # < the pipe's buffer: never blocks
     finally:
+        os.close(writer)  # once every token is taken, a read finds the end
+    workers: list[tuple[int, int]] = []
+    collected = 0
+    try:
+        for _ in range(count - 1):
+            workers.append(_fork(work, parts, tokens))
+        done: dict[int, Any] = _pull(work, parts, tokens)
+        if None in done.values():
+            return None  # the workers are stopped below: their results would go unused
         for pid, descriptor in workers:
-            _reap(pid, descriptor)
-    if any(result is _FAILED for result in results):
+            found = _collect(pid, descriptor)
+            collected += 1
+            if found is _FAILED:
+                return None
+            done.update(found)  # type: ignore[call-overload]
+    finally:
+        os.close(tokens)
+        for index, (pid, descriptor) in enumerate(workers):
+            _reap(pid, descriptor, stop=index >= collected)
+    if len(done) != len(parts) or None in done.values():
         return None
-    return results
+    return [done[index] for index in range(len(parts))]
+
+
+def _pull(work: Callable[[Sequence[Item]], Result | None], parts: list[Sequence[Item]],
+          tokens: int) -> dict[int, Result | None]:
+    """``work`` of each slice whose token this process takes, until none is left or one answers None."""
+    done: dict[int, Result | None] = {}
+    while token := os.read(tokens, 1):  # one byte: no other process gets the same one
+        index = token[0]
+        done[index] = result = work(parts[index])
+        if result is None:
+            while os.read(tokens, 4096):
+                pass  # the batch is declined: no process starts another slice
+            break
+    return done
 
 
 _FAILED: object = object()
 
 
-def _fork(work: Callable[[Sequence[Item]], Result], part: Sequence[Item]) -> tuple[int, int]:
+def _fork(work: Callable[[Sequence[Item]], Result | None], parts: list[Sequence[Item]],
+          tokens: int) -> tuple[int, int]:
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:  # the worker: never returns into the caller's code
         status = 1
         try:
             os.close(reader)
-            data = pickle.dumps(work(part), protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps(_pull(work, parts, tokens), protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(writer, "wb") as stream:
                 stream.write(data)
             status = 0
@@ -106,16 +136,15 @@ def _collect(pid: int, descriptor: int) -> object:
     _, status = os.waitpid(pid, 0)
     if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
         return _FAILED
-    return pickle.loads(b"".join(chunks))
+    try:  # never raises once the worker is waited for (split_map would stop it again)
+        return pickle.loads(b"".join(chunks))
+    except Exception:  # a result that does not unpickle: the caller does the work itself
+        return _FAILED
 
 
-def _reap(pid: int, descriptor: int) -> None:
-    """Close the pipe and wait for the worker, if ``_collect`` did not (the caller's own slice raised)."""
-    try:
-        os.close(descriptor)
-    except OSError:
-        pass
-    try:
+def _reap(pid: int, descriptor: int, *, stop: bool) -> None:
+    """Close the pipe; ``stop``: kill and wait for the worker (``_collect`` did not wait for it)."""
+    os.close(descriptor)
+    if stop:  # (only a worker not yet waited for: its pid cannot have been reused)
+        os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass  # already waited for by _collect

@@ -7,7 +7,6 @@ rendered objects go to stdout.
 
 from __future__ import annotations
 
-import functools
 import gc
 import json
 from contextlib import contextmanager
@@ -92,17 +91,26 @@ def _render_all(renderer: Renderer, policies: Iterable[Policy]) -> tuple[list[An
     return objects, failures
 
 
-def _rendered_yaml(templates: Path | None, files: Sequence[str]) -> tuple[list[tuple[str, str]], str] | None:
-    """A worker's slice for ``render``: each policy's identity and the YAML of the slice, or None on any error."""
-    from failsync.core.rendering import Renderer, to_yaml_documents
+class _SliceRenderer:
+    """A worker's slice for ``render``: each policy's identity and the YAML of the slice, or None on
+    any error; one Renderer per process (it compiles each template once)."""
 
-    policy_set = load_valid_files(files)
-    if policy_set is None:
-        return None
-    objects, failures = _render_all(Renderer(templates), policy_set.policies)
-    if failures:
-        return None
-    return [object_identity(policy) for policy in policy_set.policies], to_yaml_documents(objects)
+    def __init__(self, templates: Path | None) -> None:
+        self.templates = templates
+        self.renderer: Renderer | None = None
+
+    def __call__(self, files: Sequence[str]) -> tuple[list[tuple[str, str]], str] | None:
+        from failsync.core.rendering import Renderer, to_yaml_documents
+
+        policy_set = load_valid_files(files)
+        if policy_set is None:
+            return None
+        if self.renderer is None:
+            self.renderer = Renderer(self.templates)
+        objects, failures = _render_all(self.renderer, policy_set.policies)
+        if failures:
+            return None
+        return [object_identity(policy) for policy in policy_set.policies], to_yaml_documents(objects)
 
 
 def _report_errors(errors: Iterable[PolicyError]) -> None:
@@ -171,7 +179,7 @@ def render(paths: tuple[str, ...], output: str) -> None:
     templates = settings().templates
     with collector_paused():
         # Split over workers only for YAML, whose documents join as they come (a JSON List does not).
-        results = _split(paths, functools.partial(_rendered_yaml, templates)) if output == "yaml" else None
+        results = _split(paths, _SliceRenderer(templates)) if output == "yaml" else None
         if results is not None:
             click.echo("".join(text for _, text in results), nl=False)
             return

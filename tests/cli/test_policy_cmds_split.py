@@ -109,3 +109,23 @@ def test_slices_keep_order_and_differ_in_size_by_at_most_one() -> None:
     parts = fanout.slices(items, 3)
     assert [list(part) for part in parts] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10]]
     assert fanout.slices(items[:2], 2) == [[0], [1]]
+
+
+_SPLIT_MAP = """
+import os, sys
+from failsync import fanout
+os.sched_getaffinity = lambda pid: {0, 1, 2}
+fanout.MIN_ITEMS_PER_WORKER = 1
+items = list(range(600))
+print(fanout.split_map(items, lambda part: [item * 2 for item in part]) == [
+    [item * 2 for item in part] for part in fanout.slices(items, fanout.MAX_SLICES)])
+print(fanout.split_map(items, lambda part: None if 300 in part else list(part)))
+print(fanout.split_map(items[:2], lambda part: list(part)))
+"""
+
+
+def test_split_map_gives_every_slice_in_order_or_none_when_any_slice_declines() -> None:
+    result = subprocess.run([sys.executable, "-c", _SPLIT_MAP], capture_output=True, text=True, cwd=REPOSITORY,
+                            timeout=120)
+    assert result.stderr == ""
+    assert result.stdout.splitlines() == ["True", "None", "[[0], [1]]"]
