@@ -103,6 +103,37 @@ def missing_policy_paths(paths: Sequence[str | Path]) -> list[PolicyPathError]:
             for given in paths if not os.path.lexists(expand_path(given))]
 
 
+def readable_policy_files(paths: Sequence[str | Path]) -> list[str] | None:
+    """Every policy file ``load_policies(paths)`` would read, in its order; None if any path is
+    missing, cannot be listed or is a directory without policy files (``load_policies`` says why)."""
+    files: list[str] = []
+    for given in paths:
+        path = expand_path(given)
+        if path.is_dir():
+            found, errors = _policy_file_names(str(path))
+            if errors or not found:
+                return None
+            files.extend(found)
+        elif os.path.lexists(path):
+            files.append(str(path))
+        else:
+            return None
+    return files
+
+
+def load_valid_files(files: Sequence[str]) -> PolicySet | None:
+    """``load_policies`` of files named by ``readable_policy_files`` (no path expanded or listed again),
+    or None as soon as any has an error (the caller then loads them all to report every error)."""
+    sets = []
+    for file in files:
+        found = _load_file(file)
+        if found.errors:
+            return None
+        sets.append(found)
+    merged = merge_policy_sets(sets)
+    return None if merged.errors else merged
+
+
 def _load(paths: Sequence[str | Path], allow_missing: bool) -> Iterator[PolicySet]:
     for given in paths:
         path = expand_path(given)
@@ -158,12 +189,15 @@ def _read_text(path: str) -> str:
             kind = next((name for test, name in _KINDS if test(status.st_mode)), "not a regular file")
             raise _NotPolicyFile(f"is {kind}, not a regular file; expected a policy file")
         # Sized from fstat: a buffered read of the limit allocates 16 MiB per file (0.36 s vs 0.07 s at
-        # 10,000 files). Read on until EOF or past the limit, in case the file grows meanwhile.
+        # 10,000 files). A short read of a regular file is its end (POSIX), so a second read only
+        # when the first filled up: the file grew since fstat; then read on until EOF or past the limit.
         # (os.read allocates what it is asked for, so the read that finds EOF asks for little.)
-        data = os.read(descriptor, min(status.st_size, MAX_POLICY_FILE_BYTES) + 1)
-        while len(data) <= MAX_POLICY_FILE_BYTES and (
-                more := os.read(descriptor, min(MAX_POLICY_FILE_BYTES + 1 - len(data), 1 << 16))):
-            data += more
+        wanted = min(status.st_size, MAX_POLICY_FILE_BYTES) + 1
+        data = os.read(descriptor, wanted)
+        if len(data) == wanted:
+            while len(data) <= MAX_POLICY_FILE_BYTES and (
+                    more := os.read(descriptor, min(MAX_POLICY_FILE_BYTES + 1 - len(data), 1 << 16))):
+                data += more
     finally:
         os.close(descriptor)
     if len(data) > MAX_POLICY_FILE_BYTES:
