@@ -39,7 +39,7 @@ from failsync.kube import ENDPOINT_SLICES, SERVICES, KubeClient, Resource
 from failsync.kube.events import SHUTDOWN_BUDGET, EventRecorder
 from failsync.kube.instrument import count_requests
 from failsync.kube.lease import LeaderElector, default_identity
-from failsync.kube.watch import MODIFIED, Change, Store
+from failsync.kube.watch import MODIFIED, Change, Store, Watcher
 from failsync.loading import DEFAULT_POLICY_PATH
 from failsync.observability import Metrics, ProbeServer, default_metrics_host
 from failsync.supervisor import Supervisor
@@ -293,12 +293,20 @@ class Controller:
             self._end_startup()
 
     def _spawn_watch(self, name: str, target: Callable[[], None]) -> None:
-        """The caches' threads, under the supervisor; the Services watch only once start-up is over."""
-        if getattr(target, "__self__", None) is self.caches.watchers.get(SERVICES):
-            with self._startup_lock:
-                if not self._started_up.is_set():
-                    self._held_watches.append((name, target))
-                    return
+        """The caches' threads, under the supervisor; the Services watch only once start-up is over, and
+        the watches (not the LISTs) of target kinds then too: each create of the start-up pass would
+        come back as an event (10,000 at 10,000 policies, each queued, encoded and sent by the API
+        server and decoded here while the writes go on), which the written object in the cache makes
+        moot. They start from their LIST's resourceVersion, so no change is missed, only told later."""
+        watcher = getattr(target, "__self__", None)
+        if isinstance(watcher, Watcher) and watcher is self.caches.watchers.get(watcher.resource):
+            if watcher.resource == SERVICES:
+                with self._startup_lock:
+                    if not self._started_up.is_set():
+                        self._held_watches.append((name, target))
+                        return
+            elif watcher.resource.kind in KINDS:
+                watcher.watch_after = self._started_up
         self.supervisor.spawn(name, target)
 
     def _end_startup(self) -> None:
