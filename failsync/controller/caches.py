@@ -195,6 +195,8 @@ class Caches:
         self.watchers: dict[Resource, Watcher] = {}
         #: Targets (kind, apiVersion) the server does not serve, with the error saying so.
         self.unserved: dict[Target, str] = {}
+        #: Kinds whose first LIST ``synced`` does not wait for (the loop's Services: no reconcile reads them).
+        self.unawaited: frozenset[Resource] = frozenset()
 
     def discover(self) -> None:
         """Ask the server what it serves (raises ApiError while it cannot answer)."""
@@ -258,8 +260,8 @@ class Caches:
 
     @property
     def synced(self) -> bool:
-        """Whether every watcher has listed once (the caches are usable)."""
-        return self.started and all(w.synced.is_set() for w in list(self.watchers.values()))
+        """Whether every watcher has listed once (the caches are usable), but those of ``unawaited``."""
+        return self.started and all(w.synced.is_set() for r, w in list(self.watchers.items()) if r not in self.unawaited)
 
     def store(self, resource: Resource | None) -> Store | None:
         """The cache of a watched kind, or None when it is not watched."""

@@ -35,11 +35,11 @@ from failsync.core.model import DEFAULT_ADOPT_SELECTOR, Policy, Target
 from failsync.core.targets import DEFAULT_ROUTE_SELECTOR, KINDS, TRAFFIC_SPLIT, is_route
 from failsync.core.rendering import Renderer
 from failsync.errors import ApiError, FailsyncError
-from failsync.kube import ENDPOINT_SLICES, KubeClient, Resource
+from failsync.kube import ENDPOINT_SLICES, SERVICES, KubeClient, Resource
 from failsync.kube.events import SHUTDOWN_BUDGET, EventRecorder
 from failsync.kube.instrument import count_requests
 from failsync.kube.lease import LeaderElector, default_identity
-from failsync.kube.watch import MODIFIED, Change, Store
+from failsync.kube.watch import MODIFIED, Change, Store, Watcher
 from failsync.loading import DEFAULT_POLICY_PATH
 from failsync.observability import Metrics, ProbeServer, default_metrics_host
 from failsync.supervisor import Supervisor
@@ -81,6 +81,43 @@ class LoopOptions:
     remote_probe_interval: float = 1.0
 
 
+class _CollectorPause:
+    """Python's cyclic collector paused while any start-up pass runs (process-wide, so counted: two
+    loops in one process, as in tests, resume it only when both are done, and only if it ran before).
+
+    A start-up builds hundreds of thousands of long-lived objects (parsed policies, paged LISTs into
+    the caches, the written objects) and almost no cycles: every automatic collection re-scanned them
+    all. At 10,000 policies that was 1.2-1.5 s of CPU of a start-up's 7 (py-spy --gil); ``failsync
+    sync`` pauses it the same way (``collector_paused``).
+    """
+
+    _lock = threading.Lock()
+    _paused = 0
+    _was_enabled = False
+
+    @classmethod
+    def pause(cls) -> None:
+        with cls._lock:
+            if cls._paused == 0:
+                cls._was_enabled = gc.isenabled()
+                gc.disable()
+            cls._paused += 1
+
+    @classmethod
+    def resume(cls) -> None:
+        """End one pause; what start-up built is moved out of the collector's reach (``gc.freeze``)."""
+        with cls._lock:
+            cls._paused -= 1
+            if cls._paused == 0:
+                # What start-up built lives as long as the loop: frozen, a full collection no longer walks
+                # it all (at 10,000 policies 0.15-0.5 s pauses, one inside a burst of failovers).
+                # Refcounting still frees it; a cycle among these objects dropped later is kept, once,
+                # bounded by what start-up held.
+                gc.freeze()
+                if cls._was_enabled:
+                    gc.enable()
+
+
 def _same_adoption(change: Change) -> bool:
     """Whether a watched hand-written object changed nothing adopting it reads (the echo of a weight
     patch, failsync's own or anyone's): adopting it again would give the same policy. At 10,000 adopted
@@ -114,7 +151,7 @@ class Controller:
                                     on_dropped=self.metrics.events_dropped.inc, spawn=self.supervisor.spawn)
         self.engine.events = self.events  # PinExpired when a write removes an expired pin
         self.index = PolicyIndex()
-        self.caches = Caches(client, retry=options.retry, spawn=self.supervisor.spawn,
+        self.caches = Caches(client, retry=options.retry, spawn=self._spawn_watch,
                              watch_timeout=options.watch_timeout, on_change=self._on_change,
                              on_resync=self._enqueue_all,
                              on_restart=lambda resource, reason: self.metrics.watch_restarts.inc(
@@ -123,6 +160,11 @@ class Controller:
             from failsync.controller.remote_caches import remote_aware  # only --cluster pays for the import
 
             self.caches = remote_aware(self, clusters, probe_interval=options.remote_probe_interval)
+        # No reconcile reads the Services cache (its events only queue policies again), so its first LIST
+        # is left until the start-up pass is over: at 10,000 policies 25,000 Services (12 MB) were listed,
+        # encoded and decoded while the EndpointSlices were, before the first write (~1 s of the two cores).
+        self.caches.unawaited = frozenset({SERVICES})
+        self._held_watches: list[tuple[str, Callable[[], None]]] = []
         self.reconciler = Reconciler(self.engine, index=self.index, caches=self.caches, queue=self.queue,
                                      metrics=self.metrics, events=self.events, may_write=self._may_write)
         self.elector: LeaderElector | None = None
@@ -137,6 +179,13 @@ class Controller:
         #: start-up queues each one), so a health change (10,000 policies: ~50,000 listed Services
         #: and EndpointSlices) need not be mapped to its policies and queued again.
         self._working = threading.Event()
+        #: Set when the start-up pass is over: every policy queued at start-up has had its reconcile
+        #: (``queue.when_drained`` after the workers started), or the loop stops.
+        self._started_up = threading.Event()
+        self._startup_lock = threading.Lock()
+        self._collector_paused = False
+        self._startup_began = time.monotonic()
+        self.queue.when_drained(self._end_startup)
         count_requests(client, lambda verb, code: self.metrics.api_requests.inc(verb=verb, code=code))
 
     # ------------------------------------------------------------------ state
@@ -202,6 +251,8 @@ class Controller:
             self._shutdown()
 
     def _start(self) -> None:
+        _CollectorPause.pause()  # until the start-up pass is over (``_end_startup``)
+        self._collector_paused = True
         if self.options.metrics_port is not None:
             host = self.options.metrics_host or default_metrics_host()
             self.probes = ProbeServer(self.metrics, ready=self.readiness, healthy=self.healthy,
@@ -234,14 +285,49 @@ class Controller:
             if self._stopping.is_set():
                 return
         log.info("caches synced: %d policies", len(self.index))
-        # What start-up built (caches, index, policies) lives as long as the loop: moved out of the
-        # cyclic collector's reach, a full collection no longer walks it all (at 10,000 policies
-        # 0.15-0.5 s pauses, one inside a burst of failovers). Refcounting still frees it; a cycle
-        # among these objects dropped later is kept, once, bounded by what start-up held.
-        gc.freeze()
+        self._startup_began = time.monotonic()
         self._working.set()
         for number in range(self.options.workers):
             self.supervisor.spawn(f"reconcile-{number}", self._work)
+        if not self.queue.urgent and not self.queue.in_flight:  # nothing to do (or done already)
+            self._end_startup()
+
+    def _spawn_watch(self, name: str, target: Callable[[], None]) -> None:
+        """The caches' threads, under the supervisor; the Services watch only once start-up is over, and
+        the watches (not the LISTs) of target kinds then too: each create of the start-up pass would
+        come back as an event (10,000 at 10,000 policies, each queued, encoded and sent by the API
+        server and decoded here while the writes go on), which the written object in the cache makes
+        moot. They start from their LIST's resourceVersion, so no change is missed, only told later."""
+        watcher = getattr(target, "__self__", None)
+        if isinstance(watcher, Watcher) and watcher is self.caches.watchers.get(watcher.resource):
+            if watcher.resource == SERVICES:
+                with self._startup_lock:
+                    if not self._started_up.is_set():
+                        self._held_watches.append((name, target))
+                        return
+            elif watcher.resource.kind in KINDS:
+                watcher.watch_after = self._started_up
+        self.supervisor.spawn(name, target)
+
+    def _end_startup(self) -> None:
+        """The start-up pass is over (the queue drained once after the workers started, or the loop
+        stops): its creates are summed up, the Services watch starts, the collector runs again.
+        Idempotent; called on whichever thread saw it."""
+        if self._started_up.is_set() or not (self._working.is_set() or self._stopping.is_set()):
+            return
+        with self._startup_lock:
+            if self._started_up.is_set():
+                return
+            self._started_up.set()
+            held, self._held_watches = self._held_watches, []
+        # Only one thread gets here, once.
+        self.reconciler.end_startup(time.monotonic() - self._startup_began)
+        if not self._stopping.is_set():
+            for name, target in held:
+                self.supervisor.spawn(name, target)
+        if self._collector_paused:
+            self._collector_paused = False
+            _CollectorPause.resume()
 
     def _discover(self) -> bool:
         """Ask the server what it serves, retrying with backoff while it is unreachable (or, with
@@ -283,6 +369,7 @@ class Controller:
         """Finish the write in flight, abandon the queue, give Events a short budget, release the lease."""
         deadline = time.monotonic() + self.options.shutdown_timeout - 0.5  # leave the exit itself some room
         self._stopping.set()
+        self._end_startup()
         self.supervisor.stop()
         self.queue.shutdown()
         if not self.queue.wait_idle(max(0.0, deadline - time.monotonic() - SHUTDOWN_BUDGET)):
@@ -319,6 +406,8 @@ class Controller:
             return
         if not self._working.is_set():
             return  # the start-up queued every policy already (see ``_working``)
+        if resource == SERVICES and not self.caches.watchers[SERVICES].synced.is_set():
+            return  # its first LIST, after the start-up pass: what it brings changes no decision
         if resource == ENDPOINT_SLICES:  # the services of the slice before and after
             touched = {service for service in change.indexed if service}
         else:  # Endpoints and Services are named after their service

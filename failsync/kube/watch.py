@@ -65,12 +65,18 @@ def shared(value: Any) -> Any:
     return sys.intern(copy) if len(copy) <= _SHARED_LENGTH else copy
 
 
+def _is_mapping(value: object) -> bool:
+    """``isinstance(value, Mapping)``, decoded JSON (a dict) first: the check through ``typing.Mapping``
+    costs ~1 us, and every listed object and watch event took three (0.2-0.3 s of CPU per 10,000 policies)."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def is_well_formed(obj: object) -> bool:
     """An object the cache can hold: a mapping whose metadata has a string name."""
-    if not isinstance(obj, Mapping):
+    if not _is_mapping(obj):
         return False
-    metadata = obj.get("metadata")
-    return isinstance(metadata, Mapping) and isinstance(metadata.get("name"), str) and bool(metadata["name"])
+    metadata = obj.get("metadata")  # type: ignore[attr-defined]
+    return _is_mapping(metadata) and isinstance(name := metadata.get("name"), str) and bool(name)
 
 
 @dataclass(frozen=True)
@@ -154,7 +160,7 @@ class Store:
         key = object_key(obj)
         value = obj if self._project is None else self._project(obj)
         listed = _version(obj)
-        kept = _version(value) if self._project is not None and isinstance(value, Mapping) else None
+        kept = _version(value) if self._project is not None and _is_mapping(value) else None
         # The projection's own copy when it has one (one string, not two), else a compact one.
         version = kept if kept is not None and kept == listed else _compact_version(listed)
         with self._lock:
@@ -281,6 +287,10 @@ class Watcher:
         self._stopping = threading.Event()
         self._end_stream: Callable[[], None] | None = None  # ends the open stream (``stop`` from another thread)
         self._spawn = spawn
+        #: When set by the owner: the first WATCH after the first LIST waits until this is set (the loop's
+        #: start-up pass, whose writes would each come back as an event). No event is lost: the watch
+        #: starts from the list's resourceVersion (a 410 by then re-lists, as always).
+        self.watch_after: threading.Event | None = None
 
     @property
     def name(self) -> str:
@@ -306,6 +316,11 @@ class Watcher:
             try:
                 if self.resource_version is None:
                     self._relist()
+                gate = self.watch_after
+                while gate is not None and not gate.wait(0.05):
+                    if self._stopping.is_set():
+                        return
+                self.watch_after = None
                 self._watch()
                 self._restart("closed")
             except Gone:
@@ -418,21 +433,20 @@ class Watcher:
 
     def _handle(self, kind: str, obj: Any) -> None:
         if kind == "BOOKMARK":
-            version = _version(obj) if isinstance(obj, Mapping) else None
+            version = _version(obj) if _is_mapping(obj) else None
             if version:
                 self.resource_version = version
             return
         if kind not in (ADDED, MODIFIED, DELETED) or not is_well_formed(obj):
             log.warning("skipping a malformed watch event of %s: %s %.200r", self.name, kind, obj)
             return
-        obj = _slim(obj)
         version = _version(obj)
         if version:
             self.resource_version = version
         key = object_key(obj)
         if kind != DELETED and version and key in self.store and self.store.version(key) == version:
-            return  # already cached (the writer put what the server answered): nothing changed
-        change = self.store.remove(key) if kind == DELETED else self.store.put(obj)
+            return  # already cached (the writer put what the server answered): nothing changed, nothing copied
+        change = self.store.remove(key) if kind == DELETED else self.store.put(_slim(obj))
         self._recovered()
         if change is not None:
             self._deliver(change)

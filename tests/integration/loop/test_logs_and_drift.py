@@ -6,7 +6,8 @@ Covers:
   failover and failback afterwards are counted as such;
 - an object of the same name that failsync does not own is warned about once, not at every resync,
   and counted in ``failsync_failing_policies``;
-- creating an object is logged at INFO.
+- the objects the start-up pass creates are told in one INFO line (how many, which), each at DEBUG;
+  an object created after start-up gets its own INFO line.
 """
 
 from __future__ import annotations
@@ -50,7 +51,28 @@ def test_a_reverted_hand_edit_is_drift_not_a_failback(sandbox, kubectl, namespac
     assert any("put back weights changed behind failsync's back (web-svc 0->1, web-svc-east 1->0)" in m
                for m in messages)
     assert sum("failed back in" in m for m in messages) == 1
-    assert any(f"{namespace}/web-svc-failover: created its TrafficSplit" in m for m in messages)
+    assert any(m.startswith("start-up created 1 TrafficSplit in ") and
+               m.endswith(f"s: {namespace}/web-svc-failover (-vv logs each)") for m in messages)
+
+
+def test_start_up_creates_are_summed_up_and_later_ones_logged_each(sandbox, namespace, tmp_path: Path,
+                                                                    caplog) -> None:
+    west = sandbox["west"]
+    app(west, namespace)
+    write_policy(tmp_path / "a.yaml", namespace)
+    with caplog.at_level(logging.DEBUG, logger="failsync"), running(sandbox.kubeconfig, [tmp_path]):
+        wait_for(lambda: any("start-up created" in r.getMessage() for r in caplog.records), timeout=10,
+                 message="the start-up pass's summary line")
+        write_policy(tmp_path / "b.yaml", namespace, name="second")
+        wait_for(lambda: any("second: created its TrafficSplit" in r.getMessage() for r in caplog.records),
+                 timeout=10, message="the line of an object created after start-up")
+    created = [(r.levelno, r.getMessage()) for r in caplog.records if "created" in r.getMessage()]
+    assert [(level, message.split(" in ")[0]) for level, message in created if "start-up" in message] == [
+        (logging.INFO, "start-up created 1 TrafficSplit")]
+    assert (logging.DEBUG, f"{namespace}/web-svc-failover: created its TrafficSplit (web-svc=1, web-svc-east=0)") \
+        in created
+    assert (logging.INFO, f"{namespace}/second: created its TrafficSplit (web-svc=1, web-svc-east=0)") in created
+    assert weights(west, namespace, "second") == PRIMARY
 
 
 def test_an_unowned_object_is_warned_about_once_not_at_every_resync(sandbox, namespace, tmp_path: Path,
