@@ -27,7 +27,7 @@ from failsync.backoff import DEFAULT_RETRY, RetryPolicy
 from failsync.controller.caches import Caches
 from failsync.controller.index import IndexChange, PolicyIndex
 from failsync.controller.policy_files import PolicyFiles
-from failsync.controller.queue import WorkQueue
+from failsync.controller.queue import OBJECT, RESYNC, WorkQueue
 from failsync.controller.reconciler import Reconciler
 from failsync.clusters import RemoteCluster
 from failsync.core.adoption import adoption_view, parse_selector
@@ -402,7 +402,9 @@ class Controller:
             if adopting is not None and not _same_adoption(change):
                 self._readopt(*adopting, key, change.new)
             if key in self.index and self._working.is_set():
-                self.queue.add(key)
+                # Behind health changes: most are the echoes of our own writes and the status others
+                # put on them, 100,000 of each after a start-up at that size.
+                self.queue.add(key, lane=OBJECT)
             return
         if not self._working.is_set():
             return  # the start-up queued every policy already (see ``_working``)
@@ -474,7 +476,7 @@ class Controller:
         """
         if not self.is_leader or not self._working.is_set():
             return  # a standby writes nothing, taking the lead queues every policy; so does the start-up
-        self.queue.add_all(self.reconciler.stale(self.index.keys()), resync=True)
+        self.queue.add_all(self.reconciler.stale(self.index.keys()), lane=RESYNC)
 
     def _tick(self) -> None:
         """Poll the policy files; resync every ``resync`` seconds (errors: the supervisor's)."""

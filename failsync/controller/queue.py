@@ -2,9 +2,11 @@
 
 Owns: de-duplication (a key queued twice is reconciled once), at most one
 reconcile in flight per key (a key added while it is being processed is queued
-again when ``done``), two lanes (keys from watch events and retries are handed
-out before keys of a periodic resync, so an endpoint change never waits behind a
-resync of every policy), delayed re-adds, and per-key retry backoff. Remembers
+again when ``done``), three lanes (keys from health and policy changes and retries
+first, then keys from changes of the policies' own objects, then keys of a periodic
+resync: an endpoint change never waits behind a resync of every policy, nor behind
+the echoes of a start-up's 100,000 writes and the status others write on them),
+delayed re-adds, and per-key retry backoff. Remembers
 when a key was first queued so the loop can measure its reaction time, and tells
 (``when_drained``) when no urgent key is left waiting or in flight.
 Never does: reconcile anything itself.
@@ -22,14 +24,17 @@ from typing import Callable, Iterable
 from failsync.backoff import Backoff, RetryPolicy, clamped
 
 
-URGENT, RESYNC = 0, 1
+#: The lanes, most urgent first: health, policy and retry keys; keys from changes of the
+#: policies' own objects (mostly echoes of failsync's writes); keys of a periodic resync.
+URGENT, OBJECT, RESYNC = 0, 1, 2
 
 
 class WorkQueue:
-    """A thread-safe de-duplicating queue with two lanes, delays and retry backoff (client-go's workqueue, small).
+    """A thread-safe de-duplicating queue with three lanes, delays and retry backoff (client-go's workqueue, small).
 
-    A key waiting in the resync lane that is added again without ``resync`` moves
-    to the urgent lane (a watch event overtakes the resync it arrived during).
+    A key waiting in a lane that is added again in a more urgent one moves there, and its
+    reaction time counts from then (a health event overtakes the resync or the echo it
+    arrived during, and is timed from itself).
     """
 
     def __init__(self, *, retry: RetryPolicy = RetryPolicy(0.05, 30.0),
@@ -44,7 +49,7 @@ class WorkQueue:
         self._idle = threading.Condition(lock)
         # Lane deques may hold stale entries (a key moved to the urgent lane, or handed out from
         # another entry); ``_lane`` is the truth: the lane of every queued key.
-        self._lanes: tuple[deque[str], deque[str]] = (deque(), deque())
+        self._lanes: tuple[deque[str], ...] = (deque(), deque(), deque())
         self._lane: dict[str, int] = {}
         self._dirty: dict[str, float] = {}       # queued (or to be re-queued), with first-added time
         self._processing: set[str] = set()
@@ -56,18 +61,14 @@ class WorkQueue:
         self._urgent_flight: set[str] = set()  # keys in flight that were handed out from the urgent lane
         self._on_drained: list[Callable[[], None]] = []
 
-    def add(self, key: str, *, resync: bool = False) -> None:
-        """Queue ``key`` unless it is already waiting; a key in flight is re-queued when done.
-
-        ``resync``: the key comes from a periodic or post-list resync and waits behind every
-        other key.
-        """
+    def add(self, key: str, *, lane: int = URGENT) -> None:
+        """Queue ``key`` in ``lane`` unless it is already waiting there or in a more urgent one;
+        a key in flight is re-queued when done."""
         with self._cond:
-            self._add_locked(key, RESYNC if resync else URGENT)
+            self._add_locked(key, lane)
 
-    def add_all(self, keys: Iterable[str], *, resync: bool = False) -> None:
+    def add_all(self, keys: Iterable[str], *, lane: int = URGENT) -> None:
         """``add`` every key under one lock acquisition."""
-        lane = RESYNC if resync else URGENT
         with self._cond:
             for key in keys:
                 self._add_locked(key, lane)
@@ -76,9 +77,10 @@ class WorkQueue:
         if self._shutting_down:
             return
         if key in self._dirty:
-            if lane < self._lane[key]:  # promote: the stale entry in the resync lane is skipped later
+            if lane < self._lane[key]:  # promote: the stale entry in the other lane is skipped later
                 self._lane[key] = lane
-                self._urgent += 1
+                self._dirty[key] = self._clock()  # what it waits for now happened now
+                self._urgent += lane == URGENT
                 if key not in self._processing:
                     self._lanes[lane].append(key)
                     self._cond.notify()
@@ -171,7 +173,7 @@ class WorkQueue:
 
     def when_drained(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` after each ``done`` that leaves no urgent key waiting or in flight
-        (the end of a burst of watch events; resync keys may still wait or be in flight)."""
+        (the end of a burst of health events; object and resync keys may still wait or be in flight)."""
         self._on_drained.append(callback)
 
     @property

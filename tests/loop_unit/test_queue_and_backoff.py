@@ -7,8 +7,9 @@ Covers:
 - ``retry`` delays grow per key and ``forget`` resets them;
 - ``shutdown`` makes ``get`` return None; ``wait_idle`` waits for the key in flight;
 - the first-queued time is kept across duplicate adds (for reaction time);
-- keys of watch events are handed out before resync keys, a resync key added again by a watch event
-  moves ahead, and a key re-added while in flight keeps its lane (and the more urgent one wins);
+- keys of health events are handed out before keys of object events, and those before resync keys;
+  a key added again in a more urgent lane moves ahead and is timed from then, and a key re-added
+  while in flight keeps its lane (and the more urgent one wins);
 - backoff grows exponentially up to the maximum, jitter only shortens, Retry-After is honoured.
 """
 
@@ -19,7 +20,7 @@ import threading
 import pytest
 
 from failsync.backoff import Backoff, RetryPolicy, jittered
-from failsync.controller.queue import WorkQueue
+from failsync.controller.queue import OBJECT, RESYNC, WorkQueue
 
 
 class FakeClock:
@@ -60,12 +61,27 @@ def test_first_queued_time_survives_duplicate_adds() -> None:
 
 def test_watch_event_keys_overtake_a_queued_resync() -> None:
     queue = WorkQueue()
-    queue.add_all(["r1", "r2", "r3"], resync=True)
+    queue.add_all(["r1", "r2", "r3"], lane=RESYNC)
     queue.add("event")
     queue.add("r3")  # a watch event for a key the resync already queued
-    queue.add("r1", resync=True)  # a second resync changes nothing
+    queue.add("r1", lane=RESYNC)  # a second resync changes nothing
     assert len(queue) == 4
     assert [queue.get(timeout=0)[0] for _ in range(4)] == ["event", "r3", "r1", "r2"]
+    assert queue.get(timeout=0) is None and len(queue) == 0
+
+
+def test_a_health_event_overtakes_a_backlog_of_object_echoes_and_is_timed_from_itself() -> None:
+    # After a start-up that wrote 100,000 objects, their echoes (and the status others write on
+    # them) queue every policy; a failover must not wait behind them, nor be timed from them.
+    clock = FakeClock()
+    queue = WorkQueue(clock=clock)
+    queue.add_all(["echo1", "echo2", "dying"], lane=OBJECT)
+    queue.add("resync", lane=RESYNC)
+    clock.now += 30
+    queue.add("dying")  # its primary's EndpointSlice changed
+    queue.add("echo1", lane=RESYNC)  # a less urgent add changes nothing
+    assert queue.get(timeout=0) == ("dying", 130.0)
+    assert [queue.get(timeout=0) for _ in range(3)] == [("echo1", 100.0), ("echo2", 100.0), ("resync", 100.0)]
     assert queue.get(timeout=0) is None and len(queue) == 0
 
 
@@ -73,8 +89,8 @@ def test_key_re_added_while_in_flight_is_queued_in_its_most_urgent_lane() -> Non
     queue = WorkQueue()
     queue.add("a")
     key, _ = queue.get(timeout=0)
-    queue.add("a", resync=True)
-    queue.add("b", resync=True)
+    queue.add("a", lane=RESYNC)
+    queue.add("b", lane=RESYNC)
     queue.add("a")  # a watch event while "a" is in flight
     assert len(queue) == 1, "a key in flight waits for done"
     queue.done(key)
@@ -123,7 +139,7 @@ def test_drained_callbacks_run_once_no_urgent_key_waits_or_is_in_flight() -> Non
     queue, drained = WorkQueue(), []
     queue.when_drained(lambda: drained.append(len(queue)))
     queue.add_all(["a", "b"])
-    queue.add("r", resync=True)
+    queue.add("r", lane=RESYNC)
     first, second = queue.get(0), queue.get(0)
     assert queue.urgent == 0
     queue.done(first[0])
