@@ -59,7 +59,8 @@ class Supervisor:
         with self._lock:
             # Short-lived tasks (a rescope burst, a per-namespace watch) come and go for the
             # life of the loop: keep only the threads still running, or the list grows forever.
-            self.threads = [started for started in self.threads if started.is_alive()]
+            # (a thread another spawn listed but has not started yet is not alive: keep it too)
+            self.threads = [started for started in self.threads if started.is_alive() or started.ident is None]
             self.threads.append(thread)
         thread.start()
         return thread
