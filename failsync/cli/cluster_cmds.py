@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import click
 
+from failsync import collector
 from failsync.cli.options import POLICY_SOURCES, global_options, settings
 from failsync.cli.output import EXIT_CHANGES_PENDING, EXIT_ERROR, report_error, report_errors
-from failsync.cli.policy_cmds import collector_paused
 from failsync.core.adoption import parse_selector
 from failsync.core.model import DEFAULT_ADOPT_SELECTOR, Policy
 from failsync.core.pins import describe_pin
@@ -103,9 +103,9 @@ def run_pass(paths: Sequence[str], *, adopt: bool, selector: str, adopt_routes: 
 
 
 def one_shot_pass(paths: Sequence[str], **options: Any) -> SyncReport:
-    """``run_pass`` with the cyclic garbage collector paused (``collector_paused``): a pass builds
+    """``run_pass`` with the cyclic garbage collector paused (``failsync.collector``): a pass builds
     and decodes millions of acyclic objects (the LISTs)."""
-    with collector_paused():
+    with collector.paused():
         return run_pass(paths, **options)
 
 

@@ -15,7 +15,6 @@ Never does: decide, render, diff or write by itself.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from failsync import collector
 from failsync.backoff import DEFAULT_RETRY, RetryPolicy
 from failsync.controller.caches import Caches
 from failsync.controller.index import IndexChange, PolicyIndex
@@ -79,43 +79,6 @@ class LoopOptions:
     retry: RetryPolicy = DEFAULT_RETRY
     #: Seconds between asking each remote cluster (``--cluster``) whether it answers.
     remote_probe_interval: float = 1.0
-
-
-class _CollectorPause:
-    """Python's cyclic collector paused while any start-up pass runs (process-wide, so counted: two
-    loops in one process, as in tests, resume it only when both are done, and only if it ran before).
-
-    A start-up builds hundreds of thousands of long-lived objects (parsed policies, paged LISTs into
-    the caches, the written objects) and almost no cycles: every automatic collection re-scanned them
-    all. At 10,000 policies that was 1.2-1.5 s of CPU of a start-up's 7 (py-spy --gil); ``failsync
-    sync`` pauses it the same way (``collector_paused``).
-    """
-
-    _lock = threading.Lock()
-    _paused = 0
-    _was_enabled = False
-
-    @classmethod
-    def pause(cls) -> None:
-        with cls._lock:
-            if cls._paused == 0:
-                cls._was_enabled = gc.isenabled()
-                gc.disable()
-            cls._paused += 1
-
-    @classmethod
-    def resume(cls) -> None:
-        """End one pause; what start-up built is moved out of the collector's reach (``gc.freeze``)."""
-        with cls._lock:
-            cls._paused -= 1
-            if cls._paused == 0:
-                # What start-up built lives as long as the loop: frozen, a full collection no longer walks
-                # it all (at 10,000 policies 0.15-0.5 s pauses, one inside a burst of failovers).
-                # Refcounting still frees it; a cycle among these objects dropped later is kept, once,
-                # bounded by what start-up held.
-                gc.freeze()
-                if cls._was_enabled:
-                    gc.enable()
 
 
 def _same_adoption(change: Change) -> bool:
@@ -251,7 +214,7 @@ class Controller:
             self._shutdown()
 
     def _start(self) -> None:
-        _CollectorPause.pause()  # until the start-up pass is over (``_end_startup``)
+        collector.pause()  # until the start-up pass is over (``_end_startup``)
         self._collector_paused = True
         if self.options.metrics_port is not None:
             host = self.options.metrics_host or default_metrics_host()
@@ -327,7 +290,7 @@ class Controller:
                 self.supervisor.spawn(name, target)
         if self._collector_paused:
             self._collector_paused = False
-            _CollectorPause.resume()
+            collector.resume()
 
     def _discover(self) -> bool:
         """Ask the server what it serves, retrying with backoff while it is unreachable (or, with
