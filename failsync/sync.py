@@ -34,7 +34,6 @@ from failsync.core.model import (DEFAULT_ADOPT_SELECTOR, MANAGED_BY_LABEL, MANAG
                                  Decision, HealthSource, Origin, Policy, Target)
 from failsync.core.pins import (HEALTHY_SINCE_ANNOTATION, PIN_ANNOTATION, UNHEALTHY_SINCE_ANNOTATION, decision_state,
                                 describe_pin, state_annotations)
-from failsync.core.remote_health import combined_counts, explained
 from failsync.core.rendering import Renderer
 from failsync.core.targets import DEFAULT_ROUTE_SELECTOR, TRAFFIC_SPLIT, is_route, route_acceptance, with_article, with_weights
 from failsync.core.timestamps import format_time, parse_time
@@ -151,6 +150,8 @@ class SyncEngine(ClusterReader):
         state = decision_state(annotations) if not adopted else {}
         decision = decide(policy, ready, total=total, previous=previous, now=now, **state)
         if notes:  # what remote health said (SPEC §11), in the reason status, events and logs show
+            from failsync.core.remote_health import explained  # only with --cluster (~3 ms to import)
+
             decision = replace(decision, reason=explained(decision.reason, notes))
         rendered = self.renderer.render(policy, decision.weights)
         if adopted and live is not None:
@@ -327,6 +328,8 @@ class SyncEngine(ClusterReader):
                     slots.append(ObjectResult(policy.namespace, policy.name, Outcome.FAILED, judged.error,
                                                 policy=policy))
                     continue
+                from failsync.core.remote_health import combined_counts  # only with --cluster
+
                 ready, total = combined_counts(policy.services, ready, total, judged.verdicts)
                 notes = judged.notes
             tasks.append((len(slots), _Task(policy, snapshot.live(policy), ready, total, notes)))

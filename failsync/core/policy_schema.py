@@ -13,9 +13,7 @@ to ``failsync.core.policies``.
 from __future__ import annotations
 
 import functools
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from failsync.core.decision_schema import decision_fields
 from failsync.core.remote_health_schema import remote_health_fields
@@ -33,6 +31,9 @@ from failsync.core import targets
 from failsync.core.policy_fields import field_at, ignored_at, keys_at
 from failsync.core.policy_values import is_dns_label, label_problem, one_of, type_name
 from failsync.errors import Location, PolicyError
+
+if TYPE_CHECKING:
+    import yaml
 
 _STR_TAG = "tag:yaml.org,2002:str"
 
@@ -76,6 +77,8 @@ class PolicyDocument:
     # -- conversion: nodes -> plain values -------------------------------------------------------
 
     def convert(self, node: yaml.Node, path: str) -> Any:
+        import yaml  # loaded: PyYAML composed the node (the fast reader's documents need none of this)
+
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
@@ -101,6 +104,8 @@ class PolicyDocument:
         return self._scalar(node)
 
     def _scalar(self, node: yaml.Node) -> Any:
+        import yaml  # loaded, as in convert
+
         if not isinstance(node, yaml.ScalarNode):
             return f"<{type(node).__name__}>"
         if node.tag == _STR_TAG:  # the common case, without the constructor's bookkeeping
@@ -122,6 +127,8 @@ class PolicyDocument:
 
     def _record_lines(self, node: yaml.Node, path: str) -> None:
         # Mirrors convert(): keys that convert() skips (not strings, duplicates) get no line.
+        import yaml  # loaded, as in convert
+
         lines = self._lines
         assert lines is not None
         lines.setdefault(path, node.start_mark.line + 1)

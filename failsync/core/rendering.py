@@ -28,8 +28,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-import yaml
-
 from failsync.core import targets
 from failsync.core.model import (
     LINKERD_PRIMARY_ANNOTATION,
@@ -41,6 +39,7 @@ from failsync.core.model import (
     Target,
 )
 from failsync.core.target_schema import rendered_object_problem, with_ownership_marks
+from failsync.core.simple_yaml import full_loader
 from failsync.core.template_loader import template_loader, template_source
 from failsync.errors import TemplateError
 
@@ -48,7 +47,6 @@ if TYPE_CHECKING:  # Jinja2 is imported only to render a template the direct bui
     import jinja2
     from jinja2 import nodes
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # Characters json.dumps leaves as they are but YAML would reject or fold: C1 controls
 # and DEL (not printable in YAML), line/paragraph separators and NEL (line breaks
@@ -590,8 +588,10 @@ def check_rendered(text: str, policy: Policy, template: str, *, trusted: bool = 
 
 
 def _load_yaml(text: str, policy: Policy, template: str) -> Any:
+    import yaml  # a user's template writing YAML; the built-in ones write JSON
+
     try:
-        return yaml.load(text, Loader=_Loader)
+        return yaml.load(text, Loader=full_loader())
     except yaml.YAMLError as error:
         summary = str(error).replace("\n", " ")
         raise TemplateError(f"template {template} produced invalid YAML for policy {policy.key}: "

@@ -5,29 +5,30 @@ Owns: turning text made only of simple lines (``key: value``, ``key:``, ``- key:
 quoted, or a one-line flow mapping of such scalars; keys plain or quoted) into the same plain values PyYAML's safe loader gives,
 plus the line of every key path. It never reports errors: on anything outside that
 subset (flow sequences other than ``[]``, nested flow collections, anchors, tags, multi-line scalars,
-plain scalars holding ``:`` or ``#``, escapes beyond the ASCII ones, tabs, non-ASCII text,
+plain scalars holding ``: `` or ``#``, escapes beyond the ASCII ones, tabs, non-ASCII text,
 odd indentation, duplicate keys...) it answers None and the caller parses with PyYAML,
 which stays the authority on YAML.
 
 Why: PyYAML builds a node with two marks per value; for 10,000 policies that was
-most of ``failsync render``'s time. Scalars are still typed by PyYAML's own resolver
-and constructor, so ``2`` is an int, ``yes`` a bool and ``1.5`` a float exactly as there.
+most of ``failsync render``'s time. Plain scalars are typed as YAML 1.1 (PyYAML's
+resolver) types them: ``2`` is an int, ``yes`` a bool, ``~`` null; any other plain scalar
+that could be a number or a date other than a decimal int or float (it starts with a
+digit, a sign or a dot: ``010``, ``0x1f``, ``1_000``, ``.5``, ``2024-01-01``) is left to PyYAML. So this module does not import PyYAML: a
+one-shot command whose files all read here never pays for it (~12 ms).
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
-import yaml
-
-_STR_TAG = "tag:yaml.org,2002:str"
-_INT_TAG = "tag:yaml.org,2002:int"
 _SIMPLE_TEXT = re.compile(r"[\n\x20-\x7e]*\Z")  # printable ASCII: no tabs, CRs or control characters
 _WORD = r"[A-Za-z0-9][A-Za-z0-9_./-]*"
-# A plain scalar on one line: no ": " or " #" inside (so no ':' or '#' at all, to stay simple), not
-# starting with an indicator ('-' only before a non-space, as in -1); spaces inside, trailing ones not.
-_PLAIN = r"(?:[A-Za-z0-9_./~(+]|-(?=[^ \n]))[^\n:#]*?"
+# A plain scalar on one line: no ": " or " #" inside (so ':' only before a non-space, as in a URL,
+# and no '#' at all, to stay simple), not starting with an indicator ('-' only before a non-space,
+# as in -1); spaces inside, trailing ones not.
+_PLAIN = r"(?:[A-Za-z0-9_./~(+]|-(?=[^ \n]))(?:[^\n:#]|:(?=[^ \n]))*?"
 _SINGLE = r"'(?:[^'\n]|'')*'"
 _DOUBLE = r'"(?:[^"\\\n]|\\.)*"'
 _KEY = rf"{_WORD}|{_SINGLE}|{_DOUBLE}"
@@ -48,7 +49,19 @@ _LINE = re.compile(  # "---" first: as a plain scalar it would read as one
 _ESCAPES = {"\\": "\\", '"': '"', "/": "/", "n": "\n", "t": "\t", "r": "\r", "0": "\0", "a": "\a",
             "b": "\b", "e": "\x1b", "f": "\f", "v": "\v", " ": " "}
 _ESCAPE = re.compile(r"\\(.)")
-_DECIMAL = re.compile(r"(?:0|[1-9][0-9]*)\Z")
+# The numbers people write, typed as YAML 1.1 types them (1.5e3 is text there: an exponent needs its sign).
+_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)\Z")
+_FLOAT = re.compile(r"[-+]?[0-9]+\.[0-9]*(?:[eE][-+][0-9]+)?\Z")
+_INT = re.compile(r"[-+]?(?:0b[01_]+|0x[0-9a-fA-F_]+|0[0-7_]+|[1-9][0-9_]*)\Z")  # 0b1, 0x1f, 010, 1_000
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})\Z")
+# YAML 1.1's implicit types of a plain scalar, by its text (PyYAML's resolver and constructor
+# agree on these; the other typed forms all start with one of _NUMERIC_START).
+_BOOLEANS = {**dict.fromkeys(("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
+             **dict.fromkeys(("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False)}
+_NULLS = frozenset(("~", "null", "Null", "NULL"))
+# Where YAML 1.1's numbers and timestamps start (the rarer ones, such as 1:30, .inf, 1_0.5 or
+# 2024-01-01T10:00:00Z, are PyYAML's to read).
+_NUMERIC_START = frozenset("-+.0123456789")
 # Keys repeat in every document; remember which resolve to plain strings (bounded).
 _STRING_KEYS: set[str] = set()
 _STRING_KEYS_SIZE = 4096
@@ -62,8 +75,44 @@ _LINES: dict[str, Any] = {}
 _LINES_SIZE = 8192
 
 
+@functools.lru_cache(maxsize=1)
+def full_loader() -> Any:
+    """PyYAML's safe loader (its C one when built), imported on first use: the parser for what this
+    module declines, for templates' YAML output and for timelines."""
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 class _NotSimple(Exception):
     """The text needs the full YAML parser."""
+
+
+def _number(text: str) -> Any:
+    """A plain scalar starting as a number does, as PyYAML's constructor builds it (else _NotSimple)."""
+    if _FLOAT.match(text):
+        return float(text)
+    if _INT.match(text):
+        value = text.replace("_", "")
+        sign = -1 if value[0] == "-" else 1
+        value = value.lstrip("+-")
+        try:
+            if value[:2] == "0b":
+                return sign * int(value[2:], 2)
+            if value[:2] == "0x":
+                return sign * int(value[2:], 16)
+            return sign * int(value, 8 if value[0] == "0" else 10)
+        except ValueError:  # 0b_ or 0x_: digits only of underscores
+            raise _NotSimple from None
+    date = _DATE.match(text)
+    if date:
+        import datetime  # only for a date value
+
+        try:
+            return datetime.date(*map(int, date.groups()))
+        except ValueError:  # 2024-13-01: PyYAML words the error
+            raise _NotSimple from None
+    raise _NotSimple  # 1:30, .5, 10.0.0.1...: PyYAML decides (a number, a timestamp or text)
 
 
 # Deeper nesting is left to the full parser, which reports it as an error (and the
@@ -94,8 +143,6 @@ class _Reader:
     def __init__(self, text: str, lines_under: frozenset[str] | None = None) -> None:
         self.text = text
         self.lines_under = lines_under
-        self.resolvers = yaml.SafeLoader.yaml_implicit_resolvers
-        self.constructor: yaml.constructor.SafeConstructor | None = None
         self.depth = 0
 
     def documents(self) -> list[tuple[dict[str, Any], dict[str, int]]]:
@@ -149,19 +196,11 @@ class _Reader:
         if text[0] == '"' or text[0] == "'":
             return self.quoted(text)  # a quoted key is a string whatever it spells
         if text not in _STRING_KEYS:
-            if self.tag(text) != _STR_TAG:
+            if text[0] in _NUMERIC_START or text in _BOOLEANS or text in _NULLS:
                 raise _NotSimple  # keys such as yes, 1 or null are not strings
             if len(_STRING_KEYS) < _STRING_KEYS_SIZE:
                 _STRING_KEYS.add(text)
         return text
-
-    def tag(self, plain: str) -> str:
-        for tag, pattern in self.resolvers.get(plain[0], ()):
-            if pattern.match(plain):
-                return str(tag)
-        if None in self.resolvers:
-            raise _NotSimple
-        return _STR_TAG
 
     @staticmethod
     def quoted(text: str) -> str:
@@ -203,14 +242,11 @@ class _Reader:
             return self.flow_mapping(text)
         if first == "[":
             return []
-        tag = self.tag(text)
-        if tag == _STR_TAG:
-            return text
-        if tag == _INT_TAG and _DECIMAL.match(text):
-            return int(text)
-        if self.constructor is None:
-            self.constructor = yaml.constructor.SafeConstructor()
-        return self.constructor.construct_object(yaml.ScalarNode(tag, text), deep=True)
+        if first in _NUMERIC_START:
+            return int(text) if _DECIMAL.match(text) else _number(text)
+        if text in _NULLS:
+            return None
+        return _BOOLEANS.get(text, text)
 
     def document(self, lines: list[tuple[int, int, bool, str | None, Any, Any]]
                  ) -> tuple[dict[str, Any], dict[str, int]]:

@@ -10,8 +10,9 @@ kubeconfig or a service-account token).
 from __future__ import annotations
 
 import functools
+import importlib
+import os
 import re
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -50,9 +51,22 @@ def template_source(overrides: Path | None, name: str) -> tuple[str, str | None]
             # render); built-in templates have none.
             return found, str(overrides.resolve() / name)
     try:
-        return resources.files(_TEMPLATE_PACKAGE).joinpath(name).read_text(encoding="utf-8"), None
+        return _builtin_source(name), None
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
+
+
+def _builtin_source(name: str) -> str:
+    """A built-in template's text: read from the package's directory when it is one (importing
+    importlib.resources costs ~4 ms, most of a built-in render's imports), else through it (a zip)."""
+    package = importlib.import_module(_TEMPLATE_PACKAGE)
+    for directory in package.__path__:
+        if os.path.isdir(directory):
+            with open(os.path.join(directory, name), encoding="utf-8") as stream:
+                return stream.read()
+    from importlib import resources
+
+    return resources.files(_TEMPLATE_PACKAGE).joinpath(name).read_text(encoding="utf-8")
 
 
 def _override(overrides: Path, name: str) -> str | None:

@@ -21,10 +21,10 @@ import yaml
 
 from failsync.core.model import Decision, Pin, Policy
 from failsync.core.policy_schema import PolicyDocument
+from failsync.core.simple_yaml import full_loader
 from failsync.core.weights import decide
 from failsync.errors import Location, PolicyError
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TOP_KEYS = frozenset({"policy", "steps"})
 _STEP_KEYS = frozenset({"at", "ready", "endpoints", "expect", "pin"})
 #: Timer rows (re-decisions on the clock alone) replayed between two steps at most; a decision
@@ -82,7 +82,7 @@ class Row:
 def parse_timeline(text: str, file: str) -> Timeline:
     """The timeline in ``text``; raises TimelineError listing every problem (file:line: key: message)."""
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=full_loader())
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         raise TimelineError(f"YAML syntax error: {error.problem}",

@@ -20,15 +20,14 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from failsync.core import policies
 from failsync.core.policy_schema import PolicyDocument
-from failsync.core.simple_yaml import simple_documents
+from failsync.core.simple_yaml import full_loader, simple_documents
 
 
 def _pyyaml(text: str) -> list[tuple[Any, dict[str, int]]]:
     """What the PyYAML path of failsync.core.policies reads: values and key-path lines."""
     documents = []
-    for node in yaml.compose_all(text, Loader=policies._Loader):
+    for node in yaml.compose_all(text, Loader=full_loader()):
         if node is None:
             continue
         document = PolicyDocument("f.yaml", root=node)
@@ -66,7 +65,8 @@ spec:
   - service: 'web-svc-central'
     priority: 2
   health:
-    minReady: 010
+    minReady: 10
+    factor: -1.5
     source: "auto"
   whenAllDown:
   reason: fail over to the east cluster, then back  # plain text with spaces
@@ -93,8 +93,14 @@ def test_a_policy_file_reads_to_pyyaml_values_and_lines() -> None:
     for (data, lines), (expected_data, expected_lines) in zip(fast, reference):
         assert _same(data, expected_data)
         assert lines == expected_lines
-    assert fast[0][0]["spec"]["health"]["minReady"] == 8  # YAML 1.1 octal, as PyYAML reads it
-    assert fast[0][1]["spec.fallbacks[1].priority"] == 14
+    assert fast[0][0]["spec"]["health"]["factor"] == -1.5
+
+
+def test_a_kubeconfig_with_urls_reads_without_pyyaml() -> None:
+    text = ("apiVersion: v1\nclusters:\n- name: west\n  cluster:\n    server: https://10.0.0.1:6443\n"
+            "    insecure-skip-tls-verify: true\ncurrent-context: west\npreferences: {}\n")
+    fast = simple_documents(text)
+    assert fast is not None and [data for data, _ in fast] == [yaml.safe_load(text)]
 
 
 def test_repeated_lines_read_the_same_and_empty_collections_are_not_shared() -> None:
@@ -125,7 +131,10 @@ def test_repeated_lines_read_the_same_and_empty_collections_are_not_shared() -> 
     "- a\n- b\n",
     "just text\n",
     "a: \"esc\\u00e9\"\n",
-    "a: x:y\n",
+    "a: 1:30\n",  # YAML 1.1 sexagesimal (90): the rarer numbers and timestamps are PyYAML's
+    "a: .5\n",
+    "a: 10.0.0.1\n",
+    "a: 2001-12-14 21:59:43.10 -5\n",
     "a: b#c\n",
     "a: -\n",
     "a: @b\n",
@@ -146,7 +155,7 @@ _VALUES = st.sampled_from(["x", "1", "010", "0x1f", "1.5", "yes", "No", "null", 
                            "fail over to east, then back", "'it''s'", '"say \\"hi\\""', '"tab\\tx"',
                            "web-svc.emojivoto.svc", "(draft) v2", "30s", "'#not a comment'", '"k: v"',
                            "{tier: frontend, owner: web-team}", "{service: web-east}", "{a: 1,b: 'x y' }",
-                           '{ "q k": yes }'])
+                           '{ "q k": yes }', "https://10.0.0.1:6443", "-1.5", "0x1f"])
 _DECORATION = st.sampled_from([[], [], [], ["# note"], [""], ["    # indented note"]])
 
 

@@ -148,7 +148,8 @@ def test_an_exec_plugin_authenticates_through_pykube(sandbox, tmp_path) -> None:
         KubeClient.from_kubeconfig(_exec_kubeconfig(tmp_path, sandbox, "wrong"), "west").list(SERVICES)
 
 
-def test_a_converged_sync_imports_no_http_library(tmp_path) -> None:
+def test_a_sync_of_plain_policy_files_imports_no_http_library_and_no_pyyaml(tmp_path) -> None:
+    """The kubeconfig and the policy files read by the fast reader; PyYAML only for what it declines."""
     policy = tmp_path / "policies" / "web.yaml"
     policy.parent.mkdir()
     policy.write_text(policy_document("plain", "web"))
@@ -157,7 +158,7 @@ def test_a_converged_sync_imports_no_http_library(tmp_path) -> None:
         code = ("import sys\nfrom failsync.cli import main\n"
                 f"sys.argv = ['failsync', '--kubeconfig', {str(plain.kubeconfig)!r}, 'sync', {str(policy.parent)!r}]\n"
                 "try:\n    main()\nexcept SystemExit as end:\n    assert not end.code, end.code\n"
-                "print(sorted({m.split('.')[0] for m in sys.modules} & {'pykube', 'requests', 'urllib3'}))")
+                "print(sorted({m.split('.')[0] for m in sys.modules} & {'pykube', 'requests', 'urllib3', 'yaml', 'jinja2'}))")
         for _ in range(2):  # from scratch, then converged
             answer = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             assert answer.stdout.strip().splitlines()[-1] == "[]", answer.stderr
