@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from failsync.core import health
 from failsync.core.model import HealthSource, Policy, Target
-from failsync.core.remote_health import Mirror
 from failsync.core.targets import API_VERSIONS, TRAFFIC_SPLIT, is_route
 from failsync.errors import NotFound
 from failsync.kube import ENDPOINT_SLICES, ENDPOINTS, ROUTES, SERVICES, SMI_GROUP, KubeClient
@@ -22,6 +21,7 @@ from failsync.kube.errors import missing_crd
 
 if TYPE_CHECKING:
     from failsync.clusters import RemoteCluster
+    from failsync.core.remote_health import Mirror  # imported with --cluster only (SPEC §11)
 
 #: Above this many namespaces, in the local cluster or a remote one, one cluster-wide LIST per kind
 #: replaces the per-namespace ones.
