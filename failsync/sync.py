@@ -93,13 +93,17 @@ class SyncEngine(ClusterReader):
     def __init__(self, client: KubeClient, *, renderer: Renderer | None = None,
                  clock: Callable[[], float] = time.time, max_attempts: int = MAX_ATTEMPTS,
                  write_log_level: int = logging.INFO, retry: RetryPolicy = CONFLICT_RETRY,
-                 write_concurrency: int = WRITE_CONCURRENCY) -> None:
+                 write_concurrency: int = WRITE_CONCURRENCY, requeues_conflicts: bool = False) -> None:
         self.client = client
         self.write_log_level = write_log_level
         self.renderer = renderer or Renderer()
         self.clock = clock
         self.max_attempts = max_attempts
         self.retry = retry
+        #: Whether the caller tries a Conflict left over again later (the loop requeues the key with
+        #: backoff): then the re-read follows the Conflict at once (no sleep on the caller's thread), and
+        #: a 409 on an object that had not changed comes back as that Conflict rather than as a failure.
+        self.requeues_conflicts = requeues_conflicts
         #: Where PinExpired Events go (None: not sent); the loop sets its background recorder.
         self.events: "EventRecorder | _PinEvents | None" = None
         #: The other clusters health is read in (SPEC §11), by name; the CLI sets them from --cluster.
@@ -170,9 +174,12 @@ class SyncEngine(ClusterReader):
 
     def reconcile(self, policy: Policy, live: dict[str, Any] | None, ready: Mapping[str, int], *,
                   dry_run: bool = False, total: Mapping[str, int] | None = None,
-                  notes: Sequence[str] = ()) -> ObjectResult:
-        """Bring one object in line with ``policy``; on Conflict re-read it and decide again (bounded)."""
+                  notes: Sequence[str] = (), may_write: Callable[[], bool] | None = None) -> ObjectResult:
+        """Bring one object in line with ``policy``; on Conflict re-read it and decide again (bounded).
+
+        ``may_write``: asked again before each write after a re-read (the loop's lease check)."""
         base = ObjectResult(policy.namespace, policy.name, Outcome.UNCHANGED, policy=policy)
+        conflict: Conflict | None = None  # the Conflict that led to the re-read, once there was one
         try:
             resource = self.client.target_resource(policy.target)
         except NotFound as error:
@@ -202,6 +209,9 @@ class SyncEngine(ClusterReader):
             if dry_run:
                 return replace(result, outcome=outcome, state=state_of(decision, True),
                                last_change=live_last_change)
+            if conflict is not None and may_write is not None and not may_write():
+                return replace(result, outcome=Outcome.FAILED, error=conflict, message=(
+                    f"{conflict}; re-read, but not written again: this replica may not write now"))
             # The stored object is decoded only when something reads it: the loop's cache, or a PinExpired Event.
             unread = {} if self.keep_written or (decision.expired_pin is not None and self.events is not None) \
                 else {"read_answer": False}
@@ -214,9 +224,12 @@ class SyncEngine(ClusterReader):
                 if attempt == self.max_attempts:
                     return replace(result, outcome=Outcome.FAILED, error=error, message=(
                         str(error) if attempt == 1 else
+                        f"{error} (again after re-reading the object)" if self.requeues_conflicts else
                         f"gave up after {attempt} attempts, the object kept changing: {error}"))
-                log.info("%s: %s; re-reading and deciding again (attempt %d)", policy.key, error, attempt)
-                time.sleep(self.retry.delay(attempt))
+                log.log(self.write_log_level if self.requeues_conflicts else logging.INFO,
+                        "%s: %s; re-reading and deciding again (attempt %d)", policy.key, error, attempt)
+                if not self.requeues_conflicts:  # one-shot: give a concurrent writer a moment to finish
+                    time.sleep(self.retry.delay(attempt))
                 try:
                     fresh = self.client.get(resource, policy.namespace, policy.name)
                 except ApiError as read_error:
@@ -224,12 +237,19 @@ class SyncEngine(ClusterReader):
                 if _same_version(fresh, live) and change.action is Action.PATCH:
                     # The object had not changed, so the resourceVersion test passed: the server
                     # rejected the patch itself (say so, rather than blame a concurrent writer).
+                    if self.requeues_conflicts and error.status == 409:
+                        # A 409 says "try again later" (an injected fault, a server-side conflict): the
+                        # same patch may pass then. A 422 whose test passed means the patch itself does
+                        # not apply, which no retry changes: that one fails for good, as in one-shot.
+                        return replace(result, outcome=Outcome.FAILED, error=error, message=(
+                            f"{error} (the object had not changed since it was read, so not a concurrent "
+                            f"write)"))
                     return replace(result, outcome=Outcome.FAILED, message=(
                         f"the server rejected the patch although the object had not changed since it "
                         f"was read (so not a concurrent write; not retried): {error}"))
                 if fresh is None and policy.origin is Origin.ADOPTED:
                     return replace(result, outcome=Outcome.FAILED, message="deleted while being synced; skipped")
-                live = fresh
+                live, conflict = fresh, error
                 continue
             except ApiError as error:
                 return replace(result, outcome=Outcome.FAILED, message=str(error), error=error)

@@ -102,11 +102,13 @@ class Controller:
         self.metrics = metrics or Metrics()
         self.supervisor = Supervisor(retry=options.retry,
                                      on_error=lambda name: self.metrics.thread_errors.inc(thread=name))
-        # One attempt per reconcile: a Conflict requeues the key with backoff, never sleeps on a worker.
-        # The loop reports each write that moves traffic itself (with its reaction time), and at
-        # 10,000 policies an INFO line per created object would cost more than the write.
-        self.engine = SyncEngine(client, renderer=renderer, write_log_level=logging.DEBUG, max_attempts=1,
-                                 retry=options.retry, clock=clock)  # the wall clock of holds, delays, pins
+        # On a Conflict a reconcile re-reads the object at once (one GET, no sleep on the worker) and writes
+        # again: the cache may be far behind (a 410 re-list of 100,000 routes), a failover must not wait
+        # for it. A Conflict after that requeues the key with backoff. The loop reports each write that
+        # moves traffic itself (with its reaction time), and at 10,000 policies an INFO line per created
+        # object would cost more than the write.
+        self.engine = SyncEngine(client, renderer=renderer, write_log_level=logging.DEBUG, max_attempts=2,
+                                 requeues_conflicts=True, clock=clock)  # the wall clock of holds, delays, pins
         self.queue = WorkQueue(retry=options.retry)
         self.files = PolicyFiles(options.paths, allow_missing=options.adopt or options.adopt_routes)
         self.events = EventRecorder(client, instance=options.identity, background=True,

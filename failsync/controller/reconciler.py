@@ -3,8 +3,9 @@ and what follows a write (cache update, metrics, an Event, a log line, a re-deci
 for when a hold, a delay or a pin ends).
 
 Owns: what a reconcile starts from (the policy, its cached TrafficSplit, ready counts),
-skipping one whose inputs are those of its last success, the lease check before a write,
-requeueing on failure by the error's class (a Conflict or a temporary error: again with
+skipping one whose inputs are those of its last success, the lease check before a write (the
+engine asks it again before writing after a re-read), requeueing on failure by the error's
+class (a Conflict left after the engine's one re-read, or a temporary error: again with
 backoff; a permanent one: at the next resync or change), policies aimed at a
 TrafficSplit version the server does not serve (reported once, counted, skipped), and
 holding failover Events while a burst's other writes are still queued (writes first).
@@ -239,7 +240,8 @@ class Reconciler:
         else:  # what failsync_backend_ready_endpoints says from now on
             memo.settled, memo.policy, memo.ready = -1, policy, counted  # unsettled first: a resync reads it
         started = time.monotonic()
-        result = self.engine.reconcile(policy, live, ready, total=inputs.total, notes=inputs.notes)
+        result = self.engine.reconcile(policy, live, ready, total=inputs.total, notes=inputs.notes,
+                                       may_write=self.may_write)  # asked again before a write after a re-read
         landed = time.monotonic()
         self.metrics.reconciles.inc(result=result.outcome.value)
         if isinstance(result.error, Forbidden):

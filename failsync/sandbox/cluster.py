@@ -46,7 +46,7 @@ class Cluster:
         self.name = name
         self.store = Store(history)
         self.auth = Authorizer(tokens)
-        self.faults = Faults(self._drop_watches, self._outage)
+        self.faults = Faults(self._drop_watches, self._outage, self._hold_watch_events, self.store.release_events)
         self.requests: RequestLog = RequestLog()
         self.bookmark_interval = 60.0
         # A watch without timeoutSeconds ends after minRequestTimeout x (1 + random()), as
@@ -124,6 +124,14 @@ class Cluster:
 
     def _drop_watches(self) -> int:
         return self.store.close_watches()
+
+    def _hold_watch_events(self, resource: str) -> None:
+        keys = {r.store_key for r in self.registry.resources if r.group_resource == resource}
+        if not keys:
+            raise ValueError(f"unknown resource {resource!r}: expected a plural and its group, "
+                             f"e.g. trafficsplits.split.smi-spec.io")
+        for key in keys:
+            self.store.hold_events(key)
 
     def _outage(self, seconds: float) -> None:
         with self._lifecycle:

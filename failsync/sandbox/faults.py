@@ -1,8 +1,9 @@
-"""Fault injection for one cluster: added latency, error rates per verb, dropped watches, outages.
+"""Fault injection for one cluster: added latency, error rates per verb, dropped watches, outages,
+watch events held back.
 
 Owns: the fault settings and deciding, per request, whether to delay it or fail it. The
-cluster carries out ``drop_watches`` and ``outage`` (it owns the sockets); this module only
-holds the knobs and calls back. Never does: HTTP.
+cluster carries out ``drop_watches``, ``outage`` and holding watch events (it owns the sockets and
+the store); this module only holds the knobs and calls back. Never does: HTTP.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ class ErrorRate:
 class Faults:
     """The fault knobs of one cluster (``cluster.faults``)."""
 
-    def __init__(self, drop_watches: Callable[[], int], outage: Callable[[float], None]) -> None:
+    def __init__(self, drop_watches: Callable[[], int], outage: Callable[[float], None],
+                 hold_watch_events: Callable[[str], None], release_watch_events: Callable[[], int]) -> None:
         self.latency = 0.0
         self._error_rates: dict[str, ErrorRate] = {}
         self._drop_watches = drop_watches
         self._outage = outage
+        self._hold_watch_events = hold_watch_events
+        self._release_watch_events = release_watch_events
         self._random = random.Random()
         self._lock = threading.Lock()
 
@@ -57,11 +61,23 @@ class Faults:
         """Refuse connections for ``seconds`` (listening socket closed), then serve again with state kept."""
         self._outage(float(seconds))
 
+    def hold_watch_events(self, resource: str) -> None:
+        """Hold back the watch events of ``resource`` (its plural and group as kubectl spells them:
+        ``trafficsplits.split.smi-spec.io``, ``services``), as a lagging watch cache does: watches see
+        none of its changes from now on (nor bookmarks past them) until ``release_watch_events``,
+        while GET and LIST see them at once. ValueError for a resource the cluster does not serve."""
+        self._hold_watch_events(resource)
+
+    def release_watch_events(self) -> int:
+        """Deliver every held watch event, in order, and hold no more; returns how many were held."""
+        return self._release_watch_events()
+
     def reset(self) -> None:
-        """No latency, no error rates."""
+        """No latency, no error rates, no watch events held (the held ones are delivered)."""
         with self._lock:
             self.latency = 0.0
             self._error_rates.clear()
+        self._release_watch_events()
 
     def failure_for(self, verb: str) -> ApiError | None:
         """The injected error for one request of ``verb``, if the dice say so."""

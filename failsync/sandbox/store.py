@@ -136,6 +136,9 @@ class Store:
         self._advanced = threading.Condition(self.lock)  # notified on commits while someone waits
         self._revision_waiters = 0
         self._encoded: dict[Key, dict] = {}  # (ns, name) -> view key -> (stored obj, bytes)
+        # Fault injection (``Faults.hold_watch_events``): per kind whose watch events are held back,
+        # the changes committed since, which no watch has seen yet.
+        self._held: dict[str, list[Change]] = {}
 
     # --- reads ---------------------------------------------------------------------------------
     def get(self, store_key: str, namespace: str, name: str) -> dict | None:
@@ -272,8 +275,12 @@ class Store:
             if len(history) == self._history_length:
                 self._floors[store_key] = history[0].revision
             history.append(change)
-            for watcher in self._watchers.get(store_key, ()):
-                watcher.offer(change)
+            held = self._held.get(store_key)
+            if held is not None:
+                held.append(change)
+            else:
+                for watcher in self._watchers.get(store_key, ()):
+                    watcher.offer(change)
             for hook in self.hooks:
                 hook(change)
             if self._revision_waiters:
@@ -285,14 +292,17 @@ class Store:
         """Register a watcher; returns its first events (synthetic ADDED when ``since`` is None,
         else the changes after ``since`` from history). The caller checks ``too_old`` first."""
         with self.lock:
+            held = self._held.get(watcher.store_key)
+            seen = held[0].revision - 1 if held else self.revision  # held changes come on release
             if since is None:
-                objects, _ = self.snapshot(watcher.store_key, watcher.namespace)
+                objects = (self.snapshot_at(watcher.store_key, watcher.namespace, seen) if held
+                           else self.snapshot(watcher.store_key, watcher.namespace)[0])
                 first = [("ADDED", Change(int(o["metadata"]["resourceVersion"]), "ADDED", watcher.store_key, o))
                          for o in objects if watcher.selects(o)]
             else:
                 first = []
                 for change in self._histories.get(watcher.store_key, ()):
-                    if change.revision > since:
+                    if since < change.revision <= seen:
                         event_type = watcher.event_type(change)
                         if event_type:
                             first.append((event_type, change))
@@ -314,9 +324,29 @@ class Store:
             return len(watchers)
 
     def idle_revision(self, watcher: Watcher) -> int | None:
-        """The current revision if ``watcher`` has nothing queued (safe for a BOOKMARK), else None."""
+        """The current revision if ``watcher`` has nothing queued (safe for a BOOKMARK), else None; while
+        its kind's events are held, the revision before the first held change."""
         with self.lock:
-            return self.revision if watcher.events.empty() else None
+            if not watcher.events.empty():
+                return None
+            held = self._held.get(watcher.store_key)
+            return held[0].revision - 1 if held else self.revision
+
+    def hold_events(self, store_key: str) -> None:
+        """Hold back the watch events of a kind (fault injection): watches see none of its changes
+        until ``release_events``, as behind a lagging watch cache; reads see them at once."""
+        with self.lock:
+            self._held.setdefault(store_key, [])
+
+    def release_events(self) -> int:
+        """Offer every held change to the watches of its kind, in order, and hold no more; returns how many."""
+        with self.lock:
+            held, self._held = self._held, {}
+            for store_key, changes in held.items():
+                for change in changes:
+                    for watcher in self._watchers.get(store_key, ()):
+                        watcher.offer(change)
+            return sum(len(changes) for changes in held.values())
 
     def watcher_count(self) -> int:
         """How many watches are open."""

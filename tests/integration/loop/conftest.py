@@ -3,6 +3,7 @@ policy files on disk, and ``failsync run`` running in-process in a thread.
 
 - `app(cluster, namespace)`: Deployment web + Service web-svc (selector) and a selector-less
   ``web-svc-east`` whose Endpoints the test writes (as Linkerd's mirror does);
+- `scale(cluster, namespace, n)`: scale deploy/web in-process (past any injected fault);
 - `set_ready(cluster, namespace, service, n)`: write a selector-less service's Endpoints;
 - `write_policy(path, namespace, ...)`: a FailoverPolicy file;
 - `weights(cluster, namespace, name)`: backend -> weight of the live TrafficSplit, or None;
@@ -38,6 +39,14 @@ def app(cluster: Any, namespace: str, *, replicas: int = 1, east_ready: int = 1)
     cluster.apply({"apiVersion": "v1", "kind": "Service",
                    "metadata": {"name": "web-svc-east", "namespace": namespace}, "spec": {"ports": [{"port": 80}]}})
     set_ready(cluster, namespace, "web-svc-east", east_ready)
+
+
+def scale(cluster: Any, namespace: str, replicas: int) -> None:
+    """Scale deploy/web in-process (kubectl's PATCH would meet the injected faults)."""
+    cluster.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": namespace},
+                   "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                            "template": {"metadata": {"labels": {"app": "web"}},
+                                         "spec": {"containers": [{"name": "web", "image": "web"}]}}}})
 
 
 def set_ready(cluster: Any, namespace: str, service: str, count: int) -> None:

@@ -4,8 +4,6 @@ Covers:
 - a policy aimed at a TrafficSplit apiVersion the server does not serve is reported once (log,
   ``failsync_unserved_policies``, /readyz 503 saying why) and skipped; every thread lives on: resyncs keep running, a policy
   file added later still takes effect, /healthz stays 200;
-- a Conflict on a write requeues the key with backoff: the object is written again later, from
-  the cache, and never re-read with a GET on the worker;
 - two signals in a row (SIGTERM then SIGINT) shut ``failsync run`` down cleanly (exit 0, no
   traceback); a third signal exits at once (exit 1);
 - SIGTERM while every write is slow and conflicting: the write in flight finishes, the queue is
@@ -29,7 +27,7 @@ from failsync.backoff import RetryPolicy
 from failsync.kube import KubeClient
 from failsync.kube.resources import SMI_GROUP
 from tests.helpers import LineStream, reaped, wait_for
-from tests.integration.loop.conftest import app, fetch, policy_text, running, weights, write_policy
+from tests.integration.loop.conftest import app, fetch, policy_text, running, scale, weights, write_policy
 
 FAILSYNC = Path(sys.executable).parent / "failsync"
 PRIMARY = {"web-svc": 1, "web-svc-east": 0}
@@ -73,35 +71,6 @@ def test_a_policy_on_an_unserved_version_is_reported_and_kills_no_thread(sandbox
     assert west.get("split.smi-spec.io/v1alpha2", "TrafficSplit", namespace, "on-v4") is None
 
 
-def _scale(cluster, namespace: str, replicas: int) -> None:
-    """Scale deploy/web in-process (kubectl's PATCH would meet the injected faults)."""
-    cluster.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": namespace},
-                   "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
-                            "template": {"metadata": {"labels": {"app": "web"}},
-                                         "spec": {"containers": [{"name": "web", "image": "web"}]}}}})
-
-
-def test_a_conflict_requeues_the_key_and_never_rereads_on_the_worker(sandbox, namespace, tmp_path: Path) -> None:
-    west = sandbox["west"]
-    app(west, namespace)
-    policy = write_policy(tmp_path / "p.yaml", namespace)
-    with running(sandbox.kubeconfig, [policy], workers=1) as loop:
-        wait_for(lambda: weights(west, namespace) == PRIMARY, timeout=10)
-        west.faults.error_rate("patch", 1.0, status=409)
-        try:
-            west.requests.clear()
-            _scale(west, namespace, 0)
-            wait_for(lambda: sum(1 for r in list(west.requests) if r.method == "PATCH"
-                                 and "/trafficsplits/" in r.path) >= 3, timeout=15,
-                     message="the conflicting write to be tried again, later")
-        finally:
-            west.faults.reset()
-        wait_for(lambda: weights(west, namespace) == FAILED_OVER, timeout=15, message="the requeued write")
-        reads = [r for r in list(west.requests) if r.method == "GET" and r.path.endswith("/web-svc-failover")]
-        assert reads == []
-        assert loop.metrics.reconciles.value(result="failed") >= 3
-
-
 def _start(sandbox, policy: Path, *extra: str) -> tuple[subprocess.Popen, LineStream]:
     process = subprocess.Popen(
         [str(FAILSYNC), "--kubeconfig", str(sandbox.kubeconfig), "--context", "west", "run", str(policy),
@@ -133,7 +102,7 @@ def test_a_second_signal_is_harmless_and_a_third_exits_at_once(sandbox, namespac
         wait_for(lambda: weights(sandbox["west"], namespace) == PRIMARY, timeout=10)
         sandbox["west"].faults.latency = 3.0  # a write in flight keeps shutdown busy: the third signal cuts it short
         try:
-            _scale(sandbox["west"], namespace, 0)
+            scale(sandbox["west"], namespace, 0)
             logs.until(lambda line: "PATCH /apis/split.smi-spec.io" in line, timeout=15)
             process.send_signal(signal.SIGTERM)
             logs.until(lambda line: "received SIGTERM" in line, timeout=10)
@@ -157,7 +126,7 @@ def test_sigterm_while_writes_are_slow_and_conflicting_exits_within_the_shutdown
         west.faults.latency = 1.5
         west.faults.error_rate("patch", 1.0, status=409)
         try:
-            _scale(west, namespace, 0)
+            scale(west, namespace, 0)
             logs.until(lambda line: "PATCH /apis/split.smi-spec.io" in line, timeout=15)
             signalled = time.monotonic()
             process.send_signal(signal.SIGTERM)
@@ -181,7 +150,7 @@ def test_readyz_says_not_ready_while_every_write_is_forbidden(sandbox, namespace
         assert fetch(readyz) == (200, "ok: leader\n")
         west.faults.error_rate("patch", 1.0, status=403)
         try:
-            _scale(west, namespace, 0)
+            scale(west, namespace, 0)
             status, body = wait_for(lambda: (lambda answer: answer if answer[0] == 503 else None)(fetch(readyz)),
                                     timeout=10, message="/readyz to turn 503")
             assert "writes are forbidden" in body and "patch" in body
