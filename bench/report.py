@@ -140,6 +140,9 @@ def rows(figures: dict) -> list[tuple[str, str]]:
                 ("`run` RSS per policy above an idle `run` (goal ≤ 5 KB)",
                  _kb(figures.get("rss_kb_per_policy"), figures.get("baseline_rss_mb"))),
                 ("`run` CPU to converge", _s(loop["cpu_s"]))]
+        if "settled_s" in loop:
+            out.append(("`run` from launch until every cache is in step (Services listed, no re-list running)",
+                        _s(loop["settled_s"])))
     steady = figures.get("steady")
     if steady:
         out += [(f"steady state over {steady['window_s']:.0f} s: writes (goal 0)", str(steady["writes"])),
@@ -184,9 +187,9 @@ def _other_loop_rows(prefix: str, part: dict, baseline: float | None) -> list[tu
                         f"{_sync_runs(part['sync'], state).ratio_text('wall_s')}"))
     if part.get("loop"):
         loop = part["loop"]
-        out.append((f"{prefix}`run` to converged; RSS (peak); per policy above idle",
-                    f"{_s(loop['converge_s'])}; {loop['rss_mb']:.0f} MB ({loop['hwm_mb']:.0f} MB); "
-                    f"{_kb(_per_policy(loop['rss_mb'], baseline, part['policies']), None)}"))
+        out.append((f"{prefix}`run` to converged; to every cache in step; RSS (peak); per policy above idle",
+                    f"{_s(loop['converge_s'])}; {_s(loop.get('settled_s'))}; {loop['rss_mb']:.0f} MB "
+                    f"({loop['hwm_mb']:.0f} MB); {_kb(_per_policy(loop['rss_mb'], baseline, part['policies']), None)}"))
     if part.get("steady"):
         out.append((f"{prefix}steady state over {part['steady']['window_s']:.0f} s: writes (goal 0)",
                     str(part["steady"]["writes"])))

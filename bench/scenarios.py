@@ -9,12 +9,15 @@ MiB). Never does: print or format (``report``), start the sandbox (``run``).
 from __future__ import annotations
 
 import bisect
+import math
 import random
+import re
 import resource
 import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Sequence
@@ -200,7 +203,9 @@ class Loop:
                  extra_run_args: tuple[str, ...] = (), log_name: str = "failsync-run.log",
                  floor_args: tuple[str, ...] = ()) -> None:
         self.sandbox = sandbox
-        self.log = (workdir / log_name).open("w")
+        self.log_path = workdir / log_name
+        self.log = self.log_path.open("w")
+        self.metrics_url: str | None = None
         # The floor starts first and is idle by the time failsync launches: its own start-up
         # would otherwise compete for the CPU during failsync's start-to-converged.
         self.floor = subprocess.Popen(floor_command(sandbox, floor_table, *floor_args),
@@ -236,9 +241,27 @@ class Loop:
         polled = time.perf_counter() - self.started
         at = converged_at(self.sandbox, name)
         _quiet(self.sandbox, 2.0, timeout)
+        # Start-up work goes on after the last write: the Services LIST (deferred until the start-up
+        # pass is over) and a target watch's re-list when its LIST's resourceVersion left the server's
+        # history during the creates (at 100,000 policies some 20 s of a core). Steady state and
+        # reactions are measured once every cache is in step; how long that took is reported.
+        wait_for(lambda: self.failsync.poll() is not None or self.watches_unsynced() == 0, timeout,
+                 interval=0.5, what="failsync's caches to be in step")
+        settled = time.perf_counter() - self.started
         stat = proc_stat(self.failsync.pid)
         return {"converge_s": polled if at is None else at - self.launched, "polled_s": polled,
-                "rss_mb": stat.rss_mb, "hwm_mb": stat.hwm_mb, "cpu_s": stat.cpu_seconds}
+                "settled_s": settled, "rss_mb": stat.rss_mb, "hwm_mb": stat.hwm_mb, "cpu_s": stat.cpu_seconds}
+
+    def watches_unsynced(self) -> float:
+        """failsync's ``failsync_watches_unsynced`` gauge, from its /metrics (inf until it serves them)."""
+        if self.metrics_url is None:
+            served = re.search(r"serving /metrics\S* .*? on ([\d.]+):(\d+)", self.log_path.read_text())
+            if served is None:
+                return math.inf
+            self.metrics_url = f"http://{served.group(1)}:{served.group(2)}/metrics"
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as answer:
+            found = re.search(rb"^failsync_watches_unsynced (\S+)$", answer.read(), re.MULTILINE)
+        return math.inf if found is None else float(found.group(1))
 
     def steady(self, seconds: float) -> dict:
         """Writes (any client) and failsync's CPU over ``seconds`` of steady state."""

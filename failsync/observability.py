@@ -254,6 +254,8 @@ class Metrics:
         self.policies = registry.gauge("failsync_policies", "Policies loaded and managed.")
         self.policy_errors = registry.gauge("failsync_policy_errors", "Invalid policies currently reported.")
         self.queue_depth = registry.gauge("failsync_queue_depth", "Policies waiting for a reconcile.")
+        self.watches_unsynced = registry.gauge(
+            "failsync_watches_unsynced", "Watches not listed yet or re-listing (0: every cache in step).")
         self.thread_errors = registry.counter(
             "failsync_thread_errors_total", "Unexpected errors that restarted a thread of the loop.", ["thread"])
         self.events_dropped = registry.counter(

@@ -263,6 +263,11 @@ class Caches:
         """Whether every watcher has listed once (the caches are usable), but those of ``unawaited``."""
         return self.started and all(w.synced.is_set() for r, w in list(self.watchers.items()) if r not in self.unawaited)
 
+    def unsynced(self) -> int:
+        """Watches whose cache is not in step: not listed yet (a Services watch waits for the start-up
+        pass to end), or to be listed again (after a 410 or a lost connection) until that LIST is in."""
+        return sum(1 for w in list(self.watchers.values()) if w.resource_version is None)
+
     def store(self, resource: Resource | None) -> Store | None:
         """The cache of a watched kind, or None when it is not watched."""
         watcher = self.watchers.get(resource) if resource is not None else None

@@ -454,6 +454,7 @@ class Controller:
                 log.debug("periodic resync of %d policies", len(self.index))
                 self._enqueue_all()
             self.metrics.queue_depth.set(len(self.queue))
+            self.metrics.watches_unsynced.set(self.caches.unsynced())
 
     def _work(self) -> None:
         while True:

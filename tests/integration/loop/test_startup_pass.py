@@ -4,7 +4,9 @@ Covers:
 - the Services are listed only once every policy queued at start-up has had its write (no
   reconcile reads them), the TrafficSplits before the first write;
 - after the start-up pass the TrafficSplit watch (opened only then) sees a hand edit, which is put back;
-- Python's cyclic collector runs again once the start-up pass is over.
+- Python's cyclic collector runs again once the start-up pass is over;
+- ``failsync_watches_unsynced`` stays above 0 until the deferred Services LIST is in, and rises
+  again while the watches must re-list after a lost connection.
 """
 
 from __future__ import annotations
@@ -41,3 +43,21 @@ def test_services_are_listed_after_the_start_up_writes_and_later_edits_are_seen(
     assert len(creates) == 3 and services and split_lists
     assert min(r.started for r in split_lists) < min(r.started for r in creates)
     assert min(r.started for r in services) >= max(r.finished for r in creates)
+
+
+def _unsynced(loop) -> float:  # type: ignore[no-untyped-def]
+    return loop.metrics.watches_unsynced.value()
+
+
+def test_the_unsynced_watches_gauge_counts_lists_still_to_come(sandbox, namespace, tmp_path: Path) -> None:
+    west = sandbox["west"]
+    app(west, namespace)
+    write_policy(tmp_path / "p.yaml", namespace, name="split-0")
+    start = len(west.requests)
+    with running(sandbox.kubeconfig, [tmp_path], policy_poll=0.02) as loop:
+        wait_for(lambda: _unsynced(loop) == 0, timeout=10, message="every cache in step")
+        services = [r for r in list(west.requests)[start:] if r.verb == "list" and r.path.endswith("/services")]
+        assert services, "in step only once the deferred Services LIST is in"
+        west.faults.outage(0.5)  # every watch loses its connection: each must list again
+        wait_for(lambda: _unsynced(loop) > 0, timeout=10, message="the re-lists counted")
+        wait_for(lambda: _unsynced(loop) == 0, timeout=20, message="in step again once re-listed")
