@@ -126,8 +126,12 @@ class Counter(_Metric):
             self._values[key] = _number(self._values.get(key, 0)) + amount
 
     def value(self, **labels: object) -> float:
-        """The current value of one series (0 when never incremented)."""
-        return float(self._values.get(self._key(labels), 0.0))  # type: ignore[arg-type]
+        """The current value of one series, stored or collected (0 when never incremented)."""
+        key = self._key(labels)
+        if key in self._values:
+            return float(self._values[key])  # type: ignore[arg-type]
+        found = (value for source in self._sources for k, value in source() if tuple(map(str, k)) == key)
+        return float(next(found, 0.0))
 
     def _samples(self) -> list[str]:
         with self._lock:

@@ -132,6 +132,9 @@ class Controller:
         self._held_watches: list[tuple[str, Callable[[], None]]] = []
         self.reconciler = Reconciler(self.engine, index=self.index, caches=self.caches, queue=self.queue,
                                      metrics=self.metrics, events=self.events, may_write=self._may_write)
+        # Read when scraped, so no reading is stale by a tick (or taken before the first one).
+        self.metrics.queue_depth.collect(lambda: [((), len(self.queue))])
+        self.metrics.watches_unsynced.collect(lambda: [((), self.caches.unsynced())])
         self.elector: LeaderElector | None = None
         self.probes: ProbeServer | None = None
         #: Drop-in mode: each watched kind whose hand-written objects are policies -> (its target, selector).
@@ -453,8 +456,6 @@ class Controller:
                 next_resync = time.monotonic() + self.options.resync
                 log.debug("periodic resync of %d policies", len(self.index))
                 self._enqueue_all()
-            self.metrics.queue_depth.set(len(self.queue))
-            self.metrics.watches_unsynced.set(self.caches.unsynced())
 
     def _work(self) -> None:
         while True:

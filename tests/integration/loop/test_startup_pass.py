@@ -12,6 +12,7 @@ Covers:
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
 
 from tests.helpers import wait_for
@@ -45,6 +46,10 @@ def test_services_are_listed_after_the_start_up_writes_and_later_edits_are_seen(
     assert min(r.started for r in services) >= max(r.finished for r in creates)
 
 
+def _services_lists(cluster, start: int) -> list:  # type: ignore[no-untyped-def]
+    return [r for r in list(cluster.requests)[start:] if r.verb == "list" and r.path.endswith("/services")]
+
+
 def _unsynced(loop) -> float:  # type: ignore[no-untyped-def]
     return loop.metrics.watches_unsynced.value()
 
@@ -56,8 +61,11 @@ def test_the_unsynced_watches_gauge_counts_lists_still_to_come(sandbox, namespac
     start = len(west.requests)
     with running(sandbox.kubeconfig, [tmp_path], policy_poll=0.02) as loop:
         wait_for(lambda: _unsynced(loop) == 0, timeout=10, message="every cache in step")
-        services = [r for r in list(west.requests)[start:] if r.verb == "list" and r.path.endswith("/services")]
-        assert services, "in step only once the deferred Services LIST is in"
+        in_step = time.time()
+        # The sandbox logs a request once its response is sent: the record may trail the gauge.
+        wait_for(lambda: _services_lists(west, start), timeout=10, message="the Services LIST logged")
+        assert min(r.started for r in _services_lists(west, start)) < in_step, \
+            "in step only once the deferred Services LIST is in"
         west.faults.outage(0.5)  # every watch loses its connection: each must list again
         wait_for(lambda: _unsynced(loop) > 0, timeout=10, message="the re-lists counted")
         wait_for(lambda: _unsynced(loop) == 0, timeout=20, message="in step again once re-listed")
