@@ -253,14 +253,18 @@ class Loop:
                 "settled_s": settled, "rss_mb": stat.rss_mb, "hwm_mb": stat.hwm_mb, "cpu_s": stat.cpu_seconds}
 
     def watches_unsynced(self) -> float:
-        """failsync's ``failsync_watches_unsynced`` gauge, from its /metrics (inf until it serves them)."""
+        """failsync's ``failsync_watches_unsynced`` gauge, from its /metrics (inf until it serves them,
+        and while a scrape goes unanswered: at 100,000 routes a re-list can hold its probe server for 5 s)."""
         if self.metrics_url is None:
             served = re.search(r"serving /metrics\S* .*? on ([\d.]+):(\d+)", self.log_path.read_text())
             if served is None:
                 return math.inf
             self.metrics_url = f"http://{served.group(1)}:{served.group(2)}/metrics"
-        with urllib.request.urlopen(self.metrics_url, timeout=5) as answer:
-            found = re.search(rb"^failsync_watches_unsynced (\S+)$", answer.read(), re.MULTILINE)
+        try:
+            with urllib.request.urlopen(self.metrics_url, timeout=5) as answer:
+                found = re.search(rb"^failsync_watches_unsynced (\S+)$", answer.read(), re.MULTILINE)
+        except OSError:  # URLError and timeouts included: asked again at the next poll, until the deadline
+            return math.inf
         return math.inf if found is None else float(found.group(1))
 
     def steady(self, seconds: float) -> dict:

@@ -17,7 +17,7 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 from urllib.parse import urlsplit
 
 from failsync.errors import FailsyncError
@@ -79,6 +79,10 @@ class _Metric:
         keeps anyway, published without a stored series each (10,000 policies' gauges cost 0.4 KB each)."""
         self._sources.append(source)
 
+    def _collected(self) -> Iterator[tuple[tuple[str, ...], float]]:
+        """The series of the ``collect`` sources, their label values as strings."""
+        return ((tuple(map(str, key)), value) for source in self._sources for key, value in source())
+
     def _key(self, labels: dict[str, object]) -> tuple[str, ...]:
         if set(labels) != set(self.labelnames):
             raise ValueError(f"{self.name} takes labels {self.labelnames}, got {tuple(labels)}")
@@ -130,13 +134,12 @@ class Counter(_Metric):
         key = self._key(labels)
         if key in self._values:
             return float(self._values[key])  # type: ignore[arg-type]
-        found = (value for source in self._sources for k, value in source() if tuple(map(str, k)) == key)
-        return float(next(found, 0.0))
+        return float(next((value for k, value in self._collected() if k == key), 0.0))
 
     def _samples(self) -> list[str]:
         with self._lock:
             items = list(self._values.items())
-        items.extend((tuple(map(str, key)), value) for source in self._sources for key, value in source())
+        items.extend(self._collected())
         items.sort()
         return [f"{self.name}{self._labels(key)} {_format_value(value)}" for key, value in items]  # type: ignore[arg-type]
 

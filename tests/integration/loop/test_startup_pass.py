@@ -59,7 +59,7 @@ def test_the_unsynced_watches_gauge_counts_lists_still_to_come(sandbox, namespac
     app(west, namespace)
     write_policy(tmp_path / "p.yaml", namespace, name="split-0")
     start = len(west.requests)
-    with running(sandbox.kubeconfig, [tmp_path], policy_poll=0.02) as loop:
+    with running(sandbox.kubeconfig, [tmp_path]) as loop:
         wait_for(lambda: _unsynced(loop) == 0, timeout=10, message="every cache in step")
         in_step = time.time()
         # The sandbox logs a request once its response is sent: the record may trail the gauge.
