@@ -50,6 +50,12 @@ def _cached_version(loop: Any, namespace: str) -> str | None:
     return loop.caches.target_store(loop.policies[key]).version(key)
 
 
+def _in_step(loop: Any) -> None:
+    """Wait until every cache is in step: the deferred Services LIST queues every policy once more,
+    which would count as one more attempt of the write under test."""
+    wait_for(lambda: loop.metrics.watches_unsynced.value() == 0, timeout=10, message="every cache in step")
+
+
 def _watching(loop: Any, cluster: Any, namespace: str) -> None:
     """Wait until the loop's TrafficSplit watch is open and current (it opens once the start-up pass
     is over, from its LIST's resourceVersion): an edit made now reaches the loop's cache."""
@@ -102,6 +108,7 @@ def test_a_409_on_an_unchanged_object_is_reread_once_per_attempt_and_requeued_wi
     key = f"{namespace}/web-svc-failover"
     with caplog.at_level(logging.INFO, logger="failsync"), running(sandbox.kubeconfig, [policy], workers=1) as loop:
         wait_for(lambda: weights(west, namespace) == PRIMARY, timeout=10)
+        _in_step(loop)
         failed = loop.metrics.reconciles.value(result="failed")
         west.faults.error_rate("patch", 1.0, status=409)
         try:
@@ -135,6 +142,7 @@ def test_a_422_on_an_unchanged_object_fails_for_good_until_the_next_change(
     key = f"{namespace}/web-svc-failover"
     with caplog.at_level(logging.INFO, logger="failsync"), running(sandbox.kubeconfig, [policy], workers=1) as loop:
         wait_for(lambda: weights(west, namespace) == PRIMARY, timeout=10)
+        _in_step(loop)
         west.faults.error_rate("patch", 1.0, status=422)
         try:
             west.requests.clear()
