@@ -15,11 +15,12 @@ import ctypes
 import errno
 import logging
 import os
+import struct
 import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Mapping, Sequence
 
 from failsync.core.model import Policy
 from failsync.core.policies import PolicySet, merge_policy_sets
@@ -36,6 +37,8 @@ FULL_POLL_SECONDS = 10.0
 # linux/inotify.h: what changes a directory's listing or a file's content, mode or times.
 _IN_EVENTS = (0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800)  # modify attrib close_write moved
 _IN_NONBLOCK_CLOEXEC = os.O_NONBLOCK | os.O_CLOEXEC                           # from/to create delete *_self
+_IN_IGNORED_OR_OVERFLOW = 0x8000 | 0x4000
+_EVENT_HEADER = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len; then len bytes of name
 
 
 class _DirectoryWatch:
@@ -44,6 +47,7 @@ class _DirectoryWatch:
     def __init__(self, libc: ctypes.CDLL, fd: int) -> None:
         self._libc, self.fd = libc, fd
         self._watched: dict[str, int] = {}
+        self._names: dict[int, frozenset[bytes] | None] = {}  # per descriptor: the names that count (None: all)
         self.complete = False  # every wanted directory is watched (else the caller compares every poll)
         weakref.finalize(self, os.close, fd)
 
@@ -58,23 +62,37 @@ class _DirectoryWatch:
         return cls(libc, fd) if fd >= 0 else None
 
     def changed(self) -> bool:
-        """Whether anything happened in a watched directory since the last call (events are drained)."""
+        """Whether anything that matters happened in a watched directory since the last call (events
+        are drained). In a directory watched for some names only (a path's parent), events naming
+        other entries do not count: a log written next to the policy directory costs no comparison."""
         seen = False
         while True:
             try:
-                if not os.read(self.fd, 65536):
-                    return seen
-                seen = True
+                events = os.read(self.fd, 65536)
             except BlockingIOError:
                 return seen
+            if not events:
+                return seen
+            offset = 0
+            while offset + _EVENT_HEADER.size <= len(events):
+                descriptor, mask, _cookie, length = _EVENT_HEADER.unpack_from(events, offset)
+                name = events[offset + _EVENT_HEADER.size:offset + _EVENT_HEADER.size + length].rstrip(b"\0")
+                offset += _EVENT_HEADER.size + length
+                names = self._names.get(descriptor)
+                # An overflowed queue (no descriptor), the directory itself, or a watch gone: count it.
+                seen |= names is None or not name or mask & _IN_IGNORED_OR_OVERFLOW != 0 or name in names
 
-    def follow(self, directories: Iterable[str]) -> bool:
-        """Watch exactly ``directories``; True when a new one was added (its contents were never seen watched)."""
-        wanted = set(directories)
-        for gone in set(self._watched) - wanted:
-            self._libc.inotify_rm_watch(self.fd, self._watched.pop(gone))  # may already be gone: ignored
+    def follow(self, directories: Mapping[str, frozenset[bytes] | None]) -> bool:
+        """Watch exactly ``directories`` (each for the entry names given, or for everything: None);
+        True when a new one was added (its contents were never seen watched)."""
+        for gone in set(self._watched) - set(directories):
+            descriptor = self._watched.pop(gone)
+            if descriptor not in self._watched.values():  # one inode reached by two paths shares one watch
+                self._names.pop(descriptor, None)
+                self._libc.inotify_rm_watch(self.fd, descriptor)  # may already be gone: ignored
         added, complete = False, True
-        for directory in wanted:
+        names_now: dict[int, frozenset[bytes] | None] = {}
+        for directory, names in directories.items():
             descriptor = self._libc.inotify_add_watch(self.fd, os.fsencode(directory), _IN_EVENTS)
             if descriptor < 0:
                 complete = False  # unreadable, vanished, or out of watches (ENOSPC): compare every poll
@@ -84,6 +102,9 @@ class _DirectoryWatch:
                 continue
             added |= self._watched.get(directory) != descriptor
             self._watched[directory] = descriptor
+            earlier = names_now.get(descriptor, frozenset())
+            names_now[descriptor] = None if names is None or earlier is None else earlier | names
+        self._names = names_now
         self.complete = complete
         return added
 
@@ -125,20 +146,25 @@ class PolicyFiles:
                                           "of them", Location(str(path))))
         return files, errors
 
-    def _directories(self, files: Sequence[Path]) -> set[str]:
-        """What to watch: each path's parent (it may appear, go or be replaced), every directory
-        below a directory path (as listed: no hidden ones, no symbolic links), and the directory
-        each symbolically linked file points into (a ConfigMap volume's files)."""
-        wanted: set[str] = set()
+    def _directories(self, files: Sequence[Path]) -> dict[str, frozenset[bytes] | None]:
+        """What to watch: each path's parent, for that path's own name only (it may appear, go or be
+        replaced, as git-sync's symbolic link swap does); every directory below a directory path, whole
+        (as listed: no hidden ones, no symbolic links); and the directory each symbolically linked file
+        points into (a ConfigMap volume's files), whole."""
+        parents: dict[str, set[bytes]] = {}
+        whole: set[str] = set()
         for path in self.paths:
-            wanted.add(os.path.dirname(os.path.abspath(path)))
+            absolute = os.path.abspath(path)
+            parents.setdefault(os.path.dirname(absolute), set()).add(os.fsencode(os.path.basename(absolute)))
             if path.is_dir():
                 for directory, subdirectories, _names in os.walk(path):
-                    wanted.add(os.path.abspath(directory))
+                    whole.add(os.path.abspath(directory))
                     subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
         for file in files:
             if os.path.islink(file):
-                wanted.add(os.path.dirname(os.path.realpath(file)))
+                whole.add(os.path.dirname(os.path.realpath(file)))
+        wanted: dict[str, frozenset[bytes] | None] = {directory: frozenset(names) for directory, names in parents.items()}
+        wanted.update(dict.fromkeys(whole))
         return wanted
 
     def poll(self) -> bool:

@@ -8,7 +8,9 @@ Covers:
 - a missing path is an error, except in drop-in mode (allow_missing);
 - a file fixed after an error is said to load again, at INFO;
 - on Linux (inotify), a poll with nothing changed lists no directory, while an edit in a nested
-  folder, a new folder's file and a ConfigMap-style symlink swap are all seen at the next poll.
+  folder, a new folder's file and a ConfigMap-style symlink swap are all seen at the next poll;
+  a file written beside the policy directory (a log) lists nothing, while the directory's own
+  replacement there (git-sync's symlink swap) is seen at the next poll.
 """
 
 from __future__ import annotations
@@ -176,3 +178,28 @@ def test_with_inotify_idle_polls_list_nothing_and_changes_are_seen_at_once(tmp_p
     (tmp_path / "cm" / "..data_tmp").symlink_to("..2026_02")
     os.replace(tmp_path / "cm" / "..data_tmp", tmp_path / "cm" / "..data")
     assert files.poll() is True and _primaries(files)["ns/two"] == "api"
+
+
+def test_with_inotify_a_log_beside_the_policies_lists_nothing_but_their_swap_is_seen(tmp_path: Path,
+                                                                                   monkeypatch) -> None:
+    for revision, primary in (("rev-1", "web"), ("rev-2", "api")):
+        (tmp_path / revision).mkdir()
+        _write(tmp_path / revision / "p.yaml", POLICY.format(name="one", primary=primary))
+    (tmp_path / "current").symlink_to("rev-1")
+    files = PolicyFiles([tmp_path / "current"])
+    assert files.poll() is True and _primaries(files)["ns/one"] == "web"
+    files.poll()
+    listed: list[str] = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(loading.os, "scandir", lambda path: listed.append(path) or real_scandir(path))
+    with (tmp_path / "failsync.log").open("w") as log:  # the loop's own log, in the parent directory
+        for line in range(3):
+            log.write(f"line {line}\n")
+            log.flush()
+            assert files.poll() is False
+    if sys.platform == "linux":  # the parent is watched for the name "current" only
+        assert listed == []
+
+    (tmp_path / "next").symlink_to("rev-2")  # git-sync: a new link, renamed over the old one
+    os.replace(tmp_path / "next", tmp_path / "current")
+    assert files.poll() is True and _primaries(files)["ns/one"] == "api"
