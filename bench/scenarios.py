@@ -254,12 +254,14 @@ class Loop:
 
     def watches_unsynced(self) -> float:
         """failsync's ``failsync_watches_unsynced`` gauge, from its /metrics (inf until it serves them,
-        and while a scrape goes unanswered: at 100,000 routes a re-list can hold its probe server for 5 s)."""
+        and while a scrape goes unanswered)."""
         if self.metrics_url is None:
             served = re.search(r"serving /metrics\S* .*? on ([\d.]+):(\d+)", self.log_path.read_text())
             if served is None:
                 return math.inf
-            self.metrics_url = f"http://{served.group(1)}:{served.group(2)}/metrics"
+            # One family, not the whole page: that walks every policy's series (seconds at 100,000
+            # policies, and polled every 0.5 s it held back the very re-list being waited for).
+            self.metrics_url = f"http://{served.group(1)}:{served.group(2)}/metrics?name[]=failsync_watches_unsynced"
         try:
             with urllib.request.urlopen(self.metrics_url, timeout=5) as answer:
                 found = re.search(rb"^failsync_watches_unsynced (\S+)$", answer.read(), re.MULTILINE)

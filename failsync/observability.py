@@ -17,8 +17,9 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
-from urllib.parse import urlsplit
+from concurrent.futures import Future
+from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
+from urllib.parse import parse_qs, urlsplit
 
 from failsync.errors import FailsyncError
 
@@ -223,9 +224,11 @@ class Registry:
         """Register and return a histogram."""
         return self._add(Histogram(name, help, labels, buckets))  # type: ignore[return-value]
 
-    def expose(self) -> str:
-        """Every metric in the Prometheus text exposition format (version 0.0.4)."""
-        return "\n".join(metric.expose() for metric in self._metrics.values()) + "\n"
+    def expose(self, names: Collection[str] | None = None) -> str:
+        """Every metric (or only the families ``names``) in the Prometheus text exposition format
+        (version 0.0.4)."""
+        chosen = self._metrics.values() if names is None else [m for m in self._metrics.values() if m.name in names]
+        return "".join(metric.expose() + "\n" for metric in chosen)
 
 
 class Metrics:
@@ -277,9 +280,9 @@ class Metrics:
         for metric in (self.failovers, self.failbacks, self.drift_reverted, self.ready_endpoints, self.active_backends):
             metric.remove_matching(namespace=namespace, name=name)
 
-    def expose(self) -> str:
-        """All metrics in the Prometheus text format."""
-        return self.registry.expose()
+    def expose(self, names: Collection[str] | None = None) -> str:
+        """All metrics (or the families ``names``) in the Prometheus text format."""
+        return self.registry.expose(names)
 
 
 # --------------------------------------------------------------------------- HTTP server
@@ -330,13 +333,16 @@ class ProbeServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
-                path = urlsplit(self.path).path
-                if path == "/metrics":
-                    outer._send(self, 200, metrics.expose(), CONTENT_TYPE)
-                elif path == "/healthz":
+                url = urlsplit(self.path)
+                if url.path == "/metrics":
+                    # ``name[]``, as Prometheus clients take it: a cheap look at a few families, where the
+                    # whole page walks every policy's series (seconds at 100,000 policies).
+                    names = parse_qs(url.query).get("name[]")
+                    outer._send(self, 200, metrics.expose(names) if names else outer._full_page(), CONTENT_TYPE)
+                elif url.path == "/healthz":
                     ok = healthy()
                     outer._send(self, 200 if ok else 503, "ok\n" if ok else "unhealthy\n")
-                elif path == "/readyz":
+                elif url.path == "/readyz":
                     ok, body = ready()
                     outer._send(self, 200 if ok else 503, body + "\n")
                 else:
@@ -355,6 +361,26 @@ class ProbeServer:
                                     f"port") from None
             raise FailsyncError(f"cannot serve the probes on {host}:{port}: {error.strerror}") from None
         self._thread = threading.Thread(target=self._server.serve_forever, name="failsync-probes", daemon=True)
+        self._metrics = metrics
+        self._page_lock = threading.Lock()
+        self._page_building: Future[str] | None = None
+
+    def _full_page(self) -> str:
+        """The whole /metrics page. Scrapes that arrive while one is being built get that one: a
+        client retrying a slow scrape (or several scrapers at once) never multiplies the work."""
+        with self._page_lock:
+            building, leading = self._page_building, self._page_building is None
+            if building is None:
+                building = self._page_building = Future()
+        if leading:
+            try:
+                building.set_result(self._metrics.expose())
+            except BaseException as error:  # the waiters get it too; the server logs it once each
+                building.set_exception(error)
+            finally:
+                with self._page_lock:
+                    self._page_building = None
+        return building.result()
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, status: int, body: str,

@@ -6,13 +6,16 @@ Covers:
 - a bounded number of connections: idle clients never make a thread each (more are turned away),
   and once they leave the probes answer again; a client that sends nothing is disconnected after
   the per-connection timeout;
-- a client that disconnects in the middle of an answer costs no traceback.
+- a client that disconnects in the middle of an answer costs no traceback;
+- ``/metrics?name[]=...`` answers only the families named (a cheap look at 100,000 policies);
+  scrapes arriving while the whole page is being built share that build.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
+import sys
 import threading
 import urllib.request
 
@@ -103,3 +106,68 @@ def test_a_client_that_disconnects_mid_answer_costs_no_traceback(capfd) -> None:
     finally:
         server.stop()
     assert "Traceback" not in capfd.readouterr().err
+
+
+def _server_for(metrics: Metrics) -> ProbeServer:
+    return ProbeServer(metrics, ready=lambda: (True, "ok: leader"), port=0).start()
+
+
+def _inside_full_page() -> int:
+    """Threads whose stack is inside the probe server's whole-page build (building or waiting for it)."""
+    inside = 0
+    for frame in sys._current_frames().values():
+        while frame is not None and frame.f_code.co_name != "_full_page":
+            frame = frame.f_back
+        inside += frame is not None
+    return inside
+
+
+def _scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode()
+
+
+def test_name_filters_answer_only_the_families_asked_for() -> None:
+    metrics = Metrics()
+    metrics.policies.set(3)
+    metrics.reconciles.inc(result="created")
+    server = _server_for(metrics)
+    try:
+        base = f"http://127.0.0.1:{server.port}/metrics"
+        page = _scrape(f"{base}?name[]=failsync_policies&name[]=failsync_queue_depth")
+        families = {line.split()[2] for line in page.splitlines() if line.startswith("# TYPE")}
+        assert families == {"failsync_policies", "failsync_queue_depth"}
+        assert "failsync_policies 3" in page.splitlines()
+        assert "failsync_reconciles_total" not in page and "failsync_reconciles_total" in _scrape(base)
+    finally:
+        server.stop()
+
+
+def test_scrapes_that_arrive_while_the_page_is_built_share_that_build() -> None:
+    metrics = Metrics()
+    builds, release = [], threading.Event()
+
+    def slow_series():  # a collected source as costly as 100,000 policies' series, held until released
+        builds.append(1)
+        release.wait(10)
+        return [((), 7.0)]
+
+    metrics.queue_depth.collect(slow_series)
+    server = _server_for(metrics)
+    try:
+        url = f"http://127.0.0.1:{server.port}/metrics"
+        pages: list[str] = []
+        scrapers = [threading.Thread(target=lambda: pages.append(_scrape(url))) for _ in range(3)]
+        scrapers[0].start()
+        wait_for(lambda: builds, timeout=10)
+        for scraper in scrapers[1:]:
+            scraper.start()
+        wait_for(lambda: _inside_full_page() == 3, timeout=10)  # the first builds, the others have joined it
+        release.set()
+        for scraper in scrapers:
+            scraper.join(10)
+        assert len(pages) == 3 and all("failsync_queue_depth 7" in page.splitlines() for page in pages)
+        assert len(builds) == 1
+    finally:
+        release.set()
+        server.stop()
