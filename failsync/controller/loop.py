@@ -369,9 +369,11 @@ class Controller:
             adopting = self._adopting.get(resource)
             if adopting is not None and not _same_adoption(change):
                 self._readopt(*adopting, key, change.new)
-            if key in self.index and self._working.is_set():
-                # Behind health changes: most are the echoes of our own writes and the status others
-                # put on them, 100,000 of each after a start-up at that size.
+            if key in self.index and self._working.is_set() and self.reconciler.stale((key,)):
+                # Most are the echoes of our own writes, the status others put on them and a re-list's
+                # objects (100,000 of each after a start-up at that size): the memo is checked here, on
+                # the watch's thread, so those cost no hand-off to a worker (after a re-list of 100,000
+                # routes, four workers took 30 s over them); the rest wait behind health changes.
                 self.queue.add(key, lane=OBJECT)
             return
         if not self._working.is_set():
