@@ -15,9 +15,9 @@ import logging
 import math
 import sys
 import threading
+from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from concurrent.futures import Future
 from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 from urllib.parse import parse_qs, urlsplit
 
