@@ -369,7 +369,8 @@ class ProbeServer:
         """The whole /metrics page. Scrapes that arrive while one is being built get that one: a
         client retrying a slow scrape (or several scrapers at once) never multiplies the work."""
         with self._page_lock:
-            building, leading = self._page_building, self._page_building is None
+            building = self._page_building
+            leading = building is None
             if building is None:
                 building = self._page_building = Future()
         if leading:

@@ -88,7 +88,6 @@ class _DirectoryWatch:
         for gone in set(self._watched) - set(directories):
             descriptor = self._watched.pop(gone)
             if descriptor not in self._watched.values():  # one inode reached by two paths shares one watch
-                self._names.pop(descriptor, None)
                 self._libc.inotify_rm_watch(self.fd, descriptor)  # may already be gone: ignored
         added, complete = False, True
         names_now: dict[int, frozenset[bytes] | None] = {}
