@@ -1,5 +1,5 @@
-"""A lean HTTP/1.1 transport for the requests of ``KubeClient`` that are not streams: persistent
-``http.client``-parsed connections to the one API server, TLS and credentials settled once.
+"""A lean HTTP/1.1 transport for the requests of ``KubeClient``: persistent connections to the
+one API server (a watch stream on a connection of its own), TLS and credentials settled once.
 
 Owns: connections (a small pool, one per concurrent caller), the TLS context and the
 static credentials of a kubeconfig (bearer token, client certificate). Never does: URLs of
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from failsync.kube.kubeconfig import KubeConfig
 
-__all__ = ["Answer", "LeanTransport", "lean_transport", "USER_AGENT", "proxied"]
+__all__ = ["Answer", "LeanTransport", "Stream", "lean_transport", "USER_AGENT", "proxied"]
 
 #: Sent on every request, lean or through requests (the server's audit log names the client).
 USER_AGENT = f"failsync/{__version__}"
@@ -162,10 +162,9 @@ def _line(reader: Any) -> bytes:
     return line
 
 
-def _read_answer(reader: Any, method: str) -> tuple[Answer, bool]:
-    """One answer from ``reader``, framed as http.client frames it (Content-Length, chunked, or to
-    the end of the stream), and whether the connection stays open. Parsed by hand: http.client's
-    ``HTTPResponse`` (an email-parser header block, a reader per answer) took 34 us per answer.
+def _read_head(reader: Any) -> tuple[str, int, str, dict[str, str]]:
+    """The status line and headers of one answer (an interim 100 Continue skipped): its HTTP
+    version, status, reason and headers (names lower-case, a repeated one's values joined by ", ").
 
     Raises ``RemoteDisconnected`` when the server closed the connection before answering, and
     ``BadStatusLine`` for a status line that is not HTTP's, as http.client does."""
@@ -189,7 +188,14 @@ def _read_answer(reader: Any, method: str) -> tuple[Answer, bool]:
         else:
             raise _http().HTTPException(f"got more than {_MAX_HEADERS} headers")
         if status != 100:  # an interim 100 Continue is followed by the real answer
-            break
+            return version, status, reason.strip(), headers
+
+
+def _read_answer(reader: Any, method: str) -> tuple[Answer, bool]:
+    """One answer from ``reader``, framed as http.client frames it (Content-Length, chunked, or to
+    the end of the stream), and whether the connection stays open. Parsed by hand: http.client's
+    ``HTTPResponse`` (an email-parser header block, a reader per answer) took 34 us per answer."""
+    version, status, reason, headers = _read_head(reader)
     connection = headers.get("connection", "").lower()
     will_close = "close" in connection or (version == "HTTP/1.0" and "keep-alive" not in connection)
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
@@ -203,26 +209,87 @@ def _read_answer(reader: Any, method: str) -> tuple[Answer, bool]:
             raise _http().IncompleteRead(content, length - len(content))
     else:  # framed by the end of the stream
         content, will_close = reader.read(), True
-    return Answer(status, reason.strip(), headers, content), not will_close
+    return Answer(status, reason, headers, content), not will_close
+
+
+def _chunk_size(reader: Any, received: list[bytes]) -> int:
+    """The size of the next chunk; IncompleteRead when the stream ended without its last chunk."""
+    size_line = _line(reader)
+    try:
+        return int(size_line.split(b";", 1)[0], 16)
+    except ValueError:
+        raise _http().IncompleteRead(b"".join(received)) from None
+
+
+def _chunk(reader: Any, size: int, received: list[bytes]) -> bytes:
+    chunk = reader.read(size)
+    if len(chunk) < size:
+        raise _http().IncompleteRead(b"".join(received) + chunk, size - len(chunk))
+    reader.read(2)  # the chunk's CRLF
+    return chunk
+
+
+def _skip_trailers(reader: Any) -> None:
+    while _line(reader) not in (b"\r\n", b"\n", b""):
+        pass
 
 
 def _read_chunked(reader: Any) -> bytes:
     parts: list[bytes] = []
     while True:
-        size_line = _line(reader)
-        try:
-            size = int(size_line.split(b";", 1)[0], 16)
-        except ValueError:
-            raise _http().IncompleteRead(b"".join(parts)) from None
+        size = _chunk_size(reader, parts)
         if size == 0:
-            while _line(reader) not in (b"\r\n", b"\n", b""):  # trailers
-                pass
+            _skip_trailers(reader)
             return b"".join(parts)
-        chunk = reader.read(size)
-        if len(chunk) < size:
-            raise _http().IncompleteRead(b"".join(parts) + chunk, size - len(chunk))
-        parts.append(chunk)
-        reader.read(2)  # the chunk's CRLF
+        parts.append(_chunk(reader, size, parts))
+
+
+def _chunked_lines(reader: Any) -> Iterator[bytes]:
+    """The lines of a chunked body as its chunks arrive (a line may span chunks, a chunk hold several)."""
+    pending = b""
+    while True:
+        size = _chunk_size(reader, [pending])
+        if size == 0:
+            _skip_trailers(reader)
+            if pending:
+                yield pending
+            return
+        *lines, pending = (pending + _chunk(reader, size, [pending])).split(b"\n")
+        yield from lines
+
+
+class Stream:
+    """A streaming answer (a watch) on a connection of its own, never reused: its lines as they
+    arrive; ``end`` may be called from any thread and wakes a read blocked on the socket."""
+
+    def __init__(self, connection: _Connection, headers: dict[str, str]) -> None:
+        self._connection = connection
+        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        self._length = int(headers["content-length"]) if "content-length" in headers else None
+
+    def lines(self) -> Iterator[bytes]:
+        """Each line of the body, without its newline, until the body ends; OSError or http.client's
+        HTTPException when the connection breaks first."""
+        reader = self._connection.reader
+        if self._chunked:
+            yield from _chunked_lines(reader)
+        elif self._length is not None:
+            body = reader.read(self._length)
+            if len(body) < self._length:
+                raise _http().IncompleteRead(body, self._length - len(body))
+            yield from body.splitlines()
+        else:  # framed by the end of the stream
+            yield from (line.rstrip(b"\n") for line in iter(reader.readline, b""))
+
+    def end(self) -> None:
+        """End the stream: a read blocked on it returns at once (closing the socket alone would not wake it)."""
+        try:
+            self._connection.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # ended already, or the server closed it
+            pass
+
+    def close(self) -> None:
+        self._connection.close()
 
 
 class LeanTransport:
@@ -248,11 +315,7 @@ class LeanTransport:
 
         A connection that sat idle may have been closed by the server: its request is sent
         again once on a fresh connection, as urllib3 does."""
-        head = [f"{method} {self.base}{target} HTTP/1.1\r\n", self._head]
-        for key, value in (headers or {}).items():
-            head.append(f"{key}: {value}\r\n")
-        head.append(f"Content-Length: {len(body)}\r\n\r\n" if body is not None else "\r\n")
-        request = "".join(head).encode("latin-1") + (body or b"")
+        request = self._request(method, target, body, headers)
         with self._lock:
             connection = self._idle.pop() if self._idle else None
         # The select() of ``dropped`` costs a GIL hand-over per request: under a burst, with every
@@ -267,6 +330,38 @@ class LeanTransport:
             except _stale_connection_errors():
                 pass  # closed while idle: try once more on a new connection
         return self._exchange(_Connection(self), request, method)
+
+    def stream(self, target: str, headers: dict[str, str] | None = None,
+               read_timeout: float | None = None) -> Answer | Stream:
+        """GET ``target`` on a connection of its own and, once the server answers 2xx, its body as a
+        Stream (read with ``read_timeout`` between arrivals, None: wait for ever); any other
+        answer is read whole and returned. Raises OSError when no answer came."""
+        connection = _Connection(self)
+        try:
+            connection.sock.sendall(self._request("GET", target, None, headers))
+            connection.sock.settimeout(read_timeout)
+            _, status, reason, answer_headers = _read_head(connection.reader)
+            if 200 <= status < 300:
+                return Stream(connection, answer_headers)
+            if "chunked" in answer_headers.get("transfer-encoding", "").lower():
+                content = _read_chunked(connection.reader)
+            elif "content-length" in answer_headers:
+                content = connection.reader.read(int(answer_headers["content-length"]))
+            else:
+                content = connection.reader.read()
+        except BaseException:
+            connection.close()
+            raise
+        connection.close()
+        return Answer(status, reason, answer_headers, content)
+
+    def _request(self, method: str, target: str, body: bytes | None, headers: dict[str, str] | None) -> bytes:
+        """One request's bytes: head and body, to be sent in one write."""
+        head = [f"{method} {self.base}{target} HTTP/1.1\r\n", self._head]
+        for key, value in (headers or {}).items():
+            head.append(f"{key}: {value}\r\n")
+        head.append(f"Content-Length: {len(body)}\r\n\r\n" if body is not None else "\r\n")
+        return "".join(head).encode("latin-1") + (body or b"")
 
     def _exchange(self, connection: _Connection, request: bytes, method: str) -> Answer:
         try:

@@ -14,7 +14,9 @@ Covers:
 - a ``tokenFile`` user sends the file's token, as kubectl does;
 - an exec credential plugin (sent through pykube-ng and requests) authenticates, its wrong token is a 401;
 - a converged one-shot ``sync`` never imports pykube-ng, requests or urllib3 (the kubeconfig is
-  read by failsync, every request goes over the lean transport).
+  read by failsync, every request goes over the lean transport), nor does a watch;
+- a watch over TLS with a token (lean) and one through an exec plugin (pykube-ng) stream events
+  until the caller ends them.
 """
 from __future__ import annotations
 
@@ -162,3 +164,53 @@ def test_a_sync_of_plain_policy_files_imports_no_http_library_and_no_pyyaml(tmp_
         for _ in range(2):  # from scratch, then converged
             answer = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
             assert answer.stdout.strip().splitlines()[-1] == "[]", answer.stderr
+
+
+def _watched_service(client: KubeClient, sandbox, name: str) -> tuple[list[tuple[str, str]], list[tuple[str, int]]]:
+    """Open a watch of default's Services, create ``name`` once it is open, end the stream on its
+    ADDED event: the events seen (type, name) and the watch requests answered (verb, status)."""
+    answered: list[tuple[str, int]] = []
+    client.answered.append(lambda verb, code: answered.append((verb, code)))
+    listed = client.list(SERVICES, namespace="default")
+    ends: list = []
+
+    def opened(end) -> None:  # type: ignore[no-untyped-def]
+        ends.append(end)
+        sandbox["west"].apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+                               "spec": {"ports": [{"port": 80}]}})
+
+    seen: list[tuple[str, str]] = []
+    with pytest.raises(Unreachable):  # ended from our side: the stream stops with the connection
+        for event in client.watch(SERVICES, namespace="default", resource_version=listed.resource_version,
+                                  timeout_seconds=30, on_open=opened):
+            seen.append((event.type, event.object["metadata"]["name"]))
+            if event.object["metadata"]["name"] == name:
+                ends[0]()
+    return seen, [a for a in answered if a[0] == "watch"]
+
+
+def test_a_watch_over_tls_with_a_token_streams_events_until_ended(sandbox) -> None:
+    client = KubeClient.from_kubeconfig(sandbox.kubeconfig, "west")
+    seen, answered = _watched_service(client, sandbox, "watched-lean")
+    assert seen == [("ADDED", "watched-lean")]
+    assert answered == [("watch", 200)]
+
+
+def test_a_watch_through_an_exec_plugin_goes_through_pykube(sandbox, tmp_path) -> None:
+    client = KubeClient.from_kubeconfig(_exec_kubeconfig(tmp_path, sandbox, "admin-token"), "west")
+    seen, answered = _watched_service(client, sandbox, "watched-exec")
+    assert seen == [("ADDED", "watched-exec")]
+    assert answered == [("watch", 200)]
+
+
+def test_a_watch_imports_no_http_library(sandbox) -> None:
+    """The loop's watches go over the lean transport too: it never pays pykube-ng's and requests' import."""
+    code = ("import sys\nfrom failsync.kube import SERVICES, KubeClient\n"
+            f"client = KubeClient.from_kubeconfig({str(sandbox.kubeconfig)!r}, 'west')\n"
+            "events = list(client.watch(SERVICES, namespace='default', timeout_seconds=1))\n"
+            "assert ('ADDED', 'replayed') in [(e.type, e.object['metadata'].get('name')) for e in events], events\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'pykube', 'requests', 'urllib3'}))")
+    sandbox["west"].apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "replayed", "namespace": "default"},
+                           "spec": {"ports": [{"port": 80}]}})
+    answer = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert answer.stdout.strip() == "[]", answer.stderr
