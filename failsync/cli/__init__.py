@@ -10,11 +10,15 @@ family only when one of its commands runs (or help lists them all), so that
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import os
 import sys
+import threading
 
 import click
 
+from failsync import collector
 from failsync.cli.options import global_options, settings
 from failsync.cli.output import exit_code_for, report_error
 from failsync.errors import FailsyncError
@@ -46,7 +50,9 @@ class FailsyncGroup(click.Group):
     """
 
     def _load_family(self, module_name: str) -> None:
-        for command in importlib.import_module(module_name).COMMANDS:
+        with collector.paused():  # a family's import builds only long-lived objects (~3 ms of collections)
+            family = importlib.import_module(module_name)
+        for command in family.COMMANDS:
             if command.name not in self.commands:
                 self.add_command(command)
 
@@ -96,5 +102,30 @@ def main() -> None:
     """
 
 
+def entry() -> None:
+    """The console script: ``main``, then out of the interpreter without tearing its heap down once
+    no thread is left to wait for (the atexit handlers run, the streams are flushed): the OS frees
+    it at once, where freeing object by object took a converged 1,000-policy ``sync`` ~8 ms."""
+    try:
+        main()
+        code: str | int | None = 0
+    except SystemExit as end:
+        code = end.code
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)  # the ordinary way out waits for them
+    if code is None or isinstance(code, int):
+        status = code or 0
+    else:  # as the interpreter does with a message as the exit code
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed pipe: the interpreter reports it and exits 120
+        sys.exit(code)
+    os._exit(status)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()
