@@ -244,18 +244,57 @@ def _read_chunked(reader: Any) -> bytes:
         parts.append(_chunk(reader, size, parts))
 
 
+#: Most bytes of a stream read at once: the API server sends the events it has queued as one chunk
+#: (a watch resumed behind 10,000 writes: megabytes), which is split into lines piece by piece.
+_PIECE = 65536
+
+
+class _Lines:
+    """Lines cut from pieces of a body as they are read (a line may span pieces)."""
+
+    def __init__(self) -> None:
+        self.pending: list[bytes] = []  # the pieces of the line not yet ended
+
+    def feed(self, piece: bytes) -> Iterator[bytes]:
+        start = 0
+        while (end := piece.find(b"\n", start)) >= 0:
+            if self.pending:
+                yield b"".join((*self.pending, piece[start:end]))
+                self.pending = []
+            else:
+                yield piece[start:end]
+            start = end + 1
+        if start < len(piece):
+            self.pending.append(piece[start:])
+
+    def rest(self) -> Iterator[bytes]:
+        """The last line, when the body did not end with a newline."""
+        if self.pending:
+            yield b"".join(self.pending)
+
+
+def _read_pieces(reader: Any, size: int, received: list[bytes]) -> Iterator[bytes]:
+    """``size`` bytes of ``reader`` in pieces of at most ``_PIECE``; IncompleteRead when it ends first."""
+    while size > 0:
+        piece = reader.read(min(size, _PIECE))
+        if not piece:
+            raise _http().IncompleteRead(b"".join(received), size)
+        size -= len(piece)
+        yield piece
+
+
 def _chunked_lines(reader: Any) -> Iterator[bytes]:
     """The lines of a chunked body as its chunks arrive (a line may span chunks, a chunk hold several)."""
-    pending = b""
+    lines = _Lines()
     while True:
-        size = _chunk_size(reader, [pending])
+        size = _chunk_size(reader, lines.pending)
         if size == 0:
             _skip_trailers(reader)
-            if pending:
-                yield pending
+            yield from lines.rest()
             return
-        *lines, pending = (pending + _chunk(reader, size, [pending])).split(b"\n")
-        yield from lines
+        for piece in _read_pieces(reader, size, lines.pending):
+            yield from lines.feed(piece)
+        reader.read(2)  # the chunk's CRLF
 
 
 class Stream:
@@ -274,10 +313,10 @@ class Stream:
         if self._chunked:
             yield from _chunked_lines(reader)
         elif self._length is not None:
-            body = reader.read(self._length)
-            if len(body) < self._length:
-                raise _http().IncompleteRead(body, self._length - len(body))
-            yield from body.splitlines()
+            lines = _Lines()
+            for piece in _read_pieces(reader, self._length, lines.pending):
+                yield from lines.feed(piece)
+            yield from lines.rest()
         else:  # framed by the end of the stream
             yield from (line.rstrip(b"\n") for line in iter(reader.readline, b""))
 

@@ -1,7 +1,9 @@
 """The lean transport's watch streams: a 2xx answer's body line by line as it arrives, any other
 answer whole.
 
-Covers: a chunked body whose lines span chunks and whose chunks hold several lines; a body framed
+Covers: a chunked body whose lines span chunks and whose chunks hold several lines, read in
+bounded pieces (the API server sends what it has queued as one chunk: megabytes when a watch
+resumes behind thousands of writes), with lines spanning pieces; a body framed
 by Content-Length or by the connection's end; an error answer read whole (for the error path);
 a stream cut before its last chunk is an error, never a quiet end; ``end`` from another thread
 ends a stream the server keeps open (a read blocked on it returns); every stream has a connection of its own.
@@ -14,6 +16,7 @@ import threading
 
 import pytest
 
+from failsync.kube import transport
 from failsync.kube.transport import Answer, Stream
 from tests.loop_unit.canned_http import CannedServer
 
@@ -42,6 +45,26 @@ def test_chunked_lines_are_whole_however_the_chunks_cut_them() -> None:
         _chunk(b'{"type":"DELETED"}\n{"type":"BOOKMARK"}\n') + b"0\r\n\r\n"
     assert _lines(HEAD + body) == [b'{"type":"ADDED"}', b'{"type":"MODIFIED"}', b'{"type":"DELETED"}',
                                    b'{"type":"BOOKMARK"}']
+
+
+def test_a_chunk_is_read_in_bounded_pieces_and_its_lines_stay_whole(monkeypatch) -> None:
+    reads: list[int] = []
+    monkeypatch.setattr(transport, "_PIECE", 5)
+    original = transport._read_pieces
+
+    def counted(reader, size, received):  # type: ignore[no-untyped-def]
+        for piece in original(reader, size, received):
+            reads.append(len(piece))
+            yield piece
+
+    monkeypatch.setattr(transport, "_read_pieces", counted)
+    events = [b'{"type":"ADDED","n":%d}' % n for n in range(40)]
+    one_chunk = _chunk(b"\n".join(events) + b"\n")
+    assert _lines(HEAD + one_chunk + b"0\r\n\r\n") == events
+    assert reads and max(reads) <= 5
+    long_line = b'{"type":"ADDED","object":"' + b"x" * 50 + b'"}'
+    assert _lines(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s\n" % (len(long_line) + 1, long_line)) \
+        == [long_line]
 
 
 def test_a_last_line_without_its_newline_is_still_a_line() -> None:
