@@ -200,16 +200,23 @@ def _read_answer(reader: Any, method: str) -> tuple[Answer, bool]:
     will_close = "close" in connection or (version == "HTTP/1.0" and "keep-alive" not in connection)
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
         content = b""
-    elif "chunked" in headers.get("transfer-encoding", "").lower():
-        content = _read_chunked(reader)
-    elif "content-length" in headers:
+    else:
+        content, to_the_end = _read_body(reader, headers)
+        will_close = will_close or to_the_end
+    return Answer(status, reason, headers, content), not will_close
+
+
+def _read_body(reader: Any, headers: dict[str, str]) -> tuple[bytes, bool]:
+    """A whole body, and whether the end of the stream framed it (the connection cannot be reused)."""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        return _read_chunked(reader), False
+    if "content-length" in headers:
         length = int(headers["content-length"])
         content = reader.read(length)
         if len(content) < length:
             raise _http().IncompleteRead(content, length - len(content))
-    else:  # framed by the end of the stream
-        content, will_close = reader.read(), True
-    return Answer(status, reason, headers, content), not will_close
+        return content, False
+    return reader.read(), True
 
 
 def _chunk_size(reader: Any, received: list[bytes]) -> int:
@@ -219,14 +226,6 @@ def _chunk_size(reader: Any, received: list[bytes]) -> int:
         return int(size_line.split(b";", 1)[0], 16)
     except ValueError:
         raise _http().IncompleteRead(b"".join(received)) from None
-
-
-def _chunk(reader: Any, size: int, received: list[bytes]) -> bytes:
-    chunk = reader.read(size)
-    if len(chunk) < size:
-        raise _http().IncompleteRead(b"".join(received) + chunk, size - len(chunk))
-    reader.read(2)  # the chunk's CRLF
-    return chunk
 
 
 def _skip_trailers(reader: Any) -> None:
@@ -241,36 +240,16 @@ def _read_chunked(reader: Any) -> bytes:
         if size == 0:
             _skip_trailers(reader)
             return b"".join(parts)
-        parts.append(_chunk(reader, size, parts))
+        chunk = reader.read(size)
+        if len(chunk) < size:
+            raise _http().IncompleteRead(b"".join(parts) + chunk, size - len(chunk))
+        parts.append(chunk)
+        reader.read(2)  # the chunk's CRLF
 
 
 #: Most bytes of a stream read at once: the API server sends the events it has queued as one chunk
 #: (a watch resumed behind 10,000 writes: megabytes), which is split into lines piece by piece.
 _PIECE = 65536
-
-
-class _Lines:
-    """Lines cut from pieces of a body as they are read (a line may span pieces)."""
-
-    def __init__(self) -> None:
-        self.pending: list[bytes] = []  # the pieces of the line not yet ended
-
-    def feed(self, piece: bytes) -> Iterator[bytes]:
-        start = 0
-        while (end := piece.find(b"\n", start)) >= 0:
-            if self.pending:
-                yield b"".join((*self.pending, piece[start:end]))
-                self.pending = []
-            else:
-                yield piece[start:end]
-            start = end + 1
-        if start < len(piece):
-            self.pending.append(piece[start:])
-
-    def rest(self) -> Iterator[bytes]:
-        """The last line, when the body did not end with a newline."""
-        if self.pending:
-            yield b"".join(self.pending)
 
 
 def _read_pieces(reader: Any, size: int, received: list[bytes]) -> Iterator[bytes]:
@@ -283,18 +262,35 @@ def _read_pieces(reader: Any, size: int, received: list[bytes]) -> Iterator[byte
         yield piece
 
 
-def _chunked_lines(reader: Any) -> Iterator[bytes]:
-    """The lines of a chunked body as its chunks arrive (a line may span chunks, a chunk hold several)."""
-    lines = _Lines()
-    while True:
-        size = _chunk_size(reader, lines.pending)
-        if size == 0:
-            _skip_trailers(reader)
-            yield from lines.rest()
-            return
-        for piece in _read_pieces(reader, size, lines.pending):
-            yield from lines.feed(piece)
-        reader.read(2)  # the chunk's CRLF
+def _body_pieces(reader: Any, headers: dict[str, str]) -> Iterator[bytes]:
+    """A body in pieces of at most ``_PIECE`` as they arrive, framed as ``_read_body`` frames it whole."""
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        while size := _chunk_size(reader, []):
+            yield from _read_pieces(reader, size, [])
+            reader.read(2)  # the chunk's CRLF
+        _skip_trailers(reader)
+    elif "content-length" in headers:
+        yield from _read_pieces(reader, int(headers["content-length"]), [])
+    else:  # to the end of the stream: what has arrived, not a full piece
+        yield from iter(lambda: reader.read1(_PIECE), b"")
+
+
+def _split_lines(pieces: Iterator[bytes]) -> Iterator[bytes]:
+    """The lines of a body (without their newlines) cut from its pieces; a line may span pieces."""
+    pending: list[bytes] = []  # the pieces of the line not yet ended
+    for piece in pieces:
+        start = 0
+        while (end := piece.find(b"\n", start)) >= 0:
+            if pending:
+                yield b"".join((*pending, piece[start:end]))
+                pending = []
+            else:
+                yield piece[start:end]
+            start = end + 1
+        if start < len(piece):
+            pending.append(piece[start:])
+    if pending:  # the last line, when the body did not end with a newline
+        yield b"".join(pending)
 
 
 class Stream:
@@ -303,22 +299,12 @@ class Stream:
 
     def __init__(self, connection: _Connection, headers: dict[str, str]) -> None:
         self._connection = connection
-        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        self._length = int(headers["content-length"]) if "content-length" in headers else None
+        self._headers = headers
 
     def lines(self) -> Iterator[bytes]:
         """Each line of the body, without its newline, until the body ends; OSError or http.client's
         HTTPException when the connection breaks first."""
-        reader = self._connection.reader
-        if self._chunked:
-            yield from _chunked_lines(reader)
-        elif self._length is not None:
-            lines = _Lines()
-            for piece in _read_pieces(reader, self._length, lines.pending):
-                yield from lines.feed(piece)
-            yield from lines.rest()
-        else:  # framed by the end of the stream
-            yield from (line.rstrip(b"\n") for line in iter(reader.readline, b""))
+        return _split_lines(_body_pieces(self._connection.reader, self._headers))
 
     def end(self) -> None:
         """End the stream: a read blocked on it returns at once (closing the socket alone would not wake it)."""
@@ -382,12 +368,7 @@ class LeanTransport:
             _, status, reason, answer_headers = _read_head(connection.reader)
             if 200 <= status < 300:
                 return Stream(connection, answer_headers)
-            if "chunked" in answer_headers.get("transfer-encoding", "").lower():
-                content = _read_chunked(connection.reader)
-            elif "content-length" in answer_headers:
-                content = connection.reader.read(int(answer_headers["content-length"]))
-            else:
-                content = connection.reader.read()
+            content, _ = _read_body(connection.reader, answer_headers)
         except BaseException:
             connection.close()
             raise
