@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 TRAFFIC_SPLIT = "TrafficSplit"
 HTTP_ROUTE = "HTTPRoute"
@@ -68,6 +70,8 @@ def with_article(kind: str) -> str:
 
 def _number(weight: Any) -> Decimal | None:
     """A weight as a number: an integer, or a Quantity string (``"1"``, ``"500m"``) as v1alpha1 spells it."""
+    from decimal import Decimal, InvalidOperation  # here: integer weights (the usual case) never need it
+
     if isinstance(weight, bool):
         return None
     if isinstance(weight, int):

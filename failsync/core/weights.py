@@ -27,11 +27,13 @@ Rules, in order (each recorded in ``Decision.trace``):
 
 from __future__ import annotations
 
-from fractions import Fraction
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 from failsync.core.model import (Decision, FailoverMode, Pin, Policy, Rule, RuleCheck, SpecMode,
                                  WhenAllDown)
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 
 def initial_weights(policy: Policy) -> dict[str, int]:
@@ -220,6 +222,8 @@ def _tiers(policy: Policy) -> list[list[str]]:
 def _gradual(policy: Policy, ready: Mapping[str, int], total: Mapping[str, int],
              healthy: tuple[str, ...]) -> _Chosen:
     """Envoy's priority levels: each tier keeps min(1, healthy fraction x factor) of what is left."""
+    from fractions import Fraction  # here: only gradual and distribute policies need it (~3 ms to import)
+
     factor = Fraction(repr(float(policy.overprovisioning_factor)))
     left = Fraction(1)
     loads: list[tuple[list[str], Fraction]] = []
@@ -252,6 +256,8 @@ def _gradual(policy: Policy, ready: Mapping[str, int], total: Mapping[str, int],
 
 def _distribute(policy: Policy, healthy: tuple[str, ...]) -> _Chosen:
     """Each healthy backend its own weight; unhealthy backends' shares go to the best healthy tier."""
+    from fractions import Fraction
+
     backends = policy.backends
     lost = sum(b.weight for b in backends if b.service not in healthy)
     best = min(b.priority for b in backends if b.service in healthy)

@@ -13,7 +13,6 @@ configuration is still built, from the same merged document, where its client is
 
 from __future__ import annotations
 
-import base64
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,6 +108,8 @@ def _check_pem_data(doc: Mapping[str, Any], where: str, context: str) -> None:
                 value = item[inner].get(key)
                 if value is None:
                     continue
+                import base64  # here: only a kubeconfig with embedded certificates needs it
+
                 try:
                     text = base64.b64decode(str(value), validate=True).decode("ascii")
                 except (ValueError, UnicodeDecodeError):
@@ -160,6 +161,8 @@ class KubeConfig:
         """The ``key`` (or ``key-data``) of the chosen cluster (``section`` "cluster") or user."""
         entry = self.cluster if section == "cluster" else self.user
         if entry.get(f"{key}-data") is not None:
+            import base64
+
             return Credential(data=base64.b64decode(str(entry[f"{key}-data"])))
         if isinstance(entry.get(key), str):
             return Credential(path=entry[key])
