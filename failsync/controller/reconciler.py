@@ -33,8 +33,10 @@ from failsync.sync import Outcome, SyncEngine, kind_of
 
 log = logging.getLogger(__name__)
 
-#: Policies a resync checks between two hand-overs of the GIL (about 0.5 ms of work).
-RESYNC_CHUNK = 50
+#: Policies a resync checks between two hand-overs of the GIL. A reaction's threads each wait for the
+#: GIL at most this long after their I/O: 50 (1.5 ms at 100,000 policies, 30 us a check) put a
+#: failover's p99 at 1.80x the floor's with a resync every second, 5 at 1.25x (10,000 policies).
+RESYNC_CHUNK = 5
 #: Events held back while writes are still queued: at most this many, for at most ``EVENT_HOLD`` seconds.
 EVENT_BACKLOG = 256
 EVENT_HOLD = 1.0
